@@ -1,0 +1,35 @@
+"""berth: deploy this stack's apps onto one hardened Docker host, behind one reverse proxy.
+
+Everything is validated first (spec/load.py); a bad config stops here, before any resource exists.
+"""
+
+import pulumi
+
+from components.app_stack import AppStack
+from components.ec2_host import Ec2Host
+from components.host import LocalHost
+from components.images import Builder
+from components.proxy import Proxy
+from components.secrets import Secrets
+from components.shared_services import SharedServices
+from spec.load import load_from_pulumi
+
+deployment = load_from_pulumi()
+
+host = Ec2Host("host", deployment) if deployment.on_ec2 else LocalHost("host", deployment)
+builder = Builder()
+secrets = Secrets(deployment)
+shared = SharedServices("shared", deployment, host)
+apps = {name: AppStack(name, deployment, host, shared, secrets, builder) for name in deployment.apps}
+proxy = Proxy(
+    "proxy", deployment, host,
+    edge_networks=[a.edge_network for a in apps.values() if a.edge_network is not None],
+    site_volumes={root: vol for a in apps.values() for root, vol in a.site_volumes.items()},
+)
+
+pulumi.export("environment", deployment.environment)
+pulumi.export("urls", {name: app.url for name, app in apps.items()})
+if isinstance(host, Ec2Host):
+    pulumi.export("hostPublicIp", host.public_ip)
+    pulumi.export("sshCommand", pulumi.Output.concat("ssh ", deployment.settings.host.ssh_user, "@", host.public_ip))
+    pulumi.export("ssmCommand", pulumi.Output.concat("aws ssm start-session --target ", host.instance.id))

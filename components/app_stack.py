@@ -1,0 +1,161 @@
+"""One app: its networks, volumes, images and containers, wired from `apps/<name>.yaml`.
+
+Networks: every service joins the app's own network (found there by its service name); services the
+proxy routes to also join the app's edge network (found there as `<app>-<service>`); services that
+use a shared database join the app's internal data network. Nothing publishes a port.
+"""
+
+from __future__ import annotations
+
+import shlex
+from graphlib import TopologicalSorter
+
+import pulumi
+import pulumi_docker as docker
+
+from components.container import Attachment, ContainerSpec, hardened_container, healthcheck_args
+from components.host import DockerHost
+from components.images import Builder, ServiceImage
+from components.secrets import Secrets
+from components.shared_services import SharedServices
+from spec import names
+from spec.app import SHARED_SERVICES, App, Service
+from spec.load import Deployment
+
+
+def start_order(app: App) -> list[str]:
+    """Services in an order where each comes after what it depends on (App validation rejects cycles)."""
+    return list(TopologicalSorter({n: s.depends_on for n, s in app.services.items()}).static_order())
+
+
+def substitute(value: str, deployment: Deployment, app: App) -> str:
+    """`${url}` and `${hostname}` in env values become this stack's address of the app."""
+    return value.replace("${url}", deployment.url(app)).replace("${hostname}", deployment.hostname(app))
+
+
+class AppStack(pulumi.ComponentResource):
+    def __init__(self, name: str, deployment: Deployment, host: DockerHost, shared: SharedServices,
+                 secrets: Secrets, builder: Builder, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("berth:app:AppStack", name, None, opts)
+        app = deployment.apps[name]
+        self._deployment, self._host, self._shared, self._secrets, self._app = deployment, host, shared, secrets, app
+        prod = deployment.is_prod
+        self._on_host = pulumi.ResourceOptions(parent=self, provider=host.provider, depends_on=list(host.ready))
+        keep = pulumi.ResourceOptions(parent=self, provider=host.provider, depends_on=list(host.ready),
+                                      protect=prod, retain_on_delete=prod)
+        labels = [docker.NetworkLabelArgs(label="berth.app", value=name)]
+
+        self.network = docker.Network(name, name=names.app_network(name), labels=labels, opts=self._on_host)
+        routed = {r.service for r in app.routes.values()}
+        self.edge_network = None
+        if any(app.services[s].kind == "server" for s in routed):
+            self.edge_network = docker.Network(f"{name}-edge", name=names.edge_network(name), labels=labels,
+                                               opts=self._on_host)
+        self.volumes = {
+            vol: docker.Volume(f"{name}-{vol}", name=names.volume(name, vol), opts=keep)
+            for svc in app.services.values() for vol in svc.volumes
+        }
+        self.site_volumes: dict[str, docker.Volume] = {}
+        self.containers: dict[str, list[docker.Container]] = {}
+        for svc_name in start_order(app):
+            svc = app.services[svc_name]
+            image = ServiceImage(f"{name}-{svc_name}", deployment, host, builder, app, svc_name, svc,
+                                 opts=pulumi.ResourceOptions(parent=self))
+            if svc.kind == "static":
+                self._publish_site(svc_name, svc, image)
+                continue
+            self.containers[svc_name] = [
+                self._container(svc_name, svc, image, replica, routed=svc_name in routed)
+                for replica in names.replica_numbers(svc.replicas)
+            ]
+            self._hooks(svc_name, svc, image)
+        self.url = deployment.url(app)
+        self.register_outputs({
+            "url": self.url,
+            "containers": {s: [c.name for c in cs] for s, cs in self.containers.items()},
+        })
+
+    # --- containers ----------------------------------------------------------------------------------
+
+    def _env(self, svc: Service) -> pulumi.Input[list[str]]:
+        """Plain env, then secrets and connection URLs; the whole list is secret if any part is."""
+        deployment, app = self._deployment, self._app
+        plain = {k: substitute(v, deployment, app) for k, v in svc.env.items()}
+        secret: dict[str, pulumi.Output[str]] = {k: self._secrets.get(n) for k, n in svc.secret_env.items()}
+        for used, use in svc.uses.items():
+            if used in SHARED_SERVICES:
+                secret[use.env] = self._shared.url_for(app, used, use.scheme)
+            else:
+                secret[use.env] = self._secrets.get(app.external[used].secret)
+        if not secret:
+            return [f"{k}={v}" for k, v in sorted(plain.items())]
+        keys = sorted(secret)
+        return pulumi.Output.secret(pulumi.Output.all(*[secret[k] for k in keys]).apply(
+            lambda values: [f"{k}={v}" for k, v in sorted({**plain, **dict(zip(keys, values))}.items())]))
+
+    def _attachments(self, svc_name: str, replica: int | None, routed: bool, svc: Service) -> list[Attachment]:
+        app = self._app.name
+        inside = [svc_name] + ([f"{svc_name}-{replica}"] if replica else [])
+        out = [Attachment(self.network, inside)]
+        if routed:
+            out.append(Attachment(self.edge_network, sorted({names.edge_alias(app, svc_name),
+                                                             names.edge_alias(app, svc_name, replica)})))
+        data = self._shared.network_for(self._app)
+        if data is not None and any(u in SHARED_SERVICES for u in svc.uses):
+            out.append(Attachment(data, [svc_name]))
+        return out
+
+    def _container(self, svc_name: str, svc: Service, image: ServiceImage, replica: int | None,
+                   routed: bool) -> docker.Container:
+        app = self._app
+        resource = f"{app.name}-{svc_name}" + (f"-{replica}" if replica else "")
+        volumes = [docker.ContainerVolumeArgs(volume_name=self.volumes[v].name, container_path=path)
+                   for v, path in svc.volumes.items()]
+        volumes += [docker.ContainerVolumeArgs(host_path=self._deployment.host_dir_source(app, d), container_path=h.target,
+                                               read_only=h.read_only)
+                    for d, h in svc.host_dirs.items()]
+        depends = [c for dep in svc.depends_on for c in self.containers[dep]]
+        if any(u in SHARED_SERVICES for u in svc.uses):
+            depends += self._shared.ready_for(app)
+        return hardened_container(resource, ContainerSpec(
+            image=image.ref,
+            networks=self._attachments(svc_name, replica, routed, svc),
+            healthcheck=healthcheck_args(svc.healthcheck, svc.port),
+            memory_mb=svc.memory_mb,
+            cpus=svc.cpus,
+            env=self._env(svc),
+            command=svc.command,
+            volumes=volumes,
+            tmpfs=svc.tmpfs,
+            read_only=svc.read_only,
+            cap_add=svc.cap_add,
+            user=svc.user,
+            gpu=svc.gpu,
+            labels={"berth.app": app.name, "berth.service": f"{app.name}/{svc_name}"},
+            stateful=svc.stateful,
+        ), provider=self._host.provider, parent=self, depends_on=[*self._host.ready, *depends])
+
+    # --- what runs beside the containers ----------------------------------------------------------------
+
+    def _hooks(self, svc_name: str, svc: Service, image: ServiceImage) -> None:
+        """After-deploy commands (migrations): run in a new container of this image, once per image."""
+        label = f"berth.service={self._app.name}/{svc_name}"
+        for i, hook in enumerate(svc.after_deploy, start=1):
+            create = image.ref.apply(lambda ref, cmd=hook.command: (
+                f"c=$(docker ps -q --filter {shlex.quote('label=' + label)} --filter {shlex.quote('ancestor=' + ref)}"
+                f" --filter health=healthy | head -n 1); "
+                f'[ -n "$c" ] || {{ echo "no healthy {self._app.name}/{svc_name} container runs {ref}" >&2; exit 1; }}; '
+                f'docker exec "$c" {shlex.join(cmd)}'))
+            self._host.run(f"{self._app.name}-{svc_name}-after-deploy-{i}", create, triggers=[image.ref],
+                           parent=self, depends_on=self.containers[svc_name])
+
+    def _publish_site(self, svc_name: str, svc: Service, image: ServiceImage) -> None:
+        """Copy a static site's files out of its image into a volume the proxy serves read-only."""
+        app = self._app.name
+        volume = docker.Volume(f"{app}-{svc_name}-site", name=names.site_volume(app, svc_name), opts=self._on_host)
+        self.site_volumes[names.site_root(app, svc_name)] = volume
+        copy = f"rm -rf /out/* /out/.[!.]* 2>/dev/null; cp -R {shlex.quote(svc.site_path)}/. /out/"
+        create = pulumi.Output.all(volume.name, image.ref).apply(lambda a: (
+            f"docker run --rm --network none --cap-drop ALL --security-opt no-new-privileges "
+            f"-v {a[0]}:/out {a[1]} sh -c {shlex.quote(copy)}"))
+        self._host.run(f"{app}-{svc_name}-publish", create, triggers=[image.ref], parent=self, depends_on=[volume])

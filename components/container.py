@@ -1,0 +1,127 @@
+"""One place that turns "run this image" into a hardened docker.Container.
+
+Every container berth runs gets the same floor: restart `unless-stopped`, a healthcheck the deploy
+waits on (`wait=True`), a memory limit, rotated logs set on the container itself (daemon defaults
+would show as drift, kreuzwerker/terraform-provider-docker#473), `no-new-privileges`, every
+capability dropped but those named, a read-only root with tmpfs for writable paths, never
+privileged, never the Docker socket.
+
+Replacement: the provider replaces containers create-first (pulumi/pulumi-docker#1356), which is
+what a stateless service wants: the new container (auto-named, found by its network alias) is
+healthy before the old one goes. A stateful one (data volume, singleton, fixed port) must never
+run twice, so it is replaced delete-first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import pulumi
+import pulumi_docker as docker
+
+from spec.app import HealthCheck
+
+LOG_OPTS = {"max-size": "10m", "max-file": "5"}
+SECURITY_OPTS = ["no-new-privileges:true"]
+HEALTHY_WITHIN_S = 300
+
+
+def probe_command(check: HealthCheck, port: int | None) -> list[str]:
+    """A Docker HEALTHCHECK test: the app's HTTP path via a tool its image has, or its own command."""
+    if check.command is not None:
+        return ["CMD", *check.command]
+    url = f"http://127.0.0.1:{port}{check.path}"
+    if check.probe == "curl":
+        return ["CMD", "curl", "-fsS", "-o", "/dev/null", url]
+    if check.probe == "wget":
+        return ["CMD", "wget", "-q", "-O", "/dev/null", url]
+    if check.probe == "python":
+        return ["CMD", "python", "-c", f"import urllib.request; urllib.request.urlopen('{url}', timeout=4)"]
+    return ["CMD", "node", "-e",
+            f"fetch('{url}').then(r => process.exit(r.status < 500 ? 0 : 1)).catch(() => process.exit(1))"]
+
+
+def healthcheck_args(check: HealthCheck, port: int | None) -> docker.ContainerHealthcheckArgs:
+    return docker.ContainerHealthcheckArgs(
+        tests=probe_command(check, port),
+        interval=f"{check.interval_s}s",
+        timeout=f"{check.timeout_s}s",
+        retries=check.retries,
+        start_period=f"{check.start_period_s}s",
+    )
+
+
+@dataclass
+class Attachment:
+    """A network the container joins, and the names it is found by there."""
+
+    network: docker.Network
+    aliases: list[str]
+
+
+@dataclass
+class ContainerSpec:
+    image: pulumi.Input[str]
+    networks: list[Attachment]
+    healthcheck: docker.ContainerHealthcheckArgs
+    memory_mb: int
+    env: pulumi.Input[Sequence[pulumi.Input[str]]] = ()
+    command: list[str] | None = None
+    entrypoint: list[str] | None = None
+    volumes: list[docker.ContainerVolumeArgs] = field(default_factory=list)
+    tmpfs: list[str] = field(default_factory=list)
+    read_only: bool = True
+    cap_add: list[str] = field(default_factory=list)
+    user: str | None = None
+    cpus: float | None = None
+    gpu: bool = False
+    ports: list[docker.ContainerPortArgs] = field(default_factory=list)
+    uploads: list[docker.ContainerUploadArgs] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    stateful: bool = False
+
+
+def hardened_container(name: str, spec: ContainerSpec, *, provider: docker.Provider, parent: pulumi.Resource,
+                       depends_on: Sequence[pulumi.Resource] = (), protect: bool = False) -> docker.Container:
+    return docker.Container(
+        name,
+        # Stateful containers keep a stable name (operators `docker exec` into them); stateless ones are
+        # auto-named so the replacement can start beside the old one.
+        name=name if spec.stateful else None,
+        image=spec.image,
+        envs=spec.env,
+        command=spec.command,
+        entrypoints=spec.entrypoint,
+        user=spec.user,
+        restart="unless-stopped",
+        healthcheck=spec.healthcheck,
+        wait=True,
+        wait_timeout=HEALTHY_WITHIN_S,
+        memory=spec.memory_mb,
+        cpus=str(spec.cpus) if spec.cpus else None,
+        gpus="all" if spec.gpu else None,
+        log_driver="json-file",
+        log_opts=LOG_OPTS,
+        security_opts=SECURITY_OPTS,
+        capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"], adds=sorted(spec.cap_add) or None),
+        privileged=False,
+        read_only=spec.read_only,
+        tmpfs={path: "rw,noexec,nosuid,size=64m" for path in spec.tmpfs} or None,
+        init=True,
+        volumes=spec.volumes or None,
+        ports=spec.ports or None,
+        uploads=spec.uploads or None,
+        labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(spec.labels.items())] or None,
+        networks_advanced=[
+            docker.ContainerNetworksAdvancedArgs(name=a.network.name, aliases=a.aliases) for a in spec.networks
+        ],
+        destroy_grace_seconds=30,
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            provider=provider,
+            depends_on=list(depends_on),
+            delete_before_replace=spec.stateful,
+            protect=protect,
+        ),
+    )

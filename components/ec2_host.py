@@ -1,0 +1,198 @@
+"""staging/prod: one EC2 instance, locked down, whose data lives on its own EBS volume.
+
+- The security group is the firewall (Docker-published ports bypass host firewalls): 80/443 from the
+  world, SSH only from named admin networks. Humans may use SSM Session Manager instead of SSH.
+- Docker's data root is on an encrypted EBS volume mounted by cloud-init, so replacing the instance
+  loses nothing. In prod that volume is protected and retained, and snapshotted daily by DLM.
+- IMDSv2 with hop limit 1: containers (one hop further) cannot reach the instance's credentials.
+- A readiness gate (cloud-init done, Docker answering on the data volume) comes before the Docker
+  provider, which every Docker resource uses.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_command as command
+import pulumi_docker as docker
+
+from render import cloud_init
+from spec.instance_types import INSTANCE_TYPES
+from spec.load import Deployment
+from spec.stack import Ec2Host as Ec2Settings
+
+UBUNTU_OWNER = "099720109477"  # Canonical
+UBUNTU_AMI_NAME = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
+SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+DLM_SERVICE_POLICY = "arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole"
+WORLD = {"ipv4": "0.0.0.0/0", "ipv6": "::/0"}
+READINESS = (
+    "set -e; cloud-init status --wait >/dev/null || [ $? -eq 2 ]; "
+    f"test \"$(docker info --format '{{{{.DockerRootDir}}}}')\" = {cloud_init.DOCKER_ROOT}; "
+    "docker info --format '{{.ServerVersion}}'"
+)
+
+
+def ingress_rules(settings: Ec2Settings) -> dict[str, dict]:
+    """Every inbound rule, keyed by a stable name so a rule's identity follows its key."""
+    rules = {}
+    for port, label in ((80, "http"), (443, "https")):
+        for family, cidr in WORLD.items():
+            rules[f"{label}-{family}"] = {"port": port, "cidr": cidr, "description": f"{label.upper()} from anywhere ({family})"}
+    for name, network in settings.admin_cidrs.items():
+        rules[f"ssh-{name}"] = {"port": 22, "cidr": str(network), "description": f"SSH from admin network {name!r}"}
+    return rules
+
+
+class Ec2Host(pulumi.ComponentResource):
+    bind_address = "0.0.0.0"
+
+    def __init__(self, name: str, deployment: Deployment, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("berth:host:Ec2Host", name, None, opts)
+        settings: Ec2Settings = deployment.settings.host
+        prod = deployment.is_prod
+        self._settings = settings
+        child = pulumi.ResourceOptions(parent=self)
+        # prod keeps what holds data or names the host; staging must leave nothing behind on destroy.
+        keep = pulumi.ResourceOptions(parent=self, protect=prod, retain_on_delete=prod)
+        tags = {"berth:stack": deployment.stack, "berth:environment": deployment.environment}
+
+        region = aws.get_region_output().region
+        account = aws.get_caller_identity_output().account_id
+        zone = settings.availability_zone or region.apply(lambda r: f"{r}a")
+        subnet = aws.ec2.get_subnet_output(default_for_az=True, availability_zone=zone)
+
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-sg", description=f"berth {deployment.stack}: web from anywhere, SSH from admins only",
+            vpc_id=subnet.vpc_id, tags=tags, opts=child,
+        )
+        for key, rule in ingress_rules(settings).items():
+            family = "cidr_ipv6" if ":" in rule["cidr"] else "cidr_ipv4"
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-in-{key}", security_group_id=self.security_group.id, ip_protocol="tcp",
+                from_port=rule["port"], to_port=rule["port"], description=rule["description"],
+                **{family: rule["cidr"]}, opts=child,
+            )
+        for family, cidr in WORLD.items():
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-out-{family}", security_group_id=self.security_group.id, ip_protocol="-1",
+                description=f"all outbound ({family}): packages, registries, ACME, APIs",
+                **{"cidr_ipv6" if family == "ipv6" else "cidr_ipv4": cidr}, opts=child,
+            )
+
+        role = aws.iam.Role(
+            f"{name}-role", assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+            description="berth host: SSM Session Manager and pulling this stack's images", tags=tags, opts=child,
+        )
+        aws.iam.RolePolicyAttachment(f"{name}-ssm", role=role.name, policy_arn=SSM_CORE_POLICY, opts=child)
+        aws.iam.RolePolicy(f"{name}-pull", role=role.name, policy=pulumi.Output.json_dumps({
+            "Version": "2012-10-17", "Statement": [
+                {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+                {"Sid": "PullThisStacksImages", "Effect": "Allow",
+                 "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                 "Resource": pulumi.Output.concat("arn:aws:ecr:", region, ":", account, ":repository/berth/",
+                                                  deployment.stack, "/*")},
+            ]}), opts=child)
+        self.role = role
+        profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, opts=child)
+
+        self.data_volume = aws.ebs.Volume(
+            f"{name}-data", availability_zone=zone, size=settings.data_volume_gib, type="gp3", encrypted=True,
+            tags={**tags, "Name": f"berth-{deployment.stack}-data", "berth:snapshots": deployment.stack}, opts=keep,
+        )
+        registry = pulumi.Output.concat(account, ".dkr.ecr.", region, ".amazonaws.com")
+        gpu = INSTANCE_TYPES[settings.instance_type].gpu
+        user_data = pulumi.Output.all(self.data_volume.id, registry).apply(lambda a: cloud_init.render(
+            cloud_init.HostSetup(data_volume_id=a[0], ssh_user=settings.ssh_user, gpu=gpu, ecr_registry=a[1])))
+        self.user_data = user_data
+
+        key_name = None
+        if settings.ssh_public_key:
+            key_name = aws.ec2.KeyPair(f"{name}-key", public_key=settings.ssh_public_key, tags=tags, opts=child).key_name
+
+        ami = aws.ec2.get_ami_output(most_recent=True, owners=[UBUNTU_OWNER], filters=[
+            {"name": "name", "values": [UBUNTU_AMI_NAME]}, {"name": "virtualization-type", "values": ["hvm"]}])
+        self.instance = aws.ec2.Instance(
+            f"{name}-instance",
+            ami=ami.id, instance_type=settings.instance_type, subnet_id=subnet.id,
+            vpc_security_group_ids=[self.security_group.id], iam_instance_profile=profile.name, key_name=key_name,
+            user_data=user_data, user_data_replace_on_change=not prod,
+            metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1},
+            root_block_device={"volume_type": "gp3", "volume_size": settings.root_volume_gib, "encrypted": True,
+                               "delete_on_termination": True},
+            monitoring=True, disable_api_termination=prod, maintenance_options={"auto_recovery": "default"},
+            tags={**tags, "Name": f"berth-{deployment.stack}"},
+            # prod: a newer AMI or user data never silently replaces the host; replace it on purpose.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami", "userData"] if prod else None),
+        )
+        aws.ec2.VolumeAttachment(
+            f"{name}-data-attachment", device_name="/dev/sdf", volume_id=self.data_volume.id,
+            instance_id=self.instance.id, stop_instance_before_detaching=True,
+            # the volume can be attached to one instance at a time: detach from the old host first.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+
+        self.public_ip = self.instance.public_ip
+        if prod:
+            eip = aws.ec2.Eip(f"{name}-eip", domain="vpc", tags=tags, opts=keep)
+            aws.ec2.EipAssociation(f"{name}-eip-association", instance_id=self.instance.id,
+                                   allocation_id=eip.allocation_id, opts=child)
+            self.public_ip = eip.public_ip
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-recover", namespace="AWS/EC2", metric_name="StatusCheckFailed_System", statistic="Maximum",
+                period=60, evaluation_periods=2, threshold=1, comparison_operator="GreaterThanOrEqualToThreshold",
+                dimensions={"InstanceId": self.instance.id},
+                alarm_description="recover the berth host onto healthy hardware when the system status check fails",
+                alarm_actions=[region.apply(lambda r: f"arn:aws:automate:{r}:ec2:recover")], opts=child,
+            )
+            self._snapshots(name, deployment, settings, tags, child)
+
+        self.connection = command.remote.ConnectionArgsDict(
+            host=self.public_ip, user=settings.ssh_user, dial_error_limit=40, per_dial_timeout=15)
+        gate = command.remote.Command(
+            f"{name}-ready", connection=self.connection, create=READINESS, triggers=[self.instance.id],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.instance]),
+        )
+        self.ready = [gate]
+        self.provider = docker.Provider(
+            f"{name}-docker",
+            host=pulumi.Output.concat("ssh://", settings.ssh_user, "@", self.public_ip),
+            ssh_opts=["-o", "StrictHostKeyChecking=accept-new", "-o", "ServerAliveInterval=30"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[gate]),
+        )
+        self.register_outputs({
+            "publicIp": self.public_ip, "instanceId": self.instance.id, "dataVolumeId": self.data_volume.id,
+            "securityGroupId": self.security_group.id,
+        })
+
+    def _snapshots(self, name, deployment, settings, tags, child):
+        """Daily EBS snapshots of the data volume, kept for `snapshotRetentionDays`."""
+        role = aws.iam.Role(f"{name}-dlm-role", assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "dlm.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+            tags=tags, opts=child)
+        aws.iam.RolePolicyAttachment(f"{name}-dlm-policy", role=role.name, policy_arn=DLM_SERVICE_POLICY, opts=child)
+        aws.dlm.LifecyclePolicy(
+            f"{name}-snapshots", description=f"berth {deployment.stack}: daily data volume snapshots",
+            execution_role_arn=role.arn, state="ENABLED",
+            policy_details={
+                "policy_type": "EBS_SNAPSHOT_MANAGEMENT",
+                "resource_types": ["VOLUME"],
+                "target_tags": {"berth:snapshots": deployment.stack},
+                "schedules": [{
+                    "name": "daily", "copy_tags": True,
+                    "create_rule": {"interval": 24, "interval_unit": "HOURS", "times": "03:00"},
+                    "retain_rule": {"count": settings.snapshot_retention_days},
+                }],
+            }, tags=tags, opts=child,
+        )
+
+    def run(self, name, create, *, triggers=(), stdin=None, parent, depends_on=()):
+        """Run `create` on the host over SSH (dial retries ride out a reboot)."""
+        return command.remote.Command(
+            name, connection=self.connection, create=create, stdin=stdin, triggers=list(triggers),
+            logging=command.remote.Logging.STDERR,
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=[*self.ready, *depends_on]),
+        )

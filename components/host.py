@@ -1,0 +1,52 @@
+"""The Docker host every other component deploys onto, and the local engine used by dev.
+
+A host gives the rest of berth three things: one explicit `docker.Provider` (no Docker resource ever
+uses the ambient default), the address published ports bind to, and `run()` for commands on the host
+(database provisioning, image pulls, post-deploy hooks). `LocalHost` is dev's engine on this machine;
+`Ec2Host` (components/ec2_host.py) is the instance staging and prod run on.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import pulumi
+import pulumi_command as command
+import pulumi_docker as docker
+
+from spec.load import Deployment
+
+
+class DockerHost(Protocol):
+    provider: docker.Provider
+    bind_address: str
+    ready: Sequence[pulumi.Resource]
+
+    def run(self, name: str, create: pulumi.Input[str], *, triggers: Sequence = (),
+            stdin: pulumi.Input[str] | None = None, parent: pulumi.Resource,
+            depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.CustomResource: ...
+
+
+class LocalHost(pulumi.ComponentResource):
+    """dev: the Docker engine on this machine. Published ports bind to 127.0.0.1 only."""
+
+    bind_address = "127.0.0.1"
+
+    def __init__(self, name: str, deployment: Deployment, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("berth:host:LocalHost", name, None, opts)
+        self.provider = docker.Provider(
+            f"{name}-docker", host=deployment.settings.host.docker_host, opts=pulumi.ResourceOptions(parent=self)
+        )
+        self.ready: list[pulumi.Resource] = []
+        self.register_outputs({"dockerHost": deployment.settings.host.docker_host})
+
+    def run(self, name, create, *, triggers=(), stdin=None, parent, depends_on=()):
+        """Run `create` in a shell here; it runs again when `triggers` (or the command) change."""
+        return command.local.Command(
+            name,
+            create=create,
+            stdin=stdin,
+            triggers=list(triggers),
+            logging=command.local.Logging.STDERR,
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+        )

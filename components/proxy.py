@@ -1,0 +1,61 @@
+"""The one container that publishes ports: Caddy, configured from the apps' routes.
+
+Its Caddyfile is uploaded into the container by Pulumi, so a content change replaces the proxy (no
+hand-managed file on the host). Certificates live on a volume, so a replacement does not re-issue
+them against the CA's rate limits. The proxy binds 80/443 and so is replaced delete-first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pulumi
+import pulumi_docker as docker
+
+from components.container import Attachment, ContainerSpec, hardened_container, healthcheck_args
+from components.host import DockerHost
+from components.images import pinned_image
+from render import caddyfile
+from spec.app import HealthCheck
+from spec.load import Deployment
+
+CADDYFILE_PATH = "/etc/caddy/Caddyfile"
+CAPS = ["NET_BIND_SERVICE"]  # bind 80/443 inside the container; nothing else
+
+
+class Proxy(pulumi.ComponentResource):
+    def __init__(self, name: str, deployment: Deployment, host: DockerHost, edge_networks: list[docker.Network],
+                 site_volumes: dict[str, docker.Volume], opts: pulumi.ResourceOptions | None = None):
+        super().__init__("berth:proxy:Proxy", name, None, opts)
+        settings = deployment.settings.proxy
+        prod = deployment.is_prod
+        on_host = pulumi.ResourceOptions(parent=self, provider=host.provider, depends_on=list(host.ready),
+                                         protect=prod, retain_on_delete=prod)
+        self.config = caddyfile.render(caddyfile.plan(deployment))
+        certificates = docker.Volume(f"{name}-data", name="berth_proxy_data", opts=on_host)
+        state = docker.Volume(f"{name}-config", name="berth_proxy_config", opts=on_host)
+
+        ports = [docker.ContainerPortArgs(internal=80, external=settings.http_port, ip=host.bind_address)]
+        if deployment.environment != "dev":
+            ports.append(docker.ContainerPortArgs(internal=443, external=settings.https_port, ip=host.bind_address))
+        volumes = [
+            docker.ContainerVolumeArgs(volume_name=certificates.name, container_path="/data"),
+            docker.ContainerVolumeArgs(volume_name=state.name, container_path="/config"),
+            *[docker.ContainerVolumeArgs(volume_name=v.name, container_path=root, read_only=True)
+              for root, v in site_volumes.items()],
+        ]
+        self.container = hardened_container(name, ContainerSpec(
+            image=pinned_image(f"{name}-image", settings.image, host, self),
+            networks=[Attachment(net, []) for net in edge_networks],
+            healthcheck=healthcheck_args(HealthCheck(command=["wget", "-q", "-O", "/dev/null", "http://127.0.0.1/health"],
+                                                     start_period_s=5), None),
+            memory_mb=settings.memory_mb,
+            volumes=volumes,
+            tmpfs=["/tmp"],
+            cap_add=CAPS,
+            ports=ports,
+            uploads=[docker.ContainerUploadArgs(file=CADDYFILE_PATH, content=self.config)],
+            labels={"berth.service": "proxy", "berth.caddyfile-sha256": hashlib.sha256(self.config.encode()).hexdigest()},
+            stateful=True,  # fixed ports: the old container must let go of them first
+        ), provider=host.provider, parent=self, depends_on=host.ready)
+        self.register_outputs({"container": self.container.name, "caddyfile": self.config})

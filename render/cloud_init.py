@@ -1,0 +1,149 @@
+"""The EC2 host's cloud-init user data: data volume first, then Docker on it, hardened.
+
+User data is readable by anyone on the instance with metadata access and is kept in plain text by
+EC2, so it takes no secret: it is built only from names, sizes and the data volume's id.
+
+Order matters and is why Docker is installed in `runcmd` rather than `packages`: the data volume is
+mounted first, so Docker's data root (and every Docker volume) is created on EBS, never on the root
+disk. `docker.service` also requires the mount on every later boot.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import yaml
+
+DATA_ROOT = "/srv/berth"
+DOCKER_ROOT = f"{DATA_ROOT}/docker"
+DOCKER_GPG_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
+NVIDIA_GPG_FINGERPRINT = "C95B321B61E88C1809C4F759DDCAE044F796ECB0"
+
+
+@dataclass(frozen=True)
+class HostSetup:
+    data_volume_id: str
+    ssh_user: str = "ubuntu"
+    gpu: bool = False
+    ecr_registry: str | None = None  # `<account>.dkr.ecr.<region>.amazonaws.com`, pulled with the instance role
+
+
+def daemon_json() -> dict:
+    """Engine defaults: rotated logs, no privilege escalation, containers survive daemon restarts."""
+    return {
+        "data-root": DOCKER_ROOT,
+        "log-driver": "json-file",
+        "log-opts": {"max-size": "10m", "max-file": "5"},
+        "no-new-privileges": True,
+        "live-restore": True,
+        "userland-proxy": False,
+        "icc": False,
+    }
+
+
+def mount_script(volume_id: str) -> str:
+    """Mount the data volume by its EBS id; format it only if it holds no filesystem yet."""
+    device = f"/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_{volume_id.replace('-', '')}"
+    return f"""#!/bin/bash
+# Mount berth's data volume at {DATA_ROOT}. Runs on first boot; fstab mounts it on every later boot.
+set -euo pipefail
+device="{device}"
+# The volume is attached after the instance starts: poll until the device appears (bounded).
+for _ in $(seq 1 180); do
+  [ -e "$device" ] && break
+  sleep 1
+done
+if [ ! -e "$device" ]; then
+  echo "data volume {volume_id} never appeared at $device" >&2
+  exit 1
+fi
+if ! blkid "$device" >/dev/null 2>&1; then
+  mkfs.ext4 -L berth-data "$device"
+fi
+mkdir -p {DATA_ROOT}
+if ! grep -q "^$device " /etc/fstab; then
+  echo "$device {DATA_ROOT} ext4 defaults,nofail,x-systemd.device-timeout=60 0 2" >> /etc/fstab
+fi
+systemctl daemon-reload
+mount {DATA_ROOT}
+mkdir -p {DOCKER_ROOT} {DATA_ROOT}/host-dirs
+"""
+
+
+def install_docker_script(gpu: bool) -> str:
+    """Install Docker (and, on GPU hosts, the NVIDIA driver and container toolkit) after the mount."""
+    gpu_steps = ""
+    if gpu:
+        gpu_steps = """ubuntu-drivers install --gpgpu
+apt-get install -y --no-install-recommends nvidia-container-toolkit
+nvidia-ctk runtime configure --runtime=docker
+"""
+    return f"""#!/bin/bash
+# Install the Docker engine on the mounted data volume, then start it.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+mountpoint -q {DATA_ROOT}
+apt-get install -y --no-install-recommends docker-ce docker-ce-cli containerd.io docker-buildx-plugin \\
+  amazon-ecr-credential-helper
+{gpu_steps}systemctl daemon-reload
+systemctl enable --now docker
+systemctl restart docker
+test "$(docker info --format '{{{{.DockerRootDir}}}}')" = "{DOCKER_ROOT}"
+"""
+
+
+def render(setup: HostSetup) -> str:
+    """The `#cloud-config` document for the EC2 host."""
+    apt_sources = {
+        "docker.list": {
+            "source": "deb [arch=amd64 signed-by=$KEY_FILE] https://download.docker.com/linux/ubuntu $RELEASE stable",
+            "keyid": DOCKER_GPG_FINGERPRINT,
+        }
+    }
+    if setup.gpu:
+        apt_sources["nvidia-container-toolkit.list"] = {
+            "source": "deb [signed-by=$KEY_FILE] https://nvidia.github.io/libnvidia-container/stable/deb/amd64 /",
+            "keyid": NVIDIA_GPG_FINGERPRINT,
+        }
+    # The host pulls from ECR with its instance role through the credential helper: no password on disk.
+    docker_config = {"credHelpers": {setup.ecr_registry: "ecr-login"}} if setup.ecr_registry else {}
+    home = f"/home/{setup.ssh_user}"
+    doc = {
+        "package_update": True,
+        "package_upgrade": True,
+        "packages": ["ca-certificates", "curl", "unattended-upgrades"],
+        "apt": {"sources": apt_sources},
+        "write_files": [
+            {"path": "/etc/docker/daemon.json", "permissions": "0644", "content": json.dumps(daemon_json(), indent=2) + "\n"},
+            {
+                "path": "/etc/systemd/system/docker.service.d/berth-data.conf",
+                "permissions": "0644",
+                "content": f"[Unit]\nRequiresMountsFor={DATA_ROOT}\n",
+            },
+            {
+                "path": f"{home}/.docker/config.json",
+                "permissions": "0600",
+                "owner": f"{setup.ssh_user}:{setup.ssh_user}",
+                "defer": True,
+                "content": json.dumps(docker_config, indent=2) + "\n",
+            },
+            {"path": "/usr/local/sbin/berth-mount-data", "permissions": "0755", "content": mount_script(setup.data_volume_id)},
+            {"path": "/usr/local/sbin/berth-install-docker", "permissions": "0755", "content": install_docker_script(setup.gpu)},
+        ],
+        "runcmd": [
+            ["/usr/local/sbin/berth-mount-data"],
+            ["/usr/local/sbin/berth-install-docker"],
+            ["usermod", "-aG", "docker", setup.ssh_user],
+            ["chown", "-R", f"{setup.ssh_user}:{setup.ssh_user}", f"{home}/.docker"],
+        ],
+    }
+    return "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False, width=1000)
+
+
+def shell_scripts(setup: HostSetup) -> dict[str, str]:
+    """Every shell script the user data carries, by path: each is checked by shellcheck in the tests."""
+    return {
+        "/usr/local/sbin/berth-mount-data": mount_script(setup.data_volume_id),
+        "/usr/local/sbin/berth-install-docker": install_docker_script(setup.gpu),
+    }

@@ -1,0 +1,250 @@
+"""An app stack as data: the services of one application, their routes and what they use.
+
+One file per app under `apps/`. Everything a reviewer needs to see about an app is here; what
+differs per environment (image versions, sizes, host names) is an overlay in `Pulumi.<stack>.yaml`.
+"""
+
+from __future__ import annotations
+
+import re
+from graphlib import CycleError, TopologicalSorter
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, StringConstraints, field_validator, model_validator
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
+VolumeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,40}$")]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+SecretName = Annotated[str, StringConstraints(pattern=r"^[a-z][A-Za-z0-9]*$")]
+AbsPath = Annotated[str, StringConstraints(pattern=r"^/[^\s:]*$")]
+Capability = Annotated[str, StringConstraints(pattern=r"^[A-Z_]+$")]
+
+SHARED_SERVICES = ("postgres", "redis")
+PLACEHOLDERS = ("url", "hostname")  # `${url}` in env values becomes the app's public URL
+
+
+class Strict(BaseModel):
+    """Every model: unknown keys are errors, values never change after validation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, coerce_numbers_to_str=True)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+class Camel(Strict):
+    """Models whose YAML keys are camelCase (`memoryMb`), like Pulumi's own config."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, coerce_numbers_to_str=True, alias_generator=_camel
+    )
+
+
+class HealthCheck(Camel):
+    """How Docker tells this service is ready; `wait=True` deploys gate on it.
+
+    `path` is an HTTP GET on the service's own port, run with a tool the image has (`probe`);
+    `command` is any check in the image (exit 0 = healthy).
+    """
+
+    path: str | None = None
+    probe: Literal["curl", "wget", "python", "node"] = "curl"
+    command: list[str] | None = None
+    interval_s: PositiveInt = 15
+    timeout_s: PositiveInt = 5
+    retries: PositiveInt = 5
+    start_period_s: int = Field(default=20, ge=0)
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        if (self.path is None) == (self.command is None):
+            raise ValueError("give exactly one of `path` (an HTTP check) or `command` (a check run in the container)")
+        if self.path is not None and not self.path.startswith("/"):
+            raise ValueError(f"path {self.path!r} must start with '/'")
+        return self
+
+
+class Build(Camel):
+    """Build an image from source. `context` is a directory on the machine running `pulumi up`."""
+
+    context: str | None = None
+    dockerfile: str | None = None
+    target: str | None = None
+    args: dict[EnvName, str] = {}
+    platform: Literal["linux/amd64", "linux/arm64"] = "linux/amd64"
+
+
+class Use(Camel):
+    """A connection this service needs: berth injects it as a (secret) env var."""
+
+    env: EnvName
+    scheme: str | None = Field(default=None, description="URL scheme, e.g. postgresql+asyncpg")
+
+
+class HostDir(Camel):
+    """A host directory bind-mounted into the service (e.g. the CHM report-automation checkout)."""
+
+    target: AbsPath
+    source: AbsPath | None = Field(default=None, description="host path; defaults to the host's data dir")
+    read_only: bool = False
+
+
+class Hook(Camel):
+    """A command run inside the service after it is created or its image changes (migrations)."""
+
+    command: list[str] = Field(min_length=1)
+
+
+class Service(Camel):
+    """One container (or several replicas of it) of an app."""
+
+    kind: Literal["server", "static"] = "server"
+    image: str | None = None
+    build: Build | None = None
+    version: str | None = None
+    site_path: AbsPath = Field(default="/site", description="static kind: where the built site is in the image")
+    port: int | None = Field(default=None, ge=1, le=65535)
+    command: list[str] | None = None
+    env: dict[EnvName, str] = {}
+    secret_env: dict[EnvName, SecretName] = {}
+    uses: dict[Name, Use] = {}
+    volumes: dict[VolumeName, AbsPath] = {}
+    host_dirs: dict[VolumeName, HostDir] = {}
+    tmpfs: list[AbsPath] = []
+    read_only: bool = True
+    user: str | None = None
+    cap_add: list[Capability] = []
+    memory_mb: PositiveInt = 512
+    cpus: float | None = Field(default=None, gt=0)
+    replicas: PositiveInt = 1
+    singleton: bool = False
+    gpu: bool = False
+    depends_on: list[Name] = []
+    healthcheck: HealthCheck | None = None
+    after_deploy: list[Hook] = []
+
+    @field_validator("uses", mode="before")
+    @classmethod
+    def _use_shorthand(cls, value):
+        """`uses: {postgres: DATABASE_URL}` is short for `{postgres: {env: DATABASE_URL}}`."""
+        if isinstance(value, dict):
+            return {k: ({"env": v} if isinstance(v, str) else v) for k, v in value.items()}
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _placeholders(cls, env: dict[str, str]):
+        for key, value in env.items():
+            for found in re.findall(r"\$\{([^}]*)\}", value):
+                if found not in PLACEHOLDERS:
+                    raise ValueError(f"{key}: ${{{found}}} is not a placeholder berth fills in; use ${{url}} or ${{hostname}}")
+        return env
+
+    @model_validator(mode="after")
+    def _coherent(self):
+        if self.image and self.build:
+            raise ValueError("give either `image` (a pinned reference) or `build` (a source context), not both")
+        if self.replicas > 1 and (self.volumes or self.singleton):
+            reason = "it has data volumes" if self.volumes else "it is a singleton"
+            raise ValueError(f"replicas must be 1 because {reason}; two copies would corrupt or duplicate work")
+        if self.kind == "server" and self.healthcheck is None:
+            raise ValueError("a server needs a `healthcheck` so deploys wait for it to be ready, not a sleep")
+        if self.kind == "static" and (self.port or self.volumes or self.after_deploy):
+            raise ValueError("a static service only carries files for the proxy; drop port/volumes/afterDeploy")
+        if "SYS_ADMIN" in self.cap_add or "ALL" in self.cap_add:
+            raise ValueError("capAdd may not grant SYS_ADMIN or ALL; that is as good as privileged")
+        return self
+
+    @property
+    def stateful(self) -> bool:
+        """Stateful containers are replaced delete-first so two never share one data volume."""
+        return bool(self.volumes) or self.singleton
+
+
+class Route(Camel):
+    """Requests for a path prefix on the app's host name go to one service."""
+
+    service: Name
+    strip_prefix: bool = False
+    websocket: bool = False
+    stream: bool = Field(default=False, description="Server-Sent Events: no buffering, long reads")
+    timeout_s: PositiveInt | None = None
+    sticky: bool = False
+    max_body_mb: PositiveInt | None = None
+    spa: bool = Field(default=False, description="static service: unknown paths fall back to /index.html")
+
+
+class Database(Camel):
+    """The app's own database in the shared Postgres: created, owned by the app's own role."""
+
+    extensions: list[str] = []
+    init_sql: str | None = Field(default=None, description="SQL file (relative to apps/) run as the app role")
+
+
+class External(Camel):
+    """A service outside the host (MongoDB Atlas, a SaaS API): a name and a secret URI."""
+
+    secret: SecretName
+    description: str = ""
+
+
+class App(Camel):
+    """One app stack (`apps/<name>.yaml`)."""
+
+    name: Name
+    description: str = ""
+    hostname: str = Field(description="sub-domain label, or a full host name containing a dot")
+    services: dict[Name, Service] = Field(min_length=1)
+    routes: dict[str, Route] = {}
+    database: Database | None = None
+    external: dict[Name, External] = {}
+    max_body_mb: PositiveInt = 10
+
+    @field_validator("routes")
+    @classmethod
+    def _paths(cls, routes: dict[str, Route]):
+        seen: dict[str, str] = {}
+        for path in routes:
+            if not path.startswith("/"):
+                raise ValueError(f"route {path!r} must start with '/'")
+            key = path.rstrip("/") or "/"
+            if key in seen:
+                raise ValueError(f"routes {seen[key]!r} and {path!r} claim the same path; keep one")
+            seen[key] = path
+        return routes
+
+    @model_validator(mode="after")
+    def _references(self):
+        problems = []
+        for path, route in self.routes.items():
+            target = self.services.get(route.service)
+            if target is None:
+                problems.append(f"route {path!r} goes to service {route.service!r}, which this app does not define")
+            elif target.kind == "server" and target.port is None:
+                problems.append(f"route {path!r} goes to {route.service!r}, which has no `port`")
+            elif target.kind == "static" and (route.strip_prefix or route.stream or route.sticky):
+                problems.append(f"route {path!r} serves static files; stripPrefix/stream/sticky do not apply")
+        for name, svc in self.services.items():
+            for dep in svc.depends_on:
+                if dep not in self.services:
+                    problems.append(f"service {name!r} depends on {dep!r}, which this app does not define")
+            for used in svc.uses:
+                if used not in SHARED_SERVICES and used not in self.external:
+                    problems.append(
+                        f"service {name!r} uses {used!r}: name a shared service ({', '.join(SHARED_SERVICES)}) "
+                        f"or add it under `external:`"
+                    )
+                if used in self.services:
+                    problems.append(f"service {name!r} shares its name {used!r} with something it uses; rename one")
+        try:
+            TopologicalSorter({n: [d for d in s.depends_on if d in self.services] for n, s in self.services.items()}).prepare()
+        except CycleError as err:
+            problems.append(f"services depend on each other in a circle ({' -> '.join(err.args[1])}); break the cycle")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def uses_shared(self, shared: str) -> bool:
+        return any(shared in svc.uses for svc in self.services.values())

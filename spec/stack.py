@@ -1,0 +1,127 @@
+"""What one `Pulumi.<stack>.yaml` says: where to deploy, which apps, and what differs per environment."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network, IPv6Network
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, PositiveInt, StringConstraints, field_validator
+
+from spec.app import Build, Camel, EnvName, HostDir, Name, VolumeName
+from spec.instance_types import INSTANCE_TYPES
+
+Environment = Literal["dev", "staging", "prod"]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+class LocalHost(Camel):
+    """dev: the Docker engine on this machine; ports bind to 127.0.0.1 only."""
+
+    kind: Literal["local"]
+    docker_host: str = "unix:///var/run/docker.sock"
+    data_dir: str = Field(default=".berth-data", description="host dirs live here (relative to the project)")
+
+
+class Ec2Host(Camel):
+    """staging/prod: one EC2 instance berth creates and hardens."""
+
+    kind: Literal["ec2"]
+    instance_type: str
+    ssh_user: str = "ubuntu"
+    ssh_public_key: str | None = Field(default=None, description="OpenSSH public key allowed to log in")
+    admin_cidrs: dict[Name, IPv4Network | IPv6Network] = Field(default={}, description="SSH allowed from, by name")
+    root_volume_gib: PositiveInt = Field(default=20, alias="rootVolumeGiB")
+    data_volume_gib: PositiveInt = Field(default=50, alias="dataVolumeGiB")
+    snapshot_retention_days: PositiveInt = 7
+    availability_zone: str | None = None
+
+    @field_validator("instance_type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in INSTANCE_TYPES:
+            raise ValueError(f"{value!r} is not an instance type berth knows; use one of {', '.join(INSTANCE_TYPES)}")
+        return value
+
+    @field_validator("ssh_public_key")
+    @classmethod
+    def _public_key(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("ssh-ed25519 ", "ssh-rsa ", "ecdsa-sha2-")):
+            raise ValueError("give an OpenSSH public key line (`ssh-ed25519 AAAA... you@host`), never a private key")
+        return value
+
+
+Host = Annotated[Union[LocalHost, Ec2Host], Field(discriminator="kind")]
+
+
+class Proxy(Camel):
+    """The one container that publishes ports. Caddy: automatic HTTPS, upstreams resolved per request."""
+
+    image: str = "caddy:2.10.2-alpine"
+    http_port: int = Field(default=80, ge=1, le=65535)
+    https_port: int = Field(default=443, ge=1, le=65535)
+    acme_email: Email | None = None
+    acme_staging: bool = Field(default=False, description="use the CA's staging endpoint (throwaway stacks)")
+    memory_mb: PositiveInt = 256
+
+
+class Postgres(Camel):
+    image: str = "postgres:17.6-alpine"
+    memory_mb: PositiveInt = 1024
+
+
+class Redis(Camel):
+    image: str = "redis:7.4.5-alpine"
+    memory_mb: PositiveInt = 256
+
+
+class Shared(Camel):
+    """Databases shared by the stack's apps; each app gets its own database, role and ACL user."""
+
+    postgres: Postgres | None = None
+    redis: Redis | None = None
+
+
+class Ecr(Camel):
+    """Built images live in one ECR repository per service; older ones expire past `keepImages`."""
+
+    keep_images: PositiveInt = 20
+
+
+class Dns(Camel):
+    """When set, berth points an A record per app host name at the host's Elastic IP."""
+
+    zone_name: str
+
+
+class ServiceOverlay(Camel):
+    """What a stack may change about a service: its image, its size, its dev-time wiring."""
+
+    image: str | None = None
+    build: Build | None = None
+    version: str | None = None
+    command: list[str] | None = None
+    env: dict[EnvName, str] = {}
+    host_dirs: dict[VolumeName, HostDir] = {}
+    memory_mb: PositiveInt | None = None
+    cpus: float | None = Field(default=None, gt=0)
+    replicas: PositiveInt | None = None
+
+
+class AppOverlay(Camel):
+    """An app deployed by this stack, with what differs here from `apps/<name>.yaml`."""
+
+    hostname: str | None = None
+    services: dict[Name, ServiceOverlay] = {}
+
+
+class StackSettings(Camel):
+    """All non-secret `berth:*` settings of a stack. Secrets are separate top-level keys."""
+
+    environment: Environment
+    domain: Annotated[str, StringConstraints(pattern=r"^(\$\{stack\}\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")] = "localhost"
+    host: Host
+    apps: dict[Name, AppOverlay] = Field(min_length=1)
+    proxy: Proxy = Proxy()
+    shared: Shared = Shared()
+    dns: Dns | None = None
+    ecr: Ecr = Ecr()

@@ -1,0 +1,301 @@
+"""Run the real `__main__.py` under Pulumi mocks with a stack's config, and record what it declares.
+
+No Pulumi CLI, cloud account or Docker engine is needed: every resource registration is recorded
+with its inputs (secrets still marked), its options (protect, retainOnDelete, ignoreChanges,
+deleteBeforeReplace, dependencies) and its provider; stack outputs with their secret flag; and
+every log line. Tests assert on this record, and `plan` prints it.
+
+It shows intended state, not what the cloud currently runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import hashlib
+import json
+import logging
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime import stack as pulumi_stack
+
+REPO = Path(__file__).resolve().parent.parent
+SECRET_SIG = rpc._special_secret_sig  # noqa: SLF001 - the wire marker of a secret value
+SIG_KEY = rpc._special_sig_key  # noqa: SLF001
+TEST_ACCOUNT = "123456789012"
+TEST_REGION = "us-east-1"
+
+
+class NothingRecorded(AssertionError):
+    """The program ran but registered nothing: the mocks were not in use, so nothing was tested."""
+
+
+# --- recorded state --------------------------------------------------------------------------------
+
+def is_secret_value(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
+
+
+def reveal(value: Any) -> Any:
+    """The value with every secret marker removed (for asserting on content)."""
+    if is_secret_value(value):
+        return reveal(value["value"])
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
+
+
+def plain_strings(value: Any) -> list[str]:
+    """Every string in `value` that is *not* under a secret marker: what state would keep in clear."""
+    if is_secret_value(value):
+        return []
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in plain_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in plain_strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+@dataclass
+class Resource:
+    type: str
+    name: str
+    urn: str
+    inputs: dict
+    parent: str
+    provider: str
+    dependencies: list[str]
+    protect: bool
+    retain_on_delete: bool
+    delete_before_replace: bool
+    ignore_changes: list[str]
+    state: dict = field(default_factory=dict)
+
+    @property
+    def values(self) -> dict:
+        """Inputs with secret markers removed."""
+        return reveal(self.inputs)
+
+    def is_secret(self, key: str) -> bool:
+        return is_secret_value(self.inputs.get(key))
+
+    @property
+    def survives_destroy(self) -> bool:
+        return self.protect or self.retain_on_delete
+
+
+@dataclass
+class Run:
+    stack: str
+    resources: list[Resource]
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+    logs: list[str]
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def get(self, type_: str, name: str) -> Resource:
+        found = [r for r in self.of_type(type_) if r.name == name]
+        if len(found) != 1:
+            raise KeyError(f"{type_} {name!r}: found {len(found)} (have: {[r.name for r in self.of_type(type_)]})")
+        return found[0]
+
+    def containers(self) -> dict[str, Resource]:
+        return {r.name: r for r in self.of_type("docker:index/container:Container")}
+
+    def by_urn(self, urn: str) -> Resource:
+        return next(r for r in self.resources if r.urn == urn)
+
+
+# --- mocks ---------------------------------------------------------------------------------------
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()
+
+
+class BerthMocks(pulumi.runtime.Mocks):
+    """Plausible provider answers: ids, digests, addresses. Everything else echoes its inputs."""
+
+    def __init__(self, existing_image_tags: dict[str, list[str]] | None = None):
+        self.existing_image_tags = existing_image_tags or {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        inputs = dict(args.inputs)
+        values = reveal(inputs)
+        typ, name = args.typ, args.name
+        state = dict(inputs)
+        if typ == "docker:index/container:Container":
+            state["name"] = values.get("name") or f"{name}-{_digest(name)[:7]}"
+        elif typ == "docker:index/remoteImage:RemoteImage":
+            state["imageId"] = "sha256:" + _digest(values["name"])
+            state["repoDigest"] = values["name"].split(":")[0] + "@sha256:" + _digest(values["name"])
+        elif typ == "docker:index/image:Image":
+            image_name = values["imageName"]
+            digest = _digest(image_name, json.dumps(values.get("build", {}), sort_keys=True))
+            pushed = not values.get("skipPush")
+            state["repoDigest"] = (image_name.rsplit(":", 1)[0] + "@sha256:" + digest) if pushed else "sha256:" + digest
+        elif typ == "random:index/randomPassword:RandomPassword":
+            state["result"] = f"generated-{name}-{_digest(name)[:12]}"
+        elif typ == "aws:ec2/instance:Instance":
+            state.update(publicIp="198.51.100.10", privateIp="10.0.1.10", arn=f"arn:aws:ec2:::instance/{name}")
+            return "i-0123456789abcdef0", state
+        elif typ == "aws:ec2/eip:Eip":
+            state.update(publicIp="198.51.100.20", allocationId="eipalloc-0123456789abcdef0")
+        elif typ == "aws:ebs/volume:Volume":
+            return "vol-0123456789abcdef0", state
+        elif typ == "aws:ecr/repository:Repository":
+            state.update(repositoryUrl=f"{TEST_ACCOUNT}.dkr.ecr.{TEST_REGION}.amazonaws.com/{values['name']}",
+                         registryId=TEST_ACCOUNT, arn=f"arn:aws:ecr:{TEST_REGION}:{TEST_ACCOUNT}:repository/{values['name']}")
+        elif typ == "aws:iam/role:Role":
+            state["arn"] = f"arn:aws:iam::{TEST_ACCOUNT}:role/{name}"
+            state.setdefault("name", name)
+        elif typ == "aws:ec2/keyPair:KeyPair":
+            state["keyName"] = name
+        elif typ == "aws:route53/record:Record":
+            state["fqdn"] = values.get("name")
+        return f"{name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        tok = args.token
+        if tok == "aws:index/getRegion:getRegion":
+            return {"region": TEST_REGION, "name": TEST_REGION, "id": TEST_REGION}
+        if tok == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": TEST_ACCOUNT, "arn": f"arn:aws:iam::{TEST_ACCOUNT}:user/test", "id": TEST_ACCOUNT}
+        if tok == "aws:ec2/getSubnet:getSubnet":
+            return {"id": "subnet-0123456789abcdef0", "vpcId": "vpc-0123456789abcdef0",
+                    "availabilityZone": args.args.get("availabilityZone", f"{TEST_REGION}a")}
+        if tok == "aws:ec2/getAmi:getAmi":
+            return {"id": "ami-0123456789abcdef0", "name": "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20261101"}
+        if tok == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            return {"userName": "AWS", "password": "ecr-token-for-tests", "authorizationToken": "QVdTOnRva2Vu",
+                    "proxyEndpoint": f"https://{TEST_ACCOUNT}.dkr.ecr.{TEST_REGION}.amazonaws.com"}
+        if tok == "aws:ecr/getImages:getImages":
+            tags = self.existing_image_tags.get(args.args.get("repositoryName"), [])
+            return {"imageIds": [{"imageTag": t, "imageDigest": "sha256:" + _digest(t)} for t in tags]}
+        if tok == "aws:route53/getZone:getZone":
+            return {"zoneId": "Z0123456789ABCDEFGHIJ", "name": args.args.get("name")}
+        return {}
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The stock mock monitor drops resource options; tests need them (what survives a destroy)."""
+
+    def __init__(self, mocks: BerthMocks):
+        super().__init__(mocks)
+        self.recorded: list[Resource] = []
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            urn = self.make_urn(request.parent, request.type, request.name)
+            self.recorded.append(Resource(
+                type=request.type, name=request.name, urn=urn, inputs=rpc.deserialize_properties(request.object),
+                parent=request.parent, provider=request.provider, dependencies=list(request.dependencies),
+                protect=request.protect, retain_on_delete=request.retainOnDelete,
+                delete_before_replace=request.deleteBeforeReplace, ignore_changes=list(request.ignoreChanges),
+                state=self.resources.get(urn).state if urn in self.resources else {},
+            ))
+        return response
+
+
+class _LogCapture(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(f"{record.levelname.lower()}: {record.getMessage()}")
+
+
+# --- stack files -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StackConfig:
+    """A stack file's config as the CLI hands it to a program: text values, and which keys are secret."""
+
+    values: dict[str, str]
+    secret_keys: frozenset[str]
+
+    @classmethod
+    def from_file(cls, path: Path, secrets: dict[str, str] | None = None) -> StackConfig:
+        """Secure values become test strings (`test-secret-<key>`), or those given in `secrets`."""
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        values, secret_keys = {}, set()
+        for key, value in (data.get("config") or {}).items():
+            if isinstance(value, dict) and set(value) == {"secure"}:
+                secret_keys.add(key)
+                values[key] = (secrets or {}).get(key, f"test-secret-{key.split(':')[-1]}")
+            else:
+                values[key] = value if isinstance(value, str) else json.dumps(value)
+        return cls(values, frozenset(secret_keys))
+
+    def with_values(self, plain: dict[str, Any] | None = None, secrets: dict[str, str] | None = None,
+                    remove: tuple[str, ...] = ()) -> StackConfig:
+        values = {k: v for k, v in self.values.items() if k not in remove}
+        values.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (plain or {}).items()})
+        values.update(secrets or {})
+        return StackConfig(values, frozenset((self.secret_keys - set(remove)) | set(secrets or {})))
+
+    def object(self, key: str) -> Any:
+        raw = self.values.get(key)
+        try:
+            return json.loads(raw) if raw is not None else None
+        except ValueError:
+            return raw
+
+
+# --- running ---------------------------------------------------------------------------------------
+
+def run(stack: str, config: StackConfig, root_directory: Path = REPO, mocks: BerthMocks | None = None,
+        program: Path = REPO / "__main__.py") -> Run:
+    """Run the program once in a fresh runtime; raise what the program raised (e.g. ConfigError)."""
+    return contextvars.Context().run(_run, stack, config, root_directory, mocks or BerthMocks(), program)
+
+
+def _run(stack, config, root_directory, mocks, program) -> Run:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    capture = _LogCapture()
+    logger = logging.getLogger(f"berth.mockrun.{id(capture)}")
+    logger.propagate = False
+    logger.addHandler(capture)
+    logger.setLevel(logging.DEBUG)
+    monitor = RecordingMonitor(mocks)
+    settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project="berth", stack=stack, preview=False, logger=logger, monitor=monitor)
+    settings.SETTINGS.root_directory = str(root_directory)
+    pulumi.runtime.set_all_config(dict(config.values), sorted(config.secret_keys))
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    try:
+        loop.run_until_complete(pulumi_stack.run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+        root = settings.get_root_resource()
+        outputs, secret_outputs = {}, set()
+        for key, value in root.outputs.items():
+            out = pulumi.Output.from_input(value)
+            outputs[key] = loop.run_until_complete(out.future())
+            if loop.run_until_complete(out.is_secret()):
+                secret_outputs.add(key)
+    except BaseException:
+        run.last_recorded = monitor.recorded  # what an error run registered before failing (should be nothing)
+        raise
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+    if not monitor.recorded:
+        raise NothingRecorded(f"stack {stack!r}: the program registered no resources under the mocks")
+    return Run(stack, monitor.recorded, outputs, secret_outputs, capture.lines)
+
+
+run.last_recorded = []
