@@ -48,7 +48,7 @@ def join_path(prefix: str, loc: tuple) -> str:
             out += str(part)
         else:
             out += f".{part}"
-    return out
+    return out.removesuffix(": ") if out.endswith(": ") else out
 
 
 def _friendly(err: dict) -> str:

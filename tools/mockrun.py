@@ -255,6 +255,41 @@ class StackConfig:
             return raw
 
 
+# --- a project directory with stand-in sources -----------------------------------------------------
+
+def _builds(value: Any) -> list[dict]:
+    """Every `build:` mapping in a config or app value."""
+    if isinstance(value, dict):
+        found = [value["build"]] if isinstance(value.get("build"), dict) else []
+        return found + [b for v in value.values() for b in _builds(v)]
+    if isinstance(value, list):
+        return [b for v in value for b in _builds(v)]
+    return []
+
+
+def sandbox_project(root: Path, config: StackConfig, leave_missing: tuple[str, ...] = ()) -> Path:
+    """A project dir under `root` with the real `apps/`, and an empty stand-in for each build context.
+
+    Build contexts point outside the repository (`../chm-chatbot`); this lets a stack's program run
+    without those checkouts, as `plan` and the tests do. Returns the project dir to run in.
+    """
+    project = root / "berth"
+    project.mkdir(parents=True, exist_ok=True)
+    if not (project / "apps").exists():
+        (project / "apps").symlink_to(REPO / "apps", target_is_directory=True)
+    dockerfiles = {b["dockerfile"] for f in (REPO / "apps").glob("*.yaml")
+                   for b in _builds(yaml.safe_load(f.read_text(encoding="utf-8"))) if b.get("dockerfile")}
+    for key in config.values:
+        for build in _builds({"build": config.object(key)}) + _builds(config.object(key)):
+            if isinstance(build.get("context"), str) and build["context"] not in leave_missing:
+                context = (project / build["context"]).resolve()
+                context.mkdir(parents=True, exist_ok=True)
+                for dockerfile in dockerfiles | ({build["dockerfile"]} if build.get("dockerfile") else set()):
+                    (context / dockerfile).parent.mkdir(parents=True, exist_ok=True)
+                    (context / dockerfile).touch()
+    return project
+
+
 # --- running ---------------------------------------------------------------------------------------
 
 def run(stack: str, config: StackConfig, root_directory: Path = REPO, mocks: BerthMocks | None = None,

@@ -1,0 +1,85 @@
+"""Fixtures that run the real program under mocks, and a guard that every such test really did.
+
+`deploy(stack, ...)` runs `__main__.py` with `Pulumi.<stack>.yaml` (secure values replaced by test
+strings, build contexts by empty stand-ins) and returns the recorded run. `config_problems(...)`
+runs it expecting a ConfigError and checks that nothing at all was registered.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from spec.errors import ConfigError
+from tools import mockrun
+
+REPO = mockrun.REPO
+PROD_SECRETS = {"berth:chatbotOpenaiApiKey": "sk-prod-test-openai-key"}
+_base_runs: dict[tuple, mockrun.Run] = {}
+
+
+def stack_config(stack: str, *, plain=None, secrets=None, remove=(), stack_file: Path | None = None):
+    path = stack_file or REPO / f"Pulumi.{stack}.yaml"
+    config = mockrun.StackConfig.from_file(path)
+    base_secrets = PROD_SECRETS if stack == "prod" and stack_file is None else {}
+    return config.with_values(plain=plain, secrets={**base_secrets, **(secrets or {})}, remove=tuple(remove))
+
+
+def run_stack(tmp: Path, stack: str, config: mockrun.StackConfig, mocks=None, leave_missing=()) -> mockrun.Run:
+    project = mockrun.sandbox_project(tmp, config, leave_missing)
+    return mockrun.run(stack, config, root_directory=project, mocks=mocks)
+
+
+@pytest.fixture
+def deploy(tmp_path):
+    """Run a stack under mocks. The base stack files are run once per session and shared."""
+    calls = []
+
+    def _deploy(stack: str, *, plain=None, secrets=None, remove=(), stack_file=None, mocks=None,
+                stack_name: str | None = None) -> mockrun.Run:
+        key = (stack, str(stack_file), stack_name)
+        base = not (plain or secrets or remove or mocks)
+        if base and key in _base_runs:
+            calls.append(_base_runs[key])
+            return _base_runs[key]
+        config = stack_config(stack, plain=plain, secrets=secrets, remove=remove, stack_file=stack_file)
+        result = run_stack(tmp_path / f"run{len(calls)}", stack_name or stack, config, mocks)
+        if base:
+            _base_runs[key] = result
+        calls.append(result)
+        return result
+
+    yield _deploy
+    # The guard: a test that asked for a deployment must have got one with resources in it.
+    assert calls, "this test requested `deploy` but never ran the program"
+    assert all(r.resources for r in calls), "a program run recorded no resources: the mocks were not used"
+
+
+@pytest.fixture
+def config_problems(tmp_path):
+    """Run a stack expecting a ConfigError; returns its problems as 'where: message' strings."""
+
+    def _problems(stack: str, *, plain=None, secrets=None, remove=(), stack_file=None,
+                  stack_name: str | None = None, leave_missing=()) -> list[str]:
+        config = stack_config(stack, plain=plain, secrets=secrets, remove=remove, stack_file=stack_file)
+        with pytest.raises(ConfigError) as caught:
+            run_stack(tmp_path, stack_name or stack, config, leave_missing=leave_missing)
+        assert mockrun.run.last_recorded == [], "a bad config must stop before any resource is registered"
+        message = str(caught.value)
+        assert "Traceback" not in message
+        return [str(p) for p in caught.value.problems]
+
+    return _problems
+
+
+def require_tool(name: str) -> str:
+    """A validator binary: in CI it must exist (a validator test never silently skips there)."""
+    path = shutil.which(name) or (shutil.which(name, path=str(Path(os.sys.executable).parent)))
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is not installed; .ci/run installs it, so CI must have it")
+    pytest.skip(f"{name} is not installed here (CI installs it)")

@@ -1,0 +1,197 @@
+"""The CHM server (seed 000) as each stack file deploys it, run through the real program under mocks."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import PROD_SECRETS
+from tools.mockrun import Run, plain_strings, reveal
+
+CONTAINER = "docker:index/container:Container"
+CHM_CONTAINERS = {"shared-postgres", "shared-redis", "proxy",
+                  "mediahub-backend", "mediahub-frontend", "chatbot-backend", "chatbot-frontend"}
+
+
+def networks_of(run: Run, container: str) -> dict[str, list[str]]:
+    """Network name -> aliases, for one container."""
+    return {n["name"]: n.get("aliases", []) for n in run.containers()[container].values["networksAdvanced"]}
+
+
+def env_of(run: Run, container: str) -> dict[str, str]:
+    return dict(e.split("=", 1) for e in run.containers()[container].values.get("envs", []))
+
+
+def secret_values(run: Run) -> set[str]:
+    """Every secret the run handled: config secrets (test strings), generated passwords, the ECR token."""
+    generated = {r.state["result"] for r in run.of_type("random:index/randomPassword:RandomPassword")}
+    return generated | set(PROD_SECRETS.values()) | {"ecr-token-for-tests"}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_chm_container_is_deployed_and_nothing_else(deploy, stack):
+    run = deploy(stack)
+    names = {r.name for r in run.of_type(CONTAINER)}
+    assert names == CHM_CONTAINERS
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_only_the_proxy_publishes_ports(deploy, stack):
+    run = deploy(stack)
+    published = {name: c.values.get("ports") for name, c in run.containers().items() if c.values.get("ports")}
+    assert set(published) == {"proxy"}
+
+
+def test_dev_binds_the_proxy_to_localhost_on_a_high_port(deploy):
+    ports = deploy("dev").containers()["proxy"].values["ports"]
+    assert ports == [{"internal": 80, "external": 8080, "ip": "127.0.0.1"}]
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_ec2_stacks_publish_http_and_https(deploy, stack):
+    ports = deploy(stack).containers()["proxy"].values["ports"]
+    assert sorted((p["internal"], p["external"], p["ip"]) for p in ports) == [(80, 80, "0.0.0.0"), (443, 443, "0.0.0.0")]
+
+
+def test_dev_registers_no_aws_resource(deploy):
+    run = deploy("dev")
+    assert [r.type for r in run.resources if r.type.startswith("aws:")] == []
+    assert run.of_type("pulumi:providers:docker")[0].values["host"] == "unix:///var/run/docker.sock"
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_docker_resource_uses_the_hosts_explicit_provider(deploy, stack):
+    run = deploy(stack)
+    host_provider = next(r for r in run.of_type("pulumi:providers:docker") if r.name == "host-docker")
+    on_host = [r for r in run.resources if r.type.startswith("docker:index/") and r.type != "docker:index/image:Image"]
+    assert on_host and all(r.provider.startswith(host_provider.urn + "::") for r in on_host)
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_ec2_docker_provider_goes_over_ssh_after_the_readiness_gate(deploy, stack):
+    run = deploy(stack)
+    provider = run.get("pulumi:providers:docker", "host-docker")
+    gate = run.get("command:remote:Command", "host-ready")
+    assert provider.values["host"] == f"ssh://ubuntu@{run.outputs['hostPublicIp']}"
+    assert gate.urn in provider.dependencies
+    assert "cloud-init status --wait" in gate.values["create"] and "docker info" in gate.values["create"]
+
+
+def test_databases_sit_on_internal_networks_the_frontends_cannot_reach(deploy):
+    run = deploy("dev")
+    assert networks_of(run, "shared-postgres") == {"berth-mediahub-data": ["postgres"]}
+    assert networks_of(run, "shared-redis") == {"berth-mediahub-data": ["redis"]}
+    data = run.get("docker:index/network:Network", "mediahub-data")
+    assert data.values["internal"] is True
+    for frontend in ("mediahub-frontend", "chatbot-frontend"):
+        assert not any(n.endswith("-data") for n in networks_of(run, frontend))
+    assert "berth-mediahub-data" in networks_of(run, "mediahub-backend")
+    assert not any(n.endswith("-data") for n in networks_of(run, "chatbot-backend"))  # the chatbot uses no database
+
+
+def test_services_are_found_by_alias_and_the_proxy_only_joins_edge_networks(deploy):
+    run = deploy("dev")
+    assert networks_of(run, "proxy") == {"berth-mediahub-edge": [], "berth-chatbot-edge": []}
+    assert networks_of(run, "chatbot-backend") == {"berth-chatbot": ["backend"], "berth-chatbot-edge": ["chatbot-backend"]}
+    assert networks_of(run, "mediahub-frontend") == {"berth-mediahub": ["frontend"],
+                                                     "berth-mediahub-edge": ["mediahub-frontend"]}
+
+
+def test_chatbot_data_lives_in_the_volumes_the_migration_plan_restores_into(deploy):
+    run = deploy("dev")
+    mounts = {v["containerPath"]: v["volumeName"] for v in run.containers()["chatbot-backend"].values["volumes"]}
+    assert mounts == {"/data/chroma_db": "chatbot_chroma", "/data/pdfs": "chatbot_pdfs",
+                      "/data/transcripts": "chatbot_transcripts"}
+
+
+@pytest.mark.parametrize("stack, root", [("staging", "/srv/berth"), ("prod", "/srv/berth")])
+def test_report_automation_dir_is_mounted_from_the_data_volume(deploy, stack, root):
+    volumes = deploy(stack).containers()["mediahub-backend"].values["volumes"]
+    assert volumes == [{"hostPath": f"{root}/host-dirs/mediahub/reports",
+                        "containerPath": "/home/ubuntu/chm_report_automation", "readOnly": False}]
+
+
+def test_connection_env_is_injected_and_secret(deploy):
+    run = deploy("dev")
+    backend = run.containers()["mediahub-backend"]
+    assert backend.is_secret("envs")
+    env = env_of(run, "mediahub-backend")
+    assert set(env) == {"DATABASE_URL", "REDIS_URL", "ENVIRONMENT"}
+    assert env["DATABASE_URL"].startswith("postgresql://mediahub:") and env["DATABASE_URL"].endswith("@postgres:5432/mediahub")
+    assert env["REDIS_URL"].startswith("redis://mediahub:") and env["REDIS_URL"].endswith("@redis:6379/0")
+
+
+def test_openai_key_reaches_the_chatbot_backend_as_a_secret(deploy):
+    run = deploy("prod")
+    backend = run.containers()["chatbot-backend"]
+    assert backend.is_secret("envs")
+    assert env_of(run, "chatbot-backend")["OPENAI_API_KEY"] == "sk-prod-test-openai-key"
+
+
+def test_frontends_call_the_backend_through_the_public_api_path(deploy):
+    run = deploy("prod")
+    assert not run.containers()["mediahub-frontend"].is_secret("envs")
+    assert env_of(run, "mediahub-frontend")["NEXT_PUBLIC_API_URL"] == "https://mediahub.chmedia.com/api"
+    assert env_of(deploy("dev"), "chatbot-frontend")["NEXT_PUBLIC_API_URL"] == "http://chatbot.localhost:8080/api"
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_no_secret_appears_in_plain_inputs_outputs_or_logs(deploy, stack):
+    run = deploy(stack)
+    secrets = secret_values(run)
+    assert secrets, "the run handled no secrets at all"
+    clear = [s for r in run.resources for s in plain_strings(r.inputs)]
+    clear += [s for k, v in run.outputs.items() if k not in run.secret_outputs for s in plain_strings(v)]
+    clear += run.logs
+    leaks = [(secret, text) for secret in secrets for text in clear if secret in text]
+    assert leaks == []
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_databases_start_before_the_apps_that_use_them(deploy, stack):
+    run = deploy(stack)
+    backend = run.containers()["mediahub-backend"]
+    provision = run.get("command:local:Command" if stack == "dev" else "command:remote:Command", "shared-postgres-provision")
+    redis = run.containers()["shared-redis"]
+    assert provision.urn in backend.dependencies and redis.urn in backend.dependencies
+    assert run.containers()["shared-postgres"].urn in provision.dependencies
+    assert run.containers()["mediahub-backend"].urn in run.containers()["mediahub-frontend"].dependencies
+
+
+def test_postgres_provisioning_sends_its_sql_as_a_secret_on_stdin(deploy):
+    provision = deploy("dev").get("command:local:Command", "shared-postgres-provision")
+    assert provision.is_secret("stdin")
+    sql = provision.values["stdin"]
+    assert "CREATE DATABASE \"mediahub\" OWNER \"mediahub\"" in sql
+    assert "test-secret" not in provision.values["create"] and "PASSWORD" not in provision.values["create"]
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_built_images_run_by_pushed_digest(deploy, stack):
+    run = deploy(stack)
+    image = run.containers()["chatbot-backend"].values["image"]
+    assert image.startswith(f"123456789012.dkr.ecr.us-east-1.amazonaws.com/berth/{stack}/chatbot-backend@sha256:")
+    built = run.get("docker:index/image:Image", "chatbot-backend")
+    assert built.values["imageName"].endswith(":5be2a1f")
+    assert built.values["build"]["platform"] == "linux/amd64"
+
+
+def test_dev_builds_locally_without_pushing(deploy):
+    run = deploy("dev")
+    built = run.get("docker:index/image:Image", "mediahub-backend")
+    assert built.values["skipPush"] is True
+    assert run.containers()["mediahub-backend"].values["image"].startswith("sha256:")
+    assert run.of_type("aws:ecr/repository:Repository") == []
+
+
+def test_outputs_name_each_apps_url_and_how_to_reach_the_host(deploy):
+    run = deploy("prod")
+    assert run.outputs["urls"] == {"mediahub": "https://mediahub.chmedia.com", "chatbot": "https://chatbot.chmedia.com"}
+    assert run.outputs["sshCommand"] == "ssh ubuntu@198.51.100.20"
+    assert run.outputs["ssmCommand"].startswith("aws ssm start-session --target i-")
+    assert deploy("dev").outputs["urls"]["mediahub"] == "http://mediahub.localhost:8080"
+
+
+def test_staging_host_names_follow_the_stack_name(deploy):
+    run = deploy("staging", stack_name="pr-42")
+    assert run.outputs["urls"]["chatbot"] == "https://chatbot.pr-42.chmedia.com"
+    assert reveal(run.outputs["urls"]) == run.outputs["urls"]

@@ -1,0 +1,241 @@
+"""Bad input stops the program before any resource exists, with every problem named by its path.
+
+Each case runs the real program with one stack file changed; `config_problems` also checks that the
+run registered nothing and that the message carries no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from spec.errors import ConfigError
+from spec.load import RawConfig, load
+from tests.conftest import stack_config
+
+
+def ec2_host(stack: str, **changes) -> dict:
+    return {**stack_config(stack).object("berth:host"), **changes}
+
+
+def test_unknown_environment(config_problems):
+    problems = config_problems("dev", plain={"berth:environment": "qa"})
+    assert problems == ["berth:environment: Input should be 'dev', 'staging' or 'prod'"]
+
+
+def test_misspelled_top_level_setting(config_problems):
+    problems = config_problems("dev", plain={"berth:domian": "example.com"})
+    assert len(problems) == 1 and problems[0].startswith("berth:domian: is neither a berth setting nor a secret")
+
+
+def test_prod_refuses_ssh_from_the_whole_internet(config_problems):
+    host = ec2_host("prod", adminCidrs={"office": "203.0.113.10/32", "anywhere": "0.0.0.0/0"})
+    problems = config_problems("prod", plain={"berth:host": host})
+    assert problems == ["berth:host.adminCidrs.anywhere: 0.0.0.0/0 opens SSH to the whole internet; prod allows SSH "
+                        "only from named admin networks (or none: use SSM Session Manager)"]
+
+
+def test_unknown_instance_type(config_problems):
+    problems = config_problems("staging", plain={"berth:host": ec2_host("staging", instanceType="t2.nano")})
+    assert len(problems) == 1
+    assert problems[0].startswith("berth:host.instanceType: 't2.nano' is not an instance type berth knows; use one of")
+
+
+def test_misspelled_host_setting_is_reported_at_its_own_path(config_problems):
+    problems = config_problems("staging", plain={"berth:host": ec2_host("staging", dataVolumeGB=30)})
+    assert problems == ["berth:host.dataVolumeGB: is not a setting berth knows; remove it or check its spelling"]
+
+
+def test_prod_must_run_on_ec2(config_problems):
+    problems = config_problems("prod", plain={"berth:host": {"kind": "local"}})
+    assert "berth:host.kind: prod runs on an EC2 host berth creates; set `kind: ec2`" in problems
+
+
+def test_prod_refuses_unpinned_images(config_problems):
+    problems = config_problems("prod", plain={"berth:proxy": {"acmeEmail": "ops@chmedia.com", "image": "caddy:latest"},
+                                              "berth:shared": {"postgres": {"image": "postgres"}, "redis": {}}})
+    assert problems == [
+        "berth:proxy.image: 'caddy:latest' is not pinned; prod needs a tag other than `latest`, or a digest",
+        "berth:shared.postgres.image: 'postgres' is not pinned; prod needs a tag other than `latest`, or a digest",
+    ]
+
+
+def test_missing_build_context_says_which_path_and_how_to_set_it(config_problems):
+    apps = stack_config("dev").object("berth:apps")
+    apps["chatbot"]["services"]["backend"]["build"]["context"] = "../no-such-checkout"
+    problems = config_problems("dev", plain={"berth:apps": apps}, leave_missing=("../no-such-checkout",))
+    assert len(problems) == 1
+    where, message = problems[0].split(": ", 1)
+    assert where == "berth:apps.chatbot.services.backend.build.context"
+    assert message.startswith("directory ../no-such-checkout does not exist (looked for /")
+    assert "pulumi config set --path 'berth:apps.chatbot.services.backend.build.context' <dir>" in message
+
+
+def test_prod_refuses_to_deploy_with_a_secret_missing(config_problems):
+    problems = config_problems("prod", stack_file=Path("Pulumi.prod.yaml").resolve())
+    assert problems == ["berth:chatbotOpenaiApiKey: is not set and prod never makes up secrets; set it: "
+                        "pulumi config set --secret chatbotOpenaiApiKey <value>"]
+
+
+def test_a_secret_in_plain_text_is_refused(config_problems):
+    problems = config_problems("staging", plain={"berth:chatbotOpenaiApiKey": "sk-pasted-in-plain-text"})
+    assert problems == ["berth:chatbotOpenaiApiKey: is stored in plain text; set it with: "
+                        "pulumi config set --secret chatbotOpenaiApiKey <value>"]
+    assert not any("sk-pasted" in p for p in problems)
+
+
+def test_unknown_app(config_problems):
+    apps = {**stack_config("dev").object("berth:apps"), "shop": {}}
+    problems = config_problems("dev", plain={"berth:apps": apps})
+    assert len(problems) == 1 and problems[0].startswith("berth:apps.shop: there is no app definition apps/shop.yaml")
+
+
+def test_overlay_for_a_service_the_app_does_not_have(config_problems):
+    apps = stack_config("dev").object("berth:apps")
+    apps["chatbot"]["services"]["worker"] = {"memoryMb": 256}
+    problems = config_problems("dev", plain={"berth:apps": apps})
+    assert problems == ["berth:apps.chatbot.services.worker: app 'chatbot' has no service 'worker'; it has backend, frontend"]
+
+
+def test_misspelled_overlay_field(config_problems):
+    apps = stack_config("dev").object("berth:apps")
+    apps["chatbot"]["services"]["backend"]["memoryMB"] = 4096
+    problems = config_problems("dev", plain={"berth:apps": apps})
+    assert problems == ["berth:apps.chatbot.services.backend.memoryMB: is not a setting berth knows; remove it or check its spelling"]
+
+
+def test_containers_that_do_not_fit_the_instance(config_problems):
+    problems = config_problems("staging", plain={"berth:host": ec2_host("staging", instanceType="t3.medium")})
+    assert problems == ["berth:host.instanceType: the containers' memory limits add up to 5632 MiB but t3.medium leaves "
+                        "3072 MiB for containers; choose a larger instance type or lower memoryMb"]
+
+
+def test_app_using_postgres_needs_the_shared_postgres(config_problems):
+    problems = config_problems("dev", plain={"berth:shared": {"redis": {}}})
+    assert problems == ["berth:shared.postgres: app 'mediahub' uses postgres; add `postgres: {}` under berth:shared"]
+
+
+def test_two_apps_cannot_share_a_host_name(config_problems):
+    apps = stack_config("dev").object("berth:apps")
+    apps["chatbot"]["hostname"] = "mediahub"
+    problems = config_problems("dev", plain={"berth:apps": apps})
+    assert problems == ["berth:apps.chatbot.hostname: mediahub.localhost is already the host name of app 'mediahub'; "
+                        "give each app its own"]
+
+
+def test_a_service_with_data_volumes_cannot_be_replicated(config_problems):
+    apps = stack_config("dev").object("berth:apps")
+    apps["chatbot"]["services"]["backend"]["replicas"] = 2
+    problems = config_problems("dev", plain={"berth:apps": apps})
+    assert problems == ["berth:apps.chatbot.services.backend: replicas must be 1 because it has data volumes; "
+                        "two copies would corrupt or duplicate work"]
+
+
+def test_built_images_need_a_version_outside_dev(config_problems):
+    apps = stack_config("staging").object("berth:apps")
+    del apps["mediahub"]["services"]["frontend"]["version"]
+    problems = config_problems("staging", plain={"berth:apps": apps})
+    assert len(problems) == 1 and problems[0].startswith("berth:apps.mediahub.services.frontend.version: is required")
+
+
+def test_a_private_key_is_not_a_public_key(config_problems):
+    host = ec2_host("staging", sshPublicKey="-----BEGIN OPENSSH PRIVATE KEY-----")
+    problems = config_problems("staging", plain={"berth:host": host})
+    assert problems == ["berth:host.sshPublicKey: give an OpenSSH public key line (`ssh-ed25519 AAAA... you@host`), "
+                        "never a private key"]
+
+
+def test_every_problem_is_reported_at_once(config_problems):
+    problems = config_problems("prod", plain={
+        "berth:host": ec2_host("prod", instanceType="t3.medium", adminCidrs={"all": "::/0"}),
+        "berth:proxy": {"image": "caddy:latest"},
+    })
+    assert [p.split(":")[0] + ":" + p.split(":")[1] for p in problems] == [
+        "berth:proxy.acmeEmail", "berth:host.adminCidrs.all", "berth:proxy.image", "berth:host.instanceType",
+    ]
+
+
+# --- app definitions (apps/*.yaml) ------------------------------------------------------------------
+
+MINIMAL = {
+    "name": "shop", "hostname": "shop",
+    "services": {
+        "api": {"image": "example/api:1.0", "port": 8000, "healthcheck": {"path": "/health"}},
+        "web": {"image": "example/web:1.0", "port": 3000, "healthcheck": {"path": "/"}},
+    },
+    "routes": {"/api/": {"service": "api", "stripPrefix": True}, "/": {"service": "web"}},
+}
+
+
+def load_with_app(tmp_path: Path, app: dict | str) -> list[str]:
+    (tmp_path / "apps").mkdir(exist_ok=True)
+    text = app if isinstance(app, str) else json.dumps(app)
+    (tmp_path / "apps" / "shop.yaml").write_text(text, encoding="utf-8")
+    raw = RawConfig({"environment": "dev", "host": {"kind": "local"}, "apps": {"shop": {}}})
+    with pytest.raises(ConfigError) as caught:
+        load(raw, "dev", tmp_path)
+    return [str(p) for p in caught.value.problems]
+
+
+def with_changes(**services) -> dict:
+    app = json.loads(json.dumps(MINIMAL))
+    for name, changes in services.items():
+        app["services"][name].update(changes)
+    return app
+
+
+def test_minimal_app_is_valid(tmp_path):
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "apps" / "shop.yaml").write_text(json.dumps(MINIMAL), encoding="utf-8")
+    deployment = load(RawConfig({"environment": "dev", "host": {"kind": "local"}, "apps": {"shop": {}}}), "dev", tmp_path)
+    assert set(deployment.apps["shop"].services) == {"api", "web"}
+
+
+def test_route_to_a_missing_service(tmp_path):
+    app = {**MINIMAL, "routes": {"/": {"service": "frontend"}}}
+    assert load_with_app(tmp_path, app) == [
+        "apps/shop.yaml: route '/' goes to service 'frontend', which this app does not define"]
+
+
+def test_a_path_claimed_twice(tmp_path):
+    app = {**MINIMAL, "routes": {"/api": {"service": "api"}, "/api/": {"service": "api"}, "/": {"service": "web"}}}
+    assert load_with_app(tmp_path, app) == [
+        "apps/shop.yaml: routes: routes '/api' and '/api/' claim the same path; keep one"]
+
+
+def test_a_duplicate_key_in_yaml_is_an_error_not_an_overwrite(tmp_path):
+    text = "name: shop\nhostname: shop\nservices: {}\nroutes:\n  /: {service: web}\n  /: {service: api}\n"
+    problems = load_with_app(tmp_path, text)
+    assert problems == ["apps/shop.yaml: '/' appears twice (line 6); keep one"]
+
+
+def test_a_server_without_a_healthcheck(tmp_path):
+    app = json.loads(json.dumps(MINIMAL))
+    del app["services"]["api"]["healthcheck"]
+    assert load_with_app(tmp_path, app) == [
+        "apps/shop.yaml: services.api: a server needs a `healthcheck` so deploys wait for it to be ready, not a sleep"]
+
+
+def test_dependency_cycle(tmp_path):
+    app = with_changes(api={"dependsOn": ["web"]}, web={"dependsOn": ["api"]})
+    problems = load_with_app(tmp_path, app)
+    assert len(problems) == 1 and "depend on each other in a circle" in problems[0]
+
+
+def test_unknown_env_placeholder(tmp_path):
+    problems = load_with_app(tmp_path, with_changes(web={"env": {"API": "${domain}/api"}}))
+    assert problems == ["apps/shop.yaml: services.web.env: API: ${domain} is not a placeholder berth fills in; "
+                        "use ${url} or ${hostname}"]
+
+
+def test_using_something_neither_shared_nor_external(tmp_path):
+    problems = load_with_app(tmp_path, with_changes(api={"uses": {"mongodb": "MONGODB_URI"}}))
+    assert problems == ["apps/shop.yaml: service 'api' uses 'mongodb': name a shared service "
+                        "(postgres, redis) or add it under `external:`"]
+
+
+def test_granting_sys_admin_is_refused(tmp_path):
+    problems = load_with_app(tmp_path, with_changes(api={"capAdd": ["SYS_ADMIN"]}))
+    assert problems == ["apps/shop.yaml: services.api: capAdd may not grant SYS_ADMIN or ALL; that is as good as privileged"]
