@@ -101,6 +101,7 @@ class Run:
     outputs: dict[str, Any]
     secret_outputs: set[str]
     logs: list[str]
+    calls: list[tuple[str, dict]] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -194,6 +195,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: BerthMocks):
         super().__init__(mocks)
         self.recorded: list[Resource] = []
+        self.calls: list[tuple[str, dict]] = []
+
+    def Invoke(self, request):  # noqa: N802 - gRPC method name
+        self.calls.append((request.tok, reveal(rpc.deserialize_properties(request.args))))
+        return super().Invoke(request)
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
@@ -330,7 +336,7 @@ def _run(stack, config, root_directory, mocks, program) -> Run:
         asyncio.set_event_loop(None)
     if not monitor.recorded:
         raise NothingRecorded(f"stack {stack!r}: the program registered no resources under the mocks")
-    return Run(stack, monitor.recorded, outputs, secret_outputs, capture.lines)
+    return Run(stack, monitor.recorded, outputs, secret_outputs, capture.lines, monitor.calls)
 
 
 run.last_recorded = []
