@@ -123,7 +123,7 @@ class Ec2Host(pulumi.ComponentResource):
             metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1},
             root_block_device={"volume_type": "gp3", "volume_size": settings.root_volume_gib, "encrypted": True,
                                "delete_on_termination": True},
-            monitoring=True, disable_api_termination=prod, maintenance_options={"auto_recovery": "default"},
+            monitoring=True, ebs_optimized=True, disable_api_termination=prod, maintenance_options={"auto_recovery": "default"},
             tags={**tags, "Name": f"berth-{deployment.stack}"},
             # prod: a newer AMI or user data never silently replaces the host; replace it on purpose.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami", "userData"] if prod else None),

@@ -160,11 +160,12 @@ class BerthMocks(pulumi.runtime.Mocks):
                          registryId=TEST_ACCOUNT, arn=f"arn:aws:ecr:{TEST_REGION}:{TEST_ACCOUNT}:repository/{values['name']}")
         elif typ == "aws:iam/role:Role":
             state["arn"] = f"arn:aws:iam::{TEST_ACCOUNT}:role/{name}"
-            state.setdefault("name", name)
         elif typ == "aws:ec2/keyPair:KeyPair":
             state["keyName"] = name
         elif typ == "aws:route53/record:Record":
             state["fqdn"] = values.get("name")
+        if typ.startswith("aws:") and "name" not in state:
+            state["name"] = f"{name}-{_digest(name)[:7]}"  # the provider's auto-naming
         return f"{name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):

@@ -1,0 +1,420 @@
+"""The EC2 host's policy suite: one test per rule, its source in the docstring.
+
+Each test checks the rule on the real staging and prod programs (run under mocks), then shows the
+same check catching a deliberately broken variant, so no rule's test can pass while the rule is
+broken. Rules enforced by config validation are shown with the config that breaks them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import yaml
+
+from tests.conftest import stack_config
+from tools.mockrun import Run
+
+EC2 = ["staging", "prod"]
+CONTAINER = "docker:index/container:Container"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+WORLD = {"0.0.0.0/0", "::/0"}
+# The only capabilities berth grants, and to whom (all others are dropped): see components/*.py.
+ALLOWED_CAPS = {
+    "shared-postgres": {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"},
+    "shared-redis": {"CHOWN", "SETGID", "SETUID"},
+    "proxy": {"NET_BIND_SERVICE"},
+}
+
+
+@pytest.fixture
+def ec2_runs(deploy) -> dict[str, Run]:
+    return {stack: deploy(stack) for stack in EC2}
+
+
+def broken(run: Run, type_: str, name: str, **changes) -> Run:
+    """A copy of `run` in which one resource's inputs (or options) are changed to break a rule."""
+    clone = copy.deepcopy(run)
+    resource = clone.get(type_, name)
+    for key, value in changes.items():
+        if key in ("protect", "retain_on_delete", "delete_before_replace", "ignore_changes"):
+            setattr(resource, key, value)
+        else:
+            resource.inputs[key] = value
+    return clone
+
+
+def instance(run: Run) -> dict:
+    return run.get("aws:ec2/instance:Instance", "host-instance").values
+
+
+def user_data(run: Run) -> dict:
+    return yaml.safe_load(instance(run)["userData"].removeprefix("#cloud-config\n"))
+
+
+def written_file(run: Run, path: str) -> str:
+    return next(f["content"] for f in user_data(run)["write_files"] if f["path"] == path)
+
+
+# --- network ------------------------------------------------------------------------------------
+
+def world_open_ports(run: Run) -> set[tuple[int, str]]:
+    return {(r.values["fromPort"], r.values.get("cidrIpv4") or r.values.get("cidrIpv6"))
+            for r in run.of_type(INGRESS) if (r.values.get("cidrIpv4") or r.values.get("cidrIpv6")) in WORLD}
+
+
+def test_only_web_ports_are_open_to_the_world(ec2_runs):
+    """checkov CKV_AWS_277 (no ingress from 0.0.0.0/0 to all ports), CKV_AWS_24 (no SSH from the world):
+    the security group opens exactly 80 and 443 to the world, over IPv4 and IPv6."""
+    expected = {(80, "0.0.0.0/0"), (80, "::/0"), (443, "0.0.0.0/0"), (443, "::/0")}
+    for run in ec2_runs.values():
+        assert world_open_ports(run) == expected
+    opened = broken(ec2_runs["prod"], INGRESS, "host-in-ssh-office", cidrIpv4="0.0.0.0/0")
+    assert (22, "0.0.0.0/0") in world_open_ports(opened)
+
+
+def ssh_sources(run: Run) -> set[str]:
+    return {r.values.get("cidrIpv4") or r.values.get("cidrIpv6") for r in run.of_type(INGRESS) if r.values["fromPort"] == 22}
+
+
+def test_ssh_is_open_only_to_the_named_admin_networks(ec2_runs):
+    """checkov CKV_AWS_24: SSH reaches the host only from the stack's `adminCidrs`, one keyed rule each."""
+    for stack, run in ec2_runs.items():
+        admins = {str(c) for c in stack_config(stack).object("berth:host")["adminCidrs"].values()}
+        assert ssh_sources(run) == admins
+        assert {r.name for r in run.of_type(INGRESS) if r.values["fromPort"] == 22} == {"host-in-ssh-office"}
+
+
+def test_prod_refuses_ssh_from_the_world(config_problems):
+    """checkov CKV_AWS_24, shown broken: prod with SSH open to 0.0.0.0/0 is a config error, nothing deployed."""
+    host = {**stack_config("prod").object("berth:host"), "adminCidrs": {"everyone": "0.0.0.0/0"}}
+    problems = config_problems("prod", plain={"berth:host": host})
+    assert problems and problems[0].startswith("berth:host.adminCidrs.everyone: 0.0.0.0/0 opens SSH to the whole internet")
+
+
+def test_staging_may_open_ssh_wider_but_only_when_asked(deploy):
+    """The prod rule is prod's: a throwaway stack may name a wide network, and gets exactly that."""
+    host = {**stack_config("staging").object("berth:host"), "adminCidrs": {"ci": "0.0.0.0/0"}}
+    assert ssh_sources(deploy("staging", plain={"berth:host": host})) == {"0.0.0.0/0"}
+
+
+def test_every_security_group_rule_is_described(ec2_runs):
+    """checkov CKV_AWS_23: every security group and rule carries a description saying why it exists."""
+    rule_types = (INGRESS, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "aws:ec2/securityGroup:SecurityGroup")
+
+    def undescribed(run):
+        return [r.name for t in rule_types for r in run.of_type(t) if not r.values.get("description")]
+
+    for run in ec2_runs.values():
+        assert undescribed(run) == []
+    assert undescribed(broken(ec2_runs["prod"], INGRESS, "host-in-https-ipv4", description="")) == ["host-in-https-ipv4"]
+
+
+def test_ssm_session_manager_is_available_instead_of_ssh(ec2_runs):
+    """AWS Well-Architected SEC06-BP03 (reduce interactive access): the instance role carries the SSM core
+    policy, so admins can `aws ssm start-session` without any open port."""
+    for run in ec2_runs.values():
+        attached = {r.values["policyArn"] for r in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                    if r.name == "host-ssm"}
+        assert attached == {"arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"}
+        profile = run.get("aws:iam/instanceProfile:InstanceProfile", "host-profile")
+        assert instance(run)["iamInstanceProfile"] == profile.state["name"]
+        assert run.outputs["ssmCommand"] == "aws ssm start-session --target i-0123456789abcdef0"
+
+
+# --- instance -----------------------------------------------------------------------------------
+
+def test_ami_is_ubuntu_lts_from_canonical(ec2_runs):
+    """AWS Well-Architected SEC06-BP02 (provision compute from hardened images): the AMI is looked up by
+    Canonical's owner id and the Ubuntu LTS name, never a hard-coded id from an unknown publisher."""
+    for run in ec2_runs.values():
+        lookups = [args for tok, args in run.calls if tok == "aws:ec2/getAmi:getAmi"]
+        assert lookups and all(a["owners"] == ["099720109477"] for a in lookups)
+        names = [f["values"] for a in lookups for f in a["filters"] if f["name"] == "name"]
+        assert names == [["ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"]]
+
+
+def imds(run: Run) -> dict:
+    return instance(run)["metadataOptions"]
+
+
+def test_imdsv2_is_required_and_containers_cannot_reach_it(ec2_runs):
+    """checkov CKV_AWS_79 (IMDSv1 disabled) and CKV_AWS_341 (hop limit 1): tokens are required and the
+    response hop limit of 1 keeps instance credentials out of reach of containers (one hop further)."""
+    for run in ec2_runs.values():
+        assert imds(run)["httpTokens"] == "required" and imds(run)["httpPutResponseHopLimit"] == 1
+    loose = broken(ec2_runs["prod"], "aws:ec2/instance:Instance", "host-instance",
+                   metadataOptions={"httpTokens": "optional", "httpPutResponseHopLimit": 2})
+    assert imds(loose)["httpTokens"] != "required"
+
+
+def test_root_disk_is_encrypted_gp3(ec2_runs):
+    """checkov CKV_AWS_8: the instance's root block device is encrypted (gp3)."""
+    for run in ec2_runs.values():
+        root = instance(run)["rootBlockDevice"]
+        assert root["encrypted"] is True and root["volumeType"] == "gp3"
+
+
+def test_detailed_monitoring_and_ebs_optimization(ec2_runs):
+    """checkov CKV_AWS_126 (detailed monitoring) and CKV_AWS_135 (EBS optimized)."""
+    for run in ec2_runs.values():
+        assert instance(run)["monitoring"] is True and instance(run)["ebsOptimized"] is True
+
+
+def role_statements(run: Run) -> list[dict]:
+    policy = run.get("aws:iam/rolePolicy:RolePolicy", "host-pull").values["policy"]
+    return json.loads(policy)["Statement"]
+
+
+def test_instance_role_grants_only_what_the_host_needs(ec2_runs):
+    """checkov CKV_AWS_355/CKV_AWS_290 (no wildcard resources for restrictable actions): the role may get
+    an ECR login token (not restrictable by resource) and pull only this stack's repositories."""
+    for stack, run in ec2_runs.items():
+        statements = {s["Sid"]: s for s in role_statements(run)}
+        assert statements["EcrLogin"]["Action"] == "ecr:GetAuthorizationToken"
+        pull = statements["PullThisStacksImages"]
+        assert pull["Resource"] == f"arn:aws:ecr:us-east-1:123456789012:repository/berth/{stack}/*"
+        assert all("*" not in a for s in statements.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
+        attached = {r.values["policyArn"] for r in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                    if r.values["role"] == run.get("aws:iam/role:Role", "host-role").state["name"]}
+        assert attached == {"arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"}
+
+
+def test_prod_host_is_never_replaced_or_terminated_by_accident(ec2_runs):
+    """AWS Well-Architected REL08 (controlled change): prod has termination protection and ignores AMI and
+    user-data drift, so a newer Ubuntu image never silently replaces the host; staging follows its inputs."""
+    prod = ec2_runs["prod"].get("aws:ec2/instance:Instance", "host-instance")
+    assert prod.values["disableApiTermination"] is True
+    assert set(prod.ignore_changes) == {"ami", "userData"}
+    staging = ec2_runs["staging"].get("aws:ec2/instance:Instance", "host-instance")
+    assert staging.values["disableApiTermination"] is False and staging.ignore_changes == []
+    assert staging.values["userDataReplaceOnChange"] is True
+
+
+def test_prod_address_is_a_stable_elastic_ip(ec2_runs):
+    """AWS Well-Architected REL02 (plan network topology): prod's public address is an Elastic IP, kept
+    through instance replacement, and the docker provider and outputs use it."""
+    prod = ec2_runs["prod"]
+    eip = prod.get("aws:ec2/eip:Eip", "host-eip")
+    assert eip.protect and eip.retain_on_delete
+    assert prod.get("aws:ec2/eipAssociation:EipAssociation", "host-eip-association").values["instanceId"] == "i-0123456789abcdef0"
+    assert prod.outputs["hostPublicIp"] == "198.51.100.20"
+    assert ec2_runs["staging"].of_type("aws:ec2/eip:Eip") == []
+
+
+def test_prod_recovers_automatically_from_host_failure(ec2_runs):
+    """AWS Well-Architected REL11-BP03 (automate healing): simplified auto-recovery is on, and a CloudWatch
+    alarm on the system status check triggers the EC2 recover action."""
+    prod = ec2_runs["prod"]
+    assert instance(prod)["maintenanceOptions"] == {"autoRecovery": "default"}
+    alarm = prod.get("aws:cloudwatch/metricAlarm:MetricAlarm", "host-recover").values
+    assert alarm["metricName"] == "StatusCheckFailed_System"
+    assert alarm["alarmActions"] == ["arn:aws:automate:us-east-1:ec2:recover"]
+
+
+# --- data outlives compute -------------------------------------------------------------------------
+
+def test_docker_data_root_lives_on_its_own_encrypted_ebs_volume(ec2_runs):
+    """checkov CKV_AWS_3 (EBS encrypted) and AWS Well-Architected REL09: Docker's data root, and with it
+    every Docker volume, is on a separate encrypted gp3 volume, attached delete-first on replacement."""
+    for run in ec2_runs.values():
+        volume = run.get("aws:ebs/volume:Volume", "host-data").values
+        assert volume["encrypted"] is True and volume["type"] == "gp3"
+        attachment = run.get("aws:ec2/volumeAttachment:VolumeAttachment", "host-data-attachment")
+        assert attachment.values["volumeId"] == "vol-0123456789abcdef0" and attachment.delete_before_replace
+        assert json.loads(written_file(run, "/etc/docker/daemon.json"))["data-root"] == "/srv/berth/docker"
+
+
+def test_data_volume_is_mounted_by_id_formatted_only_when_empty_and_on_every_boot(ec2_runs):
+    """AWS Well-Architected REL09: the mount script finds the volume by its EBS id, never reformats a
+    volume that holds a filesystem, records it in fstab, and Docker waits for the mount on every boot."""
+    for run in ec2_runs.values():
+        script = written_file(run, "/usr/local/sbin/berth-mount-data")
+        assert 'device="/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0"' in script
+        assert 'if ! blkid "$device"' in script and script.index("if ! blkid") < script.index("mkfs.ext4")
+        assert "/etc/fstab" in script and "nofail" in script
+        assert written_file(run, "/etc/systemd/system/docker.service.d/berth-data.conf") == "[Unit]\nRequiresMountsFor=/srv/berth\n"
+        assert user_data(run)["runcmd"][0] == ["/usr/local/sbin/berth-mount-data"]
+
+
+def test_prod_keeps_every_piece_of_data_on_delete(ec2_runs):
+    """AWS Well-Architected REL09 (back up and protect data): in prod the EBS data volume and every Docker
+    volume are protected and retained on delete, so no `pulumi destroy` or replacement loses them."""
+    prod = ec2_runs["prod"]
+    data = [prod.get("aws:ebs/volume:Volume", "host-data"), *prod.of_type("docker:index/volume:Volume")]
+    assert len(data) >= 8
+    assert [r.name for r in data if not (r.protect and r.retain_on_delete)] == []
+    unprotected = broken(prod, "docker:index/volume:Volume", "chatbot-chroma", protect=False, retain_on_delete=False)
+    assert not unprotected.get("docker:index/volume:Volume", "chatbot-chroma").survives_destroy
+
+
+def test_prod_snapshots_the_data_volume_daily(ec2_runs):
+    """AWS Well-Architected REL09-BP03 (back up automatically): a Data Lifecycle Manager policy snapshots
+    the data volume every 24 h and keeps `snapshotRetentionDays` of them."""
+    prod = ec2_runs["prod"]
+    policy = prod.get("aws:dlm/lifecyclePolicy:LifecyclePolicy", "host-snapshots").values
+    details = policy["policyDetails"]
+    volume_tags = prod.get("aws:ebs/volume:Volume", "host-data").values["tags"]
+    assert details["targetTags"] == {"berth:snapshots": "prod"} and volume_tags["berth:snapshots"] == "prod"
+    schedule = details["schedules"][0]
+    assert schedule["createRule"]["interval"] == 24 and schedule["retainRule"]["count"] == 14
+    assert policy["state"] == "ENABLED"
+
+
+def test_staging_leaves_nothing_behind_on_destroy(ec2_runs):
+    """Staging is throwaway: no resource is protected or retained, and its image repositories are
+    force-deleted with their images, so `pulumi destroy` removes everything."""
+    staging = ec2_runs["staging"]
+    assert [r.name for r in staging.resources if r.survives_destroy] == []
+    assert all(r.values["forceDelete"] for r in staging.of_type("aws:ecr/repository:Repository"))
+    kept = broken(staging, "aws:ebs/volume:Volume", "host-data", retain_on_delete=True)
+    assert [r.name for r in kept.resources if r.survives_destroy] == ["host-data"]
+
+
+# --- cloud-init and readiness ------------------------------------------------------------------------
+
+def test_docker_daemon_is_configured_hardened(ec2_runs):
+    """CIS Docker Benchmark v1.2.0 2.1 (icc off on the default bridge), 2.12 (log rotation), 2.13 (live
+    restore), 2.14 (userland proxy off), 2.18 (no new privileges)."""
+    for run in ec2_runs.values():
+        daemon = json.loads(written_file(run, "/etc/docker/daemon.json"))
+        assert daemon["icc"] is False and daemon["live-restore"] is True and daemon["userland-proxy"] is False
+        assert daemon["no-new-privileges"] is True
+        assert daemon["log-driver"] == "json-file" and daemon["log-opts"] == {"max-size": "10m", "max-file": "5"}
+
+
+def test_user_data_carries_no_secret(deploy):
+    """checkov CKV_AWS_46 (no secrets in EC2 user data): with every app secret set, none of them (nor any
+    generated credential) reaches the instance's user data."""
+    run = deploy("prod")
+    secrets = {r.state["result"] for r in run.of_type("random:index/randomPassword:RandomPassword")}
+    secrets.add("sk-prod-test-openai-key")
+    text = instance(run)["userData"]
+    assert [s for s in secrets if s in text] == []
+    assert not run.get("aws:ec2/instance:Instance", "host-instance").is_secret("userData")
+
+
+def test_docker_provider_waits_for_a_readiness_gate_not_a_sleep(ec2_runs):
+    """AWS Well-Architected REL08 (deploy with checks): the Docker provider depends on a remote command that
+    waits for cloud-init to finish and for Docker to answer from the data volume, dialing SSH with retries."""
+    for run in ec2_runs.values():
+        gate = run.get("command:remote:Command", "host-ready")
+        assert "cloud-init status --wait" in gate.values["create"]
+        assert "DockerRootDir" in gate.values["create"] and "/srv/berth/docker" in gate.values["create"]
+        assert "sleep" not in gate.values["create"]
+        assert gate.values["connection"]["dialErrorLimit"] > 10
+        assert gate.urn in run.get("pulumi:providers:docker", "host-docker").dependencies
+
+
+# --- containers -------------------------------------------------------------------------------------
+
+def containers(run: Run) -> dict[str, dict]:
+    return {name: c.values for name, c in run.containers().items()}
+
+
+def test_no_container_is_privileged_or_shares_host_namespaces(ec2_runs):
+    """CIS Docker Benchmark v1.2.0 5.4 (no privileged containers), 5.9/5.15/5.16 (no host network, PID
+    or IPC namespace)."""
+    def offenders(run):
+        return [n for n, c in containers(run).items()
+                if c.get("privileged") or c.get("networkMode") == "host" or c.get("pidMode") == "host"
+                or c.get("ipcMode") == "host"]
+
+    for run in ec2_runs.values():
+        assert offenders(run) == []
+    assert offenders(broken(ec2_runs["prod"], CONTAINER, "chatbot-backend", privileged=True)) == ["chatbot-backend"]
+
+
+def test_no_container_mounts_the_docker_socket_or_host_system_dirs(ec2_runs):
+    """CIS Docker Benchmark v1.2.0 5.31 (no Docker socket) and 5.5 (no sensitive host directories): the
+    only host paths mounted are berth's own host dirs on the data volume."""
+    def host_mounts(run):
+        return {(n, v["hostPath"]) for n, c in containers(run).items() for v in c.get("volumes", []) if v.get("hostPath")}
+
+    for run in ec2_runs.values():
+        assert all(path.startswith("/srv/berth/host-dirs/") for _, path in host_mounts(run))
+    sock = broken(ec2_runs["prod"], CONTAINER, "proxy",
+                  volumes=[{"hostPath": "/var/run/docker.sock", "containerPath": "/var/run/docker.sock"}])
+    assert ("proxy", "/var/run/docker.sock") in host_mounts(sock)
+
+
+def test_capabilities_are_dropped_to_what_each_image_needs(ec2_runs):
+    """CIS Docker Benchmark v1.2.0 5.3: every container drops ALL capabilities; only Postgres and Redis
+    (their entrypoints chown data dirs, then drop to their own user) and Caddy (binds 80/443) add any."""
+    def excess(run):
+        out = {}
+        for name, c in containers(run).items():
+            caps = c["capabilities"]
+            added = set(caps.get("adds") or [])
+            if caps.get("drops") != ["ALL"] or not added <= ALLOWED_CAPS.get(name, set()):
+                out[name] = added
+        return out
+
+    for run in ec2_runs.values():
+        assert excess(run) == {}
+    assert "mediahub-backend" in excess(broken(ec2_runs["prod"], CONTAINER, "mediahub-backend",
+                                               capabilities={"drops": ["ALL"], "adds": ["NET_ADMIN"]}))
+
+
+def test_containers_cannot_gain_new_privileges(ec2_runs):
+    """CIS Docker Benchmark v1.2.0 5.25: `no-new-privileges` on every container (and in daemon.json)."""
+    for run in ec2_runs.values():
+        assert [n for n, c in containers(run).items() if "no-new-privileges:true" not in c["securityOpts"]] == []
+
+
+def test_root_filesystems_are_read_only_with_tmpfs_for_writable_paths(ec2_runs):
+    """CIS Docker Benchmark v1.2.0 5.12: read-only root filesystems; each writable path is a size-capped
+    tmpfs (e.g. /var/run/postgresql, Next.js's .next/cache) or a named volume."""
+    for run in ec2_runs.values():
+        for name, c in containers(run).items():
+            assert c["readOnly"] is True, name
+            assert all("size=" in opts and "noexec" in opts for opts in (c.get("tmpfs") or {}).values()), name
+        assert "/var/run/postgresql" in containers(run)["shared-postgres"]["tmpfs"]
+
+
+def test_every_container_is_limited_checked_restarted_and_rotates_logs(ec2_runs):
+    """CIS Docker Benchmark v1.2.0 5.10 (memory limited), 5.26 (health checked at runtime), and a restart
+    policy (`unless-stopped`, not 5.14's on-failure:5: a crash-looping container keeps trying, and the
+    deploy already waited for it to be healthy); log options set per container so daemon defaults never
+    show as drift (kreuzwerker/terraform-provider-docker#473)."""
+    for run in ec2_runs.values():
+        for name, c in containers(run).items():
+            assert c["memory"] > 0 and c["restart"] == "unless-stopped", name
+            assert c["healthcheck"]["tests"] and c["wait"] is True, name
+            assert c["logDriver"] == "json-file" and c["logOpts"] == {"max-size": "10m", "max-file": "5"}, name
+
+
+def test_only_the_proxy_publishes_ports(ec2_runs):
+    """The security group is the firewall only if nothing else publishes: Docker-published ports bypass host
+    firewalls (CIS Docker Benchmark v1.2.0 5.13). Only the proxy publishes, and only 80/443."""
+    def publishers(run):
+        return {n: sorted(p["external"] for p in c["ports"]) for n, c in containers(run).items() if c.get("ports")}
+
+    for run in ec2_runs.values():
+        assert publishers(run) == {"proxy": [80, 443]}
+    leaky = broken(ec2_runs["prod"], CONTAINER, "shared-postgres", ports=[{"internal": 5432, "external": 5432}])
+    assert "shared-postgres" in publishers(leaky)
+
+
+def test_stateful_containers_are_replaced_delete_first_stateless_create_first(ec2_runs):
+    """A container holding a data volume (or a fixed port, or a singleton job) must never run twice, so it is
+    replaced delete-first under a fixed name; stateless ones are auto-named and found by network alias,
+    so their replacement is healthy before the old one goes (the provider's default, pulumi-docker#1356)."""
+    for run in ec2_runs.values():
+        for name, c in run.containers().items():
+            stateful = bool(c.values.get("volumes")) and any(v.get("volumeName") for v in c.values["volumes"]) \
+                or bool(c.values.get("ports"))
+            assert c.delete_before_replace == stateful, name
+            assert (c.values.get("name") == name) == stateful, name
+            if not stateful:
+                assert all(n["aliases"] for n in c.values["networksAdvanced"]), name
+
+
+def test_containers_must_fit_the_instance(config_problems):
+    """AWS Well-Architected REL01 (know your limits): the containers' memory limits plus 1 GiB for the OS must
+    fit the instance type's memory (from a table in spec/instance_types.py), or the config is refused."""
+    host = {**stack_config("prod").object("berth:host"), "instanceType": "t3.small"}
+    problems = config_problems("prod", plain={"berth:host": host})
+    assert problems == ["berth:host.instanceType: the containers' memory limits add up to 5632 MiB but t3.small "
+                        "leaves 1024 MiB for containers; choose a larger instance type or lower memoryMb"]
