@@ -6,7 +6,8 @@
   loses nothing. In prod that volume is protected and retained, and snapshotted daily by DLM.
 - IMDSv2 with hop limit 1: containers (one hop further) cannot reach the instance's credentials.
 - A readiness gate (cloud-init done, Docker answering on the data volume) comes before the Docker
-  provider, which every Docker resource uses.
+  provider, which every Docker resource uses. It is reached by SSH, directly or through SSM
+  (components/host_access.py).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import json
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_command as command
 import pulumi_docker as docker
 
+from components.host_access import DirectSsh, SsmTunnel
 from render import cloud_init
 from spec.instance_types import INSTANCE_TYPES
 from spec.load import Deployment
@@ -150,17 +151,15 @@ class Ec2Host(pulumi.ComponentResource):
             )
             self._snapshots(name, deployment, settings, tags, child)
 
-        self.connection = command.remote.ConnectionArgsDict(
-            host=self.public_ip, user=settings.ssh_user, dial_error_limit=40, per_dial_timeout=15)
-        gate = command.remote.Command(
-            f"{name}-ready", connection=self.connection, create=READINESS, triggers=[self.instance.id],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.instance]),
-        )
+        if settings.access == "ssm":
+            self.access = SsmTunnel(settings.ssh_user, self.instance.id, region)
+        else:
+            self.access = DirectSsh(settings.ssh_user, self.public_ip)
+        gate = self.access.gate(f"{name}-ready", READINESS, triggers=[self.instance.id],
+                                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.instance]))
         self.ready = [gate]
         self.provider = docker.Provider(
-            f"{name}-docker",
-            host=pulumi.Output.concat("ssh://", settings.ssh_user, "@", self.public_ip),
-            ssh_opts=["-o", "StrictHostKeyChecking=accept-new", "-o", "ServerAliveInterval=30"],
+            f"{name}-docker", host=self.access.docker_host, ssh_opts=self.access.ssh_opts,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[gate]),
         )
         self.register_outputs({
@@ -190,9 +189,6 @@ class Ec2Host(pulumi.ComponentResource):
         )
 
     def run(self, name, create, *, triggers=(), stdin=None, parent, depends_on=()):
-        """Run `create` on the host over SSH (dial retries ride out a reboot)."""
-        return command.remote.Command(
-            name, connection=self.connection, create=create, stdin=stdin, triggers=list(triggers),
-            logging=command.remote.Logging.STDERR,
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=[*self.ready, *depends_on]),
-        )
+        """Run `create` on the host, after the readiness gate."""
+        return self.access.command(name, create, triggers=triggers, stdin=stdin, opts=pulumi.ResourceOptions(
+            parent=parent, depends_on=[*self.ready, *depends_on]))

@@ -233,6 +233,13 @@ def _check_environment(settings: StackSettings, apps: dict[str, App], problems: 
         problems.add(f"{NAMESPACE}:proxy.acmeEmail", "set the e-mail the certificate authority may warn about expiring certificates")
     if settings.proxy.http_port == settings.proxy.https_port:
         problems.add(f"{NAMESPACE}:proxy.httpsPort", "must differ from proxy.httpPort")
+    if isinstance(host, Ec2Host) and host.access == "ssh" and not host.admin_cidrs:
+        problems.add(f"{NAMESPACE}:host.adminCidrs",
+                     "with `access: ssh` pulumi reaches the host on port 22, which opens only to these networks; "
+                     "name the network you deploy from, or set `access: ssm` to deploy through SSM Session Manager")
+    if isinstance(host, Ec2Host) and not host.ssh_public_key:
+        problems.add(f"{NAMESPACE}:host.sshPublicKey",
+                     "the Docker provider logs in over SSH (directly or through SSM); give the deploy key's public half")
     if isinstance(host, Ec2Host) and env == "prod":
         for name, cidr in host.admin_cidrs.items():
             if cidr.prefixlen == 0:

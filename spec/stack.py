@@ -27,6 +27,7 @@ class Ec2Host(Camel):
 
     kind: Literal["ec2"]
     instance_type: str
+    access: Literal["ssh", "ssm"] = Field(default="ssh", description="how pulumi reaches the host (host_access.py)")
     ssh_user: str = "ubuntu"
     ssh_public_key: str | None = Field(default=None, description="OpenSSH public key allowed to log in")
     admin_cidrs: dict[Name, IPv4Network | IPv6Network] = Field(default={}, description="SSH allowed from, by name")

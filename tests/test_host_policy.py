@@ -418,3 +418,58 @@ def test_containers_must_fit_the_instance(config_problems):
     problems = config_problems("prod", plain={"berth:host": host})
     assert problems == ["berth:host.instanceType: the containers' memory limits add up to 5632 MiB but t3.small "
                         "leaves 1024 MiB for containers; choose a larger instance type or lower memoryMb"]
+
+
+# --- reaching the host through SSM instead of SSH ------------------------------------------------------
+
+@pytest.fixture
+def ssm_run(deploy) -> Run:
+    host = {**stack_config("prod").object("berth:host"), "access": "ssm", "adminCidrs": {}}
+    return deploy("prod", plain={"berth:host": host})
+
+
+def test_ssm_access_opens_no_inbound_port_but_the_web(ssm_run):
+    """checkov CKV_AWS_24 taken further: with `access: ssm` the security group has no SSH rule at all;
+    pulumi (and a CI runner with changing addresses) reaches Docker through Session Manager."""
+    assert ssh_sources(ssm_run) == set()
+    assert {p for p, _ in world_open_ports(ssm_run)} == {80, 443}
+
+
+def test_ssm_access_tunnels_the_docker_provider_and_host_commands(ssm_run):
+    """The Docker provider and every host command use SSH whose transport is `aws ssm start-session`."""
+    provider = ssm_run.get("pulumi:providers:docker", "host-docker").values
+    assert provider["host"] == "ssh://ubuntu@i-0123456789abcdef0"
+    proxy = next(o for o in json.loads(provider["sshOpts"]) if o.startswith("ProxyCommand="))
+    assert proxy == ("ProxyCommand=aws ssm start-session --target %h --document-name AWS-StartSSHSession "
+                     "--parameters portNumber=%p --region us-east-1")
+    pull = ssm_run.get("command:local:Command", "chatbot-backend-pull").values["create"]
+    assert pull.startswith("ssh -o 'ProxyCommand=aws ssm start-session") and "docker pull --quiet" in pull
+    assert ssm_run.of_type("command:remote:Command") == []
+
+
+def test_ssm_readiness_gate_polls_a_bounded_number_of_times(ssm_run, tmp_path):
+    """The SSM agent registers a minute or two after boot: the gate retries the tunnel a bounded number of
+    times, then runs the same readiness check as over SSH (and the script passes shellcheck)."""
+    from tests.conftest import require_tool
+    from tests.test_validators import check
+    gate = ssm_run.get("command:local:Command", "host-ready").values["create"]
+    assert "for attempt in $(seq 1 60)" in gate and "cloud-init status --wait" in gate
+    script = tmp_path / "gate.sh"
+    script.write_text("#!/bin/bash\n" + gate + "\n", encoding="utf-8")
+    check([require_tool("shellcheck"), "--severity=style", str(script)])
+
+
+def test_direct_ssh_needs_an_admin_network(config_problems):
+    """Without an admin network and without SSM nothing could reach the host: refused, with both ways out."""
+    host = {**stack_config("staging").object("berth:host"), "adminCidrs": {}}
+    problems = config_problems("staging", plain={"berth:host": host})
+    assert problems == ["berth:host.adminCidrs: with `access: ssh` pulumi reaches the host on port 22, which opens only "
+                        "to these networks; name the network you deploy from, or set `access: ssm` to deploy through "
+                        "SSM Session Manager"]
+
+
+def test_ec2_hosts_need_the_deploy_keys_public_half(config_problems):
+    host = {k: v for k, v in stack_config("staging").object("berth:host").items() if k != "sshPublicKey"}
+    problems = config_problems("staging", plain={"berth:host": host})
+    assert problems == ["berth:host.sshPublicKey: the Docker provider logs in over SSH (directly or through SSM); "
+                        "give the deploy key's public half"]
