@@ -102,6 +102,7 @@ class Ec2Host(pulumi.ComponentResource):
 
         self.data_volume = aws.ebs.Volume(
             f"{name}-data", availability_zone=zone, size=settings.data_volume_gib, type="gp3", encrypted=True,
+            snapshot_id=settings.data_volume_snapshot_id,
             tags={**tags, "Name": f"berth-{deployment.stack}-data", "berth:snapshots": deployment.stack}, opts=keep,
         )
         registry = pulumi.Output.concat(account, ".dkr.ecr.", region, ".amazonaws.com")

@@ -8,16 +8,32 @@ from __future__ import annotations
 
 import re
 from graphlib import CycleError, TopologicalSorter
+from ipaddress import IPv4Network
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
-Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
-VolumeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,40}$")]
-EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-SecretName = Annotated[str, StringConstraints(pattern=r"^[a-z][A-Za-z0-9]*$")]
-AbsPath = Annotated[str, StringConstraints(pattern=r"^/[^\s:]*$")]
-Capability = Annotated[str, StringConstraints(pattern=r"^[A-Z_]+$")]
+
+def shaped(regex: str, what: str) -> AfterValidator:
+    """A string check whose error says what the value should look like (not the bare regex)."""
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+Name = Annotated[str, shaped(r"[a-z][a-z0-9-]{0,30}", "a name: lowercase letters, digits and '-', starting with a letter")]
+VolumeName = Annotated[str, shaped(r"[a-z][a-z0-9_]{0,40}", "a volume name: lowercase letters, digits and '_'")]
+EnvName = Annotated[str, shaped(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name")]
+SecretName = Annotated[str, shaped(r"[a-z][A-Za-z0-9]*", "a config key for a secret: camelCase, e.g. chatbotOpenaiApiKey")]
+AbsPath = Annotated[str, shaped(r"/[^\s:]*", "an absolute path (starting with '/', no spaces or ':')")]
+# A host path: absolute, or relative to the project (`../rag-system`, a checkout next to it; dev only)
+HostPath = Annotated[str, shaped(r"(/|\.\.?(/|$))[^\s:]*", "an absolute path, or one relative to the project ('../x')")]
+Capability = Annotated[str, shaped(r"[A-Z_]+", "a Linux capability name such as NET_BIND_SERVICE")]
 
 SHARED_SERVICES = ("postgres", "redis")
 PLACEHOLDERS = ("url", "hostname")  # `${url}` in env values becomes the app's public URL
@@ -87,7 +103,9 @@ class HostDir(Camel):
     """A host directory bind-mounted into the service (e.g. the CHM report-automation checkout)."""
 
     target: AbsPath
-    source: AbsPath | None = Field(default=None, description="host path; defaults to the host's data dir")
+    source: HostPath | None = Field(default=None, description=(
+        "host path; defaults to the host's data dir. `./` or `../` is relative to the project: a source "
+        "checkout mounted for live reload, dev only"))
     read_only: bool = False
 
 
@@ -190,6 +208,27 @@ class External(Camel):
     description: str = ""
 
 
+PRIVATE_RANGES = tuple(IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))  # RFC 1918
+DOCKER_DEFAULT_BRIDGE = IPv4Network("172.17.0.0/16")  # docker0 on every engine
+
+
+class AppNetwork(Camel):
+    """The app's own network on a fixed subnet, for apps whose peers or firewall rules expect one."""
+
+    subnet: IPv4Network
+
+    @field_validator("subnet")
+    @classmethod
+    def _usable(cls, subnet: IPv4Network) -> IPv4Network:
+        if not any(subnet.subnet_of(r) for r in PRIVATE_RANGES):
+            raise ValueError(f"{subnet} is not a private network; use one inside {', '.join(map(str, PRIVATE_RANGES))}")
+        if subnet.prefixlen > 28:
+            raise ValueError(f"{subnet} leaves too few addresses for the app's containers; use /28 or larger")
+        if subnet.overlaps(DOCKER_DEFAULT_BRIDGE):
+            raise ValueError(f"{subnet} overlaps Docker's default bridge {DOCKER_DEFAULT_BRIDGE}; choose another range")
+        return subnet
+
+
 class App(Camel):
     """One app stack (`apps/<name>.yaml`)."""
 
@@ -200,6 +239,7 @@ class App(Camel):
     routes: dict[str, Route] = {}
     database: Database | None = None
     external: dict[Name, External] = {}
+    network: AppNetwork | None = None
     max_body_mb: PositiveInt = 10
 
     @field_validator("routes")

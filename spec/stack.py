@@ -5,13 +5,16 @@ from __future__ import annotations
 from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, PositiveInt, StringConstraints, field_validator
+from pydantic import Field, PositiveInt, field_validator
 
-from spec.app import Build, Camel, EnvName, HostDir, Name, VolumeName
+from spec.app import Build, Camel, EnvName, HostDir, Name, VolumeName, shaped
 from spec.instance_types import INSTANCE_TYPES
 
 Environment = Literal["dev", "staging", "prod"]
-Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Email = Annotated[str, shaped(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")]
+SnapshotId = Annotated[str, shaped(r"snap-[0-9a-f]{8,17}", "an EBS snapshot id such as snap-0123456789abcdef0")]
+Domain = Annotated[str, shaped(r"(\$\{stack\}\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?",
+                               "a DNS domain such as chmedia.com (optionally starting with ${stack}.)")]
 
 
 class LocalHost(Camel):
@@ -34,6 +37,8 @@ class Ec2Host(Camel):
     root_volume_gib: PositiveInt = Field(default=20, alias="rootVolumeGiB")
     data_volume_gib: PositiveInt = Field(default=50, alias="dataVolumeGiB")
     snapshot_retention_days: PositiveInt = 7
+    data_volume_snapshot_id: SnapshotId | None = Field(
+        default=None, description="restore: create the data volume from this snapshot (docs/host.md)")
     availability_zone: str | None = None
 
     @field_validator("instance_type")
@@ -83,9 +88,14 @@ class Shared(Camel):
 
 
 class Ecr(Camel):
-    """Built images live in one ECR repository per service; older ones expire past `keepImages`."""
+    """Built images live in one ECR repository per service; older ones expire past `keepImages`.
+
+    The host keeps the image it runs and the newest others up to `keepOnHost` per built service, so
+    a rollback to a recent version starts without a pull; older ones are pruned so the disk never fills.
+    """
 
     keep_images: PositiveInt = 20
+    keep_on_host: PositiveInt = 3
 
 
 class Dns(Camel):
@@ -106,6 +116,7 @@ class ServiceOverlay(Camel):
     memory_mb: PositiveInt | None = None
     cpus: float | None = Field(default=None, gt=0)
     replicas: PositiveInt | None = None
+    gpu: bool | None = Field(default=None, description="false: run a GPU service on the CPU (a dev machine without one)")
 
 
 class AppOverlay(Camel):
@@ -119,7 +130,7 @@ class StackSettings(Camel):
     """All non-secret `berth:*` settings of a stack. Secrets are separate top-level keys."""
 
     environment: Environment
-    domain: Annotated[str, StringConstraints(pattern=r"^(\$\{stack\}\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")] = "localhost"
+    domain: Domain = "localhost"
     host: Host
     apps: dict[Name, AppOverlay] = Field(min_length=1)
     proxy: Proxy = Proxy()

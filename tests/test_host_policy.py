@@ -473,3 +473,14 @@ def test_ec2_hosts_need_the_deploy_keys_public_half(config_problems):
     problems = config_problems("staging", plain={"berth:host": host})
     assert problems == ["berth:host.sshPublicKey: the Docker provider logs in over SSH (directly or through SSM); "
                         "give the deploy key's public half"]
+
+
+def test_the_data_volume_can_be_restored_from_a_snapshot(deploy, config_problems):
+    """AWS Well-Architected REL09-BP04 (test recovery): `dataVolumeSnapshotId` creates the data volume from a
+    snapshot (docs/host.md walks the restore); anything but a snapshot id is refused."""
+    host = {**stack_config("prod").object("berth:host"), "dataVolumeSnapshotId": "snap-0123456789abcdef0"}
+    volume = deploy("prod", plain={"berth:host": host}).get("aws:ebs/volume:Volume", "host-data")
+    assert volume.values["snapshotId"] == "snap-0123456789abcdef0" and volume.protect
+    problems = config_problems("prod", plain={"berth:host": {**host, "dataVolumeSnapshotId": "vol-0123456789abcdef0"}})
+    assert problems == ["berth:host.dataVolumeSnapshotId: 'vol-0123456789abcdef0' is not an EBS snapshot id such as "
+                        "snap-0123456789abcdef0"]
