@@ -37,9 +37,10 @@ class SharedServices(pulumi.ComponentResource):
         self._ready: dict[str, list[pulumi.Resource]] = {}
         users = {s: [a for a in deployment.apps.values() if a.uses_shared(s)] for s in ("postgres", "redis")}
 
+        using_any = {a.name for group in users.values() for a in group}
         self.networks: dict[str, docker.Network] = {}
         for app in deployment.apps.values():
-            if users["postgres"].count(app) or users["redis"].count(app):
+            if app.name in using_any:
                 self.networks[app.name] = docker.Network(
                     f"{app.name}-data", name=f"berth-{app.name}-data", internal=True,
                     labels=[docker.NetworkLabelArgs(label="berth.app", value=app.name)], opts=self._on_host(),
