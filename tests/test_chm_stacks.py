@@ -168,11 +168,15 @@ def test_postgres_provisioning_sends_its_sql_as_a_secret_on_stdin(deploy):
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_built_images_run_by_pushed_digest(deploy, stack):
     run = deploy(stack)
-    image = run.containers()["chatbot-backend"].values["image"]
-    assert image.startswith(f"123456789012.dkr.ecr.us-east-1.amazonaws.com/berth/{stack}/chatbot-backend@sha256:")
     built = run.get("docker:index/image:Image", "chatbot-backend")
     assert built.values["imageName"].endswith(":5be2a1f")
     assert built.values["build"]["platform"] == "linux/amd64"
+    pushed = built.state["repoDigest"]
+    assert pushed.startswith(f"123456789012.dkr.ecr.us-east-1.amazonaws.com/berth/{stack}/chatbot-backend@sha256:")
+    pull = next(r for r in run.resources if r.name == "chatbot-backend-pull")
+    assert f"docker pull --quiet {pushed}" in pull.values["create"]
+    # the container runs the image id the host reports for that digest (tests/test_images.py has the why)
+    assert run.containers()["chatbot-backend"].values["image"] == pull.state["stdout"].strip()
 
 
 def test_dev_builds_locally_without_pushing(deploy):

@@ -15,6 +15,7 @@ import contextvars
 import hashlib
 import json
 import logging
+import re
 import runpy
 import sys
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ SECRET_SIG = rpc._special_secret_sig  # noqa: SLF001 - the wire marker of a secr
 SIG_KEY = rpc._special_sig_key  # noqa: SLF001
 TEST_ACCOUNT = "123456789012"
 TEST_REGION = "us-east-1"
+PULLED = re.compile(r"docker pull --quiet ([^\s'\"]+)")  # the image a host command pulls
 
 
 class NothingRecorded(AssertionError):
@@ -128,7 +130,9 @@ def _digest(*parts: str) -> str:
 class BerthMocks(pulumi.runtime.Mocks):
     """Plausible provider answers: ids, digests, addresses. Everything else echoes its inputs."""
 
-    def __init__(self, existing_image_tags: dict[str, list[str]] | None = None):
+    def __init__(self, existing_image_tags: dict[str, list[str] | dict[str, str]] | None = None):
+        """`existing_image_tags`: the ECR repositories that already exist, with the tags they hold
+        (a list, digests made up; or tag -> digest). Any other repository does not exist yet."""
         self.existing_image_tags = existing_image_tags or {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
@@ -146,6 +150,9 @@ class BerthMocks(pulumi.runtime.Mocks):
             digest = _digest(image_name, json.dumps(values.get("build", {}), sort_keys=True))
             pushed = not values.get("skipPush")
             state["repoDigest"] = (image_name.rsplit(":", 1)[0] + "@sha256:" + digest) if pushed else "sha256:" + digest
+        elif typ in ("command:remote:Command", "command:local:Command") and PULLED.search(values.get("create") or ""):
+            # An image pull on the host prints the pulled image's id (components/images.py).
+            state["stdout"] = "sha256:" + _digest(PULLED.search(values["create"]).group(1)) + "\n"
         elif typ == "random:index/randomPassword:RandomPassword":
             state["result"] = f"generated-{name}-{_digest(name)[:12]}"
         elif typ == "aws:ec2/instance:Instance":
@@ -182,9 +189,15 @@ class BerthMocks(pulumi.runtime.Mocks):
         if tok == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             return {"userName": "AWS", "password": "ecr-token-for-tests", "authorizationToken": "QVdTOnRva2Vu",
                     "proxyEndpoint": f"https://{TEST_ACCOUNT}.dkr.ecr.{TEST_REGION}.amazonaws.com"}
+        if tok == "aws:ecr/getRepositories:getRepositories":
+            return {"id": TEST_REGION, "names": sorted(self.existing_image_tags)}
         if tok == "aws:ecr/getImages:getImages":
-            tags = self.existing_image_tags.get(args.args.get("repositoryName"), [])
-            return {"imageIds": [{"imageTag": t, "imageDigest": "sha256:" + _digest(t)} for t in tags]}
+            repository = args.args.get("repositoryName")
+            if repository not in self.existing_image_tags:  # as ECR answers for a repository not created yet
+                raise Exception(f"RepositoryNotFoundException: The repository with name '{repository}' does not exist")
+            tags = self.existing_image_tags[repository]
+            digests = tags if isinstance(tags, dict) else {t: "sha256:" + _digest(t) for t in tags}
+            return {"imageIds": [{"imageTag": t, "imageDigest": d} for t, d in digests.items()]}
         if tok == "aws:route53/getZone:getZone":
             return {"zoneId": "Z0123456789ABCDEFGHIJ", "name": args.args.get("name")}
         return {}
