@@ -1,8 +1,13 @@
 """The one container that publishes ports: Caddy, configured from the apps' routes.
 
-Its Caddyfile is uploaded into the container by Pulumi, so a content change replaces the proxy (no
-hand-managed file on the host). Certificates live on a volume, so a replacement does not re-issue
-them against the CA's rate limits. The proxy binds 80/443 and so is replaced delete-first.
+Its Caddyfile is uploaded into the container by Pulumi (the provider's `uploads` force a new
+container), so a content change replaces the proxy and no file on the host is managed by hand. The
+proxy binds 80/443 and so is replaced delete-first: a few seconds without the proxy per config change.
+Certificates live on a volume, so a replacement does not re-issue them against the CA's rate limits.
+
+The proxy depends on no app container: it joins the apps' edge networks and Caddy resolves upstream
+names per request, so it starts, and serves every other app, while one upstream is down or not yet
+created. An app's redeploy leaves the proxy untouched (upstream names do not change).
 """
 
 from __future__ import annotations

@@ -5,11 +5,22 @@ endpoint, upstreams resolved per request (the proxy starts and serves every othe
 upstream is down or not yet created; nginx refuses to start on an unknown upstream name), WebSocket
 upgrades without configuration, and `caddy validate` to prove the rendered file in tests.
 
+How routes become Caddy config (docs/proxy.md tells the whole story):
+- A route path matches itself and everything below it: `/api/` (or `/api`) matches `/api` and
+  `/api/x`, never `/apix`. The longest path wins; `/` is the fallback.
+- Each route is one `handle` block with its own body limit and compression. Caddy nests body limits
+  (the smallest wins), so a site-wide limit would cap a route that asks for more.
+- Streaming routes (Server-Sent Events) are flushed at once and never compressed: Caddy's `encode`
+  holds back an event stream's headers and small events (caddyserver/caddy#6293).
+- `timeoutS` bounds how long a service may stay silent (nginx's proxy_read_timeout). Unset, Caddy
+  sets no limit, so WebSockets and long streams are never cut by the proxy.
+
 `plan()` turns a Deployment into plain data; `render()` turns that data into text. Both are pure.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from spec import names
@@ -18,6 +29,17 @@ from spec.load import Deployment
 
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 HEALTH_BODY = "healthy"
+COMPRESSION = "encode zstd gzip"
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "SAMEORIGIN"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+# Several replicas: a dial that fails is retried on another replica for this long, and the failed
+# replica is left out of rotation (and out of the sticky hash) for `FAIL_DURATION`.
+TRY_DURATION = "5s"
+FAIL_DURATION = "30s"
 
 
 @dataclass(frozen=True)
@@ -25,12 +47,12 @@ class Rule:
     """One path of one site: where requests go and how they are carried."""
 
     path: str
+    max_body_mb: int
     upstreams: tuple[str, ...] = ()
     strip_prefix: bool = False
     stream: bool = False
     timeout_s: int | None = None
     sticky: bool = False
-    max_body_mb: int | None = None
     static_root: str | None = None
     spa: bool = False
 
@@ -39,7 +61,6 @@ class Rule:
 class Site:
     host: str
     rules: tuple[Rule, ...]
-    max_body_mb: int = 10
 
 
 @dataclass(frozen=True)
@@ -55,14 +76,16 @@ def _rules(app: App) -> tuple[Rule, ...]:
     rules = []
     for path, route in app.routes.items():
         svc = app.services[route.service]
+        body = route.max_body_mb or app.max_body_mb
         if svc.kind == "static":
-            rules.append(Rule(path=path, static_root=names.site_root(app.name, route.service), spa=route.spa,
-                              max_body_mb=route.max_body_mb))
+            # A static site's files are relative to its route (`vite build --base /docs/`): strip the path.
+            rules.append(Rule(path=path, max_body_mb=body, strip_prefix=True, spa=route.spa,
+                              static_root=names.site_root(app.name, route.service)))
             continue
         upstreams = tuple(f"{names.edge_alias(app.name, route.service, n)}:{svc.port}"
                           for n in names.replica_numbers(svc.replicas))
-        rules.append(Rule(path=path, upstreams=upstreams, strip_prefix=route.strip_prefix, stream=route.stream,
-                          timeout_s=route.timeout_s, sticky=route.sticky, max_body_mb=route.max_body_mb))
+        rules.append(Rule(path=path, max_body_mb=body, upstreams=upstreams, strip_prefix=route.strip_prefix,
+                          stream=route.stream, timeout_s=route.timeout_s, sticky=route.sticky))
     return tuple(rules)
 
 
@@ -70,9 +93,9 @@ def plan(deployment: Deployment) -> ProxyPlan:
     tls = deployment.environment != "dev"
     proxy = deployment.settings.proxy
     return ProxyPlan(
-        sites=tuple(Site(deployment.hostname(app), _rules(app), app.max_body_mb) for app in deployment.apps.values()),
+        sites=tuple(Site(deployment.hostname(app), _rules(app)) for app in deployment.apps.values()),
         tls=tls,
-        hsts=deployment.is_prod,
+        hsts=deployment.is_prod,  # staging's certificates come from the staging CA: HSTS would lock browsers out
         acme_email=proxy.acme_email if tls else None,
         acme_staging=proxy.acme_staging and tls,
     )
@@ -80,81 +103,90 @@ def plan(deployment: Deployment) -> ProxyPlan:
 
 # --- text ----------------------------------------------------------------------------------------
 
-def _matcher(path: str) -> str:
-    """`/` is the site's fallback; `/api/` and `/ws` are prefixes (as nginx `location` treats them)."""
-    if path == "/":
-        return ""
-    return f" {path}*"
-
-
-def _block(lines: list[str], depth: int) -> list[str]:
+def _block(lines: list[str], depth: int = 1) -> list[str]:
     return ["\t" * depth + line if line else "" for line in lines]
+
+
+def _matcher_name(path: str, taken: set[str]) -> str:
+    base = re.sub(r"[^a-z0-9]+", "_", path.lower()).strip("_")
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}_{n}"
+    taken.add(name)
+    return name
 
 
 def _reverse_proxy(rule: Rule) -> list[str]:
     inner = []
     if len(rule.upstreams) > 1:
-        inner += [f"lb_policy {'ip_hash' if rule.sticky else 'round_robin'}", "lb_try_duration 5s", "fail_duration 30s"]
+        # ip_hash: the client's address picks the replica, so Socket.IO's polling and upgrade requests
+        # land on one replica without the client keeping a cookie (seed 002).
+        inner += [f"lb_policy {'ip_hash' if rule.sticky else 'round_robin'}",
+                  f"lb_try_duration {TRY_DURATION}", f"fail_duration {FAIL_DURATION}"]
     if rule.stream:
         inner.append("flush_interval -1")  # Server-Sent Events: pass every chunk through at once
     if rule.timeout_s:
         inner += ["transport http {", f"\tread_timeout {rule.timeout_s}s", f"\twrite_timeout {rule.timeout_s}s", "}"]
     head = f"reverse_proxy {' '.join(rule.upstreams)}"
-    if not inner:
-        return [head]
-    return [head + " {", *_block(inner, 1), "}"]
+    return [head + " {", *_block(inner), "}"] if inner else [head]
 
 
 def _static(rule: Rule) -> list[str]:
     lines = [f"root * {rule.static_root}"]
     if rule.spa:
-        lines.append("try_files {path} {path}/ /index.html")
+        lines.append("try_files {path} {path}/ /index.html")  # client-side routes get the app's index.html
     lines.append("file_server")
     return lines
 
 
-def _handle(rule: Rule) -> list[str]:
-    body = []
-    if rule.max_body_mb:
-        body += ["request_body {", f"\tmax_size {rule.max_body_mb}MB", "}"]
+def _handle(rule: Rule, matcher: str | None) -> list[str]:
+    body = ["request_body {", f"\tmax_size {rule.max_body_mb}MB", "}"]
+    if not rule.stream:
+        body.append(COMPRESSION)
+    if rule.strip_prefix and matcher:
+        body.append(f"uri strip_prefix {rule.path.rstrip('/')}")
     body += _static(rule) if rule.static_root else _reverse_proxy(rule)
-    directive = "handle_path" if rule.strip_prefix else "handle"
-    return [f"{directive}{_matcher(rule.path)} {{", *_block(body, 1), "}"]
+    return [f"handle{f' @{matcher}' if matcher else ''} {{", *_block(body), "}"]
 
 
 def _headers(plan_: ProxyPlan) -> list[str]:
-    lines = ["header {"]
-    if plan_.hsts:
-        lines.append('\tStrict-Transport-Security "max-age=31536000; includeSubDomains"')
-    lines += [
-        '\tX-Content-Type-Options "nosniff"',
-        '\tX-Frame-Options "SAMEORIGIN"',
-        '\tReferrer-Policy "strict-origin-when-cross-origin"',
-        "\t-Server",
-        "}",
-    ]
-    return lines
+    pairs = ((HSTS,) if plan_.hsts else ()) + SECURITY_HEADERS
+    return ["header {", *[f'\t{name} "{value}"' for name, value in pairs], "\t-Server", "}"]
 
 
 def _site(site: Site, plan_: ProxyPlan) -> list[str]:
     address = site.host if plan_.tls else f"http://{site.host}"
-    body = ["encode zstd gzip", *_headers(plan_), "request_body {", f"\tmax_size {site.max_body_mb}MB", "}"]
-    for rule in sorted(site.rules, key=lambda r: (r.path == "/", -len(r.path))):
-        body += _handle(rule)
-    return [f"{address} {{", *_block(body, 1), "}"]
+    body = _headers(plan_)
+    taken: set[str] = set()
+    for rule in sorted(site.rules, key=lambda r: (r.path == "/", -len(r.path.rstrip("/")), r.path)):
+        if rule.path == "/":
+            body += _handle(rule, None)
+            continue
+        prefix = rule.path.rstrip("/")
+        matcher = _matcher_name(prefix, taken)
+        body += [f"@{matcher} path {prefix} {prefix}/*", *_handle(rule, matcher)]
+    if not any(r.path == "/" for r in site.rules):
+        body += ["handle {", "\trespond 404", "}"]  # paths no route claims: not found, not an empty 200
+    return [f"{address} {{", *_block(body), "}"]
+
+
+def _globals(plan_: ProxyPlan) -> list[str]:
+    lines = ["admin off"]  # config changes replace the container; nothing needs the admin API
+    if not plan_.tls:
+        return lines + ["auto_https off"]
+    if plan_.acme_email:
+        lines.append(f"email {plan_.acme_email}")
+    if plan_.acme_staging:
+        lines.append(f"acme_ca {LETS_ENCRYPT_STAGING}")
+    # HTTP/3 needs UDP 443, which berth neither publishes nor opens: do not advertise it.
+    return lines + ["servers {", "\tprotocols h1 h2", "}"]
 
 
 def render(plan_: ProxyPlan) -> str:
-    globals_ = ["admin off"]  # config changes replace the container; nothing needs the admin API
-    if plan_.tls:
-        if plan_.acme_email:
-            globals_.append(f"email {plan_.acme_email}")
-        if plan_.acme_staging:
-            globals_.append(f"acme_ca {LETS_ENCRYPT_STAGING}")
-    else:
-        globals_.append("auto_https off")
-    lines = ["# Rendered by berth from apps/*.yaml; edits here are overwritten.", "{", *_block(globals_, 1), "}", ""]
+    lines = ["# Rendered by berth from apps/*.yaml; edits here are overwritten.", "{", *_block(_globals(plan_)), "}", ""]
     # Requests for no known host name (and the proxy's own healthcheck) get the proxy's /health answer.
+    # Named hosts still win on :80: their HTTPS redirects (and ACME challenges) come first.
     lines += [":80 {", f'\trespond /health "{HEALTH_BODY}" 200', "\trespond 404", "}", ""]
     for site in plan_.sites:
         lines += _site(site, plan_) + [""]

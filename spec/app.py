@@ -186,9 +186,11 @@ class Route(Camel):
 
     service: Name
     strip_prefix: bool = False
-    websocket: bool = False
-    stream: bool = Field(default=False, description="Server-Sent Events: no buffering, long reads")
-    timeout_s: PositiveInt | None = None
+    websocket: bool = Field(default=False, description=(
+        "the route carries WebSocket connections; the proxy upgrades them and, without timeoutS, never cuts them"))
+    stream: bool = Field(default=False, description="Server-Sent Events: no buffering, no compression")
+    timeout_s: PositiveInt | None = Field(default=None, description=(
+        "longest the service may stay silent (like nginx proxy_read_timeout); unset: no limit"))
     sticky: bool = False
     max_body_mb: PositiveInt | None = None
     spa: bool = Field(default=False, description="static service: unknown paths fall back to /index.html")
@@ -249,6 +251,9 @@ class App(Camel):
         for path in routes:
             if not path.startswith("/"):
                 raise ValueError(f"route {path!r} must start with '/'")
+            if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", path):
+                raise ValueError(f"route {path!r} is not a plain path prefix; use letters, digits, '-', '_', '.', '~' "
+                                 "and '/' (no spaces, wildcards or placeholders)")
             key = path.rstrip("/") or "/"
             if key in seen:
                 raise ValueError(f"routes {seen[key]!r} and {path!r} claim the same path; keep one")
@@ -264,8 +269,12 @@ class App(Camel):
                 problems.append(f"route {path!r} goes to service {route.service!r}, which this app does not define")
             elif target.kind == "server" and target.port is None:
                 problems.append(f"route {path!r} goes to {route.service!r}, which has no `port`")
-            elif target.kind == "static" and (route.strip_prefix or route.stream or route.sticky):
-                problems.append(f"route {path!r} serves static files; stripPrefix/stream/sticky do not apply")
+            elif target.kind == "static" and (route.strip_prefix or route.stream or route.sticky or route.websocket
+                                              or route.timeout_s):
+                problems.append(f"route {path!r} serves static files; stripPrefix/stream/sticky/websocket/timeoutS "
+                                "do not apply (the site's files are served relative to the route's path)")
+            elif target.kind == "server" and route.spa:
+                problems.append(f"route {path!r} goes to server {route.service!r}; `spa` applies to static services only")
         for name, svc in self.services.items():
             for dep in svc.depends_on:
                 if dep not in self.services:
