@@ -45,7 +45,10 @@ class AppStack(pulumi.ComponentResource):
                                       protect=prod, retain_on_delete=prod)
         labels = [docker.NetworkLabelArgs(label="berth.app", value=name)]
 
-        self.network = docker.Network(name, name=names.app_network(name), labels=labels, opts=self._on_host)
+        # A fixed subnet (apps/<app>.yaml `network.subnet`) for apps whose peers or rules expect one.
+        ipam = [docker.NetworkIpamConfigArgs(subnet=str(app.network.subnet))] if app.network else None
+        self.network = docker.Network(name, name=names.app_network(name), labels=labels, ipam_configs=ipam,
+                                      opts=self._on_host)
         routed = {r.service for r in app.routes.values()}
         self.edge_network = None
         if any(app.services[s].kind == "server" for s in routed):
@@ -150,12 +153,16 @@ class AppStack(pulumi.ComponentResource):
                            parent=self, depends_on=self.containers[svc_name])
 
     def _publish_site(self, svc_name: str, svc: Service, image: ServiceImage) -> None:
-        """Copy a static site's files out of its image into a volume the proxy serves read-only."""
+        """Copy a static site's files out of its image into a volume the proxy serves read-only.
+
+        The copy runs as root (the fresh volume is root's; many frontend images run as a user) but with
+        no capabilities, no network and a read-only root: it can write the volume and nothing else.
+        """
         app = self._app.name
         volume = docker.Volume(f"{app}-{svc_name}-site", name=names.site_volume(app, svc_name), opts=self._on_host)
         self.site_volumes[names.site_root(app, svc_name)] = volume
         copy = f"rm -rf /out/* /out/.[!.]* 2>/dev/null; cp -R {shlex.quote(svc.site_path)}/. /out/"
         create = pulumi.Output.all(volume.name, image.ref).apply(lambda a: (
-            f"docker run --rm --network none --cap-drop ALL --security-opt no-new-privileges "
+            f"docker run --rm --network none --user 0:0 --read-only --cap-drop ALL --security-opt no-new-privileges "
             f"-v {a[0]}:/out {a[1]} sh -c {shlex.quote(copy)}"))
         self._host.run(f"{app}-{svc_name}-publish", create, triggers=[image.ref], parent=self, depends_on=[volume])

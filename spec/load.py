@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,9 @@ class Deployment:
 
     def host_dir_source(self, app: App, name: str) -> str:
         hd = next(s.host_dirs[name] for s in app.services.values() if name in s.host_dirs)
-        return hd.source or f"{self.data_root}/host-dirs/{app.name}/{name}"
+        if hd.source is None:
+            return f"{self.data_root}/host-dirs/{app.name}/{name}"
+        return str((self.project_dir / hd.source).resolve())  # an absolute source stays as it is
 
 
 def load(raw: RawConfig, stack: str, project_dir: Path) -> Deployment:
@@ -119,6 +122,8 @@ def load(raw: RawConfig, stack: str, project_dir: Path) -> Deployment:
     _check_environment(settings, apps, problems)
     _check_images(settings, apps, project_dir, problems)
     _check_host_fit(settings, apps, problems)
+    _check_host_dirs(settings, apps, project_dir, problems)
+    _check_networks(settings, apps, problems)
     _check_secrets(settings, raw, secret_names, problems)
     deployment = Deployment(stack, project_dir, settings, apps, secret_names, raw.secret_keys & secret_names)
     _check_hostnames(deployment, problems)
@@ -259,12 +264,6 @@ def _check_environment(settings: StackSettings, apps: dict[str, App], problems: 
                 gpu_types = ", ".join(t for t, spec in INSTANCE_TYPES.items() if spec.gpu)
                 problems.add(f"{NAMESPACE}:host.instanceType",
                              f"{host.instance_type} has no GPU but {app.name}.{svc_name} needs one; use one of {gpu_types}")
-            if isinstance(host, Ec2Host):
-                for dir_name, hd in svc.host_dirs.items():
-                    if hd.source and not hd.source.startswith(EC2_DATA_ROOT + "/"):
-                        problems.add(f"{NAMESPACE}:apps.{app.name}.services.{svc_name}.hostDirs.{dir_name}.source",
-                                     f"{hd.source} is on the instance's root disk and would be lost when the host is "
-                                     f"replaced; keep host dirs under {EC2_DATA_ROOT}/ (or leave source unset)")
 
 
 def _is_pinned(ref: str) -> bool:
@@ -327,6 +326,49 @@ def _check_host_fit(settings: StackSettings, apps: dict[str, App], problems: Pro
         problems.add(f"{NAMESPACE}:host.instanceType",
                      f"the containers' memory limits add up to {total} MiB but {host.instance_type} leaves {usable} MiB "
                      "for containers; choose a larger instance type or lower memoryMb")
+
+
+def _check_host_dirs(settings: StackSettings, apps: dict[str, App], project_dir: Path, problems: Problems) -> None:
+    """EC2 host dirs live on the data volume; a relative source is a local checkout, so dev only, and must exist."""
+    on_ec2 = isinstance(settings.host, Ec2Host)
+    for app in apps.values():
+        for svc_name, svc in app.services.items():
+            for dir_name, hd in svc.host_dirs.items():
+                where = f"{NAMESPACE}:apps.{app.name}.services.{svc_name}.hostDirs.{dir_name}.source"
+                if hd.source is None:
+                    continue
+                relative = not hd.source.startswith("/")
+                if on_ec2 and relative:
+                    problems.add(where, f"{hd.source} is a directory on the machine running pulumi; only dev mounts a "
+                                        "local checkout. Build the code into the image, or leave source unset for a "
+                                        f"directory under {EC2_DATA_ROOT}/")
+                elif on_ec2 and not hd.source.startswith(EC2_DATA_ROOT + "/"):
+                    problems.add(where, f"{hd.source} is on the instance's root disk and would be lost when the host is "
+                                        f"replaced; keep host dirs under {EC2_DATA_ROOT}/ (or leave source unset)")
+                elif relative and not (project_dir / hd.source).is_dir():
+                    problems.add(where, f"directory {hd.source} does not exist (looked for {(project_dir / hd.source).resolve()}); "
+                                        f"clone the source there or set its path: pulumi config set --path '{where}' <dir>")
+
+
+# berth's EC2 host sits in the default VPC, whose range every AWS account gets; a Docker network on it
+# would hide the VPC's DNS resolver and peers from the host.
+DEFAULT_VPC = IPv4Network("172.31.0.0/16")
+
+
+def _check_networks(settings: StackSettings, apps: dict[str, App], problems: Problems) -> None:
+    """Fixed app subnets must not overlap each other, nor (on EC2) the VPC the host lives in."""
+    owners: dict[str, IPv4Network] = {}
+    for app in apps.values():
+        if app.network is None:
+            continue
+        subnet, where = app.network.subnet, f"apps/{app.name}.yaml: network.subnet"
+        for other, taken in owners.items():
+            if subnet.overlaps(taken):
+                problems.add(where, f"{subnet} overlaps {taken}, the subnet of app {other!r} in this stack; give each app its own range")
+        if isinstance(settings.host, Ec2Host) and subnet.overlaps(DEFAULT_VPC):
+            problems.add(where, f"{subnet} overlaps the host's VPC {DEFAULT_VPC}; the host could no longer reach its "
+                                "DNS resolver. Choose another range")
+        owners[app.name] = subnet
 
 
 def _check_secrets(settings: StackSettings, raw: RawConfig, secret_names: frozenset[str], problems: Problems):
