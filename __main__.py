@@ -6,6 +6,7 @@ Everything is validated first (spec/load.py); a bad config stops here, before an
 import pulumi
 
 from components.app_stack import AppStack
+from components.dns import DnsRecords
 from components.ec2_host import Ec2Host
 from components.host import LocalHost
 from components.images import Builder
@@ -26,6 +27,8 @@ proxy = Proxy(
     edge_networks=[a.edge_network for a in apps.values() if a.edge_network is not None],
     site_volumes={root: vol for a in apps.values() for root, vol in a.site_volumes.items()},
 )
+if deployment.settings.dns is not None:  # EC2 stacks only: spec/load.py refuses it on the local engine
+    DnsRecords("dns", deployment, host.public_ip)
 
 pulumi.export("environment", deployment.environment)
 pulumi.export("urls", {name: app.url for name, app in apps.items()})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated, Literal, Union
 
@@ -99,9 +100,18 @@ class Ecr(Camel):
 
 
 class Dns(Camel):
-    """When set, berth points an A record per app host name at the host's Elastic IP."""
+    """When set, berth points an A record per app host name at the EC2 host's public IP (prod: its Elastic IP)."""
 
-    zone_name: str
+    zone_name: str = Field(description="the public Route 53 hosted zone holding the apps' host names, e.g. chmedia.com")
+
+    @field_validator("zone_name")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        """Route 53 names zones with a trailing dot; berth compares host names without it."""
+        name = value.removesuffix(".")
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+", name):
+            raise ValueError(f"{value!r} is not a domain name; give the hosted zone's name in lowercase, e.g. chmedia.com")
+        return name
 
 
 class ServiceOverlay(Camel):
