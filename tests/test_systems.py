@@ -355,7 +355,7 @@ def test_rag_runs_on_a_gpu_instance_whose_user_data_installs_the_nvidia_toolkit(
     instance = system(RAG).get("aws:ec2/instance:Instance", "host-instance").values
     assert instance["instanceType"] == "g4dn.xlarge"
     assert "nvidia-container-toolkit" in instance["userData"]
-    assert "nvidia-ctk runtime configure --runtime=docker" in instance["userData"]
+    assert "nvidia-ctk runtime configure" in instance["userData"]
 
 
 def test_rag_chroma_token_is_a_secret_on_both_sides(system):
