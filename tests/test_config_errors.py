@@ -239,3 +239,22 @@ def test_using_something_neither_shared_nor_external(tmp_path):
 def test_granting_sys_admin_is_refused(tmp_path):
     problems = load_with_app(tmp_path, with_changes(api={"capAdd": ["SYS_ADMIN"]}))
     assert problems == ["apps/shop.yaml: services.api: capAdd may not grant SYS_ADMIN or ALL; that is as good as privileged"]
+
+
+def test_prod_refuses_an_unpinned_image_set_in_a_stack_overlay(config_problems):
+    apps = stack_config("prod").object("berth:apps")
+    apps["chatbot"]["services"]["backend"] = {"image": "example/chatbot-api"}
+    apps["chatbot"]["services"]["frontend"] = {"image": "registry.example.com:5000/chatbot-web:latest"}
+    apps["mediahub"]["services"]["backend"] = {"image": "registry.example.com:5000/mediahub-api"}
+    problems = config_problems("prod", plain={"berth:apps": apps})
+    unpinned = "is not pinned; prod needs a tag other than `latest`, or a digest"
+    assert set(problems) == {
+        f"berth:apps.chatbot.services.backend.image: 'example/chatbot-api' {unpinned}",
+        f"berth:apps.chatbot.services.frontend.image: 'registry.example.com:5000/chatbot-web:latest' {unpinned}",
+        f"berth:apps.mediahub.services.backend.image: 'registry.example.com:5000/mediahub-api' {unpinned}",
+    }
+
+
+def test_the_host_keeps_at_least_the_image_it_runs(config_problems):
+    problems = config_problems("prod", plain={"berth:ecr": {"keepOnHost": 0}})
+    assert problems == ["berth:ecr.keepOnHost: Input should be greater than 0"]
