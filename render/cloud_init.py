@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import yaml
 
+from spec.app import DOCKER_ADDRESS_POOL
+
 DATA_ROOT = "/srv/berth"
 DOCKER_ROOT = f"{DATA_ROOT}/docker"
 DOCKER_GPG_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
@@ -39,6 +41,9 @@ def daemon_json() -> dict:
         "live-restore": True,
         "userland-proxy": False,
         "icc": False,
+        # Networks without a fixed subnet get /24s from here, never from 172.17-31: an app's fixed
+        # subnet (on-prem RAG's 172.20.0.0/16) can then never be taken first, nor the default VPC's.
+        "default-address-pools": [{"base": str(DOCKER_ADDRESS_POOL), "size": 24}],
     }
 
 

@@ -212,6 +212,7 @@ class External(Camel):
 
 PRIVATE_RANGES = tuple(IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))  # RFC 1918
 DOCKER_DEFAULT_BRIDGE = IPv4Network("172.17.0.0/16")  # docker0 on every engine
+DOCKER_ADDRESS_POOL = IPv4Network("10.200.0.0/16")  # berth hosts' daemon.json: where unfixed networks get /24s
 
 
 class AppNetwork(Camel):
@@ -226,8 +227,10 @@ class AppNetwork(Camel):
             raise ValueError(f"{subnet} is not a private network; use one inside {', '.join(map(str, PRIVATE_RANGES))}")
         if subnet.prefixlen > 28:
             raise ValueError(f"{subnet} leaves too few addresses for the app's containers; use /28 or larger")
-        if subnet.overlaps(DOCKER_DEFAULT_BRIDGE):
-            raise ValueError(f"{subnet} overlaps Docker's default bridge {DOCKER_DEFAULT_BRIDGE}; choose another range")
+        for reserved, what in ((DOCKER_DEFAULT_BRIDGE, "Docker's default bridge"),
+                               (DOCKER_ADDRESS_POOL, "the pool berth hosts give networks without a fixed subnet")):
+            if subnet.overlaps(reserved):
+                raise ValueError(f"{subnet} overlaps {what} ({reserved}); choose another range")
         return subnet
 
 

@@ -284,6 +284,21 @@ def test_docker_daemon_is_configured_hardened(ec2_runs):
         assert daemon["log-driver"] == "json-file" and daemon["log-opts"] == {"max-size": "10m", "max-file": "5"}
 
 
+def test_automatic_networks_never_take_a_fixed_subnet(ec2_runs):
+    """Docker gives networks without a subnet the next free 172.x /16; on a busy engine that could be an app's
+    fixed subnet (on-prem RAG's 172.20.0.0/16) before its network exists. The daemon's default pools are a
+    range no app may fix its subnet in, and one disjoint from the default VPC (172.31.0.0/16)."""
+    from ipaddress import IPv4Network
+    from spec.app import DOCKER_DEFAULT_BRIDGE, AppNetwork
+    for run in ec2_runs.values():
+        pools = json.loads(written_file(run, "/etc/docker/daemon.json"))["default-address-pools"]
+        assert pools == [{"base": "10.200.0.0/16", "size": 24}]
+        base = IPv4Network(pools[0]["base"])
+        assert not base.overlaps(IPv4Network("172.16.0.0/12")) and not base.overlaps(DOCKER_DEFAULT_BRIDGE)
+    with pytest.raises(ValueError, match="overlaps the pool berth hosts give networks without a fixed subnet"):
+        AppNetwork(subnet="10.200.8.0/24")
+
+
 def test_user_data_carries_no_secret(deploy):
     """checkov CKV_AWS_46 (no secrets in EC2 user data): with every app secret set, none of them (nor any
     generated credential) reaches the instance's user data."""
