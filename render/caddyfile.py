@@ -40,6 +40,10 @@ HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 # replica is left out of rotation (and out of the sticky hash) for `FAIL_DURATION`.
 TRY_DURATION = "5s"
 FAIL_DURATION = "30s"
+# On stop (a config change replaces the proxy) Caddy stops listening at once and lets requests in flight
+# finish for this long. Without a bound an open event stream holds the old proxy, and ports 80/443,
+# until Docker kills it.
+GRACE_PERIOD_S = 5
 
 
 @dataclass(frozen=True)
@@ -172,7 +176,7 @@ def _site(site: Site, plan_: ProxyPlan) -> list[str]:
 
 
 def _globals(plan_: ProxyPlan) -> list[str]:
-    lines = ["admin off"]  # config changes replace the container; nothing needs the admin API
+    lines = ["admin off", f"grace_period {GRACE_PERIOD_S}s"]  # config changes replace the container: no admin API
     if not plan_.tls:
         return lines + ["auto_https off"]
     if plan_.acme_email:

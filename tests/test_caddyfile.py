@@ -238,7 +238,8 @@ def global_block(text: str) -> list[str]:
 
 def test_tls_globals_name_the_acme_contact_and_disable_http3():
     text = caddyfile.render(ProxyPlan(sites=(), tls=True, acme_email="ops@chmedia.com"))
-    assert global_block(text) == ["\tadmin off", "\temail ops@chmedia.com", "\tservers {", "\t\tprotocols h1 h2", "\t}"]
+    assert global_block(text) == ["\tadmin off", "\tgrace_period 5s", "\temail ops@chmedia.com",
+                                  "\tservers {", "\t\tprotocols h1 h2", "\t}"]
 
 
 def test_the_staging_ca_switch():
@@ -248,7 +249,7 @@ def test_the_staging_ca_switch():
 
 def test_dev_turns_automatic_https_off():
     text = caddyfile.render(ProxyPlan(sites=(), tls=False))
-    assert global_block(text) == ["\tadmin off", "\tauto_https off"]
+    assert global_block(text) == ["\tadmin off", "\tgrace_period 5s", "\tauto_https off"]
 
 
 # --- plan(): from the apps' routes to rules --------------------------------------------------------------

@@ -55,6 +55,16 @@ def test_a_caddyfile_change_reaches_the_container_as_a_new_upload(deploy):
     assert after.delete_before_replace and after.values["name"] == "proxy"
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_old_proxy_lets_go_of_its_ports_before_docker_has_to_kill_it(deploy, stack):
+    """Replacement is delete-first: however long the old proxy takes to stop, 80/443 are down. Caddy's grace
+    period bounds it (an open event stream would otherwise hold it until Docker's kill)."""
+    run = deploy(stack)
+    grace = next(int(m.group(1)) for line in caddyfile_of(run).splitlines()
+                 if (m := re.fullmatch(r"\tgrace_period (\d+)s", line)))
+    assert grace < run.containers()["proxy"].values["destroyGraceSeconds"]
+
+
 def test_redeploying_an_app_leaves_the_proxy_untouched(deploy):
     """Upstream names do not change with a version, so a release does not restart the proxy."""
     before = deploy("prod").containers()["proxy"]
