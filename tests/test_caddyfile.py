@@ -110,8 +110,8 @@ def test_a_site_without_a_root_route_answers_404_elsewhere():
 
 def test_two_paths_that_sanitize_alike_get_distinct_matchers():
     site = one_site(upstream_rule("/a-b/"), upstream_rule("/a_b/"), upstream_rule("/", "shop-web:3000"))
-    assert "\t@a_b path /a-b /a-b/*" in site.splitlines() or "\t@a_b path /a_b /a_b/*" in site.splitlines()
-    assert {line.split()[0] for line in site.splitlines() if line.startswith("\t@")} == {"@a_b", "@a_b_2"}
+    assert [line for line in site.splitlines() if line.startswith("\t@")] == [
+        "\t@a_b path /a-b /a-b/*", "\t@a_b_2 path /a_b /a_b/*"]
 
 
 # --- long-lived connections ---------------------------------------------------------------------------
@@ -544,7 +544,7 @@ def served(tmp_path_factory):
             upstream_rule("/ws", api.address),
             upstream_rule("/sticky/", a.address, b.address, sticky=True),
             upstream_rule("/spread/", a.address, b.address),
-            upstream_rule("/failover/", f"127.0.0.1:{free_port()}", a.address, sticky=True),
+            upstream_rule("/failover/", f"127.0.0.1:{free_port()}", a.address),  # turns: the dead one is tried
             upstream_rule("/late/", f"127.0.0.1:{late_port}"),
             Rule(path="/docs/", max_body_mb=1, strip_prefix=True, static_root=str(docs)),
             Rule(path="/", max_body_mb=1, strip_prefix=True, static_root=str(spa), spa=True),
