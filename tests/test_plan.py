@@ -164,6 +164,14 @@ def test_plan_shows_the_host_the_stack_file_asks_for(plan_of, deploy):
     assert plan_of("dev")["host"] == {"kind": "local", "dockerHost": "unix:///var/run/docker.sock"}
 
 
+def test_plan_shows_how_deploys_reach_the_host(tmp_path, plan_of):
+    assert plan_of("prod")["host"]["access"] == "ssh"
+    path = variant(tmp_path, "staging", lambda c: c["berth:host"].update(access="ssm"))
+    plan = planning.make_plan("staging", path)
+    assert plan["host"]["access"] == "ssm"
+    assert "SSH through SSM Session Manager" in planning.render_text(plan)
+
+
 def test_plan_shows_what_prod_keeps_on_destroy_and_staging_does_not(plan_of):
     kept = plan_of("prod")["keptOnDestroy"]
     assert {"Volume chatbot-chroma", "Volume shared-postgres", "Volume host-data"} <= set(kept)

@@ -86,7 +86,8 @@ def plan_at_ref(ref: str, stack: str, repo: Path = mockrun.REPO) -> dict:
     with tempfile.TemporaryDirectory(prefix="berth-diff-") as tmp:
         tree = Path(tmp) / "berth"
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(tree, filter="data")
+            # git archive holds only the commit's files; the "data" filter (Python 3.11.4+) refuses anything else.
+            tar.extractall(tree, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
         (tree / "tools").mkdir(exist_ok=True)
         for name in PLAN_TOOL:
             shutil.copy2(Path(planning.__file__).parent / name, tree / "tools" / name)

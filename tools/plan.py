@@ -131,8 +131,7 @@ def _camel(name: str) -> str:
 def _host(run: mockrun.Run, config: mockrun.StackConfig) -> dict:
     instances = run.of_type("aws:ec2/instance:Instance")
     if not instances:
-        providers = {c.provider.rsplit("::", 1)[0] for c in run.of_type(CONTAINER)}
-        hosts = sorted(run.by_urn(urn).values.get("host", "the local engine") for urn in providers)
+        hosts = sorted(run.by_urn(urn).values.get("host", "the local engine") for urn in _host_providers(run))
         return {"kind": "local", "dockerHost": ", ".join(hosts)}
     instance = instances[0].values
     ingress = {}
@@ -140,8 +139,10 @@ def _host(run: mockrun.Run, config: mockrun.StackConfig) -> dict:
         v = rule.values
         ports = f"{int(v['fromPort'])}" if v.get("fromPort") == v.get("toPort") else f"{int(v['fromPort'])}-{int(v['toPort'])}"
         ingress[rule.name] = f"{v.get('ipProtocol')} {ports} from {v.get('cidrIpv4') or v.get('cidrIpv6')}"
+    ssh_opts = " ".join(str(run.by_urn(urn).values.get("sshOpts", "")) for urn in _host_providers(run))
     return {
         "kind": "ec2",
+        "access": "ssm" if "aws ssm start-session" in ssh_opts else "ssh",
         "instanceType": instance.get("instanceType"),
         "region": config.values.get("aws:region", "the AWS provider's default"),
         "rootVolumeGiB": int((instance.get("rootBlockDevice") or {}).get("volumeSize", 0)) or None,
@@ -149,6 +150,11 @@ def _host(run: mockrun.Run, config: mockrun.StackConfig) -> dict:
         "elasticIp": bool(run.of_type("aws:ec2/eip:Eip")),
         "ingress": ingress,
     }
+
+
+def _host_providers(run: mockrun.Run) -> set[str]:
+    """The Docker providers the containers run on (the host's engine, never the image builder)."""
+    return {c.provider.rsplit("::", 1)[0] for c in run.of_type(CONTAINER)}
 
 
 def _container(run: mockrun.Run, c: mockrun.Resource, secrets: set[str], sandbox: Path) -> dict:
@@ -250,8 +256,9 @@ def host_text(host: dict) -> str:
     if host["kind"] == "local":
         return f"local Docker engine ({host['dockerHost']})"
     disks = ", ".join(f"{name} {gib} GiB" for name, gib in host["dataVolumesGiB"].items())
+    reached = "SSH through SSM Session Manager" if host["access"] == "ssm" else "SSH"
     return (f"EC2 {host['instanceType']} in {host['region']}; root {host['rootVolumeGiB']} GiB; data {disks or '-'}"
-            + ("; Elastic IP" if host.get("elasticIp") else ""))
+            + ("; Elastic IP" if host.get("elasticIp") else "") + f"; deploys reach it over {reached}")
 
 
 def proxy_text(proxy: dict) -> str:
