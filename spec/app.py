@@ -254,7 +254,7 @@ class App(Camel):
         for path in routes:
             if not path.startswith("/"):
                 raise ValueError(f"route {path!r} must start with '/'")
-            if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", path):
+            if not re.fullmatch(r"/([A-Za-z0-9._~-]+/)*[A-Za-z0-9._~-]*", path):
                 raise ValueError(f"route {path!r} is not a plain path prefix; use letters, digits, '-', '_', '.', '~' "
                                  "and '/' (no spaces, wildcards or placeholders)")
             key = path.rstrip("/") or "/"

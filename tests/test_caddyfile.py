@@ -322,7 +322,7 @@ def route_problems(tmp_path: Path, routes: dict) -> list[str]:
     return [str(p) for p in caught.value.problems]
 
 
-@pytest.mark.parametrize("path", ["/api/*", "/api {", "/my docs/", "/{path}"])
+@pytest.mark.parametrize("path", ["/api/*", "/api {", "/my docs/", "/{path}", "//", "/api//ai"])
 def test_a_route_path_must_be_a_plain_prefix(tmp_path, path):
     problems = route_problems(tmp_path, {path: {"service": "backend"}, "/": {"service": "frontend"}})
     assert problems == [f"apps/collabry.yaml: routes: route {path!r} is not a plain path prefix; use letters, digits, "
