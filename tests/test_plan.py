@@ -77,6 +77,20 @@ def test_plan_shows_each_built_image_with_the_context_and_version_the_stack_file
     assert {name: (images[name]["image"]["build"], images[name]["image"]["tag"]) for name in expected} == expected
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_plan_lists_every_image_the_program_pulls_or_builds(plan_of, deploy, stack):
+    declared = {r.name for r in deploy(stack).resources if r.type in planning.IMAGES}
+    assert declared and set(plan_of(stack)["images"]) == declared
+
+
+def test_plan_lists_a_static_sites_image_though_no_container_runs_it():
+    """youtube-talker's frontend is a static site copied into a volume: only `images` shows its build."""
+    plan = planning.make_plan("prod", REPO / "examples" / "youtube-talker" / "Pulumi.prod.yaml")
+    assert "youtube-talker-frontend" not in plan["containers"]
+    assert plan["images"]["youtube-talker-frontend"]["build"].startswith("../")
+    assert plan["images"]["youtube-talker-frontend"]["tag"]
+
+
 def test_plan_shows_pinned_images_by_their_reference(plan_of):
     containers = plan_of("prod")["containers"]
     assert containers["proxy"]["image"] == {"pull": "caddy:2.10.2-alpine"}
@@ -237,7 +251,11 @@ def test_diff_of_two_real_plans_shows_exactly_what_the_stack_file_changed(tmp_pa
     after = planning.make_plan("staging", variant(tmp_path, "staging", bump_chatbot))
     result = diffing.compare(plan_of("staging"), after, ("before", "after"))
     sections = {k: v for k, v in result.sections.items() if v}
-    assert set(sections) == {"containers", "routes"}
+    assert set(sections) == {"containers", "images", "routes"}
+    images = sections["images"]
+    assert {name: [(c.path, c.before, c.after) for c in found] for name, found in images.changed.items()} == {
+        "chatbot-backend": [("tag", "5be2a1f", "6c0ffee")]}
+    assert not images.added and not images.removed
     containers = sections["containers"]
     assert not containers.added and not containers.removed
     assert {name: [(c.kind, c.path, c.before, c.after) for c in found] for name, found in containers.changed.items()} == {
@@ -321,7 +339,7 @@ def test_diff_between_two_git_commits_plans_each_commit(tmp_path):
     with diffing.ThreadPoolExecutor(max_workers=2) as pool:
         before, after = pool.map(lambda ref: diffing.read_side(f"git:{ref}:dev", berth), ("HEAD~1", "HEAD"))
     result = diffing.compare(before, after, ("git:HEAD~1:dev", "git:HEAD:dev"))
-    assert {k for k, v in result.sections.items() if v} == {"containers", "routes"}
+    assert {k for k, v in result.sections.items() if v} == {"containers", "routes"}  # dev's images are tagged `dev`
     assert {name: [c.path for c in found] for name, found in result.sections["containers"].changed.items()} == {
         "chatbot-backend": ["memoryMb"]}
     assert set(result.sections["routes"].added) == {"assistant.localhost/", "assistant.localhost/api/"}

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, require_tool
+from tools import plan as planning
 
 WORKFLOWS = REPO / ".github" / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yml"))
@@ -203,6 +204,14 @@ def test_a_pr_stack_is_destroyed_and_removed_when_the_pr_closes():
     destroy = load("pr-stack.yml")["jobs"]["destroy"]
     assert destroy["with"]["command"] == "destroy" and destroy["with"]["remove-stack"] is True
     assert destroy["with"]["stack"] == "pr-${{ github.event.pull_request.number }}"
+
+
+def test_every_pr_stack_job_names_the_stack_file_it_is_planned_from():
+    """A PR stack has no Pulumi.pr-<n>.yaml: without config-from the offline plan step fails."""
+    for job in load("pr-stack.yml")["jobs"].values():
+        assert job["with"]["config-from"] == "staging"
+    missing = planning.main(["pr-42"])
+    assert missing == 2
 
 
 def test_two_runs_on_one_pr_stack_never_overlap():

@@ -29,7 +29,7 @@ from typing import Any
 from tools import mockrun, plan as planning
 
 IDENTITY = ("stack", "environment")  # which stack a plan is of: shown when the two sides differ in it
-KEYED = ("containers", "routes")  # sections of named items: added, removed, or changed field by field
+KEYED = ("containers", "images", "routes")  # sections of named items: added, removed, or changed field by field
 OBJECTS = ("host", "proxy")  # one object each: changed field by field
 SETS = ("keptOnDestroy", "secretsNotSet")  # lists of names: added or removed
 INTENDED_STATES = (
@@ -171,7 +171,8 @@ def compare(before: dict, after: dict, labels: tuple[str, str]) -> PlanDiff:
 
 # --- rendering ---------------------------------------------------------------------------------------
 
-TITLES = {"stack": "Stack", "containers": "Containers", "routes": "Routes", "host": "Host", "proxy": "Proxy",
+TITLES = {"stack": "Stack", "containers": "Containers", "images": "Images", "routes": "Routes", "host": "Host",
+          "proxy": "Proxy",
           "keptOnDestroy": "Kept on destroy", "secretsNotSet": "Secrets not set in the stack file"}
 
 
@@ -196,6 +197,8 @@ def change_text(change: Change) -> str:
 
 
 def _summary(section: str, item: dict) -> str:
+    if section == "images":
+        return planning.image_text(item)
     if section == "routes":
         _, target, options = planning.route_text(item)
         return f"-> {target}" + (f" [{options}]" if options else "")

@@ -41,6 +41,7 @@ INTENDED_STATE = (
 )
 CONTAINER = "docker:index/container:Container"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+IMAGES = ("docker:index/remoteImage:RemoteImage", "docker:index/image:Image")
 
 
 class PlanError(Exception):
@@ -116,6 +117,8 @@ def describe(run: mockrun.Run, config: mockrun.StackConfig, deployment, sandbox:
         "host": _host(run, config),
         "proxy": {_camel(k): v for k, v in dataclasses.asdict(proxy_plan).items() if k != "sites"},
         "containers": {c.name: _container(run, c, secrets, sandbox) for c in run.of_type(CONTAINER)},
+        # every image the stack pulls or builds, static sites' included (they run in no container)
+        "images": {r.name: _image_source(r, sandbox) for r in run.resources if r.type in IMAGES},
         "routes": _routes(proxy_plan),
         "keptOnDestroy": sorted(f"{r.type.rsplit(':', 1)[-1]} {r.name}" for r in run.resources
                                 if r.survives_destroy and not r.type.startswith("berth:")),
@@ -199,19 +202,22 @@ def _image(run: mockrun.Run, container: mockrun.Resource, sandbox: Path) -> dict
             continue
         seen.add(urn)
         resource = run.by_urn(urn)
-        if resource.type == "docker:index/remoteImage:RemoteImage":
-            sources.append({"pull": resource.values["name"]})
-        elif resource.type == "docker:index/image:Image":
-            build, name = resource.values.get("build") or {}, resource.values.get("imageName", "")
-            context = _relative(build.get("context", ""), sandbox)
-            dockerfile = build.get("dockerfile")
-            sources.append({"build": context, "tag": name.rsplit(":", 1)[-1] if ":" in name else None,
-                            "dockerfile": os.path.relpath(dockerfile, build["context"]) if dockerfile else None})
+        if resource.type in IMAGES:
+            sources.append(_image_source(resource, sandbox))
         elif resource.type != CONTAINER:
             todo.extend(resource.dependencies)
     if len(sources) != 1:
         return {"unresolved": f"{len(sources)} image sources found"}
     return sources[0]
+
+
+def _image_source(resource: mockrun.Resource, sandbox: Path) -> dict:
+    if resource.type == "docker:index/remoteImage:RemoteImage":
+        return {"pull": resource.values["name"]}
+    build, name = resource.values.get("build") or {}, resource.values.get("imageName", "")
+    dockerfile = build.get("dockerfile")
+    return {"build": _relative(build.get("context", ""), sandbox), "tag": name.rsplit(":", 1)[-1] if ":" in name else None,
+            "dockerfile": os.path.relpath(dockerfile, build["context"]) if dockerfile else None}
 
 
 def _routes(proxy_plan) -> dict:
@@ -301,6 +307,8 @@ def render_text(plan: dict) -> str:
         for field in ("image", "ports", "networks", "volumes", "env"):
             lines.append(f"    {field:<9} {field_text(field, spec[field])}")
         lines.append(f"    {'limits':<9} {_limits(spec)}")
+    lines += ["", f"Images ({len(plan['images'])}):"]
+    lines += [f"  {name}: {image_text(image)}" for name, image in plan["images"].items()]
     lines += ["", f"Routes ({len(plan['routes'])}):"]
     for route in plan["routes"].values():
         where, target, options = route_text(route)
@@ -327,6 +335,8 @@ def render_markdown(plan: dict) -> str:
     for name, spec in plan["containers"].items():
         cells = [f"`{name}`"] + [field_text(f, spec[f]) for f in ("image", "ports", "networks", "volumes", "env")]
         lines.append("| " + " | ".join(_cell(c) for c in cells + [_limits(spec)]) + " |")
+    lines += ["", "| image | source |", "| --- | --- |"]
+    lines += [f"| `{name}` | {_cell(image_text(image))} |" for name, image in plan["images"].items()]
     lines += ["", "| route | to | options |", "| --- | --- | --- |"]
     lines += ["| " + " | ".join(_cell(c) for c in route_text(r)) + " |" for r in plan["routes"].values()]
     lines += ["", f"**Kept on destroy:** {', '.join(plan['keptOnDestroy']) or 'nothing'}"]
