@@ -153,7 +153,9 @@ def changes(before: Any, after: Any, path: str = "") -> list[Change]:
 
 
 def compare(before: dict, after: dict, labels: tuple[str, str]) -> PlanDiff:
-    sections: dict[str, Any] = {"stack": changes({k: before.get(k) for k in IDENTITY}, {k: after.get(k) for k in IDENTITY})}
+    """Every difference between two plans, section by section (empty sections mean no change there)."""
+    identity = [{k: plan.get(k) for k in IDENTITY} for plan in (before, after)]
+    sections: dict[str, Any] = {"stack": changes(*identity)}
     for name in KEYED:
         old, new = before.get(name, {}), after.get(name, {})
         section = Keyed(added={k: new[k] for k in sorted(set(new) - set(old))},
@@ -172,8 +174,7 @@ def compare(before: dict, after: dict, labels: tuple[str, str]) -> PlanDiff:
 # --- rendering ---------------------------------------------------------------------------------------
 
 TITLES = {"stack": "Stack", "containers": "Containers", "images": "Images", "routes": "Routes", "host": "Host",
-          "proxy": "Proxy",
-          "keptOnDestroy": "Kept on destroy", "secretsNotSet": "Secrets not set in the stack file"}
+          "proxy": "Proxy", "keptOnDestroy": "Kept on destroy", "secretsNotSet": "Secrets not set in the stack file"}
 
 
 def _value(path: str, value: Any) -> str:
@@ -225,12 +226,8 @@ def _lines(diff: PlanDiff) -> list[tuple[int, str]]:
     return out
 
 
-def _title(diff: PlanDiff) -> str:
-    return f"{diff.before} -> {diff.after}"
-
-
 def render_text(diff: PlanDiff) -> str:
-    lines = [f"berth diff: {_title(diff)}", INTENDED_STATES, ""]
+    lines = [f"berth diff: {diff.before} -> {diff.after}", INTENDED_STATES, ""]
     if diff.empty:
         lines.append("No changes to the intended state.")
     lines += ["  " * depth + text for depth, text in _lines(diff)]
@@ -247,9 +244,9 @@ def render_markdown(diff: PlanDiff) -> str:
 
 
 def render_json(diff: PlanDiff) -> str:
-    data = {"before": diff.before, "after": diff.after, "intendedState": INTENDED_STATES,
-            "changed": not diff.empty,
-            "sections": {k: asdict(v) if isinstance(v, Keyed) else [asdict(c) for c in v] for k, v in diff.sections.items()}}
+    sections = {k: asdict(v) if isinstance(v, Keyed) else [asdict(c) for c in v] for k, v in diff.sections.items()}
+    data = {"before": diff.before, "after": diff.after, "intendedState": INTENDED_STATES, "changed": not diff.empty,
+            "sections": sections}
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 

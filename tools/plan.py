@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from render import caddyfile
 from spec.app import App
 from spec.errors import ConfigError
-from spec.load import NAMESPACE, RawConfig, load
+from spec.load import NAMESPACE, Deployment, RawConfig, load
 from spec.yaml_files import load_yaml
 from tools import mockrun
 
@@ -87,7 +87,7 @@ def _named_secrets(config: mockrun.StackConfig) -> set[str]:
     for name in apps if isinstance(apps, dict) else ():
         try:
             app = App.model_validate(load_yaml(mockrun.REPO / "apps" / f"{name}.yaml"))
-        except (OSError, ValueError, ValidationError):
+        except (OSError, ValueError, yaml.YAMLError, ValidationError):
             continue
         names |= {ext.secret for ext in app.external.values()}
         names |= {secret for svc in app.services.values() for secret in svc.secret_env.values()}
@@ -104,7 +104,8 @@ def _raw_config(config: mockrun.StackConfig) -> RawConfig:
 
 # --- describing a run --------------------------------------------------------------------------------
 
-def describe(run: mockrun.Run, config: mockrun.StackConfig, deployment, sandbox: Path) -> dict:
+def describe(run: mockrun.Run, config: mockrun.StackConfig, deployment: Deployment, sandbox: Path) -> dict:
+    """The plan of one run: what reviewers need, nothing a mock makes up, no secret value."""
     secrets = {config.values[k] for k in config.secret_keys}
     secrets |= {r.state["result"] for r in run.resources if r.type.startswith("random:") and r.state.get("result")}
     secrets = {s for s in secrets if len(s) >= 4}
@@ -292,9 +293,12 @@ def secrets_note(plan: dict) -> str | None:
     if not plan["secretsNotSet"]:
         return None
     names = ", ".join(plan["secretsNotSet"])
-    consequence = ("prod refuses to deploy until they are set (this plan used stand-ins)" if plan["environment"] == "prod"
-                   else "the program generates stand-ins for them")
-    return f"secrets not set in {plan['configFile']}: {names}; {consequence}. Set one with: pulumi config set --secret <name> <value>"
+    if plan["environment"] == "prod":
+        consequence = "prod refuses to deploy until they are set (this plan used stand-ins)"
+    else:
+        consequence = "the program generates stand-ins for them"
+    return (f"secrets not set in {plan['configFile']}: {names}; {consequence}. "
+            "Set one with: pulumi config set --secret <name> <value>")
 
 
 def render_text(plan: dict) -> str:
