@@ -27,7 +27,7 @@ proxy = Proxy(
     edge_networks=[a.edge_network for a in apps.values() if a.edge_network is not None],
     site_volumes={root: vol for a in apps.values() for root, vol in a.site_volumes.items()},
 )
-if deployment.settings.dns is not None:  # EC2 stacks only: spec/load.py refuses it on the local engine
+if deployment.settings.dns is not None:  # EC2 stacks only: spec/checks.py refuses it on the local engine
     DnsRecords("dns", deployment, host.public_ip)
 
 pulumi.export("environment", deployment.environment)

@@ -20,7 +20,7 @@ from components.secrets import Secrets
 from components.shared_services import SharedServices
 from spec import names
 from spec.app import SHARED_SERVICES, App, Service
-from spec.load import Deployment
+from spec.deployment import Deployment
 
 
 def start_order(app: App) -> list[str]:
@@ -94,7 +94,7 @@ class AppStack(pulumi.ComponentResource):
             return [f"{k}={v}" for k, v in sorted(plain.items())]
         keys = sorted(secret)
         return pulumi.Output.secret(pulumi.Output.all(*[secret[k] for k in keys]).apply(
-            lambda values: [f"{k}={v}" for k, v in sorted({**plain, **dict(zip(keys, values))}.items())]))
+            lambda values: [f"{k}={v}" for k, v in sorted({**plain, **dict(zip(keys, values, strict=True))}.items())]))
 
     def _attachments(self, svc_name: str, replica: int | None, routed: bool, svc: Service) -> list[Attachment]:
         app = self._app.name

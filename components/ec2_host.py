@@ -21,7 +21,7 @@ import pulumi_docker as docker
 from components.host_access import DirectSsh, SsmTunnel
 from render import cloud_init
 from spec.instance_types import INSTANCE_TYPES
-from spec.load import Deployment
+from spec.deployment import Deployment
 from spec.stack import Ec2Host as Ec2Settings
 
 UBUNTU_OWNER = "099720109477"  # Canonical

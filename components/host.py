@@ -14,7 +14,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
-from spec.load import Deployment
+from spec.deployment import Deployment
 
 
 class DockerHost(Protocol):

@@ -27,7 +27,7 @@ import pulumi_docker as docker
 
 from components.host import DockerHost
 from spec.app import App, Service
-from spec.load import Deployment
+from spec.deployment import Deployment
 
 PRIVATE_ECR = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
 

@@ -22,7 +22,7 @@ from components.host import DockerHost
 from components.images import pinned_image
 from render import caddyfile
 from spec.app import HealthCheck
-from spec.load import Deployment
+from spec.deployment import Deployment
 
 CADDYFILE_PATH = "/etc/caddy/Caddyfile"
 CAPS = ["NET_BIND_SERVICE"]  # bind 80/443 inside the container; nothing else

@@ -17,7 +17,7 @@ from components.host import DockerHost
 from components.images import pinned_image
 from render import datastores
 from spec.app import App, HealthCheck
-from spec.load import Deployment
+from spec.deployment import Deployment
 
 POSTGRES_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]  # entrypoint chowns PGDATA, drops to postgres
 REDIS_CAPS = ["CHOWN", "SETGID", "SETUID"]  # entrypoint chowns /data, drops to redis
@@ -81,11 +81,11 @@ class SharedServices(pulumi.ComponentResource):
         ), provider=self._host.provider, parent=self, depends_on=self._host.ready)
 
         passwords = [generated_password(f"{app.name}-postgres-password", self) for app in apps]
-        self._passwords.update({(app.name, "postgres"): pw for app, pw in zip(apps, passwords)})
+        self._passwords.update({(app.name, "postgres"): pw for app, pw in zip(apps, passwords, strict=True)})
         script = pulumi.Output.all(*passwords).apply(lambda pws: datastores.provision_sql([
             datastores.AppDatabase(app.name, pw, tuple(app.database.extensions) if app.database else (),
                                    self._init_sql(app))
-            for app, pw in zip(apps, pws)
+            for app, pw in zip(apps, pws, strict=True)
         ]))
         provision = self._host.run(
             f"{name}-postgres-provision",
@@ -107,7 +107,7 @@ class SharedServices(pulumi.ComponentResource):
         passwords = {a.name: generated_password(f"{a.name}-redis-password", self) for a in apps}
         self._passwords.update({(app, "redis"): pw for app, pw in passwords.items()})
         env = pulumi.Output.all(*passwords.values()).apply(lambda pws: [
-            f"{datastores.redis_password_env(app)}={pw}" for app, pw in zip(passwords, pws)])
+            f"{datastores.redis_password_env(app)}={pw}" for app, pw in zip(passwords, pws, strict=True)])
         container = hardened_container("shared-redis", ContainerSpec(
             image=pinned_image("shared-redis", settings.image, self._host, self),
             networks=self._attachments(apps, "redis"),

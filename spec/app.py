@@ -298,5 +298,11 @@ class App(Camel):
             raise ValueError("; ".join(problems))
         return self
 
+    @property
+    def secret_names(self) -> set[str]:
+        """The config secrets this app needs: those its services' env and its external services name."""
+        return {e.secret for e in self.external.values()} | {
+            name for svc in self.services.values() for name in svc.secret_env.values()}
+
     def uses_shared(self, shared: str) -> bool:
         return any(shared in svc.uses for svc in self.services.values())

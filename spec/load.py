@@ -6,108 +6,18 @@ so a bad `pulumi up` changes nothing. Secret values are never read here: only wh
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from ipaddress import IPv4Network
 from pathlib import Path
-from typing import Any
 
 import pulumi
-from pulumi.runtime import config as runtime_config
 from pydantic import ValidationError
 
-from spec.app import SHARED_SERVICES, App, Service
+from spec import checks
+from spec.app import App, Service
+from spec.deployment import NAMESPACE, Deployment
 from spec.errors import Problems, join_path
-from spec.instance_types import INSTANCE_TYPES, usable_memory_mb
-from spec.stack import AppOverlay, Ec2Host, StackSettings
+from spec.raw_config import RawConfig
+from spec.stack import AppOverlay, StackSettings
 from spec.yaml_files import load_yaml
-
-NAMESPACE = "berth"
-EC2_DATA_ROOT = "/srv/berth"
-
-
-@dataclass(frozen=True)
-class RawConfig:
-    """The stack's `berth:*` keys: parsed values of plain keys, and just the names of secret ones."""
-
-    values: dict[str, Any]
-    secret_keys: frozenset[str] = frozenset()
-
-    @classmethod
-    def from_pulumi(cls) -> RawConfig:
-        prefix = f"{NAMESPACE}:"
-        keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-        values: dict[str, Any] = {}
-        secrets = set()
-        for key in sorted(k for k in keys if k.startswith(prefix)):
-            name = key[len(prefix):]
-            if runtime_config.is_config_secret(key):
-                secrets.add(name)
-                values[name] = None  # present; the value is read only as a pulumi secret
-            else:
-                values[name] = _parse(runtime_config.get_config(key))
-        return cls(values, frozenset(secrets))
-
-
-def _parse(raw: Any) -> Any:
-    """The CLI hands objects over as JSON text and plain values as text."""
-    if not isinstance(raw, str):
-        return raw
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """Everything the components need, validated: the stack's settings and its apps, overlays applied."""
-
-    stack: str
-    project_dir: Path
-    settings: StackSettings
-    apps: dict[str, App]
-    secret_names: frozenset[str] = field(default_factory=frozenset)
-    set_secrets: frozenset[str] = field(default_factory=frozenset)
-
-    @property
-    def environment(self) -> str:
-        return self.settings.environment
-
-    @property
-    def is_prod(self) -> bool:
-        return self.environment == "prod"
-
-    @property
-    def on_ec2(self) -> bool:
-        return isinstance(self.settings.host, Ec2Host)
-
-    @property
-    def domain(self) -> str:
-        """`${stack}` in berth:domain lets a PR stack copied from staging get host names of its own."""
-        return self.settings.domain.replace("${stack}", self.stack)
-
-    def hostname(self, app: App) -> str:
-        return app.hostname if "." in app.hostname else f"{app.hostname}.{self.domain}"
-
-    def url(self, app: App) -> str:
-        if self.environment == "dev":
-            port = self.settings.proxy.http_port
-            return f"http://{self.hostname(app)}" + ("" if port == 80 else f":{port}")
-        return f"https://{self.hostname(app)}"
-
-    @property
-    def data_root(self) -> str:
-        """Where host directories live: the EBS data volume on EC2, a project dir locally."""
-        if self.on_ec2:
-            return EC2_DATA_ROOT
-        return str((self.project_dir / self.settings.host.data_dir).resolve())
-
-    def host_dir_source(self, app: App, name: str) -> str:
-        hd = next(s.host_dirs[name] for s in app.services.values() if name in s.host_dirs)
-        if hd.source is None:
-            return f"{self.data_root}/host-dirs/{app.name}/{name}"
-        return str((self.project_dir / hd.source).resolve())  # an absolute source stays as it is
 
 
 def load(raw: RawConfig, stack: str, project_dir: Path) -> Deployment:
@@ -117,16 +27,16 @@ def load(raw: RawConfig, stack: str, project_dir: Path) -> Deployment:
     if settings is None:
         problems.raise_if_any()
     apps = _apps(settings, project_dir, problems)
-    secret_names = frozenset(_secret_names(apps.values()))
-    _check_keys(raw, secret_names, problems)
-    _check_environment(settings, apps, problems)
-    _check_images(settings, apps, project_dir, problems)
-    _check_host_fit(settings, apps, problems)
-    _check_host_dirs(settings, apps, project_dir, problems)
-    _check_networks(settings, apps, problems)
-    _check_secrets(settings, raw, secret_names, problems)
+    secret_names = frozenset(name for app in apps.values() for name in app.secret_names)
+    checks.check_keys(raw, secret_names, problems)
+    checks.check_environment(settings, apps, problems)
+    checks.check_images(settings, apps, project_dir, problems)
+    checks.check_host_fit(settings, apps, problems)
+    checks.check_host_dirs(settings, apps, project_dir, problems)
+    checks.check_networks(settings, apps, problems)
+    checks.check_secrets(settings, raw, secret_names, problems)
     deployment = Deployment(stack, project_dir, settings, apps, secret_names, raw.secret_keys & secret_names)
-    _check_hostnames(deployment, problems)
+    checks.check_hostnames(deployment, problems)
     problems.raise_if_any()
     return deployment
 
@@ -138,11 +48,8 @@ def load_from_pulumi() -> Deployment:
 
 # --- the steps -------------------------------------------------------------------------------------
 
-_SETTINGS_KEYS = {f.alias or n for n, f in StackSettings.model_fields.items()}
-
-
 def _settings(raw: RawConfig, problems: Problems) -> StackSettings | None:
-    data = {k: v for k, v in raw.values.items() if k in _SETTINGS_KEYS}
+    data = {k: v for k, v in raw.values.items() if k in checks.SETTINGS_KEYS}
     try:
         return StackSettings.model_validate(data)
     except ValidationError as err:
@@ -207,192 +114,3 @@ def _apply_overlay(app: App, overlay: AppOverlay, where: str, problems: Problems
         return None
     # Overlays never add or remove services, so the app-level checks (routes, dependencies) still hold.
     return app.model_copy(update={"services": services, **({"hostname": overlay.hostname} if overlay.hostname else {})})
-
-
-def _secret_names(apps) -> set[str]:
-    names = set()
-    for app in apps:
-        names |= {ext.secret for ext in app.external.values()}
-        for svc in app.services.values():
-            names |= set(svc.secret_env.values())
-    return names
-
-
-def _check_keys(raw: RawConfig, secret_names: frozenset[str], problems: Problems) -> None:
-    for key in raw.values:
-        if key not in _SETTINGS_KEYS and key not in secret_names:
-            problems.add(f"{NAMESPACE}:{key}",
-                         "is neither a berth setting nor a secret an app names; remove it, check its spelling, "
-                         f"or reference it from an app's `secretEnv`/`external` (settings: {', '.join(sorted(_SETTINGS_KEYS))})")
-
-
-def _check_environment(settings: StackSettings, apps: dict[str, App], problems: Problems) -> None:
-    env, host = settings.environment, settings.host
-    if env == "dev" and host.kind != "local":
-        problems.add(f"{NAMESPACE}:host.kind", "dev runs on the local Docker engine; set `kind: local`")
-    if env != "dev" and host.kind != "ec2":
-        problems.add(f"{NAMESPACE}:host.kind", f"{env} runs on an EC2 host berth creates; set `kind: ec2`")
-    if env != "dev" and settings.domain == "localhost":
-        problems.add(f"{NAMESPACE}:domain", f"{env} needs a real domain (e.g. chmedia.com) for its sites and certificates")
-    if settings.dns is not None and host.kind != "ec2":
-        problems.add(f"{NAMESPACE}:dns", "DNS records point at the EC2 host's public IP, but this stack runs on the "
-                                         "local Docker engine; remove berth:dns (dev serves *.localhost names)")
-    if env != "dev" and settings.proxy.acme_email is None:
-        problems.add(f"{NAMESPACE}:proxy.acmeEmail", "set the e-mail the certificate authority may warn about expiring certificates")
-    if settings.proxy.http_port == settings.proxy.https_port:
-        problems.add(f"{NAMESPACE}:proxy.httpsPort", "must differ from proxy.httpPort")
-    if isinstance(host, Ec2Host) and host.access == "ssh" and not host.admin_cidrs:
-        problems.add(f"{NAMESPACE}:host.adminCidrs",
-                     "with `access: ssh` pulumi reaches the host on port 22, which opens only to these networks; "
-                     "name the network you deploy from, or set `access: ssm` to deploy through SSM Session Manager")
-    if isinstance(host, Ec2Host) and not host.ssh_public_key:
-        problems.add(f"{NAMESPACE}:host.sshPublicKey",
-                     "the Docker provider logs in over SSH (directly or through SSM); give the deploy key's public half")
-    if isinstance(host, Ec2Host) and env == "prod":
-        for name, cidr in host.admin_cidrs.items():
-            if cidr.prefixlen == 0:
-                problems.add(f"{NAMESPACE}:host.adminCidrs.{name}",
-                             f"{cidr} opens SSH to the whole internet; prod allows SSH only from named admin networks "
-                             "(or none: use SSM Session Manager)")
-    for app in apps.values():
-        for shared in SHARED_SERVICES:
-            if app.uses_shared(shared) and getattr(settings.shared, shared) is None:
-                problems.add(f"{NAMESPACE}:shared.{shared}",
-                             f"app {app.name!r} uses {shared}; add `{shared}: {{}}` under berth:shared")
-        for svc_name, svc in app.services.items():
-            where = f"apps/{app.name}.yaml: services.{svc_name}"
-            if svc.kind == "static" and not any(r.service == svc_name for r in app.routes.values()):
-                problems.add(where, "is a static site but no route serves it; add a route to it")
-            if svc.gpu and isinstance(host, Ec2Host) and not INSTANCE_TYPES[host.instance_type].gpu:
-                gpu_types = ", ".join(t for t, spec in INSTANCE_TYPES.items() if spec.gpu)
-                problems.add(f"{NAMESPACE}:host.instanceType",
-                             f"{host.instance_type} has no GPU but {app.name}.{svc_name} needs one; use one of {gpu_types}")
-
-
-def _is_pinned(ref: str) -> bool:
-    """A reference is pinned when it names a digest, or a tag other than `latest`."""
-    if "@sha256:" in ref:
-        return True
-    last = ref.rsplit("/", 1)[-1]
-    return ":" in last and not last.endswith(":latest")
-
-
-def _check_images(settings: StackSettings, apps: dict[str, App], project_dir: Path, problems: Problems) -> None:
-    env = settings.environment
-    if env == "prod":
-        for where, ref in [(f"{NAMESPACE}:proxy.image", settings.proxy.image)] + [
-            (f"{NAMESPACE}:shared.{name}.image", getattr(settings.shared, name).image)
-            for name in SHARED_SERVICES if getattr(settings.shared, name) is not None
-        ]:
-            if not _is_pinned(ref):
-                problems.add(where, f"{ref!r} is not pinned; prod needs a tag other than `latest`, or a digest")
-    for app in apps.values():
-        for svc_name, svc in app.services.items():
-            where = f"{NAMESPACE}:apps.{app.name}.services.{svc_name}"
-            if svc.image is None and svc.build is None:
-                problems.add(where, "has no image; set `image` (a pinned reference) or `build.context` (a source dir)")
-            elif svc.image is not None and env == "prod" and not _is_pinned(svc.image):
-                problems.add(f"{where}.image", f"{svc.image!r} is not pinned; prod needs a tag other than `latest`, or a digest")
-            elif svc.build is not None:
-                _check_build(app, svc_name, svc, env, where, project_dir, problems)
-
-
-def _check_build(app: App, svc_name: str, svc: Service, env: str, where: str, project_dir: Path, problems: Problems):
-    if svc.build.context is None:
-        problems.add(f"{where}.build.context",
-                     f"is not set; point it at the source of {app.name}/{svc_name}: "
-                     f"pulumi config set --path '{where}.build.context' ../path/to/source")
-        return
-    context = (project_dir / svc.build.context).resolve()
-    if not context.is_dir():
-        problems.add(f"{where}.build.context",
-                     f"directory {svc.build.context} does not exist (looked for {context}); clone the source there "
-                     f"or set its path: pulumi config set --path '{where}.build.context' <dir>")
-    elif svc.build.dockerfile and not (context / svc.build.dockerfile).is_file():
-        problems.add(f"{where}.build.dockerfile", f"{svc.build.dockerfile} is not in {context}")
-    if env != "dev" and not svc.version:
-        problems.add(f"{where}.version",
-                     "is required for a built image outside dev: the version (e.g. the git SHA) it is tagged and "
-                     "pushed as, and what you set back to roll back")
-
-
-def _check_host_fit(settings: StackSettings, apps: dict[str, App], problems: Problems) -> None:
-    host = settings.host
-    if not isinstance(host, Ec2Host):
-        return
-    total = settings.proxy.memory_mb + sum(
-        getattr(settings.shared, n).memory_mb for n in SHARED_SERVICES if getattr(settings.shared, n) is not None
-    )
-    total += sum(s.memory_mb * s.replicas for a in apps.values() for s in a.services.values() if s.kind == "server")
-    usable = usable_memory_mb(host.instance_type)
-    if total > usable:
-        problems.add(f"{NAMESPACE}:host.instanceType",
-                     f"the containers' memory limits add up to {total} MiB but {host.instance_type} leaves {usable} MiB "
-                     "for containers; choose a larger instance type or lower memoryMb")
-
-
-def _check_host_dirs(settings: StackSettings, apps: dict[str, App], project_dir: Path, problems: Problems) -> None:
-    """EC2 host dirs live on the data volume; a relative source is a local checkout, so dev only, and must exist."""
-    on_ec2 = isinstance(settings.host, Ec2Host)
-    for app in apps.values():
-        for svc_name, svc in app.services.items():
-            for dir_name, hd in svc.host_dirs.items():
-                where = f"{NAMESPACE}:apps.{app.name}.services.{svc_name}.hostDirs.{dir_name}.source"
-                if hd.source is None:
-                    continue
-                relative = not hd.source.startswith("/")
-                if on_ec2 and relative:
-                    problems.add(where, f"{hd.source} is a directory on the machine running pulumi; only dev mounts a "
-                                        "local checkout. Build the code into the image, or leave source unset for a "
-                                        f"directory under {EC2_DATA_ROOT}/")
-                elif on_ec2 and not hd.source.startswith(EC2_DATA_ROOT + "/"):
-                    problems.add(where, f"{hd.source} is on the instance's root disk and would be lost when the host is "
-                                        f"replaced; keep host dirs under {EC2_DATA_ROOT}/ (or leave source unset)")
-                elif relative and not (project_dir / hd.source).is_dir():
-                    problems.add(where, f"directory {hd.source} does not exist (looked for {(project_dir / hd.source).resolve()}); "
-                                        f"clone the source there or set its path: pulumi config set --path '{where}' <dir>")
-
-
-# berth's EC2 host sits in the default VPC, whose range every AWS account gets; a Docker network on it
-# would hide the VPC's DNS resolver and peers from the host.
-DEFAULT_VPC = IPv4Network("172.31.0.0/16")
-
-
-def _check_networks(settings: StackSettings, apps: dict[str, App], problems: Problems) -> None:
-    """Fixed app subnets must not overlap each other, nor (on EC2) the VPC the host lives in."""
-    owners: dict[str, IPv4Network] = {}
-    for app in apps.values():
-        if app.network is None:
-            continue
-        subnet, where = app.network.subnet, f"apps/{app.name}.yaml: network.subnet"
-        for other, taken in owners.items():
-            if subnet.overlaps(taken):
-                problems.add(where, f"{subnet} overlaps {taken}, the subnet of app {other!r} in this stack; give each app its own range")
-        if isinstance(settings.host, Ec2Host) and subnet.overlaps(DEFAULT_VPC):
-            problems.add(where, f"{subnet} overlaps the host's VPC {DEFAULT_VPC}; the host could no longer reach its "
-                                "DNS resolver. Choose another range")
-        owners[app.name] = subnet
-
-
-def _check_secrets(settings: StackSettings, raw: RawConfig, secret_names: frozenset[str], problems: Problems):
-    for name in sorted(secret_names):
-        key = f"{NAMESPACE}:{name}"
-        if name in raw.values and name not in raw.secret_keys:
-            problems.add(key, f"is stored in plain text; set it with: pulumi config set --secret {name} <value>")
-        elif name not in raw.values and settings.environment == "prod":
-            problems.add(key, f"is not set and prod never makes up secrets; set it: pulumi config set --secret {name} <value>")
-
-
-def _check_hostnames(deployment: Deployment, problems: Problems) -> None:
-    owners: dict[str, str] = {}
-    for app in deployment.apps.values():
-        host = deployment.hostname(app)
-        if host in owners:
-            problems.add(f"{NAMESPACE}:apps.{app.name}.hostname",
-                         f"{host} is already the host name of app {owners[host]!r}; give each app its own")
-        owners[host] = app.name
-        zone = deployment.settings.dns.zone_name if deployment.settings.dns and deployment.on_ec2 else None
-        if zone and host != zone and not host.endswith(f".{zone}"):
-            problems.add(f"{NAMESPACE}:dns.zoneName",
-                         f"app {app.name!r} is served at {host}, which is not inside zone {zone}; name the zone that "
-                         "holds the stack's domain, or give the app a host name inside this zone")

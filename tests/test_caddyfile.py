@@ -25,7 +25,9 @@ from render import caddyfile
 from render.caddyfile import ProxyPlan, Rule, Site
 from spec.app import App
 from spec.errors import ConfigError
-from spec.load import Deployment, RawConfig, load
+from spec.deployment import Deployment
+from spec.load import load
+from spec.raw_config import RawConfig
 from spec.stack import StackSettings
 from tests.conftest import require_tool
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from spec.errors import ConfigError
-from spec.load import RawConfig, load
+from spec.load import load
+from spec.raw_config import RawConfig
 from tests.conftest import stack_config
 
 

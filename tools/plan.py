@@ -29,7 +29,9 @@ from pydantic import ValidationError
 from render import caddyfile
 from spec.app import App
 from spec.errors import ConfigError
-from spec.load import NAMESPACE, Deployment, RawConfig, load
+from spec.deployment import NAMESPACE, Deployment
+from spec.load import load
+from spec.raw_config import RawConfig
 from spec.yaml_files import load_yaml
 from tools import mockrun
 
@@ -69,7 +71,7 @@ def make_plan(stack: str, config_file: Path | None = None) -> dict:
     environment = config.values.get(f"{NAMESPACE}:environment")
     not_set = sorted(_named_secrets(config) - {k.split(":", 1)[1] for k in config.secret_keys})
     if environment == "prod" and not_set:
-        # prod never makes secrets up (spec/load.py); a stand-in lets the plan show everything else.
+        # prod never makes secrets up (spec/checks.py); a stand-in lets the plan show everything else.
         config = config.with_values(secrets={f"{NAMESPACE}:{n}": f"plan-stand-in-{n}" for n in not_set})
     with tempfile.TemporaryDirectory(prefix="berth-plan-") as tmp:
         project = mockrun.sandbox_project(Path(tmp), config)
@@ -86,11 +88,9 @@ def _named_secrets(config: mockrun.StackConfig) -> set[str]:
     names: set[str] = set()
     for name in apps if isinstance(apps, dict) else ():
         try:
-            app = App.model_validate(load_yaml(mockrun.REPO / "apps" / f"{name}.yaml"))
+            names |= App.model_validate(load_yaml(mockrun.REPO / "apps" / f"{name}.yaml")).secret_names
         except (OSError, ValueError, yaml.YAMLError, ValidationError):
             continue
-        names |= {ext.secret for ext in app.external.values()}
-        names |= {secret for svc in app.services.values() for secret in svc.secret_env.values()}
     return names
 
 

@@ -1,0 +1,199 @@
+"""The rules that span a whole stack: settings against apps, the environment, the host, the filesystem.
+
+Each check adds every problem it finds to `problems` (with its config path and what to do) and never
+raises; spec/load.py runs them all and raises once, so a user sees every problem in one go.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network
+from pathlib import Path
+
+from spec.app import SHARED_SERVICES, App, Service
+from spec.deployment import EC2_DATA_ROOT, NAMESPACE, Deployment
+from spec.errors import Problems
+from spec.instance_types import INSTANCE_TYPES, usable_memory_mb
+from spec.raw_config import RawConfig
+from spec.stack import Ec2Host, StackSettings
+
+SETTINGS_KEYS = frozenset(f.alias or n for n, f in StackSettings.model_fields.items())
+
+
+def check_keys(raw: RawConfig, secret_names: frozenset[str], problems: Problems) -> None:
+    for key in raw.values:
+        if key not in SETTINGS_KEYS and key not in secret_names:
+            problems.add(f"{NAMESPACE}:{key}",
+                         "is neither a berth setting nor a secret an app names; remove it, check its spelling, "
+                         f"or reference it from an app's `secretEnv`/`external` (settings: {', '.join(sorted(SETTINGS_KEYS))})")
+
+
+def check_environment(settings: StackSettings, apps: dict[str, App], problems: Problems) -> None:
+    env, host = settings.environment, settings.host
+    if env == "dev" and host.kind != "local":
+        problems.add(f"{NAMESPACE}:host.kind", "dev runs on the local Docker engine; set `kind: local`")
+    if env != "dev" and host.kind != "ec2":
+        problems.add(f"{NAMESPACE}:host.kind", f"{env} runs on an EC2 host berth creates; set `kind: ec2`")
+    if env != "dev" and settings.domain == "localhost":
+        problems.add(f"{NAMESPACE}:domain", f"{env} needs a real domain (e.g. chmedia.com) for its sites and certificates")
+    if settings.dns is not None and host.kind != "ec2":
+        problems.add(f"{NAMESPACE}:dns", "DNS records point at the EC2 host's public IP, but this stack runs on the "
+                                         "local Docker engine; remove berth:dns (dev serves *.localhost names)")
+    if env != "dev" and settings.proxy.acme_email is None:
+        problems.add(f"{NAMESPACE}:proxy.acmeEmail", "set the e-mail the certificate authority may warn about expiring certificates")
+    if settings.proxy.http_port == settings.proxy.https_port:
+        problems.add(f"{NAMESPACE}:proxy.httpsPort", "must differ from proxy.httpPort")
+    if isinstance(host, Ec2Host) and host.access == "ssh" and not host.admin_cidrs:
+        problems.add(f"{NAMESPACE}:host.adminCidrs",
+                     "with `access: ssh` pulumi reaches the host on port 22, which opens only to these networks; "
+                     "name the network you deploy from, or set `access: ssm` to deploy through SSM Session Manager")
+    if isinstance(host, Ec2Host) and not host.ssh_public_key:
+        problems.add(f"{NAMESPACE}:host.sshPublicKey",
+                     "the Docker provider logs in over SSH (directly or through SSM); give the deploy key's public half")
+    if isinstance(host, Ec2Host) and env == "prod":
+        for name, cidr in host.admin_cidrs.items():
+            if cidr.prefixlen == 0:
+                problems.add(f"{NAMESPACE}:host.adminCidrs.{name}",
+                             f"{cidr} opens SSH to the whole internet; prod allows SSH only from named admin networks "
+                             "(or none: use SSM Session Manager)")
+    for app in apps.values():
+        for shared in SHARED_SERVICES:
+            if app.uses_shared(shared) and getattr(settings.shared, shared) is None:
+                problems.add(f"{NAMESPACE}:shared.{shared}",
+                             f"app {app.name!r} uses {shared}; add `{shared}: {{}}` under berth:shared")
+        for svc_name, svc in app.services.items():
+            where = f"apps/{app.name}.yaml: services.{svc_name}"
+            if svc.kind == "static" and not any(r.service == svc_name for r in app.routes.values()):
+                problems.add(where, "is a static site but no route serves it; add a route to it")
+            if svc.gpu and isinstance(host, Ec2Host) and not INSTANCE_TYPES[host.instance_type].gpu:
+                gpu_types = ", ".join(t for t, spec in INSTANCE_TYPES.items() if spec.gpu)
+                problems.add(f"{NAMESPACE}:host.instanceType",
+                             f"{host.instance_type} has no GPU but {app.name}.{svc_name} needs one; use one of {gpu_types}")
+
+
+def _is_pinned(ref: str) -> bool:
+    """A reference is pinned when it names a digest, or a tag other than `latest`."""
+    if "@sha256:" in ref:
+        return True
+    last = ref.rsplit("/", 1)[-1]
+    return ":" in last and not last.endswith(":latest")
+
+
+def check_images(settings: StackSettings, apps: dict[str, App], project_dir: Path, problems: Problems) -> None:
+    env = settings.environment
+    if env == "prod":
+        for where, ref in [(f"{NAMESPACE}:proxy.image", settings.proxy.image)] + [
+            (f"{NAMESPACE}:shared.{name}.image", getattr(settings.shared, name).image)
+            for name in SHARED_SERVICES if getattr(settings.shared, name) is not None
+        ]:
+            if not _is_pinned(ref):
+                problems.add(where, f"{ref!r} is not pinned; prod needs a tag other than `latest`, or a digest")
+    for app in apps.values():
+        for svc_name, svc in app.services.items():
+            where = f"{NAMESPACE}:apps.{app.name}.services.{svc_name}"
+            if svc.image is None and svc.build is None:
+                problems.add(where, "has no image; set `image` (a pinned reference) or `build.context` (a source dir)")
+            elif svc.image is not None and env == "prod" and not _is_pinned(svc.image):
+                problems.add(f"{where}.image", f"{svc.image!r} is not pinned; prod needs a tag other than `latest`, or a digest")
+            elif svc.build is not None:
+                _check_build(app, svc_name, svc, env, where, project_dir, problems)
+
+
+def _check_build(app: App, svc_name: str, svc: Service, env: str, where: str, project_dir: Path, problems: Problems):
+    if svc.build.context is None:
+        problems.add(f"{where}.build.context",
+                     f"is not set; point it at the source of {app.name}/{svc_name}: "
+                     f"pulumi config set --path '{where}.build.context' ../path/to/source")
+        return
+    context = (project_dir / svc.build.context).resolve()
+    if not context.is_dir():
+        problems.add(f"{where}.build.context",
+                     f"directory {svc.build.context} does not exist (looked for {context}); clone the source there "
+                     f"or set its path: pulumi config set --path '{where}.build.context' <dir>")
+    elif svc.build.dockerfile and not (context / svc.build.dockerfile).is_file():
+        problems.add(f"{where}.build.dockerfile", f"{svc.build.dockerfile} is not in {context}")
+    if env != "dev" and not svc.version:
+        problems.add(f"{where}.version",
+                     "is required for a built image outside dev: the version (e.g. the git SHA) it is tagged and "
+                     "pushed as, and what you set back to roll back")
+
+
+def check_host_fit(settings: StackSettings, apps: dict[str, App], problems: Problems) -> None:
+    host = settings.host
+    if not isinstance(host, Ec2Host):
+        return
+    total = settings.proxy.memory_mb + sum(
+        getattr(settings.shared, n).memory_mb for n in SHARED_SERVICES if getattr(settings.shared, n) is not None
+    )
+    total += sum(s.memory_mb * s.replicas for a in apps.values() for s in a.services.values() if s.kind == "server")
+    usable = usable_memory_mb(host.instance_type)
+    if total > usable:
+        problems.add(f"{NAMESPACE}:host.instanceType",
+                     f"the containers' memory limits add up to {total} MiB but {host.instance_type} leaves {usable} MiB "
+                     "for containers; choose a larger instance type or lower memoryMb")
+
+
+def check_host_dirs(settings: StackSettings, apps: dict[str, App], project_dir: Path, problems: Problems) -> None:
+    """EC2 host dirs live on the data volume; a relative source is a local checkout, so dev only, and must exist."""
+    on_ec2 = isinstance(settings.host, Ec2Host)
+    for app in apps.values():
+        for svc_name, svc in app.services.items():
+            for dir_name, hd in svc.host_dirs.items():
+                where = f"{NAMESPACE}:apps.{app.name}.services.{svc_name}.hostDirs.{dir_name}.source"
+                if hd.source is None:
+                    continue
+                relative = not hd.source.startswith("/")
+                if on_ec2 and relative:
+                    problems.add(where, f"{hd.source} is a directory on the machine running pulumi; only dev mounts a "
+                                        "local checkout. Build the code into the image, or leave source unset for a "
+                                        f"directory under {EC2_DATA_ROOT}/")
+                elif on_ec2 and not hd.source.startswith(EC2_DATA_ROOT + "/"):
+                    problems.add(where, f"{hd.source} is on the instance's root disk and would be lost when the host is "
+                                        f"replaced; keep host dirs under {EC2_DATA_ROOT}/ (or leave source unset)")
+                elif relative and not (project_dir / hd.source).is_dir():
+                    problems.add(where, f"directory {hd.source} does not exist (looked for {(project_dir / hd.source).resolve()}); "
+                                        f"clone the source there or set its path: pulumi config set --path '{where}' <dir>")
+
+
+# berth's EC2 host sits in the default VPC, whose range every AWS account gets; a Docker network on it
+# would hide the VPC's DNS resolver and peers from the host.
+DEFAULT_VPC = IPv4Network("172.31.0.0/16")
+
+
+def check_networks(settings: StackSettings, apps: dict[str, App], problems: Problems) -> None:
+    """Fixed app subnets must not overlap each other, nor (on EC2) the VPC the host lives in."""
+    owners: dict[str, IPv4Network] = {}
+    for app in apps.values():
+        if app.network is None:
+            continue
+        subnet, where = app.network.subnet, f"apps/{app.name}.yaml: network.subnet"
+        for other, taken in owners.items():
+            if subnet.overlaps(taken):
+                problems.add(where, f"{subnet} overlaps {taken}, the subnet of app {other!r} in this stack; give each app its own range")
+        if isinstance(settings.host, Ec2Host) and subnet.overlaps(DEFAULT_VPC):
+            problems.add(where, f"{subnet} overlaps the host's VPC {DEFAULT_VPC}; the host could no longer reach its "
+                                "DNS resolver. Choose another range")
+        owners[app.name] = subnet
+
+
+def check_secrets(settings: StackSettings, raw: RawConfig, secret_names: frozenset[str], problems: Problems):
+    for name in sorted(secret_names):
+        key = f"{NAMESPACE}:{name}"
+        if name in raw.values and name not in raw.secret_keys:
+            problems.add(key, f"is stored in plain text; set it with: pulumi config set --secret {name} <value>")
+        elif name not in raw.values and settings.environment == "prod":
+            problems.add(key, f"is not set and prod never makes up secrets; set it: pulumi config set --secret {name} <value>")
+
+
+def check_hostnames(deployment: Deployment, problems: Problems) -> None:
+    owners: dict[str, str] = {}
+    for app in deployment.apps.values():
+        host = deployment.hostname(app)
+        if host in owners:
+            problems.add(f"{NAMESPACE}:apps.{app.name}.hostname",
+                         f"{host} is already the host name of app {owners[host]!r}; give each app its own")
+        owners[host] = app.name
+        zone = deployment.settings.dns.zone_name if deployment.settings.dns and deployment.on_ec2 else None
+        if zone and host != zone and not host.endswith(f".{zone}"):
+            problems.add(f"{NAMESPACE}:dns.zoneName",
+                         f"app {app.name!r} is served at {host}, which is not inside zone {zone}; name the zone that "
+                         "holds the stack's domain, or give the app a host name inside this zone")

@@ -1,0 +1,67 @@
+"""The validated result of loading a stack: its settings and its apps, overlays applied.
+
+Components take a Deployment and nothing else from the config, so everything they build has passed
+every check in spec/checks.py first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spec.app import App
+from spec.stack import Ec2Host, StackSettings
+
+NAMESPACE = "berth"
+EC2_DATA_ROOT = "/srv/berth"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Everything the components need, validated: the stack's settings and its apps, overlays applied."""
+
+    stack: str
+    project_dir: Path
+    settings: StackSettings
+    apps: dict[str, App]
+    secret_names: frozenset[str] = field(default_factory=frozenset)
+    set_secrets: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def environment(self) -> str:
+        return self.settings.environment
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment == "prod"
+
+    @property
+    def on_ec2(self) -> bool:
+        return isinstance(self.settings.host, Ec2Host)
+
+    @property
+    def domain(self) -> str:
+        """`${stack}` in berth:domain lets a PR stack copied from staging get host names of its own."""
+        return self.settings.domain.replace("${stack}", self.stack)
+
+    def hostname(self, app: App) -> str:
+        return app.hostname if "." in app.hostname else f"{app.hostname}.{self.domain}"
+
+    def url(self, app: App) -> str:
+        if self.environment == "dev":
+            port = self.settings.proxy.http_port
+            return f"http://{self.hostname(app)}" + ("" if port == 80 else f":{port}")
+        return f"https://{self.hostname(app)}"
+
+    @property
+    def data_root(self) -> str:
+        """Where host directories live: the EBS data volume on EC2, a project dir locally."""
+        if self.on_ec2:
+            return EC2_DATA_ROOT
+        return str((self.project_dir / self.settings.host.data_dir).resolve())
+
+    def host_dir_source(self, app: App, name: str) -> str:
+        hd = next(s.host_dirs[name] for s in app.services.values() if name in s.host_dirs)
+        if hd.source is None:
+            return f"{self.data_root}/host-dirs/{app.name}/{name}"
+        return str((self.project_dir / hd.source).resolve())  # an absolute source stays as it is
