@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from spec import names
 from spec.app import App
-from spec.load import Deployment
+from spec.deployment import Deployment
 
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 HEALTH_BODY = "healthy"
