@@ -30,6 +30,7 @@ from spec.load import load
 from spec.raw_config import RawConfig
 from spec.stack import StackSettings
 from tests.conftest import require_tool
+from tests.validators import caddy, caddy_env
 
 
 def site_block(text: str, address: str) -> str:
@@ -363,21 +364,12 @@ EVERY_FEATURE = (
     ProxyPlan(EVERY_FEATURE, tls=True, acme_email="ops@example.com", acme_staging=True),
 ], ids=["dev", "prod", "staging"])
 def test_caddy_validates_every_feature(plan, tmp_path):
-    caddy = require_tool("caddy")
-    path = tmp_path / "Caddyfile"
-    path.write_text(caddyfile.render(plan), encoding="utf-8")
-    result = subprocess.run([caddy, "validate", "--config", str(path), "--adapter", "caddyfile"],
-                            capture_output=True, text=True, cwd=tmp_path, timeout=60, env=caddy_env(tmp_path))
-    assert result.returncode == 0, result.stderr
+    caddy("validate", caddyfile.render(plan), tmp_path)
 
 
 def test_caddy_prefers_a_named_host_over_the_catch_all_on_port_80(tmp_path):
     """dev: the sites (`http://host`) and the catch-all share port 80; the host routes must come first."""
-    caddy = require_tool("caddy")
-    path = tmp_path / "Caddyfile"
-    path.write_text(caddyfile.render(ProxyPlan(EVERY_FEATURE, tls=False)), encoding="utf-8")
-    result = subprocess.run([caddy, "adapt", "--config", str(path), "--adapter", "caddyfile"],
-                            capture_output=True, text=True, timeout=60, env=caddy_env(tmp_path))
+    result = caddy("adapt", caddyfile.render(ProxyPlan(EVERY_FEATURE, tls=False)), tmp_path)
     servers = json.loads(result.stdout)["apps"]["http"]["servers"]
     assert [s["listen"] for s in servers.values()] == [[":80"]]
     matchers = [r.get("match") for r in next(iter(servers.values()))["routes"]]
@@ -385,12 +377,6 @@ def test_caddy_prefers_a_named_host_over_the_catch_all_on_port_80(tmp_path):
 
 
 # --- the real server --------------------------------------------------------------------------------------
-
-def caddy_env(tmp_path: Path) -> dict[str, str]:
-    """Caddy keeps its state (autosaved config, local CA) under tmp_path, never in the user's home."""
-    return {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config"),
-            "PATH": "/usr/bin:/bin"}
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -467,13 +453,13 @@ class Caddy:
     """`caddy run` on a rendered Caddyfile, stopped (by its own pid) when the test is done."""
 
     def __init__(self, text: str, tmp_path: Path, http_port: int, https_port: int | None = None):
-        caddy = require_tool("caddy")
+        binary = require_tool("caddy")
         path = tmp_path / "Caddyfile"
         path.write_text(listening_locally(text, http_port, https_port), encoding="utf-8")
         self.log = tmp_path / "caddy.log"
         self.http_port, self.https_port = http_port, https_port
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen([caddy, "run", "--config", str(path), "--adapter", "caddyfile"],
+            self.process = subprocess.Popen([binary, "run", "--config", str(path), "--adapter", "caddyfile"],
                                             stdout=log, stderr=subprocess.STDOUT, env=caddy_env(tmp_path), cwd=tmp_path)
         deadline = time.monotonic() + 15
         while True:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import stack_config
+from tests.validators import shellcheck
 from tools.mockrun import Run
 
 EC2 = ["staging", "prod"]
@@ -465,13 +466,9 @@ def test_ssm_access_tunnels_the_docker_provider_and_host_commands(ssm_run):
 def test_ssm_readiness_gate_polls_a_bounded_number_of_times(ssm_run, tmp_path):
     """The SSM agent registers a minute or two after boot: the gate retries the tunnel a bounded number of
     times, then runs the same readiness check as over SSH (and the script passes shellcheck)."""
-    from tests.conftest import require_tool
-    from tests.test_validators import check
     gate = ssm_run.get("command:local:Command", "host-ready").values["create"]
     assert "for attempt in $(seq 1 60)" in gate and "cloud-init status --wait" in gate
-    script = tmp_path / "gate.sh"
-    script.write_text("#!/bin/bash\n" + gate + "\n", encoding="utf-8")
-    check([require_tool("shellcheck"), "--severity=style", str(script)])
+    shellcheck(gate, tmp_path)
 
 
 def test_direct_ssh_needs_an_admin_network(config_problems):

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from components.images import is_private_ecr, pull_script
-from tests.conftest import require_tool, run_stack, stack_config
+from tests.conftest import run_stack, stack_config
+from tests.validators import shellcheck
 from tools.mockrun import BerthMocks, Resource, Run, is_secret_value, reveal
 
 IMAGE = "docker:index/image:Image"
@@ -413,7 +414,4 @@ def test_a_failed_pull_fails_the_command(tmp_path):
 
 @pytest.mark.parametrize("prune", [None, REPO])
 def test_shellcheck_passes_the_pull_script(tmp_path, prune):
-    from tests.test_validators import check
-    path = tmp_path / "pull.sh"
-    path.write_text("#!/bin/sh\n" + pull_script(f"{REPO}@sha256:{'e' * 64}", prune, keep=3), encoding="utf-8")
-    check([require_tool("shellcheck"), "--severity=style", str(path)])
+    shellcheck(pull_script(f"{REPO}@sha256:{'e' * 64}", prune, keep=3), tmp_path, shell="sh")

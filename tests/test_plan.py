@@ -14,7 +14,8 @@ import subprocess
 import pytest
 import yaml
 
-from tests.conftest import REPO, require_tool
+from tests.conftest import REPO
+from tests.validators import shellcheck
 from tools import diff as diffing
 from tools import plan as planning
 
@@ -233,9 +234,7 @@ def test_plan_writes_the_chosen_format_to_a_file(tmp_path, plan_of):
 
 
 def test_scripts_plan_passes_shellcheck():
-    check = subprocess.run([require_tool("shellcheck"), "--severity=style", str(REPO / "scripts" / "plan")],
-                           capture_output=True, text=True, timeout=60)
-    assert check.returncode == 0, check.stdout
+    shellcheck(REPO / "scripts" / "plan")
 
 
 # --- diff ---------------------------------------------------------------------------------------------

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import require_tool, run_stack, stack_config
-from tests.test_validators import caddyfile_of, check
+from tests.conftest import run_stack, stack_config
+from tests.validators import caddy, caddyfile_of, cloud_init_schema, shellcheck
 from tools.mockrun import REPO, Run, plain_strings
 
 EXAMPLES = REPO / "examples"
@@ -90,10 +89,7 @@ def pulled(run: Run, name: str) -> str:
 # --- Caddy's own reading of the Caddyfile ----------------------------------------------------------
 
 def adapted(run: Run, tmp_path: Path) -> dict:
-    caddy = require_tool("caddy")
-    path = tmp_path / "Caddyfile"
-    path.write_text(caddyfile_of(run), encoding="utf-8")
-    return json.loads(check([caddy, "adapt", "--config", str(path), "--adapter", "caddyfile"], cwd=tmp_path).stdout)
+    return json.loads(caddy("adapt", caddyfile_of(run), tmp_path).stdout)
 
 
 def _path_matches(patterns: list[str], path: str) -> bool:
@@ -175,19 +171,12 @@ def test_only_the_proxy_publishes_ports(system, example):
 
 @pytest.mark.parametrize("example", ALL)
 def test_caddy_accepts_the_rendered_caddyfile(system, example, tmp_path):
-    caddy = require_tool("caddy")
-    path = tmp_path / "Caddyfile"
-    path.write_text(caddyfile_of(system(example)), encoding="utf-8")
-    check([caddy, "validate", "--config", str(path), "--adapter", "caddyfile"], cwd=tmp_path)
+    caddy("validate", caddyfile_of(system(example)), tmp_path)
 
 
 @pytest.mark.parametrize("example", EC2_EXAMPLES)
 def test_cloud_init_schema_accepts_the_user_data(system, example, tmp_path):
-    tool = require_tool("cloud-init")
-    path = tmp_path / "user-data.yaml"
-    path.write_text(system(example).get("aws:ec2/instance:Instance", "host-instance").values["userData"], encoding="utf-8")
-    result = check([tool, "schema", "--config-file", str(path)])
-    assert "Valid cloud-config" in result.stdout + result.stderr
+    cloud_init_schema(system(example).get("aws:ec2/instance:Instance", "host-instance").values["userData"], tmp_path)
 
 
 @pytest.mark.parametrize("example", ALL)
@@ -484,13 +473,10 @@ def test_talker_qdrant_health_asks_its_readiness_endpoint_on_6333(system):
 
 
 def test_qdrant_probe_is_valid_bash(tmp_path):
-    shellcheck = require_tool("shellcheck")
     app = yaml.safe_load((REPO / "apps" / "youtube-talker.yaml").read_text(encoding="utf-8"))
     command = app["services"]["qdrant"]["healthcheck"]["command"]
     assert command[:2] == ["bash", "-c"]
-    script = tmp_path / "probe.sh"
-    script.write_text("#!/bin/bash\n" + command[2] + "\n", encoding="utf-8")
-    check([shellcheck, "--severity=style", str(script)])
+    shellcheck(command[2], tmp_path)
 
 
 # --- bad input these systems can hit -------------------------------------------------------------
@@ -595,10 +581,6 @@ def test_the_examples_are_real_stack_files():
 
 def test_caddy_adapt_helper_can_fail(tmp_path):
     """The route reader above finds nothing for a host the Caddyfile does not serve."""
-    caddy = require_tool("caddy")
-    path = tmp_path / "Caddyfile"
-    path.write_text("a.example.com {\n\trespond 200\n}\n", encoding="utf-8")
-    config = json.loads(subprocess.run([caddy, "adapt", "--config", str(path), "--adapter", "caddyfile"],
-                                       capture_output=True, text=True, check=True, cwd=tmp_path).stdout)
+    config = json.loads(caddy("adapt", "a.example.com {\n\trespond 200\n}\n", tmp_path).stdout)
     with pytest.raises(AssertionError):
         handlers_for(config, "b.example.com", "/")

@@ -12,7 +12,8 @@ import subprocess
 
 import pytest
 
-from tests.conftest import REPO, require_tool
+from tests.conftest import REPO
+from tests.validators import shellcheck
 
 FAKE_DOCKER = """#!/bin/bash
 echo "$*" >> "$CALLS"
@@ -44,7 +45,7 @@ def docker_stub(tmp_path):
 
 
 def test_script_passes_shellcheck():
-    subprocess.run([require_tool("shellcheck"), str(REPO / "scripts" / "volume")], check=True)
+    shellcheck(REPO / "scripts" / "volume")
 
 
 def test_restore_streams_the_archive_into_an_empty_volume(docker_stub):
