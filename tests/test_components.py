@@ -1,0 +1,115 @@
+"""Component pieces on their own: the hardened-container floor, start order, env placeholders, and the
+text the shared databases are configured with.
+
+`hardened_container` is run inside a tiny program under the same mocks as the real one, so what is
+asserted is what the Docker provider would receive.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from components.app_stack import start_order, substitute
+from components.container import probe_command
+from render import datastores
+from spec.app import App, HealthCheck
+from tools import mockrun
+
+PROGRAM = '''
+import pulumi_docker as docker
+from components.container import Attachment, ContainerSpec, hardened_container, healthcheck_args
+from spec.app import HealthCheck
+
+provider = docker.Provider("engine", host="unix:///var/run/docker.sock")
+net = docker.Network("net", name="berth-unit")
+check = healthcheck_args(HealthCheck(path="/health", probe="curl"), 8000)
+for name, stateful in (("api", False), ("db", True)):
+    hardened_container(name, ContainerSpec(image="sha256:" + "a" * 64, networks=[Attachment(net, [name])],
+                       healthcheck=check, memory_mb=256, cap_add=["CHOWN"] if stateful else [],
+                       tmpfs=["/tmp"], stateful=stateful), provider=provider, parent=None)
+'''
+
+
+@pytest.fixture(scope="module")
+def unit_run(tmp_path_factory) -> mockrun.Run:
+    program = tmp_path_factory.mktemp("unit") / "program.py"
+    program.write_text(PROGRAM, encoding="utf-8")
+    return mockrun.run("unit", mockrun.StackConfig({}, frozenset()), root_directory=program.parent, program=program)
+
+
+def test_every_container_gets_the_hardened_floor(unit_run):
+    api = unit_run.containers()["api"].values
+    assert api["restart"] == "unless-stopped" and api["wait"] is True and api["memory"] == 256
+    assert api["securityOpts"] == ["no-new-privileges:true"] and api["readOnly"] is True and api["privileged"] is False
+    assert api["capabilities"] == {"drops": ["ALL"]}
+    assert api["logDriver"] == "json-file" and api["logOpts"] == {"max-file": "5", "max-size": "10m"}
+    assert api["tmpfs"] == {"/tmp": "rw,noexec,nosuid,size=64m"}
+    assert api["healthcheck"]["tests"] == ["CMD", "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8000/health"]
+    assert "ports" not in api and "volumes" not in api
+
+
+def test_stateless_containers_are_auto_named_stateful_ones_keep_their_name(unit_run):
+    api, db = unit_run.containers()["api"], unit_run.containers()["db"]
+    assert "name" not in api.values and not api.delete_before_replace
+    assert db.values["name"] == "db" and db.delete_before_replace
+    assert db.values["capabilities"] == {"drops": ["ALL"], "adds": ["CHOWN"]}
+
+
+@pytest.mark.parametrize("probe, expected_head", [
+    ("curl", ["CMD", "curl", "-fsS"]), ("wget", ["CMD", "wget", "-q"]),
+    ("python", ["CMD", "python", "-c"]), ("node", ["CMD", "node", "-e"]),
+])
+def test_http_probes_use_a_tool_the_image_has(probe, expected_head):
+    test = probe_command(HealthCheck(path="/ready", probe=probe), 5000)
+    assert test[:len(expected_head)] == expected_head and "http://127.0.0.1:5000/ready" in test[-1]
+
+
+def test_a_command_check_runs_as_given():
+    assert probe_command(HealthCheck(command=["pg_isready", "-U", "postgres"]), None) == ["CMD", "pg_isready", "-U", "postgres"]
+
+
+APP = App.model_validate({
+    "name": "shop", "hostname": "shop",
+    "services": {
+        "web": {"image": "w:1", "port": 3000, "healthcheck": {"path": "/"}, "dependsOn": ["api"],
+                "env": {"API": "${url}/api", "HOST": "${hostname}"}},
+        "api": {"image": "a:1", "port": 8000, "healthcheck": {"path": "/"}, "dependsOn": ["cache"]},
+        "cache": {"image": "c:1", "port": 6379, "healthcheck": {"command": ["true"]}},
+    },
+})
+
+
+def test_services_start_after_what_they_depend_on():
+    assert start_order(APP) == ["cache", "api", "web"]
+
+
+def test_env_placeholders_become_this_stacks_address(tmp_path):
+    from spec.load import load
+    from spec.raw_config import RawConfig
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "apps" / "shop.yaml").write_text(APP.model_dump_json(by_alias=True, exclude_unset=True), encoding="utf-8")
+    raw = RawConfig({"environment": "dev", "host": {"kind": "local"}, "apps": {"shop": {}}, "proxy": {"httpPort": 8080}})
+    deployment = load(raw, "dev", tmp_path)
+    web = deployment.apps["shop"].services["web"]
+    assert substitute(web.env["API"], deployment, APP) == "http://shop.localhost:8080/api"
+    assert substitute(web.env["HOST"], deployment, APP) == "shop.localhost"
+
+
+def test_provisioning_sql_is_idempotent_and_quotes_what_it_is_given():
+    sql = datastores.provision_sql([datastores.AppDatabase("my-app", "pa'ss", ("uuid-ossp",), "CREATE TABLE IF NOT EXISTS t ();")])
+    assert "WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'my_app')\\gexec" in sql
+    assert "WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'my_app')\\gexec" in sql
+    assert "PASSWORD 'pa''ss';" in sql
+    assert 'CREATE EXTENSION IF NOT EXISTS "uuid-ossp";' in sql
+    assert sql.index('SET ROLE "my_app";') < sql.index("CREATE TABLE IF NOT EXISTS t ();") < sql.index("RESET ROLE;")
+    assert sql.startswith("\\set ON_ERROR_STOP on")
+
+
+def test_redis_gets_one_acl_user_per_app_and_no_password_on_its_command_line():
+    command = datastores.redis_command(["mediahub", "chat-bot"], memory_mb=256)
+    line = command[-1]
+    assert '--user mediahub on ">$REDIS_PASSWORD_MEDIAHUB"' in line and '--user chat_bot on ">$REDIS_PASSWORD_CHAT_BOT"' in line
+    assert "--user default off" in line and "--appendonly yes" in line and "--maxmemory 204mb" in line
+    assert datastores.redis_url("chat-bot", "pw") == "redis://chat_bot:pw@redis:6379/0"
+    assert datastores.postgres_url("chat-bot", "pw", "postgresql+asyncpg") == "postgresql+asyncpg://chat_bot:pw@postgres:5432/chat_bot"
+
