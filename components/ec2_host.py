@@ -29,11 +29,21 @@ UBUNTU_AMI_NAME = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
 SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 DLM_SERVICE_POLICY = "arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole"
 WORLD = {"ipv4": "0.0.0.0/0", "ipv6": "::/0"}
-READINESS = (
-    "set -e; cloud-init status --wait >/dev/null || [ $? -eq 2 ]; "
-    f"test \"$(docker info --format '{{{{.DockerRootDir}}}}')\" = {cloud_init.DOCKER_ROOT}; "
-    "docker info --format '{{.ServerVersion}}'"
-)
+
+
+def readiness_check(user: str) -> str:
+    """The gate: cloud-init has finished, `user` may use Docker, and Docker answers from the data volume.
+
+    This SSH session may have logged in before cloud-init added `user` to the docker group, and a
+    session's groups are fixed at login: so membership is read from /etc/group and Docker is asked
+    through sudo here. Every later session (the provider, pulls, hooks) logs in with the group.
+    """
+    return (
+        "set -e; cloud-init status --wait >/dev/null || [ $? -eq 2 ]; "
+        f"getent group docker | grep -qw {user}; "
+        f"test \"$(sudo -n docker info --format '{{{{.DockerRootDir}}}}')\" = {cloud_init.DOCKER_ROOT}; "
+        "sudo -n docker info --format '{{.ServerVersion}}'"
+    )
 
 
 def ingress_rules(settings: Ec2Settings) -> dict[str, dict]:
@@ -156,7 +166,7 @@ class Ec2Host(pulumi.ComponentResource):
             self.access = SsmTunnel(settings.ssh_user, self.instance.id, region)
         else:
             self.access = DirectSsh(settings.ssh_user, self.public_ip)
-        gate = self.access.gate(f"{name}-ready", READINESS, triggers=[self.instance.id],
+        gate = self.access.gate(f"{name}-ready", readiness_check(settings.ssh_user), triggers=[self.instance.id],
                                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.instance]))
         self.ready = [gate]
         self.provider = docker.Provider(

@@ -13,6 +13,7 @@ from spec.instance_types import INSTANCE_TYPES
 
 Environment = Literal["dev", "staging", "prod"]
 Email = Annotated[str, shaped(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")]
+UserName = Annotated[str, shaped(r"[a-z_][a-z0-9_-]{0,31}", "a Linux user name such as ubuntu")]
 SnapshotId = Annotated[str, shaped(r"snap-[0-9a-f]{8,17}", "an EBS snapshot id such as snap-0123456789abcdef0")]
 Domain = Annotated[str, shaped(r"(\$\{stack\}\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?",
                                "a DNS domain such as chmedia.com (optionally starting with ${stack}.)")]
@@ -32,7 +33,7 @@ class Ec2Host(Camel):
     kind: Literal["ec2"]
     instance_type: str
     access: Literal["ssh", "ssm"] = Field(default="ssh", description="how pulumi reaches the host (host_access.py)")
-    ssh_user: str = "ubuntu"
+    ssh_user: UserName = "ubuntu"
     ssh_public_key: str | None = Field(default=None, description="OpenSSH public key allowed to log in")
     admin_cidrs: dict[Name, IPv4Network | IPv6Network] = Field(default={}, description="SSH allowed from, by name")
     root_volume_gib: PositiveInt = Field(default=20, alias="rootVolumeGiB")

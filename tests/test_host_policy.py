@@ -318,6 +318,8 @@ def test_docker_provider_waits_for_a_readiness_gate_not_a_sleep(ec2_runs):
         gate = run.get("command:remote:Command", "host-ready")
         assert "cloud-init status --wait" in gate.values["create"]
         assert "DockerRootDir" in gate.values["create"] and "/srv/berth/docker" in gate.values["create"]
+        # the gate's session may predate the user's docker group: membership is checked in /etc/group
+        assert "getent group docker | grep -qw ubuntu" in gate.values["create"]
         assert "sleep" not in gate.values["create"]
         assert gate.values["connection"]["dialErrorLimit"] > 10
         assert gate.urn in run.get("pulumi:providers:docker", "host-docker").dependencies
@@ -478,6 +480,13 @@ def test_direct_ssh_needs_an_admin_network(config_problems):
     assert problems == ["berth:host.adminCidrs: with `access: ssh` pulumi reaches the host on port 22, which opens only "
                         "to these networks; name the network you deploy from, or set `access: ssm` to deploy through "
                         "SSM Session Manager"]
+
+
+def test_the_ssh_user_must_be_a_user_name(config_problems):
+    """It is used in shell lines on the host (the readiness gate), so it is refused unless it is a plain name."""
+    host = {**stack_config("staging").object("berth:host"), "sshUser": "ubuntu; rm -rf /"}
+    assert config_problems("staging", plain={"berth:host": host}) == [
+        "berth:host.sshUser: 'ubuntu; rm -rf /' is not a Linux user name such as ubuntu"]
 
 
 def test_ec2_hosts_need_the_deploy_keys_public_half(config_problems):
