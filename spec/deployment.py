@@ -24,8 +24,7 @@ class Deployment:
     project_dir: Path
     settings: StackSettings
     apps: dict[str, App]
-    secret_names: frozenset[str] = field(default_factory=frozenset)
-    set_secrets: frozenset[str] = field(default_factory=frozenset)
+    set_secrets: frozenset[str] = field(default_factory=frozenset)  # app secrets the stack's config sets
 
     @property
     def environment(self) -> str:

@@ -35,7 +35,7 @@ def load(raw: RawConfig, stack: str, project_dir: Path) -> Deployment:
     checks.check_host_dirs(settings, apps, project_dir, problems)
     checks.check_networks(settings, apps, problems)
     checks.check_secrets(settings, raw, secret_names, problems)
-    deployment = Deployment(stack, project_dir, settings, apps, secret_names, raw.secret_keys & secret_names)
+    deployment = Deployment(stack, project_dir, settings, apps, raw.secret_keys & secret_names)
     checks.check_hostnames(deployment, problems)
     problems.raise_if_any()
     return deployment

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from pulumi.runtime import config as runtime_config
 
@@ -23,19 +23,20 @@ class RawConfig:
     secret_keys: frozenset[str] = frozenset()
 
     @classmethod
-    def from_pulumi(cls) -> RawConfig:
+    def from_values(cls, config: Mapping[str, Any], secret_keys: Iterable[str]) -> RawConfig:
+        """From config as the CLI hands it over (`berth:key` -> text); other namespaces are ignored."""
         prefix = f"{NAMESPACE}:"
+        secret = {k for k in secret_keys if k.startswith(prefix)}
+        values = {key[len(prefix):]: None if key in secret else _parse(raw)  # secrets: present, never read
+                  for key, raw in sorted(config.items()) if key.startswith(prefix)}
+        return cls(values, frozenset(k[len(prefix):] for k in secret))
+
+    @classmethod
+    def from_pulumi(cls) -> RawConfig:
         keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-        values: dict[str, Any] = {}
-        secrets = set()
-        for key in sorted(k for k in keys if k.startswith(prefix)):
-            name = key[len(prefix):]
-            if runtime_config.is_config_secret(key):
-                secrets.add(name)
-                values[name] = None  # present; the value is read only as a pulumi secret
-            else:
-                values[name] = _parse(runtime_config.get_config(key))
-        return cls(values, frozenset(secrets))
+        secret = [k for k in keys if runtime_config.is_config_secret(k)]
+        plain = {k: runtime_config.get_config(k) for k in keys if k not in secret}
+        return cls.from_values({**plain, **dict.fromkeys(secret)}, secret)
 
 
 def _parse(raw: Any) -> Any:

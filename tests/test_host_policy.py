@@ -242,12 +242,20 @@ def test_data_volume_is_mounted_by_id_formatted_only_when_empty_and_on_every_boo
 def test_prod_keeps_every_piece_of_data_on_delete(ec2_runs):
     """AWS Well-Architected REL09 (back up and protect data): in prod the EBS data volume and every Docker
     volume are protected and retained on delete, so no `pulumi destroy` or replacement loses them."""
+    def data(run):
+        return [run.get("aws:ebs/volume:Volume", "host-data"), *run.of_type("docker:index/volume:Volume")]
+
+    def unkept(run):
+        return [r.name for r in data(run) if not (r.protect and r.retain_on_delete)]
+
     prod = ec2_runs["prod"]
-    data = [prod.get("aws:ebs/volume:Volume", "host-data"), *prod.of_type("docker:index/volume:Volume")]
-    assert len(data) >= 8
-    assert [r.name for r in data if not (r.protect and r.retain_on_delete)] == []
-    unprotected = broken(prod, "docker:index/volume:Volume", "chatbot-chroma", protect=False, retain_on_delete=False)
-    assert not unprotected.get("docker:index/volume:Volume", "chatbot-chroma").survives_destroy
+    assert {r.name for r in data(prod)} == {
+        "host-data", "shared-postgres", "shared-redis", "proxy-data", "proxy-config",
+        "chatbot-chroma", "chatbot-pdfs", "chatbot-transcripts",
+    }
+    assert unkept(prod) == []
+    broken_run = broken(prod, "docker:index/volume:Volume", "chatbot-chroma", protect=False, retain_on_delete=False)
+    assert unkept(broken_run) == ["chatbot-chroma"]
 
 
 def test_prod_snapshots_the_data_volume_daily(ec2_runs):

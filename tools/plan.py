@@ -76,7 +76,7 @@ def make_plan(stack: str, config_file: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="berth-plan-") as tmp:
         project = mockrun.sandbox_project(Path(tmp), config)
         run = mockrun.run(stack, config, root_directory=project)
-        deployment = load(_raw_config(config), stack, project)
+        deployment = load(RawConfig.from_values(config.values, config.secret_keys), stack, project)
         plan = describe(run, config, deployment, Path(tmp))
     plan.update(configFile=path.name, secretsNotSet=not_set)
     return json.loads(json.dumps(plan, sort_keys=True))  # plain JSON types, the same as a plan read back
@@ -92,14 +92,6 @@ def _named_secrets(config: mockrun.StackConfig) -> set[str]:
         except (OSError, ValueError, yaml.YAMLError, ValidationError):
             continue
     return names
-
-
-def _raw_config(config: mockrun.StackConfig) -> RawConfig:
-    """The stack's `berth:*` config as the program reads it: secrets by presence only."""
-    prefix = f"{NAMESPACE}:"
-    values = {key[len(prefix):]: None if key in config.secret_keys else config.object(key)
-              for key in config.values if key.startswith(prefix)}
-    return RawConfig(values, frozenset(k[len(prefix):] for k in config.secret_keys if k.startswith(prefix)))
 
 
 # --- describing a run --------------------------------------------------------------------------------
