@@ -56,3 +56,9 @@ def test_shellcheck_rejects_a_broken_script(tmp_path):
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_readiness_gate_command_passes_shellcheck(deploy, stack, tmp_path):
     shellcheck(deploy(stack).get("command:remote:Command", "host-ready").values["create"], tmp_path)
+
+
+@pytest.mark.parametrize("script", ["scripts/dev-up", "scripts/test", "scripts/plan", "scripts/volume", ".ci/run"])
+def test_every_script_a_user_or_ci_runs_passes_shellcheck(script):
+    from tests.conftest import REPO
+    shellcheck(REPO / script)
