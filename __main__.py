@@ -1,6 +1,6 @@
 """berth: deploy this stack's apps onto one hardened Docker host, behind one reverse proxy.
 
-Everything is validated first (spec/load.py); a bad config stops here, before any resource exists.
+Everything is validated first (config/load.py); a bad config stops here, before any resource exists.
 """
 
 import pulumi
@@ -13,7 +13,7 @@ from components.images import Builder
 from components.proxy import Proxy
 from components.secrets import Secrets
 from components.shared_services import SharedServices
-from spec.load import load_from_pulumi
+from config.load import load_from_pulumi
 
 deployment = load_from_pulumi()
 
@@ -27,7 +27,7 @@ proxy = Proxy(
     edge_networks=[a.edge_network for a in apps.values() if a.edge_network is not None],
     site_volumes={root: vol for a in apps.values() for root, vol in a.site_volumes.items()},
 )
-if deployment.settings.dns is not None:  # EC2 stacks only: spec/checks.py refuses it on the local engine
+if deployment.settings.dns is not None:  # EC2 stacks only: config/checks.py refuses it on the local engine
     DnsRecords("dns", deployment, host.public_ip)
 
 pulumi.export("environment", deployment.environment)

@@ -18,9 +18,9 @@ from components.host import DockerHost
 from components.images import Builder, ServiceImage
 from components.secrets import Secrets
 from components.shared_services import SharedServices
-from spec import names
-from spec.app import SHARED_SERVICES, App, Service
-from spec.deployment import Deployment
+from config import names
+from config.app import SHARED_SERVICES, App, Service
+from config.deployment import Deployment
 
 
 def start_order(app: App) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Sequence
 import pulumi
 import pulumi_docker as docker
 
-from spec.app import HealthCheck
+from config.app import HealthCheck
 
 LOG_OPTS = {"max-size": "10m", "max-file": "5"}
 SECURITY_OPTS = ["no-new-privileges:true"]

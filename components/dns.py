@@ -1,6 +1,6 @@
 """Optional DNS: an A record per app host name in the stack's Route 53 zone, at the host's public IP.
 
-Only EC2 stacks have a public address to point at (spec/checks.py refuses `berth:dns` on dev and host
+Only EC2 stacks have a public address to point at (config/checks.py refuses `berth:dns` on dev and host
 names outside the zone). In prod the address is the Elastic IP, so the records outlive a replaced
 instance; staging points at the instance's own address and the next `pulumi up` follows it.
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from spec.deployment import Deployment
+from config.deployment import Deployment
 
 TTL_S = 300  # short enough that a changed address is picked up within minutes
 

@@ -20,9 +20,9 @@ import pulumi_docker as docker
 
 from components.host_access import DirectSsh, SsmTunnel
 from render import cloud_init
-from spec.instance_types import INSTANCE_TYPES
-from spec.deployment import Deployment
-from spec.stack import Ec2Host as Ec2Settings
+from config.instance_types import INSTANCE_TYPES
+from config.deployment import Deployment
+from config.stack import Ec2HostSettings
 
 UBUNTU_OWNER = "099720109477"  # Canonical
 UBUNTU_AMI_NAME = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
@@ -46,7 +46,7 @@ def readiness_check(user: str) -> str:
     )
 
 
-def ingress_rules(settings: Ec2Settings) -> dict[str, dict]:
+def ingress_rules(settings: Ec2HostSettings) -> dict[str, dict]:
     """Every inbound rule, keyed by a stable name so a rule's identity follows its key."""
     rules = {}
     for port, label in ((80, "http"), (443, "https")):
@@ -62,7 +62,7 @@ class Ec2Host(pulumi.ComponentResource):
 
     def __init__(self, name: str, deployment: Deployment, opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:host:Ec2Host", name, None, opts)
-        settings: Ec2Settings = deployment.settings.host
+        settings: Ec2HostSettings = deployment.settings.host
         prod = deployment.is_prod
         self._settings = settings
         child = pulumi.ResourceOptions(parent=self)

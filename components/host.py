@@ -14,7 +14,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
-from spec.deployment import Deployment
+from config.deployment import Deployment
 
 
 class DockerHost(Protocol):

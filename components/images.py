@@ -26,8 +26,8 @@ import pulumi_aws as aws
 import pulumi_docker as docker
 
 from components.host import DockerHost
-from spec.app import App, Service
-from spec.deployment import Deployment
+from config.app import App, Service
+from config.deployment import Deployment
 
 PRIVATE_ECR = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
 

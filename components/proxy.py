@@ -21,8 +21,8 @@ from components.container import Attachment, ContainerSpec, hardened_container, 
 from components.host import DockerHost
 from components.images import pinned_image
 from render import caddyfile
-from spec.app import HealthCheck
-from spec.deployment import Deployment
+from config.app import HealthCheck
+from config.deployment import Deployment
 
 CADDYFILE_PATH = "/etc/caddy/Caddyfile"
 CAPS = ["NET_BIND_SERVICE"]  # bind 80/443 inside the container; nothing else

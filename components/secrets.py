@@ -1,6 +1,6 @@
 """App secrets by name: read from the stack's config as Pulumi secrets, never as plain values.
 
-Prod refused to load if one is missing (spec/checks.py). A throwaway stack (dev, staging, a PR stack)
+Prod refused to load if one is missing (config/checks.py). A throwaway stack (dev, staging, a PR stack)
 gets a generated stand-in instead, with a warning naming the key: a password works as is, an API
 key fails loudly at the API rather than the deploy failing for the whole team.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_random as random
 
-from spec.deployment import NAMESPACE, Deployment
+from config.deployment import NAMESPACE, Deployment
 
 
 class Secrets:

@@ -16,8 +16,8 @@ from components.container import Attachment, ContainerSpec, hardened_container, 
 from components.host import DockerHost
 from components.images import pinned_image
 from render import datastores
-from spec.app import App, HealthCheck
-from spec.deployment import Deployment
+from config.app import App, HealthCheck
+from config.deployment import Deployment
 
 POSTGRES_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]  # entrypoint chowns PGDATA, drops to postgres
 REDIS_CAPS = ["CHOWN", "SETGID", "SETUID"]  # entrypoint chowns /data, drops to redis

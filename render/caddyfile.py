@@ -23,9 +23,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from spec import names
-from spec.app import App
-from spec.deployment import Deployment
+from config import names
+from config.app import App
+from config.deployment import Deployment
 
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 HEALTH_BODY = "healthy"

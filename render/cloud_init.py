@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from spec.app import DOCKER_ADDRESS_POOL
+from config.app import DOCKER_ADDRESS_POOL
 
 DATA_ROOT = "/srv/berth"
 DOCKER_ROOT = f"{DATA_ROOT}/docker"

@@ -7,30 +7,13 @@ runs it expecting a ConfigError and checks that nothing at all was registered.
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
-from spec.errors import ConfigError
-from tools import mockrun
+from config.errors import ConfigError
+from offline import mockrun
+from tests.support.stacks import run_stack, stack_config
 
-REPO = mockrun.REPO
-PROD_SECRETS = {"berth:chatbotOpenaiApiKey": "sk-prod-test-openai-key"}
 _base_runs: dict[tuple, mockrun.Run] = {}
-
-
-def stack_config(stack: str, *, plain=None, secrets=None, remove=(), stack_file: Path | None = None):
-    path = stack_file or REPO / f"Pulumi.{stack}.yaml"
-    config = mockrun.StackConfig.from_file(path)
-    base_secrets = PROD_SECRETS if stack == "prod" and stack_file is None else {}
-    return config.with_values(plain=plain, secrets={**base_secrets, **(secrets or {})}, remove=tuple(remove))
-
-
-def run_stack(tmp: Path, stack: str, config: mockrun.StackConfig, mocks=None, leave_missing=()) -> mockrun.Run:
-    project = mockrun.sandbox_project(tmp, config, leave_missing)
-    return mockrun.run(stack, config, root_directory=project, mocks=mocks)
 
 
 @pytest.fixture
@@ -73,13 +56,3 @@ def config_problems(tmp_path):
         return [str(p) for p in caught.value.problems]
 
     return _problems
-
-
-def require_tool(name: str) -> str:
-    """A validator binary: in CI it must exist (a validator test never silently skips there)."""
-    path = shutil.which(name) or (shutil.which(name, path=str(Path(os.sys.executable).parent)))
-    if path:
-        return path
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is not installed; .ci/run installs it, so CI must have it")
-    pytest.skip(f"{name} is not installed here (CI installs it)")

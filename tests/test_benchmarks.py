@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import run_stack, stack_config
+from tests.support.stacks import run_stack, stack_config
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

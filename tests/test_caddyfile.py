@@ -23,14 +23,14 @@ import pytest
 
 from render import caddyfile
 from render.caddyfile import ProxyPlan, Rule, Site
-from spec.app import App
-from spec.errors import ConfigError
-from spec.deployment import Deployment
-from spec.load import load
-from spec.raw_config import RawConfig
-from spec.stack import StackSettings
-from tests.conftest import require_tool
-from tests.validators import caddy, caddy_env
+from config.app import App
+from config.errors import ConfigError
+from config.deployment import Deployment
+from config.load import load
+from config.raw_config import RawConfig
+from config.stack import StackSettings
+from tests.support.stacks import require_tool
+from tests.support.validators import caddy, caddy_env
 
 
 def site_block(text: str, address: str) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import PROD_SECRETS
-from tools.mockrun import Run, plain_strings, reveal
+from tests.support.stacks import PROD_SECRETS
+from offline.mockrun import Run, plain_strings, reveal
 
 CONTAINER = "docker:index/container:Container"
 CHM_CONTAINERS = {"shared-postgres", "shared-redis", "proxy",

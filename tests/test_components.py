@@ -12,13 +12,13 @@ import pytest
 from components.app_stack import start_order, substitute
 from components.container import probe_command
 from render import datastores
-from spec.app import App, HealthCheck
-from tools import mockrun
+from config.app import App, HealthCheck
+from offline import mockrun
 
 PROGRAM = '''
 import pulumi_docker as docker
 from components.container import Attachment, ContainerSpec, hardened_container, healthcheck_args
-from spec.app import HealthCheck
+from config.app import HealthCheck
 
 provider = docker.Provider("engine", host="unix:///var/run/docker.sock")
 net = docker.Network("net", name="berth-unit")
@@ -84,8 +84,8 @@ def test_services_start_after_what_they_depend_on():
 
 
 def test_env_placeholders_become_this_stacks_address(tmp_path):
-    from spec.load import load
-    from spec.raw_config import RawConfig
+    from config.load import load
+    from config.raw_config import RawConfig
     (tmp_path / "apps").mkdir()
     (tmp_path / "apps" / "shop.yaml").write_text(APP.model_dump_json(by_alias=True, exclude_unset=True), encoding="utf-8")
     raw = RawConfig({"environment": "dev", "host": {"kind": "local"}, "apps": {"shop": {}}, "proxy": {"httpPort": 8080}})

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from spec.errors import ConfigError
-from spec.load import load
-from spec.raw_config import RawConfig
-from tests.conftest import stack_config
+from config.errors import ConfigError
+from config.load import load
+from config.raw_config import RawConfig
+from tests.support.stacks import stack_config
 
 
 def ec2_host(stack: str, **changes) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 RECORD = "aws:route53/record:Record"
 GET_ZONE = "aws:route53/getZone:getZone"
-MOCK_ZONE_ID = "Z0123456789ABCDEFGHIJ"  # what tools/mockrun.py answers for any zone
+MOCK_ZONE_ID = "Z0123456789ABCDEFGHIJ"  # what offline/mockrun.py answers for any zone
 ELASTIC_IP = "198.51.100.20"  # mockrun's Elastic IP
 INSTANCE_IP = "198.51.100.10"  # mockrun's instance public IP
 

@@ -13,9 +13,9 @@ import json
 import pytest
 import yaml
 
-from tests.conftest import stack_config
-from tests.validators import shellcheck
-from tools.mockrun import Run
+from tests.support.stacks import stack_config
+from tests.support.validators import shellcheck
+from offline.mockrun import Run
 
 EC2 = ["staging", "prod"]
 CONTAINER = "docker:index/container:Container"
@@ -298,7 +298,7 @@ def test_automatic_networks_never_take_a_fixed_subnet(ec2_runs):
     fixed subnet (on-prem RAG's 172.20.0.0/16) before its network exists. The daemon's default pools are a
     range no app may fix its subnet in, and one disjoint from the default VPC (172.31.0.0/16)."""
     from ipaddress import IPv4Network
-    from spec.app import DOCKER_DEFAULT_BRIDGE, AppNetwork
+    from config.app import DOCKER_DEFAULT_BRIDGE, AppNetwork
     for run in ec2_runs.values():
         pools = json.loads(written_file(run, "/etc/docker/daemon.json"))["default-address-pools"]
         assert pools == [{"base": "10.200.0.0/16", "size": 24}]
@@ -439,7 +439,7 @@ def test_stateful_containers_are_replaced_delete_first_stateless_create_first(ec
 
 def test_containers_must_fit_the_instance(config_problems):
     """AWS Well-Architected REL01 (know your limits): the containers' memory limits plus 1 GiB for the OS must
-    fit the instance type's memory (from a table in spec/instance_types.py), or the config is refused."""
+    fit the instance type's memory (from a table in config/instance_types.py), or the config is refused."""
     host = {**stack_config("prod").object("berth:host"), "instanceType": "t3.small"}
     problems = config_problems("prod", plain={"berth:host": host})
     assert problems == ["berth:host.instanceType: the containers' memory limits add up to 5632 MiB but t3.small "

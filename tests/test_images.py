@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from components.images import is_private_ecr, pull_script
-from tests.conftest import run_stack, stack_config
-from tests.validators import shellcheck
-from tools.mockrun import BerthMocks, Resource, Run, is_secret_value, reveal
+from tests.support.stacks import run_stack, stack_config
+from tests.support.validators import shellcheck
+from offline.mockrun import BerthMocks, Resource, Run, is_secret_value, reveal
 
 IMAGE = "docker:index/image:Image"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"

@@ -14,10 +14,10 @@ import subprocess
 import pytest
 import yaml
 
-from tests.conftest import REPO
-from tests.validators import shellcheck
-from tools import diff as diffing
-from tools import plan as planning
+from tests.support.stacks import REPO
+from tests.support.validators import shellcheck
+from offline import diff as diffing
+from offline import plan as planning
 
 STACKS = ["dev", "staging", "prod"]
 FORMATS = sorted(planning.RENDERERS)

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from tests.conftest import stack_config
-from tests.test_validators import caddyfile_of
-from tools import mockrun
+from tests.support.stacks import stack_config
+from tests.support.validators import caddyfile_of
+from offline import mockrun
 
 CONTAINER = "docker:index/container:Container"
 STACKS = ["dev", "staging", "prod"]

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_stack, stack_config
-from tests.validators import caddy, caddyfile_of, cloud_init_schema, shellcheck
-from tools.mockrun import REPO, Run, plain_strings
+from tests.support.stacks import run_stack, stack_config
+from tests.support.validators import caddy, caddyfile_of, cloud_init_schema, shellcheck
+from offline.mockrun import REPO, Run, plain_strings
 
 EXAMPLES = REPO / "examples"
 SUPPORT, COLLABRY = "customer-support/Pulumi.prod.yaml", "collabry/Pulumi.prod.yaml"

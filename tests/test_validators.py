@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from render import cloud_init
-from tests.validators import caddy, caddyfile_of, cloud_init_schema, shellcheck
+from tests.support.validators import caddy, caddyfile_of, cloud_init_schema, shellcheck
 
 STACKS = ["dev", "staging", "prod"]
 
@@ -60,5 +60,5 @@ def test_readiness_gate_command_passes_shellcheck(deploy, stack, tmp_path):
 
 @pytest.mark.parametrize("script", ["scripts/dev-up", "scripts/test", "scripts/plan", "scripts/volume", ".ci/run"])
 def test_every_script_a_user_or_ci_runs_passes_shellcheck(script):
-    from tests.conftest import REPO
+    from tests.support.stacks import REPO
     shellcheck(REPO / script)

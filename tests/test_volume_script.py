@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
-from tests.conftest import REPO
-from tests.validators import shellcheck
+from tests.support.stacks import REPO
+from tests.support.validators import shellcheck
 
 FAKE_DOCKER = """#!/bin/bash
 echo "$*" >> "$CALLS"

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, require_tool
-from tools import plan as planning
+from tests.support.stacks import REPO, require_tool
+from offline import plan as planning
 
 WORKFLOWS = REPO / ".github" / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yml"))
@@ -155,7 +155,7 @@ def test_the_plan_diff_runs_for_every_pull_request_without_any_secret():
     assert not re.search(r"\bsecrets\.", (WORKFLOWS / "plan-diff.yml").read_text(encoding="utf-8"))
     assert all("permissions" not in job for job in workflow["jobs"].values())
     script = "\n".join(scripts(workflow))
-    assert "tools.diff" in script and "for stack in staging prod" in script
+    assert "offline.diff" in script and "for stack in staging prod" in script
     assert '"git:HEAD^1:$stack" "git:HEAD:$stack"' in script
     assert any(step.get("uses", "").startswith("actions/upload-artifact") for _, _, step in steps(workflow))
 
@@ -256,7 +256,7 @@ def test_prod_deploys_on_push_to_main_after_the_tests_behind_its_environment_one
 
 def test_the_app_sources_are_checked_out_where_the_stack_file_points_at_its_versions():
     workflow_scripts = scripts(load("pulumi-stack.yml"))
-    plan = next(s for s in workflow_scripts if "tools.plan" in s)
+    plan = next(s for s in workflow_scripts if "offline.plan" in s)
     assert '--format json --out "$RUNNER_TEMP/plan.json"' in plan
     clone = next(s for s in workflow_scripts if " clone " in s)
     assert '"../$repo"' in clone and 'checkout --quiet "$version"' in clone and ".tag" in clone

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 
 from pulumi.runtime import config as runtime_config
 
-from spec.deployment import NAMESPACE
+from config.deployment import NAMESPACE
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, PositiveInt, field_validator
 
-from spec.app import Build, Camel, EnvName, HostDir, Name, VolumeName, shaped
-from spec.instance_types import INSTANCE_TYPES
+from config.app import Build, Camel, EnvName, HostDir, Name, VolumeName, shaped
+from config.instance_types import INSTANCE_TYPES
 
 Environment = Literal["dev", "staging", "prod"]
 Email = Annotated[str, shaped(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")]
@@ -19,7 +19,7 @@ Domain = Annotated[str, shaped(r"(\$\{stack\}\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?"
                                "a DNS domain such as chmedia.com (optionally starting with ${stack}.)")]
 
 
-class LocalHost(Camel):
+class LocalHostSettings(Camel):
     """dev: the Docker engine on this machine; ports bind to 127.0.0.1 only."""
 
     kind: Literal["local"]
@@ -27,7 +27,7 @@ class LocalHost(Camel):
     data_dir: str = Field(default=".berth-data", description="host dirs live here (relative to the project)")
 
 
-class Ec2Host(Camel):
+class Ec2HostSettings(Camel):
     """staging/prod: one EC2 instance berth creates and hardens."""
 
     kind: Literal["ec2"]
@@ -58,10 +58,10 @@ class Ec2Host(Camel):
         return value
 
 
-Host = Annotated[Union[LocalHost, Ec2Host], Field(discriminator="kind")]
+HostSettings = Annotated[Union[LocalHostSettings, Ec2HostSettings], Field(discriminator="kind")]
 
 
-class Proxy(Camel):
+class ProxySettings(Camel):
     """The one container that publishes ports. Caddy: automatic HTTPS, upstreams resolved per request."""
 
     image: str = "caddy:2.10.2-alpine"
@@ -72,24 +72,24 @@ class Proxy(Camel):
     memory_mb: PositiveInt = 256
 
 
-class Postgres(Camel):
+class PostgresSettings(Camel):
     image: str = "postgres:17.6-alpine"
     memory_mb: PositiveInt = 1024
 
 
-class Redis(Camel):
+class RedisSettings(Camel):
     image: str = "redis:7.4.5-alpine"
     memory_mb: PositiveInt = 256
 
 
-class Shared(Camel):
+class SharedSettings(Camel):
     """Databases shared by the stack's apps; each app gets its own database, role and ACL user."""
 
-    postgres: Postgres | None = None
-    redis: Redis | None = None
+    postgres: PostgresSettings | None = None
+    redis: RedisSettings | None = None
 
 
-class Ecr(Camel):
+class EcrSettings(Camel):
     """Built images live in one ECR repository per service; older ones expire past `keepImages`.
 
     The host keeps the image it runs and the newest others up to `keepOnHost` per built service, so
@@ -100,7 +100,7 @@ class Ecr(Camel):
     keep_on_host: PositiveInt = 3
 
 
-class Dns(Camel):
+class DnsSettings(Camel):
     """When set, berth points an A record per app host name at the EC2 host's public IP (prod: its Elastic IP)."""
 
     zone_name: str = Field(description="the public Route 53 hosted zone holding the apps' host names, e.g. chmedia.com")
@@ -142,9 +142,9 @@ class StackSettings(Camel):
 
     environment: Environment
     domain: Domain = "localhost"
-    host: Host
+    host: HostSettings
     apps: dict[Name, AppOverlay] = Field(min_length=1)
-    proxy: Proxy = Proxy()
-    shared: Shared = Shared()
-    dns: Dns | None = None
-    ecr: Ecr = Ecr()
+    proxy: ProxySettings = ProxySettings()
+    shared: SharedSettings = SharedSettings()
+    dns: DnsSettings | None = None
+    ecr: EcrSettings = EcrSettings()

@@ -1,7 +1,7 @@
 """The rules that span a whole stack: settings against apps, the environment, the host, the filesystem.
 
 Each check adds every problem it finds to `problems` (with its config path and what to do) and never
-raises; spec/load.py runs them all and raises once, so a user sees every problem in one go.
+raises; config/load.py runs them all and raises once, so a user sees every problem in one go.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 from pathlib import Path
 
-from spec.app import SHARED_SERVICES, App, Service
-from spec.deployment import EC2_DATA_ROOT, NAMESPACE, Deployment
-from spec.errors import Problems
-from spec.instance_types import INSTANCE_TYPES, usable_memory_mb
-from spec.raw_config import RawConfig
-from spec.stack import Ec2Host, StackSettings
+from config.app import SHARED_SERVICES, App, Service
+from config.deployment import EC2_DATA_ROOT, NAMESPACE, Deployment
+from config.errors import Problems
+from config.instance_types import INSTANCE_TYPES, usable_memory_mb
+from config.raw_config import RawConfig
+from config.stack import Ec2HostSettings, StackSettings
 
 SETTINGS_KEYS = frozenset(f.alias or n for n, f in StackSettings.model_fields.items())
 
@@ -42,14 +42,14 @@ def check_environment(settings: StackSettings, apps: dict[str, App], problems: P
         problems.add(f"{NAMESPACE}:proxy.acmeEmail", "set the e-mail the certificate authority may warn about expiring certificates")
     if settings.proxy.http_port == settings.proxy.https_port:
         problems.add(f"{NAMESPACE}:proxy.httpsPort", "must differ from proxy.httpPort")
-    if isinstance(host, Ec2Host) and host.access == "ssh" and not host.admin_cidrs:
+    if isinstance(host, Ec2HostSettings) and host.access == "ssh" and not host.admin_cidrs:
         problems.add(f"{NAMESPACE}:host.adminCidrs",
                      "with `access: ssh` pulumi reaches the host on port 22, which opens only to these networks; "
                      "name the network you deploy from, or set `access: ssm` to deploy through SSM Session Manager")
-    if isinstance(host, Ec2Host) and not host.ssh_public_key:
+    if isinstance(host, Ec2HostSettings) and not host.ssh_public_key:
         problems.add(f"{NAMESPACE}:host.sshPublicKey",
                      "the Docker provider logs in over SSH (directly or through SSM); give the deploy key's public half")
-    if isinstance(host, Ec2Host) and env == "prod":
+    if isinstance(host, Ec2HostSettings) and env == "prod":
         for name, cidr in host.admin_cidrs.items():
             if cidr.prefixlen == 0:
                 problems.add(f"{NAMESPACE}:host.adminCidrs.{name}",
@@ -64,7 +64,7 @@ def check_environment(settings: StackSettings, apps: dict[str, App], problems: P
             where = f"apps/{app.name}.yaml: services.{svc_name}"
             if svc.kind == "static" and not any(r.service == svc_name for r in app.routes.values()):
                 problems.add(where, "is a static site but no route serves it; add a route to it")
-            if svc.gpu and isinstance(host, Ec2Host) and not INSTANCE_TYPES[host.instance_type].gpu:
+            if svc.gpu and isinstance(host, Ec2HostSettings) and not INSTANCE_TYPES[host.instance_type].gpu:
                 gpu_types = ", ".join(t for t, spec in INSTANCE_TYPES.items() if spec.gpu)
                 problems.add(f"{NAMESPACE}:host.instanceType",
                              f"{host.instance_type} has no GPU but {app.name}.{svc_name} needs one; use one of {gpu_types}")
@@ -119,7 +119,7 @@ def _check_build(app: App, svc_name: str, svc: Service, env: str, where: str, pr
 
 def check_host_fit(settings: StackSettings, apps: dict[str, App], problems: Problems) -> None:
     host = settings.host
-    if not isinstance(host, Ec2Host):
+    if not isinstance(host, Ec2HostSettings):
         return
     total = settings.proxy.memory_mb + sum(
         getattr(settings.shared, n).memory_mb for n in SHARED_SERVICES if getattr(settings.shared, n) is not None
@@ -134,7 +134,7 @@ def check_host_fit(settings: StackSettings, apps: dict[str, App], problems: Prob
 
 def check_host_dirs(settings: StackSettings, apps: dict[str, App], project_dir: Path, problems: Problems) -> None:
     """EC2 host dirs live on the data volume; a relative source is a local checkout, so dev only, and must exist."""
-    on_ec2 = isinstance(settings.host, Ec2Host)
+    on_ec2 = isinstance(settings.host, Ec2HostSettings)
     for app in apps.values():
         for svc_name, svc in app.services.items():
             for dir_name, hd in svc.host_dirs.items():
@@ -169,7 +169,7 @@ def check_networks(settings: StackSettings, apps: dict[str, App], problems: Prob
         for other, taken in owners.items():
             if subnet.overlaps(taken):
                 problems.add(where, f"{subnet} overlaps {taken}, the subnet of app {other!r} in this stack; give each app its own range")
-        if isinstance(settings.host, Ec2Host) and subnet.overlaps(DEFAULT_VPC):
+        if isinstance(settings.host, Ec2HostSettings) and subnet.overlaps(DEFAULT_VPC):
             problems.add(where, f"{subnet} overlaps the host's VPC {DEFAULT_VPC}; the host could no longer reach its "
                                 "DNS resolver. Choose another range")
         owners[app.name] = subnet

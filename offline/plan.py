@@ -5,11 +5,11 @@ container (image, published ports, networks, volumes, env var *names*, limits) a
 routes without a Pulumi CLI, a Docker engine or an AWS account. It is the *intended* state the stack
 file asks for, never the cloud's current state: `pulumi preview` is what compares with that.
 
-    python -m tools.plan STACK [--config-file FILE] [--format text|markdown|json] [--out FILE]
+    python -m offline.plan STACK [--config-file FILE] [--format text|markdown|json] [--out FILE]
 
 Env values are never printed, only names; a name is marked secret when its value carries a secret
 the run handled (a config secret or a generated password). The JSON is sorted, so plans diff cleanly
-(tools/diff.py).
+(offline/diff.py).
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ import yaml
 from pydantic import ValidationError
 
 from render import caddyfile
-from spec.app import App
-from spec.errors import ConfigError
-from spec.deployment import NAMESPACE, Deployment
-from spec.load import load
-from spec.raw_config import RawConfig
-from spec.yaml_files import load_yaml
-from tools import mockrun
+from config.app import App
+from config.errors import ConfigError
+from config.deployment import NAMESPACE, Deployment
+from config.load import load
+from config.raw_config import RawConfig
+from config.yaml_files import load_yaml
+from offline import mockrun
 
 FORMAT_VERSION = 1
 INTENDED_STATE = (
@@ -71,7 +71,7 @@ def make_plan(stack: str, config_file: Path | None = None) -> dict:
     environment = config.values.get(f"{NAMESPACE}:environment")
     not_set = sorted(_named_secrets(config) - {k.split(":", 1)[1] for k in config.secret_keys})
     if environment == "prod" and not_set:
-        # prod never makes secrets up (spec/checks.py); a stand-in lets the plan show everything else.
+        # prod never makes secrets up (config/checks.py); a stand-in lets the plan show everything else.
         config = config.with_values(secrets={f"{NAMESPACE}:{n}": f"plan-stand-in-{n}" for n in not_set})
     with tempfile.TemporaryDirectory(prefix="berth-plan-") as tmp:
         project = mockrun.sandbox_project(Path(tmp), config)
@@ -352,7 +352,7 @@ RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_js
 # --- command line ------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m offline.plan", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack", help="stack name: dev, staging, prod, or a PR stack such as pr-42")
     parser.add_argument("--config-file", type=Path, help="stack file to use (default: Pulumi.<stack>.yaml)")
     parser.add_argument("--format", choices=sorted(RENDERERS), default="text")

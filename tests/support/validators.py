@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.conftest import require_tool
+from tests.support.stacks import require_tool
 
 
 def run_tool(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,

@@ -1,7 +1,7 @@
 """The validated result of loading a stack: its settings and its apps, overlays applied.
 
 Components take a Deployment and nothing else from the config, so everything they build has passed
-every check in spec/checks.py first.
+every check in config/checks.py first.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spec.app import App
-from spec.stack import Ec2Host, StackSettings
+from config.app import App
+from config.stack import Ec2HostSettings, StackSettings
 
 NAMESPACE = "berth"
 EC2_DATA_ROOT = "/srv/berth"
@@ -36,7 +36,7 @@ class Deployment:
 
     @property
     def on_ec2(self) -> bool:
-        return isinstance(self.settings.host, Ec2Host)
+        return isinstance(self.settings.host, Ec2HostSettings)
 
     @property
     def domain(self) -> str:

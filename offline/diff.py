@@ -1,12 +1,12 @@
 """`diff`: what changes between two plans: containers, images, ports, env var names, volumes, routes.
 
-Each side is a plan JSON file (`python -m tools.plan STACK --format json --out FILE`) or
+Each side is a plan JSON file (`python -m offline.plan STACK --format json --out FILE`) or
 `git:<ref>:<stack>`, the plan of that commit's program, apps and stack file: the commit is exported
 into a temporary directory (`git archive`) and planned there with *this* checkout's plan tool, so
 both sides are described the same way. Like `plan`, it compares intended states, never what the
 cloud currently runs, and it needs no credentials: pull requests from forks can run it.
 
-    python -m tools.diff BEFORE AFTER [--format text|markdown|json] [--out FILE] [--exit-code]
+    python -m offline.diff BEFORE AFTER [--format text|markdown|json] [--out FILE] [--exit-code]
 
 Exit status: 0 (1 with --exit-code when something changed); 2 when a side cannot be planned or read.
 """
@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools import mockrun, plan as planning
+from offline import mockrun, plan as planning
 
 IDENTITY = ("stack", "environment")  # which stack a plan is of: shown when the two sides differ in it
 KEYED = ("containers", "images", "routes")  # sections of named items: added, removed, or changed field by field
@@ -53,15 +53,15 @@ def read_side(spec: str, repo: Path = mockrun.REPO) -> dict:
         return plan_at_ref(ref, stack, repo)
     path = Path(spec)
     if not path.is_file():
-        raise DiffError(f"{spec}: no such file; give a plan JSON file (python -m tools.plan STACK --format json "
+        raise DiffError(f"{spec}: no such file; give a plan JSON file (python -m offline.plan STACK --format json "
                         "--out FILE) or git:<ref>:<stack>")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as err:
-        raise DiffError(f"{spec} is not JSON ({err}); make it with: python -m tools.plan STACK --format json") from err
+        raise DiffError(f"{spec} is not JSON ({err}); make it with: python -m offline.plan STACK --format json") from err
     if not isinstance(data, dict) or data.get("berthPlan") != planning.FORMAT_VERSION:
         raise DiffError(f"{spec} is not a berth plan (format {planning.FORMAT_VERSION}); "
-                        "make it with: python -m tools.plan STACK --format json")
+                        "make it with: python -m offline.plan STACK --format json")
     return data
 
 
@@ -88,10 +88,10 @@ def plan_at_ref(ref: str, stack: str, repo: Path = mockrun.REPO) -> dict:
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
             # git archive holds only the commit's files; the "data" filter (Python 3.11.4+) refuses anything else.
             tar.extractall(tree, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
-        (tree / "tools").mkdir(exist_ok=True)
+        (tree / "offline").mkdir(exist_ok=True)
         for name in PLAN_TOOL:
-            shutil.copy2(Path(planning.__file__).parent / name, tree / "tools" / name)
-        done = subprocess.run([sys.executable, "-m", "tools.plan", stack, "--format", "json"],
+            shutil.copy2(Path(planning.__file__).parent / name, tree / "offline" / name)
+        done = subprocess.run([sys.executable, "-m", "offline.plan", stack, "--format", "json"],
                               cwd=tree, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         raise DiffError(f"the plan of {stack} at {ref} failed:\n{done.stderr.strip()}")
@@ -256,7 +256,7 @@ RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_js
 # --- command line ------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.diff", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m offline.diff", description=__doc__.split("\n\n")[0])
     parser.add_argument("before", help="plan JSON file, or git:<ref>:<stack>")
     parser.add_argument("after", help="plan JSON file, or git:<ref>:<stack>")
     parser.add_argument("--format", choices=sorted(RENDERERS), default="text")

@@ -11,13 +11,13 @@ from pathlib import Path
 import pulumi
 from pydantic import ValidationError
 
-from spec import checks
-from spec.app import App, Service
-from spec.deployment import NAMESPACE, Deployment
-from spec.errors import Problems, join_path
-from spec.raw_config import RawConfig
-from spec.stack import AppOverlay, StackSettings
-from spec.yaml_files import load_yaml
+from config import checks
+from config.app import App, Service
+from config.deployment import NAMESPACE, Deployment
+from config.errors import Problems, join_path
+from config.raw_config import RawConfig
+from config.stack import AppOverlay, StackSettings
+from config.yaml_files import load_yaml
 
 
 def load(raw: RawConfig, stack: str, project_dir: Path) -> Deployment:
