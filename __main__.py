@@ -1,4 +1,4 @@
-"""berth: deploy this stack's apps onto one hardened Docker host, behind one reverse proxy.
+"""berth: deploy this stack's apps onto one hardened Docker host behind one reverse proxy, or onto ECS.
 
 Everything is validated first (config/load.py); a bad config stops here, before any resource exists.
 """
@@ -7,6 +7,7 @@ import pulumi
 
 from components.app_stack import AppStack
 from components.dns import DnsRecords
+from components.ecs import deploy_on_ecs
 from components.ec2_host import Ec2Host
 from components.host import LocalHost
 from components.images import Builder
@@ -16,23 +17,26 @@ from components.shared_services import SharedServices
 from config.load import load_from_pulumi
 
 deployment = load_from_pulumi()
-
-host = Ec2Host("host", deployment) if deployment.on_ec2 else LocalHost("host", deployment)
 builder = Builder()
 secrets = Secrets(deployment)
-shared = SharedServices("shared", deployment, host)
-apps = {name: AppStack(name, deployment, host, shared, secrets, builder) for name in deployment.apps}
-proxy = Proxy(
-    "proxy", deployment, host,
-    edge_networks=[a.edge_network for a in apps.values() if a.edge_network is not None],
-    site_volumes={root: vol for a in apps.values() for root, vol in a.site_volumes.items()},
-)
-if deployment.settings.dns is not None:  # EC2 stacks only: config/checks.py refuses it on the local engine
-    DnsRecords("dns", deployment, host.public_ip)
+
+if deployment.on_ecs:  # the same apps on an ECS cluster (components/ecs, docs/ecs.md)
+    apps = deploy_on_ecs(deployment, secrets, builder)
+else:
+    host = Ec2Host("host", deployment) if deployment.on_ec2 else LocalHost("host", deployment)
+    shared = SharedServices("shared", deployment, host)
+    apps = {name: AppStack(name, deployment, host, shared, secrets, builder) for name in deployment.apps}
+    proxy = Proxy(
+        "proxy", deployment, host,
+        edge_networks=[a.edge_network for a in apps.values() if a.edge_network is not None],
+        site_volumes={root: vol for a in apps.values() for root, vol in a.site_volumes.items()},
+    )
+    if deployment.settings.dns is not None:  # EC2 stacks only: config/checks.py refuses it on the local engine
+        DnsRecords("dns", deployment, host.public_ip)
 
 pulumi.export("environment", deployment.environment)
 pulumi.export("urls", {name: app.url for name, app in apps.items()})
-if isinstance(host, Ec2Host):
+if deployment.on_ec2:
     pulumi.export("hostPublicIp", host.public_ip)
     pulumi.export("sshCommand", pulumi.Output.concat("ssh ", deployment.settings.host.ssh_user, "@", host.public_ip))
     pulumi.export("ssmCommand", pulumi.Output.concat("aws ssm start-session --target ", host.instance.id))

@@ -144,43 +144,52 @@ class ServiceImage(pulumi.ComponentResource):
 
     def _from_ecr(self, name: str, deployment: Deployment, host: DockerHost, builder: Builder, app: App,
                   svc_name: str, svc: Service) -> pulumi.Output[str]:
-        prod = deployment.is_prod
-        ecr = deployment.settings.ecr
-        repository_name = f"berth/{deployment.stack}/{app.name}-{svc_name}"
-        repo = aws.ecr.Repository(
-            name, name=repository_name,
-            image_tag_mutability="IMMUTABLE", image_scanning_configuration={"scan_on_push": True},
-            encryption_configurations=[{"encryption_type": "AES256"}],
-            force_delete=not prod,  # staging: destroy removes the repository with its images
-            opts=pulumi.ResourceOptions(parent=self, protect=prod, retain_on_delete=prod),
-        )
-        aws.ecr.LifecyclePolicy(name, repository=repo.name, policy=pulumi.Output.json_dumps({"rules": [{
-            "rulePriority": 1, "description": f"keep the last {ecr.keep_images} images",
-            "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": ecr.keep_images},
-            "action": {"type": "expire"},
-        }]}), opts=pulumi.ResourceOptions(parent=self))
+        digest_ref = ecr_reference(name, deployment, builder, app, svc_name, svc, parent=self)
+        repository = digest_ref.apply(lambda ref: ref.split("@", 1)[0])
+        return pull_on_host(name, digest_ref, host, self, prune_repository=repository,
+                            keep=deployment.settings.ecr.keep_on_host)
 
-        pushed = builder.pushed_digest(repository_name, svc.version)
-        if pushed is None:
-            pulumi.log.info(f"{app.name}/{svc_name}: version {svc.version} is not in ECR yet; it is built from "
-                            f"{svc.build.context} (check out {svc.version} there) and pushed", resource=self)
-            pushed = self._build_and_push(name, deployment, builder, svc, repo)
-        digest_ref = pulumi.Output.concat(repo.repository_url, "@", pushed)
-        return pull_on_host(name, digest_ref, host, self, prune_repository=repo.repository_url,
-                            keep=ecr.keep_on_host)
 
-    def _build_and_push(self, name: str, deployment: Deployment, builder: Builder, svc: Service,
-                        repo: aws.ecr.Repository) -> pulumi.Output[str]:
-        """Build with the local engine, push as `<repo>:<version>`; returns the pushed manifest digest."""
-        token = aws.ecr.get_authorization_token_output(registry_id=repo.registry_id)
-        image = docker.Image(
-            name, image_name=pulumi.Output.concat(repo.repository_url, ":", svc.version),
-            build=build_args(deployment, svc),
-            # A short-lived token, on this resource only (kept as a secret); no provider holds a password.
-            registry=docker.RegistryArgs(server=repo.repository_url, username=token.user_name,
-                                         password=pulumi.Output.secret(token.password)),
-            # Once pushed, the version is found in ECR and this resource leaves the program. Deleting a
-            # docker.Image removes nothing from the registry (pulumi/pulumi-docker#588): the image stays.
-            opts=pulumi.ResourceOptions(parent=self, provider=builder.provider(self)),
-        )
-        return image.repo_digest.apply(lambda ref: ref.split("@", 1)[1])
+def ecr_reference(name: str, deployment: Deployment, builder: Builder, app: App, svc_name: str, svc: Service,
+                  parent: pulumi.Resource) -> pulumi.Output[str]:
+    """This stack's ECR repository for the service, holding `version` (built and pushed only when it is
+    not there yet); returns `<repository>@<digest>`, the reference hosts and ECS tasks pull."""
+    prod = deployment.is_prod
+    ecr = deployment.settings.ecr
+    repository_name = f"berth/{deployment.stack}/{app.name}-{svc_name}"
+    repo = aws.ecr.Repository(
+        name, name=repository_name,
+        image_tag_mutability="IMMUTABLE", image_scanning_configuration={"scan_on_push": True},
+        encryption_configurations=[{"encryption_type": "AES256"}],
+        force_delete=not prod,  # staging: destroy removes the repository with its images
+        opts=pulumi.ResourceOptions(parent=parent, protect=prod, retain_on_delete=prod),
+    )
+    aws.ecr.LifecyclePolicy(name, repository=repo.name, policy=pulumi.Output.json_dumps({"rules": [{
+        "rulePriority": 1, "description": f"keep the last {ecr.keep_images} images",
+        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": ecr.keep_images},
+        "action": {"type": "expire"},
+    }]}), opts=pulumi.ResourceOptions(parent=parent))
+
+    pushed = builder.pushed_digest(repository_name, svc.version)
+    if pushed is None:
+        pulumi.log.info(f"{app.name}/{svc_name}: version {svc.version} is not in ECR yet; it is built from "
+                        f"{svc.build.context} (check out {svc.version} there) and pushed", resource=parent)
+        pushed = _build_and_push(name, deployment, builder, svc, repo, parent)
+    return pulumi.Output.concat(repo.repository_url, "@", pushed)
+
+
+def _build_and_push(name: str, deployment: Deployment, builder: Builder, svc: Service,
+                    repo: aws.ecr.Repository, parent: pulumi.Resource) -> pulumi.Output[str]:
+    """Build with the local engine, push as `<repo>:<version>`; returns the pushed manifest digest."""
+    token = aws.ecr.get_authorization_token_output(registry_id=repo.registry_id)
+    image = docker.Image(
+        name, image_name=pulumi.Output.concat(repo.repository_url, ":", svc.version),
+        build=build_args(deployment, svc),
+        # A short-lived token, on this resource only (kept as a secret); no provider holds a password.
+        registry=docker.RegistryArgs(server=repo.repository_url, username=token.user_name,
+                                     password=pulumi.Output.secret(token.password)),
+        # Once pushed, the version is found in ECR and this resource leaves the program. Deleting a
+        # docker.Image removes nothing from the registry (pulumi/pulumi-docker#588): the image stays.
+        opts=pulumi.ResourceOptions(parent=parent, provider=builder.provider(parent)),
+    )
+    return image.repo_digest.apply(lambda ref: ref.split("@", 1)[1])

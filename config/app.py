@@ -137,6 +137,8 @@ class Service(Camel):
     memory_mb: PositiveInt = 512
     cpus: float | None = Field(default=None, gt=0)
     replicas: PositiveInt = 1
+    max_replicas: PositiveInt | None = Field(default=None, description=(
+        "ECS: scale between `replicas` and this on CPU load; one host runs `replicas`"))
     singleton: bool = False
     gpu: bool = False
     depends_on: list[Name] = []
@@ -167,6 +169,9 @@ class Service(Camel):
         if self.replicas > 1 and (self.volumes or self.singleton):
             reason = "it has data volumes" if self.volumes else "it is a singleton"
             raise ValueError(f"replicas must be 1 because {reason}; two copies would corrupt or duplicate work")
+        if self.max_replicas is not None and (self.max_replicas < self.replicas or self.stateful):
+            raise ValueError("maxReplicas must be at least replicas, and only a stateless service (no volumes, not a "
+                             "singleton) scales")
         if self.kind == "server" and self.healthcheck is None:
             raise ValueError("a server needs a `healthcheck` so deploys wait for it to be ready, not a sleep")
         if self.kind == "static" and (self.port or self.volumes or self.after_deploy):

@@ -31,14 +31,14 @@ def check_environment(settings: StackSettings, apps: dict[str, App], problems: P
     env, host = settings.environment, settings.host
     if env == "dev" and host.kind != "local":
         problems.add(f"{NAMESPACE}:host.kind", "dev runs on the local Docker engine; set `kind: local`")
-    if env != "dev" and host.kind != "ec2":
-        problems.add(f"{NAMESPACE}:host.kind", f"{env} runs on an EC2 host berth creates; set `kind: ec2`")
+    if env != "dev" and host.kind == "local":
+        problems.add(f"{NAMESPACE}:host.kind", f"{env} runs on an EC2 host (`kind: ec2`) or an ECS cluster (`kind: ecs`) berth creates")
     if env != "dev" and settings.domain == "localhost":
         problems.add(f"{NAMESPACE}:domain", f"{env} needs a real domain (e.g. chmedia.com) for its sites and certificates")
-    if settings.dns is not None and host.kind != "ec2":
+    if settings.dns is not None and host.kind == "local":
         problems.add(f"{NAMESPACE}:dns", "DNS records point at the EC2 host's public IP, but this stack runs on the "
                                          "local Docker engine; remove berth:dns (dev serves *.localhost names)")
-    if env != "dev" and settings.proxy.acme_email is None:
+    if env != "dev" and host.kind == "ec2" and settings.proxy.acme_email is None:
         problems.add(f"{NAMESPACE}:proxy.acmeEmail", "set the e-mail the certificate authority may warn about expiring certificates")
     if settings.proxy.http_port == settings.proxy.https_port:
         problems.add(f"{NAMESPACE}:proxy.httpsPort", "must differ from proxy.httpPort")
@@ -192,7 +192,7 @@ def check_hostnames(deployment: Deployment, problems: Problems) -> None:
             problems.add(f"{NAMESPACE}:apps.{app.name}.hostname",
                          f"{host} is already the host name of app {owners[host]!r}; give each app its own")
         owners[host] = app.name
-        zone = deployment.settings.dns.zone_name if deployment.settings.dns and deployment.on_ec2 else None
+        zone = deployment.settings.dns.zone_name if deployment.settings.dns and deployment.settings.host.kind != "local" else None
         if zone and host != zone and not host.endswith(f".{zone}"):
             problems.add(f"{NAMESPACE}:dns.zoneName",
                          f"app {app.name!r} is served at {host}, which is not inside zone {zone}; name the zone that "

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.app import App
-from config.stack import Ec2HostSettings, StackSettings
+from config.stack import Ec2HostSettings, EcsHostSettings, StackSettings
 
 NAMESPACE = "berth"
 EC2_DATA_ROOT = "/srv/berth"
@@ -37,6 +37,10 @@ class Deployment:
     @property
     def on_ec2(self) -> bool:
         return isinstance(self.settings.host, Ec2HostSettings)
+
+    @property
+    def on_ecs(self) -> bool:
+        return isinstance(self.settings.host, EcsHostSettings)
 
     @property
     def domain(self) -> str:

@@ -30,7 +30,7 @@ class ConfigError(pulumi.RunError):
         super().__init__("\n".join(lines))
 
 
-UNION_TAGS = {"host": ("local", "ec2")}  # pydantic puts a tagged union's tag in the path; users never write it
+UNION_TAGS = {"host": ("local", "ec2", "ecs")}  # pydantic puts a tagged union's tag in the path; users never write it
 
 
 def join_path(prefix: str, loc: tuple) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pulumi
 from pydantic import ValidationError
 
-from config import checks
+from config import checks, ecs_checks
 from config.app import App, Service
 from config.deployment import NAMESPACE, Deployment
 from config.errors import Problems, join_path
@@ -35,6 +35,7 @@ def load(raw: RawConfig, stack: str, project_dir: Path) -> Deployment:
     checks.check_host_dirs(settings, apps, project_dir, problems)
     checks.check_networks(settings, apps, problems)
     checks.check_secrets(settings, raw, secret_names, problems)
+    ecs_checks.check_ecs(settings, apps, problems)
     deployment = Deployment(stack, project_dir, settings, apps, raw.secret_keys & secret_names)
     checks.check_hostnames(deployment, problems)
     problems.raise_if_any()

@@ -58,7 +58,48 @@ class Ec2HostSettings(Camel):
         return value
 
 
-HostSettings = Annotated[Union[LocalHostSettings, Ec2HostSettings], Field(discriminator="kind")]
+class EcsNetworkSettings(Camel):
+    """An existing VPC to deploy into; without one berth creates a VPC with public and private subnets."""
+
+    vpc_id: Annotated[str, shaped(r"vpc-[0-9a-f]{8,17}", "a VPC id such as vpc-0123456789abcdef0")]
+    public_subnet_ids: list[Annotated[str, shaped(r"subnet-[0-9a-f]{8,17}", "a subnet id")]] = Field(
+        min_length=2, description="two or more subnets in different zones, routed to an internet gateway (the load balancer)")
+    private_subnet_ids: list[Annotated[str, shaped(r"subnet-[0-9a-f]{8,17}", "a subnet id")]] = Field(
+        min_length=2, description="two or more subnets with outbound access (NAT) for tasks and databases")
+
+
+class RdsSettings(Camel):
+    """Amazon RDS for PostgreSQL, standing in for the shared Postgres container on ECS stacks."""
+
+    instance_class: str = "db.t4g.small"
+    allocated_storage_gib: PositiveInt = Field(default=20, alias="allocatedStorageGiB")
+    max_allocated_storage_gib: PositiveInt = Field(default=100, alias="maxAllocatedStorageGiB",
+                                                   description="storage autoscaling ceiling")
+    multi_az: bool = Field(default=False, description="a standby in a second zone (prod: recommended)")
+    backup_retention_days: int = Field(default=7, ge=1, le=35)
+
+
+class ElastiCacheSettings(Camel):
+    """Amazon ElastiCache for Redis: one replication group per app that uses Redis (as on one host)."""
+
+    node_type: str = "cache.t4g.micro"
+    snapshot_retention_days: int = Field(default=7, ge=0, le=35, description="apps using Redis as a store; caches keep none")
+
+
+class EcsHostSettings(Camel):
+    """Amazon ECS: the same apps on a cluster (Fargate; GPU services on EC2 capacity), behind an ALB."""
+
+    kind: Literal["ecs"]
+    network: EcsNetworkSettings | None = Field(default=None, description="an existing VPC; unset: berth creates one")
+    availability_zones: PositiveInt = Field(default=2, ge=2, le=3, description="zones of the VPC berth creates")
+    gpu_instance_type: str | None = Field(default=None, description=(
+        "EC2 instance type of the GPU capacity provider (e.g. g4dn.xlarge); GPU services cannot run on Fargate"))
+    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = 30
+    database: RdsSettings = RdsSettings()
+    cache: ElastiCacheSettings = ElastiCacheSettings()
+
+
+HostSettings = Annotated[Union[LocalHostSettings, Ec2HostSettings, EcsHostSettings], Field(discriminator="kind")]
 
 
 class ProxySettings(Camel):
@@ -127,6 +168,7 @@ class ServiceOverlay(Camel):
     memory_mb: PositiveInt | None = None
     cpus: float | None = Field(default=None, gt=0)
     replicas: PositiveInt | None = None
+    max_replicas: PositiveInt | None = None
     gpu: bool | None = Field(default=None, description="false: run a GPU service on the CPU (a dev machine without one)")
 
 

@@ -171,6 +171,28 @@ class BerthMocks(pulumi.runtime.Mocks):
             state["keyName"] = name
         elif typ == "aws:route53/record:Record":
             state["fqdn"] = values.get("name")
+        elif typ == "aws:acm/certificate:Certificate":
+            hosts = [values["domainName"], *(values.get("subjectAlternativeNames") or [])]
+            state["domainValidationOptions"] = [
+                {"domainName": h, "resourceRecordName": f"_{_digest(h)[:12]}.{h}.", "resourceRecordType": "CNAME",
+                 "resourceRecordValue": f"_{_digest(h, 'v')[:12]}.acm-validations.aws."} for h in hosts]
+        elif typ == "aws:acm/certificateValidation:CertificateValidation":
+            state["certificateArn"] = values.get("certificateArn")
+        elif typ == "aws:lb/loadBalancer:LoadBalancer":
+            state.update(dnsName=f"{name}-123456789.{TEST_REGION}.elb.amazonaws.com", zoneId="Z35SXDOTRQ7X7K")
+        elif typ == "aws:rds/instance:Instance":
+            state.update(address=f"{name}.abcdefghijkl.{TEST_REGION}.rds.amazonaws.com", port=5432)
+        elif typ == "aws:elasticache/replicationGroup:ReplicationGroup":
+            state["primaryEndpointAddress"] = f"master.{name}.abcdef.use1.cache.amazonaws.com"
+        elif typ == "aws:ec2/vpc:Vpc":
+            return "vpc-0a1b2c3d4e5f67890", state
+        elif typ == "aws:ec2/subnet:Subnet":
+            return "subnet-" + _digest(name)[:17], state
+        elif typ == "aws:ec2/securityGroup:SecurityGroup":
+            return "sg-" + _digest(name)[:17], state
+        if typ.startswith("aws:") and "arn" not in state:
+            service = typ.split(":")[1].split("/")[0]
+            state["arn"] = f"arn:aws:{service}:{TEST_REGION}:{TEST_ACCOUNT}:{typ.rsplit(':', 1)[-1].lower()}/{name}"
         if typ.startswith("aws:") and "name" not in state:
             state["name"] = f"{name}-{_digest(name)[:7]}"  # the provider's auto-naming
         return f"{name}-id", state
@@ -198,6 +220,14 @@ class BerthMocks(pulumi.runtime.Mocks):
             tags = self.existing_image_tags[repository]
             digests = tags if isinstance(tags, dict) else {t: "sha256:" + _digest(t) for t in tags}
             return {"imageIds": [{"imageTag": t, "imageDigest": d} for t, d in digests.items()]}
+        if tok == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return {"id": TEST_REGION, "names": [f"{TEST_REGION}{z}" for z in "abc"],
+                    "zoneIds": [f"use1-az{i}" for i in (1, 2, 4)]}
+        if tok == "aws:ec2/getVpc:getVpc":
+            return {"id": args.args.get("id"), "cidrBlock": "10.0.0.0/16", "arn": f"arn:aws:ec2:::vpc/{args.args.get('id')}"}
+        if tok == "aws:ssm/getParameter:getParameter":
+            return {"id": args.args.get("name"), "name": args.args.get("name"), "type": "String",
+                    "value": "ami-0fedcba9876543210", "arn": f"arn:aws:ssm:::parameter{args.args.get('name')}"}
         if tok == "aws:route53/getZone:getZone":
             return {"zoneId": "Z0123456789ABCDEFGHIJ", "name": args.args.get("name")}
         return {}

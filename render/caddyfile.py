@@ -74,6 +74,7 @@ class ProxyPlan:
     hsts: bool = False
     acme_email: str | None = None
     acme_staging: bool = False
+    http_port: int = 80  # ECS's edge proxy listens on 8080 behind the load balancer
 
 
 def _rules(app: App) -> tuple[Rule, ...]:
@@ -177,6 +178,8 @@ def _site(site: Site, plan_: ProxyPlan) -> list[str]:
 
 def _globals(plan_: ProxyPlan) -> list[str]:
     lines = ["admin off", f"grace_period {GRACE_PERIOD_S}s"]  # config changes replace the container: no admin API
+    if plan_.http_port != 80:
+        lines.append(f"http_port {plan_.http_port}")
     if not plan_.tls:
         return lines + ["auto_https off"]
     if plan_.acme_email:
@@ -191,7 +194,7 @@ def render(plan_: ProxyPlan) -> str:
     lines = ["# Rendered by berth from apps/*.yaml; edits here are overwritten.", "{", *_block(_globals(plan_)), "}", ""]
     # Requests for no known host name (and the proxy's own healthcheck) get the proxy's /health answer.
     # Named hosts still win on :80: their HTTPS redirects (and ACME challenges) come first.
-    lines += [":80 {", f'\trespond /health "{HEALTH_BODY}" 200', "\trespond 404", "}", ""]
+    lines += [f":{plan_.http_port} {{", f'\trespond /health "{HEALTH_BODY}" 200', "\trespond 404", "}", ""]
     for site in plan_.sites:
         lines += _site(site, plan_) + [""]
     return "\n".join(lines)

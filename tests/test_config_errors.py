@@ -49,9 +49,9 @@ def test_misspelled_host_setting_is_reported_at_its_own_path(config_problems):
     assert problems == ["berth:host.dataVolumeGB: is not a setting berth knows; remove it or check its spelling"]
 
 
-def test_prod_must_run_on_ec2(config_problems):
+def test_prod_must_run_on_ec2_or_ecs(config_problems):
     problems = config_problems("prod", plain={"berth:host": {"kind": "local"}})
-    assert "berth:host.kind: prod runs on an EC2 host berth creates; set `kind: ec2`" in problems
+    assert "berth:host.kind: prod runs on an EC2 host (`kind: ec2`) or an ECS cluster (`kind: ecs`) berth creates" in problems
 
 
 def test_prod_refuses_unpinned_images(config_problems):

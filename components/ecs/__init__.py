@@ -1,0 +1,51 @@
+"""berth on Amazon ECS (`berth:host.kind: ecs`): the same apps/*.yaml on a cluster, behind one ALB.
+
+The single host stays the default; an ECS stack swaps the host, the shared containers and the proxy
+for their managed counterparts (docs/ecs.md): Fargate services (GPU services on EC2 capacity),
+Service Connect for the same aliases, an Application Load Balancer for routes, RDS and ElastiCache
+for Postgres and Redis, EFS for volumes, Secrets Manager for secrets.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components.ecs.app_service import EcsApp, Platform
+from components.ecs.cluster import EcsCluster
+from components.ecs.databases import ManagedData
+from components.ecs.files import EcsFileSystem, needs_files
+from components.ecs.load_balancer import LoadBalancer
+from components.ecs.network import EcsNetwork
+from components.ecs.secret_store import SecretStore
+from components.images import Builder
+from components.secrets import Secrets
+from config.deployment import Deployment
+
+RULES_PER_APP = 100  # listener rule priorities: app i owns [i*100+1, i*100+99]
+
+
+def deploy_on_ecs(deployment: Deployment, secrets: Secrets, builder: Builder) -> dict[str, EcsApp]:
+    network = EcsNetwork("network", deployment)
+    cluster = EcsCluster("cluster", deployment, network)
+    load_balancer = LoadBalancer("edge", deployment, network)
+    files = EcsFileSystem("files", deployment, network) if needs_files(deployment) else None
+    store = SecretStore(deployment)
+    logs = aws.cloudwatch.LogGroup("berth-logs", name=f"/berth/{deployment.stack}/berth",
+                                   retention_in_days=deployment.settings.host.log_retention_days)
+    data = ManagedData("data", deployment, network, cluster.cluster, store, logs)
+    platform = Platform(deployment=deployment, network=network, cluster=cluster.cluster,
+                        gpu_capacity_provider=cluster.gpu_capacity_provider, load_balancer=load_balancer,
+                        file_system=files.file_system if files else None,
+                        file_system_group=files.security_group if files else None,
+                        mount_targets=files.mount_targets if files else [], store=store, secrets=secrets,
+                        builder=builder)
+    apps = {name: EcsApp(name, platform, data.apps.get(name), rule_base=(i + 1) * RULES_PER_APP)
+            for i, name in enumerate(sorted(deployment.apps))}
+    for app in deployment.apps.values():
+        if app.network is not None:
+            pulumi.log.info(f"{app.name}: network.subnet does not apply on ECS; its tasks get addresses in the "
+                            "VPC's private subnets and are fenced by security groups")
+    pulumi.export("loadBalancerDnsName", load_balancer.alb.dns_name)
+    pulumi.export("clusterName", cluster.cluster.name)
+    return apps

@@ -1,0 +1,433 @@
+"""One app on ECS: a Fargate service per service, wired the way one host wires containers.
+
+- **Discovery**: the app has its own Service Connect namespace; each service is reached there by its
+  service name and port, the same alias as on one host (`http://ai-engine:8000`).
+- **Fences**: the app's tasks share one security group that admits only the app itself and the load
+  balancer (on routed ports); services that use a database also wear the app's data-client group,
+  the only one the database admits. Frontends wear no such group, so they cannot reach a database.
+- **Secrets** come from Secrets Manager by ARN (components/ecs/secret_store.py); `environment`
+  holds only plain values. Each app's execution role may read only its own secrets and images.
+- **Deploys**: `replicas` is the desired count, `maxReplicas` an autoscaling ceiling on CPU; a
+  stateful service (volume, singleton) never runs twice (`maximumPercent` 100). The deployment
+  circuit breaker rolls a failed deploy back, and `pulumi up` waits for a steady state.
+- **Volumes** are EFS access points owned by the service's user; tmpfs paths become task-local
+  scratch volumes (Fargate has no tmpfs), so the root file system stays read-only.
+- **Post-deploy hooks** run as one-off tasks of the new task definition; a failure fails the deploy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_command as command
+
+from components.app_stack import start_order, substitute
+from components.container import probe_command
+from components.ecs.databases import AppData, awslogs, task_execution_role
+from components.ecs.load_balancer import LoadBalancer
+from components.ecs.network import EcsNetwork
+from components.ecs.secret_store import SecretStore
+from components.images import Builder, ecr_reference
+from components.secrets import Secrets
+from config import names
+from config.app import SHARED_SERVICES, App, Service
+from config.deployment import Deployment
+from config.fargate import task_size
+from config.stack import EcsHostSettings
+from render import caddyfile
+from render.ecs_tasks import OneOffTask, run_task_script
+
+EDGE_PORT = 8080
+SCALE_ON_CPU_PERCENT = 60
+STOP_TIMEOUT_S = 30
+DEREGISTRATION_DELAY_S = 30
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What every app on the cluster shares."""
+
+    deployment: Deployment
+    network: EcsNetwork
+    cluster: aws.ecs.Cluster
+    gpu_capacity_provider: pulumi.Output[str] | None
+    load_balancer: LoadBalancer
+    file_system: aws.efs.FileSystem | None
+    file_system_group: aws.ec2.SecurityGroup | None
+    mount_targets: list[aws.efs.MountTarget]
+    store: SecretStore
+    secrets: Secrets
+    builder: Builder
+
+
+def posix_owner(svc: Service) -> tuple[int, int]:
+    """The uid:gid a service's volumes belong to: its volume owner, else its numeric user, else root."""
+    owner = getattr(svc, "volume_owner", None) or svc.user or "0"
+    match = re.fullmatch(r"(\d+)(?::(\d+))?", str(owner))
+    if not match:
+        return 0, 0
+    uid = int(match.group(1))
+    return uid, int(match.group(2) or uid)
+
+
+def needs_edge(app: App) -> bool:
+    """Routes the ALB cannot serve itself: a stripped prefix, a single-page app's fallback, static files."""
+    return any(r.strip_prefix or r.spa or app.services[r.service].kind == "static" for r in app.routes.values())
+
+
+def route_order(app: App) -> list[str]:
+    """Most specific path first, `/` last: the ALB takes the first rule that matches."""
+    return sorted(app.routes, key=lambda p: (p == "/", -len(p.rstrip("/")), p))
+
+
+class EcsApp(pulumi.ComponentResource):
+    def __init__(self, name: str, platform: Platform, data: AppData | None, rule_base: int,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("berth:ecs:App", name, None, opts)
+        deployment = platform.deployment
+        app = deployment.apps[name]
+        self._platform, self._app, self._data = platform, app, data
+        host: EcsHostSettings = deployment.settings.host
+        child = pulumi.ResourceOptions(parent=self)
+        self._tags = {"berth:stack": deployment.stack, "berth:app": name}
+
+        self.namespace = aws.servicediscovery.HttpNamespace(
+            f"{name}-ns", name=f"{name}.{deployment.stack}.berth", description=f"berth {name}: its services' aliases",
+            tags=self._tags, opts=child)
+        self.log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=f"/berth/{deployment.stack}/{name}",
+                                                 retention_in_days=host.log_retention_days, tags=self._tags, opts=child)
+        self.tasks_group = self._security_group()
+        self._volumes = self._access_points()
+        self._secret_arns = self._secrets()
+        self.execution_role = task_execution_role(
+            f"{name}-execution", deployment, list({id(a): a for a in self._secret_arns.values()}.values()) or None,
+            self.log_group, parent=self, repository_prefix=f"berth/{deployment.stack}/{name}-")
+        self.task_role = self._task_role()
+
+        self.services: dict[str, aws.ecs.Service] = {}
+        self.task_definitions: dict[str, aws.ecs.TaskDefinition] = {}
+        self._target_groups: dict[str, aws.lb.TargetGroup] = {}
+        for svc_name in start_order(app):
+            svc = app.services[svc_name]
+            if svc.kind != "server":
+                continue
+            self._service(svc_name, svc)
+        if needs_edge(app):
+            self._edge()
+        self._rules(rule_base)
+        self.url = deployment.url(app)
+        self.register_outputs({"url": self.url, "services": {n: s.name for n, s in self.services.items()}})
+
+    # --- fences and shared pieces -------------------------------------------------------------------
+
+    def _security_group(self) -> aws.ec2.SecurityGroup:
+        app, platform = self._app, self._platform
+        child = pulumi.ResourceOptions(parent=self)
+        group = aws.ec2.SecurityGroup(f"{app.name}-tasks", vpc_id=platform.network.vpc_id, tags=self._tags, opts=child,
+                                      description=f"berth {app.name}: its own tasks and the load balancer")
+        aws.vpc.SecurityGroupIngressRule(f"{app.name}-from-itself", security_group_id=group.id, ip_protocol="tcp",
+                                         from_port=0, to_port=65535, referenced_security_group_id=group.id,
+                                         description="the app's services reach each other", opts=child)
+        ports = {self._app.services[r.service].port for r in app.routes.values()
+                 if self._app.services[r.service].kind == "server"}
+        if needs_edge(app):
+            ports.add(EDGE_PORT)
+        for port in sorted(p for p in ports if p):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{app.name}-from-alb-{port}", security_group_id=group.id, ip_protocol="tcp", from_port=port,
+                to_port=port, referenced_security_group_id=platform.load_balancer.security_group.id,
+                description="routed requests from the load balancer", opts=child)
+        aws.vpc.SecurityGroupEgressRule(f"{app.name}-out", security_group_id=group.id, ip_protocol="-1",
+                                        cidr_ipv4="0.0.0.0/0", description="APIs, registries, external services",
+                                        opts=child)
+        if platform.file_system_group is not None and any(s.volumes or s.host_dirs for s in app.services.values()):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{app.name}-to-efs", security_group_id=platform.file_system_group.id, ip_protocol="tcp",
+                from_port=2049, to_port=2049, referenced_security_group_id=group.id,
+                description=f"NFS from {app.name}'s tasks", opts=child)
+        return group
+
+    def _access_points(self) -> dict[tuple[str, str], aws.efs.AccessPoint]:
+        """One EFS access point per volume (and host dir): its own directory, owned by the service's user."""
+        app, platform = self._app, self._platform
+        prod = platform.deployment.is_prod
+        points = {}
+        for svc_name, svc in app.services.items():
+            uid, gid = posix_owner(svc)
+            for volume in [*svc.volumes, *svc.host_dirs]:
+                if (svc_name, volume) in points:
+                    continue
+                points[(svc_name, volume)] = aws.efs.AccessPoint(
+                    f"{app.name}-{volume}", file_system_id=platform.file_system.id,
+                    posix_user={"uid": uid, "gid": gid},
+                    root_directory={"path": f"/berth/{app.name}/{volume}", "creation_info": {
+                        "owner_uid": uid, "owner_gid": gid, "permissions": "0750"}},
+                    tags={**self._tags, "Name": names.volume(app.name, volume)},
+                    opts=pulumi.ResourceOptions(parent=self, protect=prod, retain_on_delete=prod))
+        return points
+
+    def _secrets(self) -> dict[tuple[str, str], pulumi.Output[str]]:
+        """(service, ENV) -> ARN of the Secrets Manager entry holding the value."""
+        app, platform = self._app, self._platform
+        arns: dict[tuple[str, str], pulumi.Output[str]] = {}
+        by_value: dict[str, pulumi.Output[str]] = {}
+
+        def put(key: str, value: pulumi.Output[str], env: str) -> pulumi.Output[str]:
+            if key not in by_value:
+                by_value[key] = platform.store.put(app.name, env, value, parent=self)
+            return by_value[key]
+
+        for svc_name, svc in app.services.items():
+            for env, secret_name in svc.secret_env.items():
+                arns[(svc_name, env)] = put(f"config:{secret_name}", platform.secrets.get(secret_name), env)
+            for used, use in svc.uses.items():
+                if used in SHARED_SERVICES:
+                    arns[(svc_name, use.env)] = put(f"shared:{used}", self._data.urls[used], use.env)
+                else:
+                    arns[(svc_name, use.env)] = put(f"external:{used}", platform.secrets.get(app.external[used].secret),
+                                                    use.env)
+        return arns
+
+    def _task_role(self) -> aws.iam.Role:
+        """What the app's code may do in AWS: mount its own EFS directories, nothing more."""
+        app, platform = self._app, self._platform
+        role = aws.iam.Role(f"{app.name}-task", assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+            description=f"berth {app.name}: what its running code may do", tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self))
+        if self._volumes:
+            aws.iam.RolePolicy(f"{app.name}-task-efs", role=role.name, policy=pulumi.Output.json_dumps({
+                "Version": "2012-10-17", "Statement": [{
+                    "Sid": "OwnVolumes", "Effect": "Allow",
+                    "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
+                    "Resource": platform.file_system.arn,
+                    "Condition": {"StringEquals": {"elasticfilesystem:AccessPointArn": [
+                        p.arn for p in self._volumes.values()]}}}]}), opts=pulumi.ResourceOptions(parent=self))
+        return role
+
+    # --- one service -------------------------------------------------------------------------------
+
+    def _image(self, svc_name: str, svc: Service) -> pulumi.Input[str]:
+        """A pinned public reference as it is (ECS pulls it); a build from this stack's ECR by digest."""
+        if svc.image is not None:
+            return svc.image
+        return ecr_reference(f"{self._app.name}-{svc_name}", self._platform.deployment, self._platform.builder,
+                             self._app, svc_name, svc, parent=self)
+
+    def _container(self, svc_name: str, svc: Service, image: pulumi.Input[str]) -> dict:
+        deployment, app = self._platform.deployment, self._app
+        env = [{"name": k, "value": substitute(v, deployment, app)} for k, v in sorted(svc.env.items())]
+        secrets = [{"name": env_name, "valueFrom": arn} for (s, env_name), arn in sorted(self._secret_arns.items())
+                   if s == svc_name]
+        check = svc.healthcheck
+        container = {
+            "name": svc_name, "image": image, "essential": True,
+            "environment": env, "secrets": secrets,
+            "readonlyRootFilesystem": svc.read_only, "privileged": False,
+            "linuxParameters": {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"], "add": sorted(svc.cap_add)}},
+            "mountPoints": [
+                *[{"sourceVolume": f"volume-{v}", "containerPath": path, "readOnly": False}
+                  for v, path in svc.volumes.items()],
+                *[{"sourceVolume": f"volume-{d}", "containerPath": hd.target, "readOnly": hd.read_only}
+                  for d, hd in svc.host_dirs.items()],
+                *[{"sourceVolume": f"scratch-{i}", "containerPath": path, "readOnly": False}
+                  for i, path in enumerate(svc.tmpfs)]],
+            "healthCheck": {"command": probe_command(check, svc.port), "interval": check.interval_s,
+                            "timeout": check.timeout_s, "retries": check.retries, "startPeriod": check.start_period_s},
+            "stopTimeout": STOP_TIMEOUT_S,
+            "logConfiguration": awslogs(self.log_group, svc_name),
+        }
+        if svc.port:
+            container["portMappings"] = [{"name": svc_name, "containerPort": svc.port, "protocol": "tcp",
+                                          "appProtocol": "http"}]
+        if svc.command:
+            container["command"] = list(svc.command)
+        if svc.user:
+            container["user"] = svc.user
+        if svc.gpu:
+            container["resourceRequirements"] = [{"type": "GPU", "value": "1"}]
+        return container
+
+    def _task_definition(self, svc_name: str, svc: Service, containers: list[dict], volumes: list[dict],
+                         family: str) -> aws.ecs.TaskDefinition:
+        deployment = self._platform.deployment
+        size = task_size(svc.cpus, svc.memory_mb) if not svc.gpu else (round((svc.cpus or 1) * 1024), svc.memory_mb)
+        arch = "ARM64" if svc.build is not None and svc.build.platform == "linux/arm64" else "X86_64"
+        definition = aws.ecs.TaskDefinition(
+            f"{self._app.name}-{svc_name}", family=f"berth-{deployment.stack}-{family}", network_mode="awsvpc",
+            requires_compatibilities=["EC2"] if svc.gpu else ["FARGATE"], cpu=str(size[0]), memory=str(size[1]),
+            execution_role_arn=self.execution_role.arn, task_role_arn=self.task_role.arn,
+            runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": arch},
+            container_definitions=pulumi.Output.json_dumps(containers), volumes=volumes, tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self))
+        self.task_definitions[svc_name] = definition
+        return definition
+
+    def _volume_args(self, svc: Service, svc_name: str) -> list[dict]:
+        volumes = [{"name": f"scratch-{i}"} for i in range(len(svc.tmpfs))]
+        for volume in [*svc.volumes, *svc.host_dirs]:
+            point = self._volumes[(svc_name, volume)]
+            volumes.append({"name": f"volume-{volume}", "efs_volume_configuration": {
+                "file_system_id": self._platform.file_system.id, "transit_encryption": "ENABLED",
+                "authorization_config": {"access_point_id": point.id, "iam": "ENABLED"}}})
+        return volumes
+
+    def _service(self, svc_name: str, svc: Service) -> None:
+        platform, app = self._platform, self._app
+        image = self._image(svc_name, svc)
+        definition = self._task_definition(svc_name, svc, [self._container(svc_name, svc, image)],
+                                           self._volume_args(svc, svc_name), f"{app.name}-{svc_name}")
+        routed = any(r.service == svc_name and not (r.strip_prefix or r.spa) for r in app.routes.values())
+        load_balancers = []
+        if routed:
+            group = self._target_group(svc_name, svc.port, svc.healthcheck.path or "/",
+                                       sticky=any(r.sticky for r in app.routes.values() if r.service == svc_name))
+            load_balancers = [{"target_group_arn": group.arn, "container_name": svc_name, "container_port": svc.port}]
+        self._ecs_service(svc_name, svc, definition, load_balancers, uses_data=any(u in SHARED_SERVICES for u in svc.uses))
+        self._hooks(svc_name, svc, definition)
+
+    def _ecs_service(self, svc_name: str, svc: Service, definition: aws.ecs.TaskDefinition, load_balancers: list,
+                     uses_data: bool, grace_s: int | None = None) -> aws.ecs.Service:
+        platform, app = self._platform, self._app
+        groups = [self.tasks_group.id] + ([self._data.client_security_group.id] if uses_data else [])
+        depends = [s for dep in svc.depends_on if (s := self.services.get(dep)) is not None]
+        depends += (self._data.ready if uses_data else []) + platform.mount_targets
+        stateful = svc.stateful
+        scaled = svc.max_replicas is not None
+        # Typed args: the SDK does not translate snake_case keys of plain dicts nested this deep.
+        connect = aws.ecs.ServiceServiceConnectConfigurationArgs(
+            enabled=True, namespace=self.namespace.arn,
+            services=[aws.ecs.ServiceServiceConnectConfigurationServiceArgs(
+                port_name=svc_name, discovery_name=svc_name,
+                client_alias=[aws.ecs.ServiceServiceConnectConfigurationServiceClientAliasArgs(
+                    port=svc.port, dns_name=svc_name)])] if svc.port else None)
+        placement = ({"capacity_provider_strategies": [{"capacity_provider": platform.gpu_capacity_provider, "weight": 1}]}
+                     if svc.gpu else {"launch_type": "FARGATE"})
+        service = aws.ecs.Service(
+            f"{app.name}-{svc_name}", cluster=platform.cluster.arn, task_definition=definition.arn,
+            desired_count=svc.replicas, **placement,
+            network_configuration={"subnets": platform.network.private_subnet_ids, "security_groups": groups,
+                                   "assign_public_ip": False},
+            load_balancers=load_balancers or None,
+            health_check_grace_period_seconds=(grace_s if grace_s is not None else svc.healthcheck.start_period_s)
+            if load_balancers else None,
+            deployment_circuit_breaker={"enable": True, "rollback": True},
+            # A service holding data, or a singleton, never runs twice: the old task stops first.
+            deployment_maximum_percent=100 if stateful else 200,
+            deployment_minimum_healthy_percent=0 if stateful else 100,
+            service_connect_configuration=connect, enable_execute_command=False, propagate_tags="SERVICE",
+            wait_for_steady_state=True, tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends,
+                                        ignore_changes=["desiredCount"] if scaled else None))
+        self.services[svc_name] = service
+        if scaled:
+            target = aws.appautoscaling.Target(
+                f"{app.name}-{svc_name}", service_namespace="ecs", scalable_dimension="ecs:service:DesiredCount",
+                resource_id=pulumi.Output.concat("service/", platform.cluster.name, "/", service.name),
+                min_capacity=svc.replicas, max_capacity=svc.max_replicas, opts=pulumi.ResourceOptions(parent=self))
+            aws.appautoscaling.Policy(
+                f"{app.name}-{svc_name}-cpu", policy_type="TargetTrackingScaling", service_namespace="ecs",
+                resource_id=target.resource_id, scalable_dimension=target.scalable_dimension,
+                target_tracking_scaling_policy_configuration={
+                    "target_value": SCALE_ON_CPU_PERCENT, "scale_in_cooldown": 300, "scale_out_cooldown": 60,
+                    "predefined_metric_specification": {"predefined_metric_type": "ECSServiceAverageCPUUtilization"}},
+                opts=pulumi.ResourceOptions(parent=self))
+        return service
+
+    def _target_group(self, key: str, port: int, health_path: str, sticky: bool = False) -> aws.lb.TargetGroup:
+        platform, app = self._platform, self._app
+        group = aws.lb.TargetGroup(
+            f"{app.name}-{key}"[:24], port=port, protocol="HTTP", target_type="ip", vpc_id=platform.network.vpc_id,
+            deregistration_delay=DEREGISTRATION_DELAY_S,
+            health_check={"path": health_path, "matcher": "200-399", "interval": 15, "healthy_threshold": 2},
+            stickiness={"type": "lb_cookie", "enabled": True, "cookie_duration": 86400} if sticky else None,
+            tags=self._tags, opts=pulumi.ResourceOptions(parent=self))
+        self._target_groups[key] = group
+        return group
+
+    def _hooks(self, svc_name: str, svc: Service, definition: aws.ecs.TaskDefinition) -> None:
+        """Each hook is a one-off task of the new task definition; it runs again when the definition changes."""
+        platform, app = self._platform, self._app
+        groups = [self.tasks_group.id] + (
+            [self._data.client_security_group.id] if any(u in SHARED_SERVICES for u in svc.uses) else [])
+        for i, hook in enumerate(svc.after_deploy, start=1):
+            script = pulumi.Output.all(platform.cluster.name, definition.arn, platform.network.private_subnet_ids,
+                                       *groups).apply(lambda a, cmd=tuple(hook.command): run_task_script(OneOffTask(
+                                           cluster=a[0], task_definition=a[1], container=svc_name, subnets=tuple(a[2]),
+                                           security_groups=tuple(a[3:]), command=cmd)))
+            command.local.Command(f"{app.name}-{svc_name}-after-deploy-{i}", create=script,
+                                  interpreter=["/bin/bash", "-c"], triggers=[definition.arn],
+                                  logging=command.local.Logging.STDERR,
+                                  opts=pulumi.ResourceOptions(parent=self, depends_on=[self.services[svc_name]]))
+
+    # --- the edge proxy and the load balancer's rules ----------------------------------------------------
+
+    def _edge(self) -> None:
+        """Caddy for what the ALB cannot do: the same route rendering as one host, upstreams by alias."""
+        platform, app = self._platform, self._app
+        deployment = platform.deployment
+        config = caddyfile.render(edge_plan(deployment, app))
+        sites = [(svc_name, svc) for svc_name, svc in app.services.items() if svc.kind == "static"]
+        containers = [{
+            "name": f"site-{svc_name}", "image": self._image(svc_name, svc), "essential": False,
+            "command": ["sh", "-c", f"cp -R {svc.site_path}/. /out/"], "readonlyRootFilesystem": True,
+            "mountPoints": [{"sourceVolume": f"site-{svc_name}", "containerPath": "/out"}],
+            "linuxParameters": {"capabilities": {"drop": ["ALL"], "add": []}},
+            "logConfiguration": awslogs(self.log_group, "edge"),
+        } for svc_name, svc in sites]
+        containers.append({
+            "name": "edge", "image": deployment.settings.proxy.image, "essential": True,
+            "command": ["sh", "-c", 'printf "%s" "$CADDYFILE" > /run/caddy/Caddyfile && '
+                                    "exec caddy run --config /run/caddy/Caddyfile --adapter caddyfile"],
+            "environment": [{"name": "CADDYFILE", "value": config}, {"name": "XDG_DATA_HOME", "value": "/run/caddy/data"},
+                            {"name": "XDG_CONFIG_HOME", "value": "/run/caddy/config"}],
+            "readonlyRootFilesystem": True, "privileged": False,
+            "linuxParameters": {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"], "add": []}},
+            "portMappings": [{"name": "edge", "containerPort": EDGE_PORT, "protocol": "tcp", "appProtocol": "http"}],
+            "mountPoints": [{"sourceVolume": "caddy", "containerPath": "/run/caddy"},
+                            *[{"sourceVolume": f"site-{n}", "containerPath": names.site_root(app.name, n),
+                               "readOnly": True} for n, _ in sites]],
+            "dependsOn": [{"containerName": f"site-{n}", "condition": "SUCCESS"} for n, _ in sites],
+            "healthCheck": {"command": ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{EDGE_PORT}/health"],
+                            "interval": 15, "timeout": 5, "retries": 3, "startPeriod": 5},
+            "logConfiguration": awslogs(self.log_group, "edge"),
+        })
+        edge = Service.model_validate({"port": EDGE_PORT, "memoryMb": 512, "healthcheck": {"path": "/health"}})
+        definition = self._task_definition("edge", edge, containers,
+                                           [{"name": "caddy"}, *[{"name": f"site-{n}"} for n, _ in sites]],
+                                           f"{app.name}-edge")
+        group = self._target_group("edge", EDGE_PORT, "/health")
+        self._ecs_service("edge", edge, definition, [{"target_group_arn": group.arn, "container_name": "edge",
+                                                      "container_port": EDGE_PORT}], uses_data=False, grace_s=10)
+
+    def _rules(self, base: int) -> None:
+        platform, app = self._platform, self._app
+        host = platform.deployment.hostname(app)
+        for rank, path in enumerate(route_order(app)):
+            route = app.routes[path]
+            target = ("edge" if route.strip_prefix or route.spa or app.services[route.service].kind == "static"
+                      else route.service)
+            key = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "root"
+            platform.load_balancer.forward(f"{app.name}-route-{key}", host, path, base + rank,
+                                           self._target_groups[target], parent=self)
+
+
+def edge_plan(deployment: Deployment, app: App) -> caddyfile.ProxyPlan:
+    """The app's routes as the edge proxy serves them: plain HTTP behind the ALB, upstreams by alias."""
+    rules = []
+    for path, route in app.routes.items():
+        svc = app.services[route.service]
+        body = route.max_body_mb or app.max_body_mb
+        if svc.kind == "static":
+            rules.append(caddyfile.Rule(path=path, max_body_mb=body, strip_prefix=True, spa=route.spa,
+                                        static_root=names.site_root(app.name, route.service)))
+        else:
+            rules.append(caddyfile.Rule(path=path, max_body_mb=body, upstreams=(f"{route.service}:{svc.port}",),
+                                        strip_prefix=route.strip_prefix, stream=route.stream,
+                                        timeout_s=route.timeout_s, sticky=route.sticky))
+    return caddyfile.ProxyPlan(sites=(caddyfile.Site(deployment.hostname(app), tuple(rules)),), tls=False,
+                               http_port=EDGE_PORT)

@@ -1,0 +1,51 @@
+"""The stack's EFS file system: where named volumes (and host dirs) live on ECS.
+
+Encrypted, reachable only over NFS from the tasks of apps that mount it (each app adds its own rule
+to this group), one mount target per private subnet. Each volume is an access point with its own
+directory and owner (components/ecs/app_service.py). Prod protects and retains it, with AWS Backup's
+daily backups on; staging's goes with `pulumi destroy`.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components.ecs.network import EcsNetwork
+from config.deployment import Deployment
+
+
+def needs_files(deployment: Deployment) -> bool:
+    return any(s.volumes or s.host_dirs for a in deployment.apps.values() for s in a.services.values())
+
+
+class EcsFileSystem(pulumi.ComponentResource):
+    def __init__(self, name: str, deployment: Deployment, network: EcsNetwork,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("berth:ecs:FileSystem", name, None, opts)
+        prod = deployment.is_prod
+        child = pulumi.ResourceOptions(parent=self)
+        tags = {"berth:stack": deployment.stack}
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-sg", vpc_id=network.vpc_id, tags=tags, opts=child,
+            description="berth EFS: NFS only from the tasks of apps that mount it")
+        self.file_system = aws.efs.FileSystem(
+            name, encrypted=True, performance_mode="generalPurpose", throughput_mode="elastic",
+            lifecycle_policies=[{"transition_to_ia": "AFTER_30_DAYS"}],
+            tags={**tags, "Name": f"berth-{deployment.stack}"},
+            opts=pulumi.ResourceOptions(parent=self, protect=prod, retain_on_delete=prod))
+        aws.efs.BackupPolicy(name, file_system_id=self.file_system.id,
+                             backup_policy={"status": "ENABLED" if prod else "DISABLED"}, opts=child)
+        self.mount_targets = [
+            aws.efs.MountTarget(f"{name}-{i + 1}", file_system_id=self.file_system.id, subnet_id=subnet,
+                                security_groups=[self.security_group.id], opts=child)
+            for i, subnet in enumerate(self._subnets(deployment, network))
+        ]
+        self.register_outputs({"fileSystemId": self.file_system.id})
+
+    @staticmethod
+    def _subnets(deployment: Deployment, network: EcsNetwork) -> list[pulumi.Output[str]]:
+        """One mount target per private subnet; their number is known before they exist."""
+        host = deployment.settings.host
+        count = len(host.network.private_subnet_ids) if host.network else host.availability_zones
+        return [network.private_subnet_ids.apply(lambda ids, i=i: ids[i]) for i in range(count)]

@@ -1,0 +1,395 @@
+"""ECS (`berth:host.kind: ecs`): the same app files on a cluster, asserted as users rely on them.
+
+Runs the real program under mocks with the two ECS examples (Collabry, seed 002, with the seed's
+replica and resource numbers; the CHM server, seed 000) and a staging copy of each: what is reachable
+from where, what is secret, what survives `pulumi destroy`, how deploys roll.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from config.fargate import task_size
+from offline.mockrun import REPO, Run, plain_strings
+from render.ecs_tasks import OneOffTask, run_task_script
+from tests.support.stacks import run_stack, stack_config
+from tests.support.validators import shellcheck
+
+EXAMPLES = REPO / "examples"
+COLLABRY, CHM = "collabry-ecs/Pulumi.prod.yaml", "chm-ecs/Pulumi.prod.yaml"
+SECRETS = {
+    COLLABRY: {"berth:collabryMongodbUri": "mongodb+srv://collabry:atlas-pw-for-tests@cluster0.example.mongodb.net/c",
+               "berth:collabryJwtSecret": "collabry-jwt-secret-for-tests",
+               "berth:collabryOpenaiApiKey": "sk-collabry-openai-for-tests"},
+    CHM: {"berth:chatbotOpenaiApiKey": "sk-chatbot-openai-for-tests"},
+}
+SERVICE = "aws:ecs/service:Service"
+TASK = "aws:ecs/taskDefinition:TaskDefinition"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+
+
+def ecs_config(example: str, environment: str = "prod", plain=None):
+    extra = {"berth:environment": environment, **(plain or {})}
+    return stack_config("prod", stack_file=EXAMPLES / example, secrets=SECRETS[example], plain=extra)
+
+
+@pytest.fixture(scope="module")
+def ecs(tmp_path_factory):
+    runs: dict[tuple, Run] = {}
+
+    def _run(example: str, environment: str = "prod") -> Run:
+        key = (example, environment)
+        if key not in runs:
+            tmp = tmp_path_factory.mktemp(Path(example).parent.name)
+            runs[key] = run_stack(tmp, f"{Path(example).parent.name}-{environment}", ecs_config(example, environment))
+            assert runs[key].of_type(SERVICE), "the ECS program registered no ECS service"
+        return runs[key]
+
+    return _run
+
+
+def containers(run: Run, service: str) -> dict[str, dict]:
+    """The container definitions of the task definition named `<app>-<service>`."""
+    task = run.get(TASK, service)
+    return {c["name"]: c for c in json.loads(task.values["containerDefinitions"])}
+
+
+def group_id(run: Run, name: str) -> str:
+    """The id the mocks give a security group (offline/mockrun.py): a function of its resource name."""
+    return "sg-" + hashlib.sha256(name.encode()).hexdigest()[:17]
+
+
+# --- deploys: the seed's numbers -----------------------------------------------------------------------
+
+def test_collabry_runs_the_seeds_replicas_with_autoscaling_bounds(ecs):
+    """Seed 002: frontend 2-3 replicas, backend 3-5 (autoscaled on CPU), ai-engine and the worker exactly one."""
+    run = ecs(COLLABRY)
+    desired = {s.name: s.values["desiredCount"] for s in run.of_type(SERVICE)}
+    assert desired == {"collabry-frontend": 2, "collabry-backend": 3, "collabry-ai-engine": 1, "collabry-worker": 1}
+    bounds = {t.name: (t.values["minCapacity"], t.values["maxCapacity"])
+              for t in run.of_type("aws:appautoscaling/target:Target")}
+    assert bounds == {"collabry-frontend": (2, 3), "collabry-backend": (3, 5)}
+    scaled = {s.name for s in run.of_type(SERVICE) if "desiredCount" in s.ignore_changes}
+    assert scaled == {"collabry-frontend", "collabry-backend"}  # autoscaling owns the count, not the next `up`
+
+
+def test_collabry_tasks_get_the_seeds_cpu_and_memory(ecs):
+    """Fargate sizes round up to a pair Fargate runs: 0.5 vCPU with 512 MiB becomes 0.5 vCPU with 1 GiB."""
+    run = ecs(COLLABRY)
+    sizes = {t.name: (t.values["cpu"], t.values["memory"]) for t in run.of_type(TASK)}
+    assert sizes == {"collabry-frontend": ("512", "1024"), "collabry-backend": ("512", "1024"),
+                     "collabry-ai-engine": ("2048", "4096"), "collabry-worker": ("256", "512")}
+    assert containers(run, "collabry-backend")["backend"]["stopTimeout"] == 30
+
+
+def test_singletons_and_data_holders_never_run_twice_and_failed_deploys_roll_back(ecs):
+    run = ecs(COLLABRY)
+    for service in run.of_type(SERVICE):
+        values = service.values
+        assert values["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}, service.name
+        assert values["waitForSteadyState"] is True
+        once = service.name in ("collabry-worker", "collabry-ai-engine")  # a singleton; the FAISS volume's writer
+        assert (values["deploymentMaximumPercent"], values["deploymentMinimumHealthyPercent"]) == (
+            (100, 0) if once else (200, 100)), service.name
+
+
+def test_fargate_task_sizes():
+    assert task_size(0.5, 512) == (512, 1024)
+    assert task_size(None, 512) == (256, 512)
+    assert task_size(0.25, 8192) == (1024, 8192)
+    assert task_size(2.0, 4096) == (2048, 4096)
+    assert task_size(17, 1024) is None
+    assert task_size(4, 200_000) is None
+
+
+# --- what is reachable from where ----------------------------------------------------------------------
+
+def test_databases_admit_only_the_services_that_use_them(ecs):
+    """RDS and ElastiCache take connections only from the app's data-client group (and the provisioner),
+    never from an address range; the frontends do not wear that group."""
+    run = ecs(CHM)
+    rules = [r for r in run.of_type(INGRESS) if r.values.get("fromPort") in (5432, 6379)]
+    assert rules and all("cidrIpv4" not in r.values and "cidrIpv6" not in r.values for r in rules)
+    sources = {r.name: r.values["referencedSecurityGroupId"] for r in rules}
+    assert set(sources) == {"data-postgres-from-mediahub", "data-postgres-from-provisioner", "mediahub-redis-from-mediahub"}
+    clients = run.get("aws:ec2/securityGroup:SecurityGroup", "mediahub-data-clients")
+    client_id = group_id(run, clients.name)
+    assert sources["data-postgres-from-mediahub"] == client_id
+    wearing = {s.name for s in run.of_type(SERVICE)
+               if client_id in s.values["networkConfiguration"]["securityGroups"]}
+    assert wearing == {"mediahub-backend"}
+
+
+def test_no_database_is_public_and_all_storage_is_encrypted(ecs):
+    run = ecs(CHM)
+    rds = run.get("aws:rds/instance:Instance", "data-postgres")
+    assert rds.values["publiclyAccessible"] is False and rds.values["storageEncrypted"] is True
+    assert rds.values["engineVersion"] == "17"
+    for cache in run.of_type("aws:elasticache/replicationGroup:ReplicationGroup"):
+        assert cache.values["transitEncryptionEnabled"] and cache.values["atRestEncryptionEnabled"]
+    assert run.get("aws:efs/fileSystem:FileSystem", "files").values["encrypted"] is True
+    for service in run.of_type(SERVICE):
+        assert service.values["networkConfiguration"]["assignPublicIp"] is False
+
+
+def test_one_app_cannot_reach_anothers_services(ecs):
+    """Each app's tasks admit only the app itself and the load balancer; aliases live in the app's own namespace."""
+    run = ecs(CHM)
+    alb = group_id(run, run.get("aws:ec2/securityGroup:SecurityGroup", "edge-sg").name)
+    for app in ("mediahub", "chatbot"):
+        own = group_id(run, run.get("aws:ec2/securityGroup:SecurityGroup", f"{app}-tasks").name)
+        into = [r for r in run.of_type(INGRESS) if r.values["securityGroupId"] == own]
+        assert {r.values["referencedSecurityGroupId"] for r in into} == {own, alb}, app
+        assert all(r.values["fromPort"] != 0 for r in into if r.values["referencedSecurityGroupId"] == alb)
+    namespaces = {s.name: s.values["serviceConnectConfiguration"]["namespace"] for s in run.of_type(SERVICE)}
+    assert namespaces["mediahub-backend"] != namespaces["chatbot-backend"]
+
+
+def test_services_reach_each_other_by_the_same_alias_as_on_one_host(ecs):
+    run = ecs(COLLABRY)
+    connect = run.get(SERVICE, "collabry-ai-engine").values["serviceConnectConfiguration"]
+    assert connect["services"] == [{"portName": "ai-engine", "discoveryName": "ai-engine",
+                                    "clientAlias": [{"port": 8000, "dnsName": "ai-engine"}]}]
+    env = {e["name"]: e["value"] for e in containers(run, "collabry-backend")["backend"]["environment"]}
+    assert env["AI_ENGINE_URL"] == "http://ai-engine:8000"
+
+
+def test_only_the_load_balancer_faces_the_internet(ecs):
+    run = ecs(CHM)
+    open_rules = [r for r in run.of_type(INGRESS) if r.values.get("cidrIpv4") == "0.0.0.0/0"]
+    assert {(r.name, r.values["fromPort"]) for r in open_rules} == {("edge-in-http", 80), ("edge-in-https", 443)}
+    alb = run.get("aws:lb/loadBalancer:LoadBalancer", "edge")
+    assert alb.values["dropInvalidHeaderFields"] is True and alb.values["internal"] is False
+    http = run.get("aws:lb/listener:Listener", "edge-http")
+    assert http.values["defaultActions"][0]["redirect"]["protocol"] == "HTTPS"
+    https = run.get("aws:lb/listener:Listener", "edge-https")
+    assert https.values["sslPolicy"].startswith("ELBSecurityPolicy-TLS13")
+
+
+# --- routing -----------------------------------------------------------------------------------------
+
+def rules_of(run: Run) -> dict[str, tuple[int, list, str]]:
+    out = {}
+    for rule in run.of_type("aws:lb/listenerRule:ListenerRule"):
+        conditions = {k: v["values"] for c in rule.values["conditions"] for k, v in c.items()}
+        out[rule.name] = (rule.values["priority"], conditions, rule.values["actions"][0]["targetGroupArn"])
+    return out
+
+
+def test_routes_become_host_and_path_rules_most_specific_first(ecs):
+    run = ecs(COLLABRY)
+    rules = rules_of(run)
+    order = sorted(rules, key=lambda n: rules[n][0])
+    assert order.index("collabry-route-api-ai") < order.index("collabry-route-api")  # /api/ai/ before /api/
+    assert order[-1] == "collabry-route-root"  # `/` only when nothing more specific matched
+    assert rules["collabry-route-api"][1] == {"hostHeader": ["collabry.example.com"], "pathPattern": ["/api", "/api/*"]}
+    assert rules["collabry-route-root"][1] == {"hostHeader": ["collabry.example.com"]}
+
+
+def test_sticky_routes_use_target_group_stickiness_and_streams_get_a_long_idle_timeout(ecs):
+    run = ecs(COLLABRY)
+    groups = {g.name: g.values for g in run.of_type("aws:lb/targetGroup:TargetGroup")}
+    assert groups["collabry-backend"]["stickiness"]["enabled"] is True  # /socket.io/ is sticky (seed: ip_hash)
+    assert groups["collabry-frontend"].get("stickiness") is None
+    assert groups["collabry-backend"]["healthCheck"]["path"] == "/ready"
+    # /socket.io/ holds WebSockets with no timeout (one host never cuts them): the ALB's ceiling, 4000 s.
+    assert run.get("aws:lb/loadBalancer:LoadBalancer", "edge").values["idleTimeout"] == 4000
+
+
+def test_prefix_stripping_goes_through_the_apps_edge_proxy(ecs):
+    """The ALB cannot strip `/api`: chatbot's /api/ goes to its edge Caddy, which strips and forwards by alias."""
+    run = ecs(CHM)
+    rules = rules_of(run)
+    edge_group = run.get("aws:lb/targetGroup:TargetGroup", "chatbot-edge")
+    assert rules["chatbot-route-api"][2] == edge_group.state["arn"]
+    edge = containers(run, "chatbot-edge")["edge"]
+    caddyfile = next(e["value"] for e in edge["environment"] if e["name"] == "CADDYFILE")
+    assert "uri strip_prefix /api" in caddyfile and "reverse_proxy backend:8000" in caddyfile
+    assert "http_port 8080" in caddyfile and edge["readonlyRootFilesystem"] is True
+    assert edge["linuxParameters"]["capabilities"]["drop"] == ["ALL"]
+
+
+def test_the_edge_proxys_caddyfile_is_valid(ecs, tmp_path):
+    from tests.support.validators import caddy  # noqa: PLC0415
+    edge = containers(ecs(CHM), "chatbot-edge")["edge"]
+    caddy("validate", next(e["value"] for e in edge["environment"] if e["name"] == "CADDYFILE"), tmp_path)
+
+
+def test_every_host_name_has_a_validated_certificate_and_an_alias(ecs):
+    run = ecs(CHM)
+    cert = run.get("aws:acm/certificate:Certificate", "edge-cert")
+    assert {cert.values["domainName"], *cert.values["subjectAlternativeNames"]} == {
+        "mediahub.chmedia.com", "chatbot.chmedia.com"}
+    aliases = {r.values["name"] for r in run.of_type("aws:route53/record:Record") if r.values["type"] == "A"}
+    assert aliases == {"mediahub.chmedia.com", "chatbot.chmedia.com"}
+
+
+# --- secrets -----------------------------------------------------------------------------------------
+
+def test_secrets_reach_tasks_by_reference_never_as_plain_environment(ecs):
+    run = ecs(COLLABRY)
+    secret_values = set(SECRETS[COLLABRY].values())
+    for task in run.of_type(TASK):
+        assert not any(v in s for s in plain_strings(task.inputs) for v in secret_values), task.name
+    backend = containers(run, "collabry-backend")["backend"]
+    assert {s["name"] for s in backend["secrets"]} == {"MONGODB_URI", "REDIS_URL", "JWT_SECRET"}
+    assert all(s["valueFrom"].startswith("arn:aws:secretsmanager:") for s in backend["secrets"])
+    assert "MONGODB_URI" not in {e["name"] for e in backend["environment"]}
+    versions = run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    assert versions and all(v.is_secret("secretString") for v in versions)
+    names = {s.values["name"] for s in run.of_type("aws:secretsmanager/secret:Secret")}
+    assert {"berth/collabry-ecs-prod/collabry/MONGODB_URI", "berth/collabry-ecs-prod/collabry/REDIS_URL"} <= names
+
+
+def test_an_apps_execution_role_reads_only_its_own_secrets_and_images(ecs):
+    run = ecs(CHM)
+    for app in ("mediahub", "chatbot"):
+        policy = json.loads(run.get("aws:iam/rolePolicy:RolePolicy", f"{app}-execution").values["policy"])
+        by_sid = {s["Sid"]: s for s in policy["Statement"]}
+        secrets = by_sid["OwnSecrets"]["Resource"]
+        assert secrets and all(f"/{app}-" in arn or f"{app}-" in arn.rsplit("/", 1)[-1] for arn in secrets), secrets
+        assert by_sid["OwnImages"]["Resource"].endswith(f":repository/berth/chm-ecs-prod/{app}-*")
+        assert "*" not in json.dumps(by_sid["OwnSecrets"])
+
+
+def test_database_urls_are_generated_and_secret(ecs):
+    run = ecs(CHM)
+    redis = next(v for v in run.of_type("aws:secretsmanager/secretVersion:SecretVersion") if v.name == "mediahub-redis-url")
+    url = redis.values["secretString"]
+    assert url.startswith("rediss://:") and url.endswith(".cache.amazonaws.com:6379/0")  # TLS, the auth token
+    postgres = next(v for v in run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+                    if v.name == "mediahub-database-url")
+    assert postgres.values["secretString"].startswith("postgresql://mediahub:")
+    assert ".rds.amazonaws.com:5432/mediahub" in postgres.values["secretString"]
+
+
+# --- what survives destroy --------------------------------------------------------------------------
+
+def test_prod_protects_its_data_and_keeps_final_snapshots(ecs):
+    run = ecs(CHM)
+    rds = run.get("aws:rds/instance:Instance", "data-postgres")
+    assert rds.survives_destroy and rds.values["deletionProtection"] is True
+    assert rds.values["skipFinalSnapshot"] is False and rds.values["finalSnapshotIdentifier"]
+    assert rds.values["backupRetentionPeriod"] == 14 and rds.values["multiAz"] is True
+    assert run.get("aws:efs/fileSystem:FileSystem", "files").survives_destroy
+    assert all(p.survives_destroy for p in run.of_type("aws:efs/accessPoint:AccessPoint"))
+    store = run.get("aws:elasticache/replicationGroup:ReplicationGroup", "mediahub-redis")
+    assert store.survives_destroy == (store.values["snapshotRetentionLimit"] > 0)
+
+
+def test_staging_leaves_nothing_behind(ecs):
+    run = ecs(CHM, "staging")
+    kept = [f"{r.type} {r.name}" for r in run.resources if r.survives_destroy]
+    assert kept == []
+    rds = run.get("aws:rds/instance:Instance", "data-postgres")
+    assert rds.values["skipFinalSnapshot"] is True and rds.values["deletionProtection"] is False
+    assert all(s.values["recoveryWindowInDays"] == 0 for s in run.of_type("aws:secretsmanager/secret:Secret"))
+    assert all(r.values["forceDelete"] for r in run.of_type("aws:ecr/repository:Repository"))
+
+
+# --- volumes, provisioning and hooks -------------------------------------------------------------------
+
+def test_volumes_are_efs_access_points_and_tmpfs_is_task_scratch(ecs):
+    run = ecs(CHM)
+    points = {p.name: p.values for p in run.of_type("aws:efs/accessPoint:AccessPoint")}
+    assert set(points) == {"chatbot-chroma", "chatbot-pdfs", "chatbot-transcripts", "mediahub-reports"}
+    assert points["chatbot-chroma"]["rootDirectory"]["path"] == "/berth/chatbot/chroma"
+    backend = containers(run, "chatbot-backend")["backend"]
+    assert backend["readonlyRootFilesystem"] is True
+    mounts = {m["containerPath"]: m["sourceVolume"] for m in backend["mountPoints"]}
+    assert mounts["/data/chroma_db"] == "volume-chroma" and mounts["/tmp"].startswith("scratch-")
+    volumes = {v["name"]: v for v in run.get(TASK, "chatbot-backend").values["volumes"]}
+    assert volumes["volume-chroma"]["efsVolumeConfiguration"]["transitEncryption"] == "ENABLED"
+
+
+def test_databases_are_provisioned_by_a_one_off_task_before_the_apps_start(ecs):
+    run = ecs(CHM)
+    provision = run.get("command:local:Command", "data-provision")
+    backend = run.get(SERVICE, "mediahub-backend")
+    assert provision.urn in backend.dependencies
+    assert "aws ecs run-task" in provision.values["create"] and "aws ecs wait tasks-stopped" in provision.values["create"]
+    sql = next(v for v in run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+               if v.name == "berth-provision-sql")
+    assert sql.is_secret("secretString")
+    assert 'GRANT "mediahub" TO berth_admin;' in sql.values["secretString"]
+
+
+def test_one_off_task_script_fails_unless_the_container_exits_zero(tmp_path):
+    script = run_task_script(OneOffTask(cluster="c", task_definition="arn:td", container="backend",
+                                        subnets=("subnet-1", "subnet-2"), security_groups=("sg-1",),
+                                        command=("alembic", "upgrade", "head")))
+    shellcheck(script, tmp_path, shell="bash")
+    assert 'if [ "$code" != 0 ]' in script and "--launch-type FARGATE" in script
+    assert '"command":["alembic","upgrade","head"]' in script
+
+
+# --- what ECS cannot do is refused -------------------------------------------------------------------
+
+def test_an_ecs_stack_needs_a_route53_zone(config_problems):
+    problems = config_problems("prod", stack_file=EXAMPLES / CHM, secrets=SECRETS[CHM], remove=("berth:dns",))
+    assert problems == ["berth:dns.zoneName: an ECS stack serves its apps through a load balancer whose certificate "
+                        "is validated in Route 53; name the public hosted zone that holds the apps' host names "
+                        "(berth:dns.zoneName)"]
+
+
+def test_gpu_services_need_ec2_capacity(config_problems, tmp_path):
+    config = stack_config("prod", stack_file=EXAMPLES / "on-prem-rag/Pulumi.prod.yaml",
+                          secrets={"berth:ragChromaToken": "ChromaTokenForTests0123"},
+                          plain={"berth:host": {"kind": "ecs"}, "berth:dns": {"zoneName": "example.com"}})
+    problems = config_problems("prod", stack_file=EXAMPLES / "on-prem-rag/Pulumi.prod.yaml",
+                               secrets={"berth:ragChromaToken": "ChromaTokenForTests0123"},
+                               plain={"berth:host": config.object("berth:host"), "berth:dns": {"zoneName": "example.com"}})
+    assert any(p.startswith("berth:host.gpuInstanceType: rag.ollama needs a GPU, which Fargate does not offer")
+               for p in problems), problems
+
+
+def test_gpu_services_run_on_the_gpu_capacity_provider(tmp_path):
+    config = stack_config("prod", stack_file=EXAMPLES / "on-prem-rag/Pulumi.prod.yaml",
+                          secrets={"berth:ragChromaToken": "ChromaTokenForTests0123"},
+                          plain={"berth:host": {"kind": "ecs", "gpuInstanceType": "g4dn.xlarge"},
+                                 "berth:dns": {"zoneName": "example.com"}})
+    run = run_stack(tmp_path, "rag-ecs", config)
+    ollama = run.get(SERVICE, "rag-ollama")
+    assert "launchType" not in ollama.values and ollama.values["capacityProviderStrategies"][0]["weight"] == 1
+    task = run.get(TASK, "rag-ollama")
+    assert task.values["requiresCompatibilities"] == ["EC2"]
+    assert containers(run, "rag-ollama")["ollama"]["resourceRequirements"] == [{"type": "GPU", "value": "1"}]
+    template = run.get("aws:ec2/launchTemplate:LaunchTemplate", "cluster-gpu")
+    assert template.values["metadataOptions"]["httpTokens"] == "required"
+    assert template.values["blockDeviceMappings"][0]["ebs"]["encrypted"] == "true"
+    assert run.get(SERVICE, "rag-api").values["launchType"] == "FARGATE"
+
+
+def test_what_fargate_cannot_do_is_refused_with_its_path(config_problems):
+    plain = {"berth:apps": {"mediahub": {"services": {
+        "backend": {"build": {"context": "../chm-mediahub/backend"}, "version": "9c41d07", "cpus": 32},
+        "frontend": {"build": {"context": "../chm-mediahub/frontend"}, "version": "9c41d07"}}},
+        "chatbot": {"services": {
+            "backend": {"build": {"context": "../chm-chatbot"}, "version": "5be2a1f"},
+            "frontend": {"build": {"context": "../chm-chatbot/chm-chatbot-frontend"}, "version": "5be2a1f"}}}}}
+    problems = config_problems("prod", stack_file=EXAMPLES / CHM, secrets=SECRETS[CHM], plain=plain)
+    assert problems == ["berth:apps.mediahub.services.backend: asks for 32.0 vCPU and 1024 MiB; the largest Fargate "
+                        "task has 16 vCPU and 122880 MiB"]
+
+
+def test_every_nested_input_reaches_the_provider_with_its_wire_name(ecs):
+    """A snake_case key nested in a plain dict is not translated by the SDK and the provider ignores it
+    (e.g. `client_aliases` for `client_alias`): every key the program sends must be a wire (camelCase) key."""
+    def keys(value, path=""):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                yield f"{path}.{k}", k
+                yield from keys(v, f"{path}.{k}")
+        elif isinstance(value, list):
+            for v in value:
+                yield from keys(v, path)
+
+    for example in (COLLABRY, CHM):
+        for resource in ecs(example).resources:
+            if resource.type.startswith("aws:"):
+                snake = [p for p, k in keys(resource.values) if "_" in k and not k.isupper()]
+                assert snake == [], f"{resource.type} {resource.name}: {snake}"
