@@ -3,6 +3,10 @@
 Networks: every service joins the app's own network (found there by its service name); services the
 proxy routes to also join the app's edge network (found there as `<app>-<service>`); services that
 use a shared database join the app's internal data network. Nothing publishes a port.
+
+A service with a `port` gets `HOSTNAME=0.0.0.0` unless its file sets HOSTNAME: Docker sets HOSTNAME
+to the container id, and servers that bind to `$HOSTNAME` (Next.js standalone's `server.js`) would
+then listen on the container's own address only, never on 127.0.0.1 where the healthcheck asks.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from components.shared_services import SharedServices
 from config import names
 from config.app import SHARED_SERVICES, App, Service
 from config.deployment import Deployment
+
+
+LISTEN_EVERYWHERE = "0.0.0.0"
 
 
 def start_order(app: App) -> list[str]:
@@ -84,6 +91,8 @@ class AppStack(pulumi.ComponentResource):
         """Plain env, then secrets and connection URLs; the whole list is secret if any part is."""
         deployment, app = self._deployment, self._app
         plain = {k: substitute(v, deployment, app) for k, v in svc.env.items()}
+        if svc.port is not None and "HOSTNAME" not in svc.env and "HOSTNAME" not in svc.secret_env:
+            plain["HOSTNAME"] = LISTEN_EVERYWHERE
         secret: dict[str, pulumi.Output[str]] = {k: self._secrets.get(n) for k, n in svc.secret_env.items()}
         for used, use in svc.uses.items():
             if used in SHARED_SERVICES:

@@ -4,7 +4,15 @@ Every container berth runs gets the same floor: restart `unless-stopped`, a heal
 waits on (`wait=True`), a memory limit, rotated logs set on the container itself (daemon defaults
 would show as drift, kreuzwerker/terraform-provider-docker#473), `no-new-privileges`, every
 capability dropped but those named, a read-only root with tmpfs for writable paths, never
-privileged, never the Docker socket.
+privileged, never the Docker socket, never `uploads` (the provider copies them by extracting an
+archive at `/` before start, which the daemon refuses on a read-only root).
+
+PID 1 is Docker's init (tini), which reaps zombies and forwards signals, unless the spec says the
+image's entrypoint execs its server as PID 1 itself (`init=False`). Datastores must: their entrypoint
+starts as root and drops to the server's own user, and tini, root without `KILL`, cannot signal a
+process of another user, so `docker stop` would end in SIGKILL and crash recovery on every start.
+A datastore also names its stop signal (the image's STOPSIGNAL, which the provider would otherwise
+reset) and gets time for a clean shutdown (`stop_timeout_s`, also the grace before a destroy).
 
 Replacement: the provider replaces containers create-first (pulumi/pulumi-docker#1356), which is
 what a stateless service wants: the new container (auto-named, found by its network alias) is
@@ -25,6 +33,7 @@ from config.app import HealthCheck
 LOG_OPTS = {"max-size": "10m", "max-file": "5"}
 SECURITY_OPTS = ["no-new-privileges:true"]
 HEALTHY_WITHIN_S = 300
+STOP_TIMEOUT_S = 30
 
 
 def probe_command(check: HealthCheck, port: int | None) -> list[str]:
@@ -77,9 +86,11 @@ class ContainerSpec:
     cpus: float | None = None
     gpu: bool = False
     ports: list[docker.ContainerPortArgs] = field(default_factory=list)
-    uploads: list[docker.ContainerUploadArgs] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     stateful: bool = False
+    init: bool = True
+    stop_signal: str | None = None
+    stop_timeout_s: int = STOP_TIMEOUT_S
 
 
 def hardened_container(name: str, spec: ContainerSpec, *, provider: docker.Provider, parent: pulumi.Resource,
@@ -108,15 +119,16 @@ def hardened_container(name: str, spec: ContainerSpec, *, provider: docker.Provi
         privileged=False,
         read_only=spec.read_only,
         tmpfs={path: "rw,noexec,nosuid,size=64m" for path in spec.tmpfs} or None,
-        init=True,
+        init=spec.init,
+        stop_signal=spec.stop_signal,
+        stop_timeout=spec.stop_timeout_s,
         volumes=spec.volumes or None,
         ports=spec.ports or None,
-        uploads=spec.uploads or None,
         labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(spec.labels.items())] or None,
         networks_advanced=[
             docker.ContainerNetworksAdvancedArgs(name=a.network.name, aliases=a.aliases) for a in spec.networks
         ],
-        destroy_grace_seconds=30,
+        destroy_grace_seconds=spec.stop_timeout_s,
         opts=pulumi.ResourceOptions(
             parent=parent,
             provider=provider,

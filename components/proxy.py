@@ -1,8 +1,12 @@
 """The one container that publishes ports: Caddy, configured from the apps' routes.
 
-Its Caddyfile is uploaded into the container by Pulumi (the provider's `uploads` force a new
-container), so a content change replaces the proxy and no file on the host is managed by hand. The
-proxy binds 80/443 and so is replaced delete-first: a few seconds without the proxy per config change.
+Its Caddyfile travels in the container's environment (`CADDYFILE`, not a secret) and the command
+writes it to a tmpfs at /etc/caddy before it execs Caddy, as the ECS edge proxy does. Not `uploads`:
+the provider copies those by extracting an archive at `/` before start, which the daemon refuses on
+a read-only root. Not a config volume written by a one-off container: that is a second resource to
+keep in step, and a half-applied change leaves the old proxy running with the new file. An env change
+replaces the container, so a content change replaces the proxy and no file on the host is managed by
+hand. The proxy binds 80/443 and so is replaced delete-first: a few seconds without it per change.
 Certificates live on a volume, so a replacement does not re-issue them against the CA's rate limits.
 
 The proxy depends on no app container: it joins the apps' edge networks and Caddy resolves upstream
@@ -26,6 +30,9 @@ from config.deployment import Deployment
 
 CADDYFILE_PATH = "/etc/caddy/Caddyfile"
 CAPS = ["NET_BIND_SERVICE"]  # bind 80/443 inside the container; nothing else
+# The image runs `caddy run --config /etc/caddy/Caddyfile`; the same, from the environment's copy.
+COMMAND = ["sh", "-c", f'printf "%s" "$CADDYFILE" > {CADDYFILE_PATH} && '
+           f"exec caddy run --config {CADDYFILE_PATH} --adapter caddyfile"]
 
 
 class Proxy(pulumi.ComponentResource):
@@ -56,10 +63,11 @@ class Proxy(pulumi.ComponentResource):
                                                      start_period_s=5), None),
             memory_mb=settings.memory_mb,
             volumes=volumes,
-            tmpfs=["/tmp"],
+            env=[f"CADDYFILE={self.config}"],
+            command=COMMAND,
+            tmpfs=["/tmp", "/etc/caddy"],
             cap_add=CAPS,
             ports=ports,
-            uploads=[docker.ContainerUploadArgs(file=CADDYFILE_PATH, content=self.config)],
             labels={"berth.service": "proxy", "berth.caddyfile-sha256": hashlib.sha256(self.config.encode()).hexdigest()},
             stateful=True,  # fixed ports: the old container must let go of them first
         ), provider=host.provider, parent=self, depends_on=host.ready)

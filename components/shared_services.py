@@ -20,6 +20,9 @@ from config.app import App, HealthCheck
 from config.deployment import Deployment
 
 POSTGRES_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]  # entrypoint chowns PGDATA, drops to postgres
+# The image's STOPSIGNAL: SIGINT is Postgres's "fast" shutdown (roll back sessions, checkpoint, exit).
+# The checkpoint writes every dirty buffer, so it gets more than Docker's 10 s.
+POSTGRES_STOP = {"stop_signal": "SIGINT", "stop_timeout_s": 120}
 REDIS_CAPS = ["CHOWN", "SETGID", "SETUID"]  # entrypoint chowns /data, drops to redis
 
 
@@ -78,6 +81,8 @@ class SharedServices(pulumi.ComponentResource):
             cap_add=POSTGRES_CAPS,
             labels={"berth.service": "shared/postgres"},
             stateful=True,
+            init=False,  # the entrypoint execs postgres as PID 1 (see components/container.py)
+            **POSTGRES_STOP,
         ), provider=self._host.provider, parent=self, depends_on=self._host.ready)
 
         passwords = [generated_password(f"{app.name}-postgres-password", self) for app in apps]

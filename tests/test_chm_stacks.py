@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from tests.support.stacks import PROD_SECRETS
+from tests.support.stacks import PROD_SECRETS, stack_config
 from offline.mockrun import Run, plain_strings, reveal
 
 CONTAINER = "docker:index/container:Container"
@@ -115,7 +117,7 @@ def test_connection_env_is_injected_and_secret(deploy):
     backend = run.containers()["mediahub-backend"]
     assert backend.is_secret("envs")
     env = env_of(run, "mediahub-backend")
-    assert set(env) == {"DATABASE_URL", "REDIS_URL", "ENVIRONMENT"}
+    assert set(env) == {"DATABASE_URL", "REDIS_URL", "ENVIRONMENT", "HOSTNAME"}
     assert env["DATABASE_URL"].startswith("postgresql://mediahub:") and env["DATABASE_URL"].endswith("@postgres:5432/mediahub")
     assert env["REDIS_URL"].startswith("redis://mediahub:") and env["REDIS_URL"].endswith("@redis:6379/0")
 
@@ -199,3 +201,41 @@ def test_staging_host_names_follow_the_stack_name(deploy):
     run = deploy("staging", stack_name="pr-42")
     assert run.outputs["urls"]["chatbot"] == "https://chatbot.pr-42.chmedia.com"
     assert reveal(run.outputs["urls"]) == run.outputs["urls"]
+
+
+# --- what a real engine needs (issue 10) ---------------------------------------------------------------
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_proxy_writes_its_caddyfile_to_a_tmpfs_so_its_root_stays_read_only(deploy, stack):
+    """`uploads` are extracted at `/` before start, which the daemon refuses on a read-only root."""
+    proxy = deploy(stack).containers()["proxy"].values
+    assert proxy["readOnly"] is True and "uploads" not in proxy
+    assert "/etc/caddy" in proxy["tmpfs"]
+    assert proxy["command"] == ["sh", "-c", 'printf "%s" "$CADDYFILE" > /etc/caddy/Caddyfile && '
+                                            "exec caddy run --config /etc/caddy/Caddyfile --adapter caddyfile"]
+    assert any(e.startswith("CADDYFILE=") and "reverse_proxy" in e for e in proxy["envs"])
+
+
+def test_postgres_is_pid_1_and_stops_with_its_own_signal_and_time_to_checkpoint(deploy):
+    """tini (root without KILL) cannot signal the postgres user's server: no init, SIGINT, and time to stop."""
+    postgres = deploy("prod").containers()["shared-postgres"].values
+    assert postgres["init"] is False and postgres["stopSignal"] == "SIGINT"
+    assert postgres["stopTimeout"] == postgres["destroyGraceSeconds"] >= 60
+
+
+def test_app_services_keep_docker_init(deploy):
+    assert deploy("prod").containers()["mediahub-backend"].values["init"] is True
+
+
+def test_services_with_a_port_listen_on_every_address_not_only_hostname(deploy):
+    """Next.js standalone binds `$HOSTNAME`, the container id unless set; the healthcheck asks 127.0.0.1."""
+    run = deploy("dev")
+    for name in ("mediahub-frontend", "mediahub-backend", "chatbot-frontend"):
+        assert env_of(run, name)["HOSTNAME"] == "0.0.0.0"
+
+
+def test_an_app_files_own_hostname_wins(deploy):
+    apps = json.loads(json.dumps(stack_config("dev").object("berth:apps")))
+    apps["mediahub"]["services"]["frontend"]["env"] = {"HOSTNAME": "::"}
+    run = deploy("dev", plain={"berth:apps": apps})
+    assert env_of(run, "mediahub-frontend")["HOSTNAME"] == "::"

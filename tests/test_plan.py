@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.support.stacks import REPO
-from tests.support.validators import shellcheck
+from tests.support.validators import caddyfile_of, shellcheck
 from offline import diff as diffing
 from offline import plan as planning
 
@@ -113,7 +113,8 @@ def test_plan_shows_host_dirs_relative_to_the_project_never_the_sandbox(plan_of)
 
 def test_plan_marks_which_env_names_hold_secrets(plan_of):
     containers = plan_of("staging")["containers"]
-    assert containers["chatbot-backend"]["env"] == {"CHROMA_PERSIST_DIRECTORY": "plain", "OPENAI_API_KEY": "secret"}
+    assert containers["chatbot-backend"]["env"] == {"CHROMA_PERSIST_DIRECTORY": "plain", "HOSTNAME": "plain",
+                                                    "OPENAI_API_KEY": "secret"}
     assert containers["mediahub-backend"]["env"]["DATABASE_URL"] == "secret"
     assert containers["mediahub-backend"]["env"]["REDIS_URL"] == "secret"
     assert containers["shared-postgres"]["env"] == {"POSTGRES_PASSWORD": "secret", "POSTGRES_USER": "plain"}
@@ -156,8 +157,7 @@ def test_every_format_says_it_is_the_intended_state_not_the_clouds(plan_of, fmt)
 
 
 def test_plan_routes_match_the_caddyfile_the_program_gives_the_proxy(plan_of, deploy):
-    uploads = deploy("prod").containers()["proxy"].values["uploads"]
-    caddyfile = next(u["content"] for u in uploads if u["file"] == "/etc/caddy/Caddyfile")
+    caddyfile = caddyfile_of(deploy("prod"))
     routes = plan_of("prod")["routes"]
     assert set(routes) == {f"{app}.chmedia.com{path}" for app in ("chatbot", "mediahub") for path in ("/", "/api/")}
     for route in routes.values():

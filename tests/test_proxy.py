@@ -10,7 +10,7 @@ import re
 import pytest
 
 from tests.support.stacks import stack_config
-from tests.support.validators import caddyfile_of
+from tests.support.validators import caddyfile_in, caddyfile_of
 from offline import mockrun
 
 CONTAINER = "docker:index/container:Container"
@@ -43,12 +43,12 @@ def apps_with(stack: str, change) -> dict:
     return apps
 
 
-def test_a_caddyfile_change_reaches_the_container_as_a_new_upload(deploy):
-    """`uploads` force a new container: the proxy is replaced, delete-first since it holds 80/443."""
+def test_a_caddyfile_change_reaches_the_container_in_its_environment(deploy):
+    """An env change forces a new container: the proxy is replaced, delete-first since it holds 80/443."""
     before = deploy("dev").containers()["proxy"]
     renamed = apps_with("dev", lambda apps: apps["chatbot"].update(hostname="bot"))
     after = deploy("dev", plain={"berth:apps": renamed}).containers()["proxy"]
-    old, new = (caddyfile_of_container(c) for c in (before, after))
+    old, new = (caddyfile_in(c) for c in (before, after))
     assert "http://chatbot.localhost {" in old.splitlines() and "http://bot.localhost {" in new.splitlines()
     assert labels(after)["berth.caddyfile-sha256"] == hashlib.sha256(new.encode()).hexdigest() != \
         labels(before)["berth.caddyfile-sha256"]
@@ -72,10 +72,6 @@ def test_redeploying_an_app_leaves_the_proxy_untouched(deploy):
     after = deploy("prod", plain={"berth:apps": released}).containers()
     assert after["chatbot-backend"].values != deploy("prod").containers()["chatbot-backend"].values  # it was released
     assert after["proxy"].values == before.values
-
-
-def caddyfile_of_container(container: mockrun.Resource) -> str:
-    return next(u["content"] for u in container.values["uploads"] if u["file"] == "/etc/caddy/Caddyfile")
 
 
 def labels(container: mockrun.Resource) -> dict[str, str]:

@@ -19,10 +19,14 @@ def run_tool(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None
     return result
 
 
+def caddyfile_in(container) -> str:
+    """The Caddyfile a proxy container is given (in its environment; its command writes it out)."""
+    return next(e.removeprefix("CADDYFILE=") for e in container.values["envs"] if e.startswith("CADDYFILE="))
+
+
 def caddyfile_of(run) -> str:
-    """The Caddyfile the program uploads into the proxy container."""
-    uploads = run.containers()["proxy"].values["uploads"]
-    return next(u["content"] for u in uploads if u["file"] == "/etc/caddy/Caddyfile")
+    """The Caddyfile the program gives the stack's proxy."""
+    return caddyfile_in(run.containers()["proxy"])
 
 
 def caddy_env(workdir: Path) -> dict[str, str]:
