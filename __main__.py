@@ -36,6 +36,10 @@ else:
 
 pulumi.export("environment", deployment.environment)
 pulumi.export("urls", {name: app.url for name, app in apps.items()})
+pulumi.export("secretsNotSet", sorted(secrets.not_set))  # stand-ins in this stack (refused in prod)
+if not deployment.on_ecs:  # on ECS the load balancer's listener rules are the routes
+    pulumi.export("proxy", proxy.summary)
+    pulumi.export("routes", proxy.routes)
 if deployment.on_ec2:
     pulumi.export("hostPublicIp", host.public_ip)
     pulumi.export("sshCommand", pulumi.Output.concat("ssh ", deployment.settings.host.ssh_user, "@", host.public_ip))

@@ -43,7 +43,9 @@ class Proxy(pulumi.ComponentResource):
         prod = deployment.is_prod
         on_host = pulumi.ResourceOptions(parent=self, provider=host.provider, depends_on=list(host.ready),
                                          protect=prod, retain_on_delete=prod)
-        self.config = caddyfile.render(caddyfile.plan(deployment))
+        plan = caddyfile.plan(deployment)
+        self.config = caddyfile.render(plan)
+        self.routes, self.summary = caddyfile.route_table(plan), caddyfile.proxy_summary(plan)
         certificates = docker.Volume(f"{name}-data", name="berth_proxy_data", opts=on_host)
         state = docker.Volume(f"{name}-config", name="berth_proxy_config", opts=on_host)
 

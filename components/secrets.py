@@ -19,6 +19,7 @@ class Secrets:
         self._config = pulumi.Config(NAMESPACE)
         self._parent = parent
         self._cache: dict[str, pulumi.Output[str]] = {}
+        self.not_set: list[str] = []  # names given a stand-in; exported, so plans and operators see them
 
     def get(self, name: str) -> pulumi.Output[str]:
         if name not in self._cache:
@@ -28,6 +29,7 @@ class Secrets:
     def _read(self, name: str) -> pulumi.Output[str]:
         if name in self._deployment.set_secrets:
             return self._config.require_secret(name)
+        self.not_set.append(name)
         pulumi.log.warn(
             f"{NAMESPACE}:{name} is not set; this {self._deployment.environment} stack uses a generated stand-in. "
             f"Set the real value with: pulumi config set --secret {name} <value>"

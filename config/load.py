@@ -6,9 +6,11 @@ so a bad `pulumi up` changes nothing. Secret values are never read here: only wh
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pulumi
+from pulumi.runtime import mocks, settings as runtime_settings
 from pydantic import ValidationError
 
 from config import checks, ecs_checks
@@ -20,7 +22,12 @@ from config.stack import AppOverlay, StackSettings
 from config.yaml_files import load_yaml
 
 
-def load(raw: RawConfig, stack: str, project_dir: Path) -> Deployment:
+# Set by the offline plan (offline/plan.py): prod's unset secrets get stand-ins, so the plan shows everything
+# else and names them. Honoured only under Pulumi mocks: a real `pulumi up` of prod never makes secrets up.
+OFFLINE_PLAN_ENV = "BERTH_OFFLINE_PLAN"
+
+
+def load(raw: RawConfig, stack: str, project_dir: Path, offline_plan: bool = False) -> Deployment:
     """Validate the whole stack; raise ConfigError listing every problem, or return the Deployment."""
     problems = Problems()
     settings = _settings(raw, problems)
@@ -34,7 +41,7 @@ def load(raw: RawConfig, stack: str, project_dir: Path) -> Deployment:
     checks.check_host_fit(settings, apps, problems)
     checks.check_host_dirs(settings, apps, project_dir, problems)
     checks.check_networks(settings, apps, problems)
-    checks.check_secrets(settings, raw, secret_names, problems)
+    checks.check_secrets(settings, raw, secret_names, problems, stand_ins_allowed=offline_plan)
     ecs_checks.check_ecs(settings, apps, problems)
     deployment = Deployment(stack, project_dir, settings, apps, raw.secret_keys & secret_names)
     checks.check_hostnames(deployment, problems)
@@ -44,7 +51,11 @@ def load(raw: RawConfig, stack: str, project_dir: Path) -> Deployment:
 
 def load_from_pulumi() -> Deployment:
     project_dir = Path(pulumi.get_root_directory() or ".").resolve()
-    return load(RawConfig.from_pulumi(), pulumi.get_stack(), project_dir)
+    return load(RawConfig.from_pulumi(), pulumi.get_stack(), project_dir, offline_plan=_offline_plan())
+
+
+def _offline_plan() -> bool:
+    return os.environ.get(OFFLINE_PLAN_ENV) == "1" and isinstance(runtime_settings.SETTINGS.monitor, mocks.MockMonitor)
 
 
 # --- the steps -------------------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 Each side is a plan JSON file (`python -m offline.plan STACK --format json --out FILE`) or
 `git:<ref>:<stack>`, the plan of that commit's program, apps and stack file: the commit is exported
-into a temporary directory (`git archive`) and planned there with *this* checkout's plan tool, so
-both sides are described the same way. Like `plan`, it compares intended states, never what the
+into a temporary directory (`git archive`), its own program is run there under mocks by this
+checkout's runner (offline/mockrun.py, which needs nothing but Pulumi), and the record of what it
+registered and exported is described by this checkout's plan. No side's internals are imported, so
+any two commits compare; a section an older program does not export is shown as not compared. Like `plan`, it compares intended states, never what the
 cloud currently runs, and it needs no credentials: pull requests from forks can run it.
 
     python -m offline.diff BEFORE AFTER [--format text|markdown|json] [--out FILE] [--exit-code]
@@ -29,14 +31,14 @@ from typing import Any
 from offline import mockrun, plan as planning
 
 IDENTITY = ("stack", "environment")  # which stack a plan is of: shown when the two sides differ in it
-KEYED = ("containers", "images", "routes")  # sections of named items: added, removed, or changed field by field
+KEYED = ("containers", "services", "images", "routes")  # sections of named items: added, removed, or changed field by field
 OBJECTS = ("host", "proxy")  # one object each: changed field by field
 SETS = ("keptOnDestroy", "secretsNotSet")  # lists of names: added or removed
 INTENDED_STATES = (
     "Both sides are intended states: what the stack files ask for, computed offline by running the program under "
     "Pulumi mocks. This is not the cloud's current state; `pulumi preview` compares with what is deployed."
 )
-PLAN_TOOL = ("__init__.py", "mockrun.py", "plan.py")  # copied into an exported commit to plan it
+RUNNER = ("__init__.py", "mockrun.py")  # copied into an exported commit to run its program under mocks
 
 
 class DiffError(Exception):
@@ -88,14 +90,17 @@ def plan_at_ref(ref: str, stack: str, repo: Path = mockrun.REPO) -> dict:
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
             # git archive holds only the commit's files; the "data" filter (Python 3.11.4+) refuses anything else.
             tar.extractall(tree, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+        stack_file = tree / f"Pulumi.{stack}.yaml"
+        if not stack_file.is_file():
+            raise DiffError(f"{ref} has no Pulumi.{stack}.yaml; name a stack that commit has a file for")
         (tree / "offline").mkdir(exist_ok=True)
-        for name in PLAN_TOOL:
-            shutil.copy2(Path(planning.__file__).parent / name, tree / "offline" / name)
-        done = subprocess.run([sys.executable, "-m", "offline.plan", stack, "--format", "json"],
+        for name in RUNNER:
+            shutil.copy2(Path(mockrun.__file__).parent / name, tree / "offline" / name)
+        done = subprocess.run([sys.executable, "-m", "offline.mockrun", stack, "--config-file", str(stack_file)],
                               cwd=tree, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         raise DiffError(f"the plan of {stack} at {ref} failed:\n{done.stderr.strip()}")
-    return json.loads(done.stdout)
+    return planning.describe(mockrun.Run.from_record(json.loads(done.stdout)), stack_file.name)
 
 
 # --- comparing ---------------------------------------------------------------------------------------
@@ -152,12 +157,30 @@ def changes(before: Any, after: Any, path: str = "") -> list[Change]:
     return [] if before == after else [Change("~", path, before, after)]
 
 
+@dataclass
+class NotCompared:
+    """A section one side's program does not export (an older berth): nothing can be said about it."""
+
+    sides: list[str]
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def _not_compared(name: str, before: dict, after: dict, labels: tuple[str, str]) -> NotCompared | None:
+    missing = [label for label, plan in zip(labels, (before, after)) if name in plan and plan[name] is None]
+    return NotCompared(missing) if missing else None
+
+
 def compare(before: dict, after: dict, labels: tuple[str, str]) -> PlanDiff:
     """Every difference between two plans, section by section (empty sections mean no change there)."""
     identity = [{k: plan.get(k) for k in IDENTITY} for plan in (before, after)]
     sections: dict[str, Any] = {"stack": changes(*identity)}
     for name in KEYED:
-        old, new = before.get(name, {}), after.get(name, {})
+        if unknown := _not_compared(name, before, after, labels):
+            sections[name] = unknown
+            continue
+        old, new = before.get(name) or {}, after.get(name) or {}
         section = Keyed(added={k: new[k] for k in sorted(set(new) - set(old))},
                         removed={k: old[k] for k in sorted(set(old) - set(new))})
         for key in sorted(set(old) & set(new)):
@@ -165,15 +188,15 @@ def compare(before: dict, after: dict, labels: tuple[str, str]) -> PlanDiff:
                 section.changed[key] = found
         sections[name] = section
     for name in OBJECTS:
-        sections[name] = changes(before.get(name, {}), after.get(name, {}))
+        sections[name] = _not_compared(name, before, after, labels) or changes(before.get(name) or {}, after.get(name) or {})
     for name in SETS:
-        sections[name] = changes(before.get(name, []), after.get(name, []))
+        sections[name] = _not_compared(name, before, after, labels) or changes(before.get(name) or [], after.get(name) or [])
     return PlanDiff(labels[0], labels[1], sections)
 
 
 # --- rendering ---------------------------------------------------------------------------------------
 
-TITLES = {"stack": "Stack", "containers": "Containers", "images": "Images", "routes": "Routes", "host": "Host",
+TITLES = {"stack": "Stack", "containers": "Containers", "services": "ECS services", "images": "Images", "routes": "Routes", "host": "Host",
           "proxy": "Proxy", "keptOnDestroy": "Kept on destroy", "secretsNotSet": "Secrets not set in the stack file"}
 
 
@@ -203,6 +226,8 @@ def _summary(section: str, item: dict) -> str:
     if section == "routes":
         _, target, options = planning.route_text(item)
         return f"-> {target}" + (f" [{options}]" if options else "")
+    if section == "services":
+        return planning.service_text(item)
     return "; ".join(f"{f} {planning.field_text(f, item[f])}" for f in ("image", "ports", "env") if f in item)
 
 
@@ -213,7 +238,9 @@ def _lines(diff: PlanDiff) -> list[tuple[int, str]]:
         if not section:
             continue
         out.append((0, TITLES[name]))
-        if isinstance(section, Keyed):
+        if isinstance(section, NotCompared):
+            out.append((1, f"not compared: {' and '.join(section.sides)} does not export it (planned by an older berth)"))
+        elif isinstance(section, Keyed):
             out += [(1, f"added {key}: {_summary(name, item)}") for key, item in section.added.items()]
             out += [(1, f"removed {key}: {_summary(name, item)}") for key, item in section.removed.items()]
             for key, found in section.changed.items():
@@ -244,7 +271,8 @@ def render_markdown(diff: PlanDiff) -> str:
 
 
 def render_json(diff: PlanDiff) -> str:
-    sections = {k: asdict(v) if isinstance(v, Keyed) else [asdict(c) for c in v] for k, v in diff.sections.items()}
+    sections = {k: asdict(v) if isinstance(v, (Keyed, NotCompared)) else [asdict(c) for c in v]
+                for k, v in diff.sections.items()}
     data = {"before": diff.before, "after": diff.after, "intendedState": INTENDED_STATES, "changed": not diff.empty,
             "sections": sections}
     return json.dumps(data, indent=2, sort_keys=True) + "\n"

@@ -10,14 +10,19 @@ It shows intended state, not what the cloud currently runs.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextvars
+import dataclasses
 import hashlib
 import json
 import logging
+import os
 import re
 import runpy
 import sys
+import tempfile
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +38,9 @@ SECRET_SIG = rpc._special_secret_sig  # noqa: SLF001 - the wire marker of a secr
 SIG_KEY = rpc._special_sig_key  # noqa: SLF001
 TEST_ACCOUNT = "123456789012"
 TEST_REGION = "us-east-1"
+RECORD_VERSION = 1
+# Asks the program for stand-ins of prod's unset secrets (config/load.py honours it only under mocks).
+OFFLINE_PLAN_ENV = "BERTH_OFFLINE_PLAN"
 PULLED = re.compile(r"docker pull --quiet ([^\s'\"]+)")  # the image a host command pulls
 
 
@@ -104,6 +112,26 @@ class Run:
     secret_outputs: set[str]
     logs: list[str]
     calls: list[tuple[str, dict]] = field(default_factory=list)
+    config: StackConfig | None = None
+    project: str | None = None  # the project directory it ran in (host paths are relative to it)
+
+    def to_record(self) -> dict:
+        """Everything the run registered and exported, as JSON data (secret markers kept)."""
+        return {
+            "berthRecord": RECORD_VERSION, "stack": self.stack,
+            "config": {"values": self.config.values, "secretKeys": sorted(self.config.secret_keys)} if self.config else None,
+            "resources": [dataclasses.asdict(r) for r in self.resources],
+            "outputs": self.outputs, "secretOutputs": sorted(self.secret_outputs), "logs": self.logs,
+            "project": self.project,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> Run:
+        config = record.get("config")
+        return cls(record["stack"], [Resource(**r) for r in record["resources"]], record["outputs"],
+                   set(record["secretOutputs"]), record["logs"],
+                   config=StackConfig(config["values"], frozenset(config["secretKeys"])) if config else None,
+                   project=record.get("project"))
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -380,7 +408,55 @@ def _run(stack, config, root_directory, mocks, program) -> Run:
         asyncio.set_event_loop(None)
     if not monitor.recorded:
         raise NothingRecorded(f"stack {stack!r}: the program registered no resources under the mocks")
-    return Run(stack, monitor.recorded, outputs, secret_outputs, capture.lines, monitor.calls)
+    return Run(stack, monitor.recorded, outputs, secret_outputs, capture.lines, monitor.calls, config,
+               str(root_directory))
 
 
 run.last_recorded = []
+
+
+# --- a record for plans -------------------------------------------------------------------------------
+
+def record(stack: str, config: StackConfig, sandbox: Path) -> Run:
+    """The run a plan describes: in a sandbox project, prod's unset secrets stood in for (and exported)."""
+    project = sandbox_project(sandbox, config)
+    previous = os.environ.get(OFFLINE_PLAN_ENV)
+    os.environ[OFFLINE_PLAN_ENV] = "1"
+    try:
+        return run(stack, config, root_directory=project)
+    finally:
+        if previous is None:
+            del os.environ[OFFLINE_PLAN_ENV]
+        else:
+            os.environ[OFFLINE_PLAN_ENV] = previous
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m offline.mockrun STACK --config-file FILE`: print the record of a run as JSON.
+
+    `plan diff` copies this module (it needs only Pulumi and PyYAML) into an exported older commit and
+    runs that commit's program with it; this checkout's plan then describes the record. A config error
+    is printed as the program raised it (exit 1).
+    """
+    parser = argparse.ArgumentParser(prog="python -m offline.mockrun")
+    parser.add_argument("stack")
+    parser.add_argument("--config-file", type=Path, required=True)
+    args = parser.parse_args(argv)
+    try:
+        config = StackConfig.from_file(args.config_file)
+    except (OSError, yaml.YAMLError, AttributeError) as err:
+        print(f"{args.config_file.name} is not a stack file berth can read: {err}", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="berth-record-") as tmp:
+        try:
+            result = record(args.stack, config, Path(tmp))
+        except Exception as err:  # noqa: BLE001 - whatever the program raised, reported as it would be
+            # A config error's message is the report; anything else is a bug in that program: show where.
+            print(err if type(err).__name__ == "ConfigError" else traceback.format_exc(), file=sys.stderr)
+            return 1
+    json.dump(result.to_record(), sys.stdout, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -15,7 +15,6 @@ the run handled (a config secret or a generated password). The JSON is sorted, s
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -24,15 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
-from render import caddyfile
-from config.app import App
 from config.errors import ConfigError
-from config.deployment import NAMESPACE, Deployment
-from config.load import load
-from config.raw_config import RawConfig
-from config.yaml_files import load_yaml
 from offline import mockrun
 
 FORMAT_VERSION = 1
@@ -44,6 +36,12 @@ INTENDED_STATE = (
 CONTAINER = "docker:index/container:Container"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 IMAGES = ("docker:index/remoteImage:RemoteImage", "docker:index/image:Image")
+ECS_SERVICE = "aws:ecs/service:Service"
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+LISTENER_RULE = "aws:lb/listenerRule:ListenerRule"
+SCALING_TARGET = "aws:appautoscaling/target:Target"
+NOT_EXPORTED = None  # a section the described program does not export (an older berth): shown as unknown
+UNKNOWN = "not known (this version of the program does not export it)"
 
 
 class PlanError(Exception):
@@ -61,70 +59,63 @@ def stack_file(stack: str, config_file: Path | None) -> Path:
     return path
 
 
-def make_plan(stack: str, config_file: Path | None = None) -> dict:
-    """Run the program for `stack` with its stack file in a sandbox; describe what it declared."""
-    path = stack_file(stack, config_file)
+def read_stack_file(path: Path) -> mockrun.StackConfig:
     try:
-        config = mockrun.StackConfig.from_file(path)
+        return mockrun.StackConfig.from_file(path)
     except (yaml.YAMLError, AttributeError) as err:  # YAML syntax, or a file that is not a mapping
         raise PlanError(f"{path.name} is not a stack file berth can read: {err}") from err
-    environment = config.values.get(f"{NAMESPACE}:environment")
-    not_set = sorted(_named_secrets(config) - {k.split(":", 1)[1] for k in config.secret_keys})
-    if environment == "prod" and not_set:
-        # prod never makes secrets up (config/checks.py); a stand-in lets the plan show everything else.
-        config = config.with_values(secrets={f"{NAMESPACE}:{n}": f"plan-stand-in-{n}" for n in not_set})
+
+
+def make_plan(stack: str, config_file: Path | None = None) -> dict:
+    """Run this checkout's program for `stack` with its stack file in a sandbox; describe what it declared."""
+    path = stack_file(stack, config_file)
+    config = read_stack_file(path)
     with tempfile.TemporaryDirectory(prefix="berth-plan-") as tmp:
-        project = mockrun.sandbox_project(Path(tmp), config)
-        run = mockrun.run(stack, config, root_directory=project)
-        deployment = load(RawConfig.from_values(config.values, config.secret_keys), stack, project)
-        plan = describe(run, config, deployment, Path(tmp))
-    plan.update(configFile=path.name, secretsNotSet=not_set)
-    return json.loads(json.dumps(plan, sort_keys=True))  # plain JSON types, the same as a plan read back
-
-
-def _named_secrets(config: mockrun.StackConfig) -> set[str]:
-    """The config secrets the stack's apps name. An app file that does not load is left to the run to report."""
-    apps = config.object(f"{NAMESPACE}:apps")
-    names: set[str] = set()
-    for name in apps if isinstance(apps, dict) else ():
-        try:
-            names |= App.model_validate(load_yaml(mockrun.REPO / "apps" / f"{name}.yaml")).secret_names
-        except (OSError, ValueError, yaml.YAMLError, ValidationError):
-            continue
-    return names
+        run = mockrun.record(stack, config, Path(tmp))
+        return describe(run, path.name)
 
 
 # --- describing a run --------------------------------------------------------------------------------
 
-def describe(run: mockrun.Run, config: mockrun.StackConfig, deployment: Deployment, sandbox: Path) -> dict:
-    """The plan of one run: what reviewers need, nothing a mock makes up, no secret value."""
+def describe(run: mockrun.Run, config_file: str) -> dict:
+    """The plan of one run, from only what it registered and exported: what reviewers need, nothing a mock
+    makes up, no secret value. Any commit's run can be described, whatever its internals."""
+    config = run.config or mockrun.StackConfig({}, frozenset())
     secrets = {config.values[k] for k in config.secret_keys}
     secrets |= {r.state["result"] for r in run.resources if r.type.startswith("random:") and r.state.get("result")}
-    secrets = {s for s in secrets if len(s) >= 4}
-    proxy_plan = caddyfile.plan(deployment)
-    return {
+    secrets = {s for s in secrets if isinstance(s, str) and len(s) >= 4}
+    project = Path(run.project) if run.project else Path("/nonexistent")
+    not_set = run.outputs.get("secretsNotSet", NOT_EXPORTED)
+    plan = {
         "berthPlan": FORMAT_VERSION,
         "intendedState": INTENDED_STATE,
         "stack": run.stack,
-        "environment": deployment.environment,
+        "configFile": config_file,
+        "environment": run.outputs.get("environment", config.values.get("berth:environment")),
         "host": _host(run, config),
-        "proxy": {_camel(k): v for k, v in dataclasses.asdict(proxy_plan).items() if k != "sites"},
-        "containers": {c.name: _container(run, c, secrets, sandbox) for c in run.of_type(CONTAINER)},
+        "proxy": run.outputs.get("proxy", NOT_EXPORTED),
+        "containers": {c.name: _container(run, c, secrets, project) for c in run.of_type(CONTAINER)},
         # every image the stack pulls or builds, static sites' included (they run in no container)
-        "images": {r.name: _image_source(r, sandbox) for r in run.resources if r.type in IMAGES},
-        "routes": _routes(proxy_plan),
+        "images": {r.name: _image_source(r, project) for r in run.resources if r.type in IMAGES},
+        "routes": _ecs_routes(run) if run.of_type(LISTENER_RULE) else run.outputs.get("routes", NOT_EXPORTED),
         "keptOnDestroy": sorted(f"{r.type.rsplit(':', 1)[-1]} {r.name}" for r in run.resources
                                 if r.survives_destroy and not r.type.startswith("berth:")),
-        "warnings": sorted(line.removeprefix("warning: ") for line in run.logs if line.startswith("warning: ")),
+        "secretsNotSet": not_set,
+        # a stand-in's warning is said once, by the secrets note (when the program exports the names)
+        "warnings": sorted(line.removeprefix("warning: ") for line in run.logs if line.startswith("warning: ")
+                           and (not_set is NOT_EXPORTED or "uses a generated stand-in" not in line)),
     }
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
+    if run.of_type(ECS_SERVICE):
+        plan["services"] = ecs_services(run, secrets, project)
+    return json.loads(json.dumps(plan, sort_keys=True))  # plain JSON types, the same as a plan read back
 
 
 def _host(run: mockrun.Run, config: mockrun.StackConfig) -> dict:
+    region = config.values.get("aws:region", "the AWS provider's default")
+    if run.of_type(ECS_SERVICE):
+        gpu = [r.values.get("instanceType") for r in run.of_type("aws:ec2/launchTemplate:LaunchTemplate")]
+        return {"kind": "ecs", "region": region, "cluster": run.outputs.get("clusterName"),
+                "capacity": "Fargate" + (f", GPU instances {', '.join(sorted(gpu))}" if gpu else "")}
     instances = run.of_type("aws:ec2/instance:Instance")
     if not instances:
         hosts = sorted(run.by_urn(urn).values.get("host", "the local engine") for urn in _host_providers(run))
@@ -140,7 +131,7 @@ def _host(run: mockrun.Run, config: mockrun.StackConfig) -> dict:
         "kind": "ec2",
         "access": "ssm" if "aws ssm start-session" in ssh_opts else "ssh",
         "instanceType": instance.get("instanceType"),
-        "region": config.values.get("aws:region", "the AWS provider's default"),
+        "region": region,
         "rootVolumeGiB": int((instance.get("rootBlockDevice") or {}).get("volumeSize", 0)) or None,
         "dataVolumesGiB": {r.name: int(r.values["size"]) for r in run.of_type("aws:ebs/volume:Volume")},
         "elasticIp": bool(run.of_type("aws:ec2/eip:Eip")),
@@ -153,14 +144,14 @@ def _host_providers(run: mockrun.Run) -> set[str]:
     return {c.provider.rsplit("::", 1)[0] for c in run.of_type(CONTAINER)}
 
 
-def _container(run: mockrun.Run, c: mockrun.Resource, secrets: set[str], sandbox: Path) -> dict:
+def _container(run: mockrun.Run, c: mockrun.Resource, secrets: set[str], project: Path) -> dict:
     v = c.values
     env = dict(e.split("=", 1) if "=" in e else (e, "") for e in v.get("envs") or [])
     return {
-        "image": _image(run, c, sandbox),
+        "image": _image(run, c, project),
         "ports": sorted(_port(p) for p in v.get("ports") or []),
         "networks": {n["name"]: sorted(n.get("aliases") or []) for n in v.get("networksAdvanced") or []},
-        "volumes": {m["containerPath"]: _mount(m, sandbox) for m in v.get("volumes") or []},
+        "volumes": {m["containerPath"]: _mount(m, project) for m in v.get("volumes") or []},
         "env": {name: "secret" if any(s in value for s in secrets) else "plain" for name, value in env.items()},
         "restart": v.get("restart", "no"),
         "memoryMb": int(v["memory"]) if v.get("memory") else None,
@@ -175,17 +166,17 @@ def _port(p: dict) -> str:
     return f"{p.get('ip') or '0.0.0.0'}:{external}->{int(p['internal'])}/{p.get('protocol') or 'tcp'}"
 
 
-def _mount(m: dict, sandbox: Path) -> str:
-    source = f"volume {m['volumeName']}" if m.get("volumeName") else f"host {_relative(m.get('hostPath', ''), sandbox)}"
+def _mount(m: dict, project: Path) -> str:
+    source = f"volume {m['volumeName']}" if m.get("volumeName") else f"host {_relative(m.get('hostPath', ''), project)}"
     return source + (" (read-only)" if m.get("readOnly") else "")
 
 
-def _relative(path: str, sandbox: Path) -> str:
-    """Paths inside the sandbox, as the stack file would have them (relative to the project)."""
-    return os.path.relpath(path, sandbox / "berth") if path.startswith(str(sandbox)) else path
+def _relative(path: str, project: Path) -> str:
+    """Paths inside the sandbox project, as the stack file would have them (relative to the project)."""
+    return os.path.relpath(path, project) if path.startswith(str(project.parent)) else path
 
 
-def _image(run: mockrun.Run, container: mockrun.Resource, sandbox: Path) -> dict:
+def _image(run: mockrun.Run, container: mockrun.Resource, project: Path) -> dict:
     """Where the container's image comes from: a pinned pull, or a build (context, version)."""
     sources = []
     seen, todo = set(), list(container.dependencies)
@@ -196,7 +187,7 @@ def _image(run: mockrun.Run, container: mockrun.Resource, sandbox: Path) -> dict
         seen.add(urn)
         resource = run.by_urn(urn)
         if resource.type in IMAGES:
-            sources.append(_image_source(resource, sandbox))
+            sources.append(_image_source(resource, project))
         elif resource.type != CONTAINER:
             todo.extend(resource.dependencies)
     if len(sources) != 1:
@@ -204,22 +195,71 @@ def _image(run: mockrun.Run, container: mockrun.Resource, sandbox: Path) -> dict
     return sources[0]
 
 
-def _image_source(resource: mockrun.Resource, sandbox: Path) -> dict:
+def _image_source(resource: mockrun.Resource, project: Path) -> dict:
     if resource.type == "docker:index/remoteImage:RemoteImage":
         return {"pull": resource.values["name"]}
     build, name = resource.values.get("build") or {}, resource.values.get("imageName", "")
     dockerfile = build.get("dockerfile")
-    return {"build": _relative(build.get("context", ""), sandbox), "tag": name.rsplit(":", 1)[-1] if ":" in name else None,
+    return {"build": _relative(build.get("context", ""), project), "tag": name.rsplit(":", 1)[-1] if ":" in name else None,
             "dockerfile": os.path.relpath(dockerfile, build["context"]) if dockerfile else None}
 
 
-def _routes(proxy_plan) -> dict:
+# --- ECS: services, their tasks, and the load balancer's rules ----------------------------------------
+
+def _by_arn(run: mockrun.Run, type_: str) -> dict[str, mockrun.Resource]:
+    return {r.state.get("arn"): r for r in run.of_type(type_)}
+
+
+def ecs_services(run: mockrun.Run, secrets: set[str], project: Path) -> dict:
+    """Each ECS service: where it runs, how many, its task's size, containers, env and secret names."""
+    tasks = _by_arn(run, TASK_DEFINITION)
+    scaling = {r.values["resourceId"].rsplit("/", 1)[-1]: r.values for r in run.of_type(SCALING_TARGET)}
+    groups = {r.state.get("arn"): r.name for r in run.of_type("aws:lb/targetGroup:TargetGroup")}
+    services = {}
+    for service in run.of_type(ECS_SERVICE):
+        v = service.values
+        task = tasks.get(v.get("taskDefinition"))
+        limits = scaling.get(service.state.get("name"))
+        strategy = [s.get("capacityProvider") for s in v.get("capacityProviderStrategies") or []]
+        services[service.name] = {
+            "runsOn": v.get("launchType") or ", ".join(map(str, strategy)) or "the cluster's default",
+            "count": int(v.get("desiredCount") or 0),
+            "scaling": f"{int(limits['minCapacity'])}-{int(limits['maxCapacity'])}" if limits else None,
+            "singleton": v.get("deploymentMaximumPercent") == 100,
+            "task": {"cpu": task.values.get("cpu"), "memoryMb": int(task.values.get("memory") or 0) or None} if task else None,
+            "containers": {c["name"]: _task_container(c, secrets) for c in _container_definitions(task)},
+            "targetGroups": sorted(groups.get(lb.get("targetGroupArn"), "?") for lb in v.get("loadBalancers") or []),
+            "aliases": sorted(f"{a['dnsName']}:{int(a['port'])}" for s in (v.get("serviceConnectConfiguration") or {})
+                              .get("services") or [] for a in s.get("clientAlias") or []),
+        }
+    return services
+
+
+def _container_definitions(task: mockrun.Resource | None) -> list[dict]:
+    raw = task.values.get("containerDefinitions") if task else None
+    return json.loads(raw) if isinstance(raw, str) else raw or []
+
+
+def _task_container(c: dict, secrets: set[str]) -> dict:
+    plain = {e["name"]: "secret" if any(s in str(e.get("value")) for s in secrets) else "plain"
+             for e in c.get("environment") or []}
+    return {"image": str(c.get("image", "")).split("@", 1)[0],
+            "env": {**plain, **{s["name"]: "secret" for s in c.get("secrets") or []}},
+            "ports": sorted(int(p["containerPort"]) for p in c.get("portMappings") or [])}
+
+
+def _ecs_routes(run: mockrun.Run) -> dict:
+    """Routes as the load balancer's listener rules have them: host and path to a service's target group."""
+    served_by = {lb.get("targetGroupArn"): s.name for s in run.of_type(ECS_SERVICE) for lb in s.values.get("loadBalancers") or []}
     routes = {}
-    for site in proxy_plan.sites:
-        for rule in site.rules:
-            fields = {_camel(k): v for k, v in dataclasses.asdict(rule).items()
-                      if k != "path" and v not in (None, False, (), [])}
-            routes[f"{site.host}{rule.path}"] = {"host": site.host, "path": rule.path, **fields}
+    for rule in run.of_type(LISTENER_RULE):
+        conditions = {k: c[k]["values"] for c in rule.values.get("conditions") or [] for k in c if c[k]}
+        host = (conditions.get("hostHeader") or ["*"])[0]
+        patterns = conditions.get("pathPattern") or ["/"]
+        path = "/" if patterns[0] in ("/", "/*") else patterns[0].rstrip("/") + ("/" if len(patterns) > 1 else "")
+        group = next((a.get("targetGroupArn") for a in rule.values.get("actions") or [] if a.get("targetGroupArn")), None)
+        routes[f"{host}{path}"] = {"host": host, "path": path, "upstreams": [served_by.get(group, "?")],
+                                   "priority": int(rule.values.get("priority") or 0)}
     return routes
 
 
@@ -254,13 +294,17 @@ def field_text(field: str, value: Any) -> str:
 def host_text(host: dict) -> str:
     if host["kind"] == "local":
         return f"local Docker engine ({host['dockerHost']})"
+    if host["kind"] == "ecs":
+        return f"ECS cluster {host['cluster']} in {host['region']} ({host['capacity']})"
     disks = ", ".join(f"{name} {gib} GiB" for name, gib in host["dataVolumesGiB"].items())
     reached = "SSH through SSM Session Manager" if host["access"] == "ssm" else "SSH"
     return (f"EC2 {host['instanceType']} in {host['region']}; root {host['rootVolumeGiB']} GiB; data {disks or '-'}"
             + ("; Elastic IP" if host.get("elasticIp") else "") + f"; deploys reach it over {reached}")
 
 
-def proxy_text(proxy: dict) -> str:
+def proxy_text(proxy: dict | None) -> str:
+    if proxy is NOT_EXPORTED:
+        return UNKNOWN
     return ", ".join(k if v is True else f"{k}={v}" for k, v in proxy.items() if v not in (None, False)) or "-"
 
 
@@ -282,7 +326,7 @@ def _limits(spec: dict) -> str:
 
 
 def secrets_note(plan: dict) -> str | None:
-    if not plan["secretsNotSet"]:
+    if not plan.get("secretsNotSet"):
         return None
     names = ", ".join(plan["secretsNotSet"])
     if plan["environment"] == "prod":
@@ -305,15 +349,39 @@ def render_text(plan: dict) -> str:
         lines.append(f"    {'limits':<9} {_limits(spec)}")
     lines += ["", f"Images ({len(plan['images'])}):"]
     lines += [f"  {name}: {image_text(image)}" for name, image in plan["images"].items()]
-    lines += ["", f"Routes ({len(plan['routes'])}):"]
-    for route in plan["routes"].values():
-        where, target, options = route_text(route)
-        lines.append(f"  {where} -> {target}" + (f"  [{options}]" if options else ""))
+    if plan.get("services"):
+        lines += ["", f"ECS services ({len(plan['services'])}):"]
+        lines += [f"  {name}: {service_text(spec)}" for name, spec in plan["services"].items()]
+    lines += ["", *_route_lines(plan)]
     lines += ["", f"Kept on destroy: {', '.join(plan['keptOnDestroy']) or 'nothing'}"]
     if secrets_note(plan):
         lines.append(f"Note: {secrets_note(plan)}")
     lines += [f"Warning: {w}" for w in plan["warnings"]]
     return "\n".join(lines) + "\n"
+
+
+def service_text(spec: dict) -> str:
+    """One ECS service on a line: where, how many, how big, what it serves and is found by."""
+    count = f"{spec['count']} task" + ("s" if spec["count"] != 1 else "")
+    parts = [f"{count} on {spec['runsOn']}", f"scales {spec['scaling']}" if spec.get("scaling") else None,
+             "singleton" if spec.get("singleton") else None]
+    if spec.get("task"):
+        parts.append(f"cpu {spec['task']['cpu']}, memory {spec['task']['memoryMb']} MB")
+    parts += [f"target group {', '.join(spec['targetGroups'])}" if spec.get("targetGroups") else None,
+              f"found as {', '.join(spec['aliases'])}" if spec.get("aliases") else None]
+    for name, c in spec.get("containers", {}).items():
+        parts.append(f"{name}: {c['image']} env {field_text('env', c['env'])}")
+    return "; ".join(p for p in parts if p)
+
+
+def _route_lines(plan: dict) -> list[str]:
+    if plan["routes"] is NOT_EXPORTED:
+        return [f"Routes: {UNKNOWN}"]
+    lines = [f"Routes ({len(plan['routes'])}):"]
+    for route in plan["routes"].values():
+        where, target, options = route_text(route)
+        lines.append(f"  {where} -> {target}" + (f"  [{options}]" if options else ""))
+    return lines
 
 
 def _cell(text: str) -> str:
@@ -333,8 +401,14 @@ def render_markdown(plan: dict) -> str:
         lines.append("| " + " | ".join(_cell(c) for c in cells + [_limits(spec)]) + " |")
     lines += ["", "| image | source |", "| --- | --- |"]
     lines += [f"| `{name}` | {_cell(image_text(image))} |" for name, image in plan["images"].items()]
-    lines += ["", "| route | to | options |", "| --- | --- | --- |"]
-    lines += ["| " + " | ".join(_cell(c) for c in route_text(r)) + " |" for r in plan["routes"].values()]
+    if plan.get("services"):
+        lines += ["", "| ECS service | what runs |", "| --- | --- |"]
+        lines += [f"| `{name}` | {_cell(service_text(spec))} |" for name, spec in plan["services"].items()]
+    if plan["routes"] is NOT_EXPORTED:
+        lines += ["", f"**Routes:** {UNKNOWN}"]
+    else:
+        lines += ["", "| route | to | options |", "| --- | --- | --- |"]
+        lines += ["| " + " | ".join(_cell(c) for c in route_text(r)) + " |" for r in plan["routes"].values()]
     lines += ["", f"**Kept on destroy:** {', '.join(plan['keptOnDestroy']) or 'nothing'}"]
     if secrets_note(plan):
         lines += ["", f"**Note:** {secrets_note(plan)}"]

@@ -21,7 +21,9 @@ How routes become Caddy config (docs/proxy.md tells the whole story):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+
+from pydantic.alias_generators import to_camel
 
 from config import names
 from config.app import App
@@ -104,6 +106,26 @@ def plan(deployment: Deployment) -> ProxyPlan:
         acme_email=proxy.acme_email if tls else None,
         acme_staging=proxy.acme_staging and tls,
     )
+
+
+def route_table(plan_: ProxyPlan) -> dict[str, dict]:
+    """Every route as plain data (`host/path` -> where it goes and how): the stack output `routes`.
+
+    The offline plan reads it from the stack's outputs, so a plan never imports this module (one
+    commit's plan tool can describe another commit's run).
+    """
+    routes = {}
+    for site in plan_.sites:
+        for rule in site.rules:
+            fields = {to_camel(k): list(v) if isinstance(v, tuple) else v for k, v in asdict(rule).items()
+                      if k != "path" and v not in (None, False, (), [])}
+            routes[f"{site.host}{rule.path}"] = {"host": site.host, "path": rule.path, **fields}
+    return routes
+
+
+def proxy_summary(plan_: ProxyPlan) -> dict:
+    """The proxy's stack-wide settings as plain data: the stack output `proxy`."""
+    return {to_camel(k): v for k, v in asdict(plan_).items() if k != "sites"}
 
 
 # --- text ----------------------------------------------------------------------------------------
