@@ -93,7 +93,7 @@ def describe(run: mockrun.Run, config_file: str) -> dict:
         "configFile": config_file,
         "environment": run.outputs.get("environment", config.values.get("berth:environment")),
         "host": _host(run, config),
-        "proxy": run.outputs.get("proxy", NOT_EXPORTED),
+        "proxy": {"loadBalancer": "application"} if run.of_type(ECS_SERVICE) else run.outputs.get("proxy", NOT_EXPORTED),
         "containers": {c.name: _container(run, c, secrets, project) for c in run.of_type(CONTAINER)},
         # every image the stack pulls or builds, static sites' included (they run in no container)
         "images": {r.name: _image_source(r, project) for r in run.resources if r.type in IMAGES},

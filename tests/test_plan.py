@@ -354,3 +354,84 @@ def test_diff_reports_a_commit_whose_config_is_broken(tmp_path):
     message = str(caught.value)
     assert "the plan of staging at HEAD failed" in message
     assert "berth:host.instanceType" in message and "Traceback" not in message
+
+
+# --- diff across versions of this repository ---------------------------------------------------------
+
+# Real commits of this repository from before plans were derived from the run's record: 01c26dc has
+# `spec/` and `tools/` (the plan tool then called RawConfig.from_values, which 01c26dc lacks), 8a43c8c
+# the last commit before the layout change.
+OLDER_COMMITS = ["01c26dc", "8a43c8c"]
+
+
+def _is_commit(ref: str) -> bool:
+    return subprocess.run(["git", "-C", str(REPO), "cat-file", "-e", f"{ref}^{{commit}}"], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("commit", OLDER_COMMITS)
+def test_diff_plans_a_real_older_commit_with_its_own_program(commit, plan_of):
+    assert _is_commit(commit), f"{commit} is not in this clone; CI clones the whole history"
+    before = diffing.read_side(f"git:{commit}:staging")
+    # The older program's own containers, read from what it registered (it had no per-app Redis, no ECS...).
+    assert {"proxy", "shared-postgres", "chatbot-backend", "mediahub-frontend"} <= set(before["containers"])
+    assert before["containers"]["proxy"]["ports"] and not any(
+        spec["ports"] for name, spec in before["containers"].items() if name != "proxy")
+    assert before["images"]["chatbot-backend"]["build"] == "../chm-chatbot"
+    # Sections that program did not export are unknown, never shown as everything added or removed.
+    assert before["routes"] is None and before["secretsNotSet"] is None
+    result = diffing.compare(before, plan_of("staging"), (f"git:{commit}:staging", "staging"))
+    assert isinstance(result.sections["routes"], diffing.NotCompared)
+    assert result.sections["routes"].sides == [f"git:{commit}:staging"]
+    text = diffing.render_text(result)
+    assert f"not compared: git:{commit}:staging does not export it" in text
+
+
+def test_scripts_plan_diff_between_an_older_commit_and_head_succeeds():
+    """The command the issue reported failing, as CI's plan-diff job runs it."""
+    done = subprocess.run([str(REPO / "scripts" / "plan"), "diff", f"git:{OLDER_COMMITS[0]}:staging", "git:HEAD:staging",
+                           "--format", "markdown"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "berth diff" in done.stdout and "Traceback" not in done.stdout + done.stderr
+
+
+def test_a_plan_reads_routes_and_unset_secrets_from_the_runs_exports(deploy, plan_of):
+    """The plan describes only the record: the routes are the program's `routes` output, unchanged."""
+    run = deploy("prod")
+    assert plan_of("prod")["routes"] == json.loads(json.dumps(run.outputs["routes"]))
+    assert plan_of("prod")["proxy"] == run.outputs["proxy"]
+    assert plan_of("staging")["secretsNotSet"] == deploy("staging").outputs["secretsNotSet"]
+
+
+def test_prod_stand_ins_for_a_plan_are_refused_outside_mocks(monkeypatch):
+    """BERTH_OFFLINE_PLAN only works under mocks: a real `pulumi up` of prod never makes secrets up."""
+    from config import load as loading
+    from offline import mockrun
+
+    monkeypatch.setenv(mockrun.OFFLINE_PLAN_ENV, "1")
+    assert loading.OFFLINE_PLAN_ENV == mockrun.OFFLINE_PLAN_ENV
+    assert loading._offline_plan() is False  # noqa: SLF001 - no mock monitor in this process now
+
+
+def test_an_ecs_plan_shows_services_tasks_and_the_load_balancers_routes(tmp_path):
+    example = REPO / "examples" / "collabry-ecs" / "Pulumi.prod.yaml"
+    plan = planning.make_plan("prod", example)
+    assert plan["host"]["kind"] == "ecs" and plan["containers"] == {}
+    backend = plan["services"]["collabry-backend"]
+    # the seed's 3-5 backends; secrets reach the task as `secrets`, never as plain environment
+    assert (backend["count"], backend["scaling"], backend["singleton"]) == (3, "3-5", False)
+    assert backend["containers"]["backend"]["env"]["JWT_SECRET"] == "secret"
+    assert backend["targetGroups"] == ["collabry-backend"] and backend["aliases"] == ["backend:5000"]
+    assert plan["services"]["collabry-worker"]["singleton"] is True
+    assert plan["routes"]["collabry.example.com/api/"]["upstreams"] == ["collabry-backend"]
+    assert plan["routes"]["collabry.example.com/"]["upstreams"] == ["collabry-frontend"]
+    assert "ECS services (4):" in planning.render_text(plan)
+    assert "3 tasks on FARGATE; scales 3-5" in planning.render_text(plan)
+
+    data = yaml.safe_load(example.read_text(encoding="utf-8"))
+    data["config"]["berth:apps"]["collabry"]["services"]["frontend"]["maxReplicas"] = 4
+    edited = tmp_path / "Pulumi.prod.yaml"
+    edited.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = diffing.compare(plan, planning.make_plan("prod", edited), ("before", "after"))
+    assert {k for k, v in result.sections.items() if v} == {"services"}
+    assert [(c.path, c.before, c.after) for c in result.sections["services"].changed["collabry-frontend"]] == [
+        ("scaling", "2-3", "2-4")]
