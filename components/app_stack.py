@@ -45,7 +45,8 @@ class AppStack(pulumi.ComponentResource):
                  secrets: Secrets, builder: Builder, opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:app:AppStack", name, None, opts)
         app = deployment.apps[name]
-        self._deployment, self._host, self._shared, self._secrets, self._app = deployment, host, shared, secrets, app
+        self._deployment, self._host, self._secrets, self._app = deployment, host, secrets, app
+        self._data = shared.for_app(app)  # its data network, what must be up first, its connection URLs
         prod = deployment.is_prod
         self._on_host = pulumi.ResourceOptions(parent=self, provider=host.provider, depends_on=list(host.ready))
         keep = pulumi.ResourceOptions(parent=self, provider=host.provider, depends_on=list(host.ready),
@@ -96,7 +97,7 @@ class AppStack(pulumi.ComponentResource):
         secret: dict[str, pulumi.Output[str]] = {k: self._secrets.get(n) for k, n in svc.secret_env.items()}
         for used, use in svc.uses.items():
             if used in SHARED_SERVICES:
-                secret[use.env] = self._shared.url_for(app, used, use.scheme)
+                secret[use.env] = self._data.url(used, use.scheme)
             else:
                 secret[use.env] = self._secrets.get(app.external[used].secret)
         if not secret:
@@ -112,9 +113,8 @@ class AppStack(pulumi.ComponentResource):
         if routed:
             out.append(Attachment(self.edge_network, sorted({names.edge_alias(app, svc_name),
                                                              names.edge_alias(app, svc_name, replica)})))
-        data = self._shared.network_for(self._app)
-        if data is not None and any(u in SHARED_SERVICES for u in svc.uses):
-            out.append(Attachment(data, [svc_name]))
+        if any(u in SHARED_SERVICES for u in svc.uses):
+            out.append(Attachment(self._data.network, [svc_name]))
         return out
 
     def _container(self, svc_name: str, svc: Service, image: ServiceImage, replica: int | None,
@@ -128,7 +128,7 @@ class AppStack(pulumi.ComponentResource):
                     for d, h in svc.host_dirs.items()]
         depends = [c for dep in svc.depends_on for c in self.containers[dep]]
         if any(u in SHARED_SERVICES for u in svc.uses):
-            depends += self._shared.ready_for(app)
+            depends += self._data.ready
         return hardened_container(resource, ContainerSpec(
             image=image.ref,
             networks=self._attachments(svc_name, replica, routed, svc),

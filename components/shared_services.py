@@ -1,12 +1,27 @@
-"""Postgres and Redis shared by a stack's apps, each app fenced off from the others.
+"""The data tier of one host: a Postgres the stack's apps share, and a Redis of each app's own.
 
-Each app that uses a shared service gets its own internal data network (no route out; on it only
-the databases and that app's services that use them), its own Postgres role and database, and its
-own Redis ACL user. Credentials are generated and kept only as Pulumi secrets. Frontends join no
-data network, so they cannot reach a database at all.
+Each app that uses either gets its own internal data network (no route out; on it only its data
+services and that app's services that use them) and hands its services one `AppData`: that network,
+what must be up first, and its connection URLs. Credentials are generated and kept only as Pulumi
+secrets. Frontends join no data network, so they cannot reach a database at all.
+
+- Postgres: one container; each app gets its own role and database, provisioned by its own run of
+  psql, so one app's failing init SQL never keeps another app's database from being created.
+- Redis: one container per app, because Redis cannot fence one ACL user's keys from another's (any
+  user with `~*` can read and FLUSHALL everything). It runs as the image's `redis` user with no
+  capabilities at all: the official entrypoint's chown and privilege drop happen only when its first
+  argument is `redis-server`, never for the `sh -c` that keeps the password out of the command line.
+  Its mode comes from the app file: `cache` evicts and keeps nothing on disk; `store` never evicts
+  and keeps an append-only file on a retained volume (fresh volumes copy the image's redis-owned /data).
+
+Neither database runs under Docker's init (see components/container.py): each is PID 1 and stops
+with its own signal and time to finish writing.
 """
 
 from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_docker as docker
@@ -15,15 +30,18 @@ import pulumi_random as random
 from components.container import Attachment, ContainerSpec, hardened_container, healthcheck_args
 from components.host import DockerHost
 from components.images import pinned_image
-from render import datastores
+from config import names
 from config.app import App, HealthCheck
 from config.deployment import Deployment
+from render import datastores
 
 POSTGRES_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]  # entrypoint chowns PGDATA, drops to postgres
 # The image's STOPSIGNAL: SIGINT is Postgres's "fast" shutdown (roll back sessions, checkpoint, exit).
 # The checkpoint writes every dirty buffer, so it gets more than Docker's 10 s.
 POSTGRES_STOP = {"stop_signal": "SIGINT", "stop_timeout_s": 120}
-REDIS_CAPS = ["CHOWN", "SETGID", "SETUID"]  # entrypoint chowns /data, drops to redis
+# SIGTERM, the image's own: Redis fsyncs its append-only file (and, if configured, saves) and exits.
+REDIS_STOP = {"stop_signal": "SIGTERM", "stop_timeout_s": 60}
+REDIS_USER = "redis"  # the official image's user; it owns /data
 
 
 def generated_password(name: str, parent: pulumi.Resource) -> pulumi.Output[str]:
@@ -32,47 +50,67 @@ def generated_password(name: str, parent: pulumi.Resource) -> pulumi.Output[str]
     return pulumi.Output.secret(generated.result)
 
 
+def app_database(deployment: Deployment, app: App, password: str) -> datastores.AppDatabase:
+    """The app's database as the provisioning SQL renders it: its extensions and its init SQL file's text."""
+    db = app.database
+    init_sql = (deployment.project_dir / "apps" / db.init_sql).read_text(encoding="utf-8") if db and db.init_sql else None
+    return datastores.AppDatabase(app.name, password, tuple(db.extensions) if db else (), init_sql)
+
+
+@dataclass
+class AppData:
+    """What one app's services get from the data tier."""
+
+    app: str
+    network: docker.Network  # services that use a database join it
+    ready: list[pulumi.Resource] = field(default_factory=list)  # up (and provisioned) before they start
+    passwords: dict[str, pulumi.Output[str]] = field(default_factory=dict)  # "postgres"/"redis" -> secret
+
+    def url(self, used: str, scheme: str | None = None) -> pulumi.Output[str]:
+        """The secret connection URL of "postgres" or "redis", with the scheme the service asks for."""
+        render = datastores.postgres_url if used == "postgres" else datastores.redis_url
+        return pulumi.Output.secret(self.passwords[used].apply(lambda pw: render(self.app, pw, scheme)))
+
+
 class SharedServices(pulumi.ComponentResource):
     def __init__(self, name: str, deployment: Deployment, host: DockerHost, opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:data:SharedServices", name, None, opts)
         self._deployment, self._host = deployment, host
-        self._passwords: dict[tuple[str, str], pulumi.Output[str]] = {}
-        self._ready: dict[str, list[pulumi.Resource]] = {}
-        users = {s: [a for a in deployment.apps.values() if a.uses_shared(s)] for s in ("postgres", "redis")}
-
-        using_any = {a.name for group in users.values() for a in group}
-        self.networks: dict[str, docker.Network] = {}
+        self.apps: dict[str, AppData] = {}
         for app in deployment.apps.values():
-            if app.name in using_any:
-                self.networks[app.name] = docker.Network(
+            if app.uses_shared("postgres") or app.uses_shared("redis"):
+                network = docker.Network(
                     f"{app.name}-data", name=f"berth-{app.name}-data", internal=True,
-                    labels=[docker.NetworkLabelArgs(label="berth.app", value=app.name)], opts=self._on_host(),
-                )
-        outputs = {}
-        if users["postgres"]:
-            outputs["postgres"] = self._postgres(name, users["postgres"]).name
-        if users["redis"]:
-            outputs["redis"] = self._redis(name, users["redis"]).name
+                    labels=[docker.NetworkLabelArgs(label="berth.app", value=app.name)], opts=self._on_host())
+                self.apps[app.name] = AppData(app.name, network)
+        outputs: dict[str, pulumi.Output] = {}
+        postgres_users = [a for a in deployment.apps.values() if a.uses_shared("postgres")]
+        if postgres_users:
+            outputs["postgres"] = self._postgres(name, postgres_users).name
+        redis = {a.name: self._redis(a).name for a in deployment.apps.values() if a.uses_shared("redis")}
+        if redis:
+            outputs["redis"] = redis
         self.register_outputs(outputs)
+
+    def for_app(self, app: App) -> AppData | None:
+        """The app's network, readiness and URLs; None when it uses no database."""
+        return self.apps.get(app.name)
 
     def _on_host(self, **extra) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, provider=self._host.provider, depends_on=list(self._host.ready),
                                       **extra)
 
-    def _data_volume(self, name: str) -> docker.Volume:
+    def _data_volume(self, name: str, volume_name: str) -> docker.Volume:
         prod = self._deployment.is_prod
-        return docker.Volume(name, name=name.replace("-", "_"), opts=self._on_host(protect=prod, retain_on_delete=prod))
-
-    def _attachments(self, apps: list[App], alias: str) -> list[Attachment]:
-        return [Attachment(self.networks[a.name], [alias]) for a in apps]
+        return docker.Volume(name, name=volume_name, opts=self._on_host(protect=prod, retain_on_delete=prod))
 
     def _postgres(self, name: str, apps: list[App]) -> docker.Container:
         settings = self._deployment.settings.shared.postgres
-        volume = self._data_volume("shared-postgres")
+        volume = self._data_volume("shared-postgres", "shared_postgres")
         superuser = generated_password(f"{name}-postgres-superuser", self)
         container = hardened_container("shared-postgres", ContainerSpec(
             image=pinned_image("shared-postgres", settings.image, self._host, self),
-            networks=self._attachments(apps, "postgres"),
+            networks=[Attachment(self.apps[a.name].network, ["postgres"]) for a in apps],
             healthcheck=healthcheck_args(HealthCheck(command=datastores.POSTGRES_HEALTHCHECK, start_period_s=30), None),
             memory_mb=settings.memory_mb,
             env=superuser.apply(lambda pw: ["POSTGRES_USER=postgres", f"POSTGRES_PASSWORD={pw}"]),
@@ -85,60 +123,42 @@ class SharedServices(pulumi.ComponentResource):
             **POSTGRES_STOP,
         ), provider=self._host.provider, parent=self, depends_on=self._host.ready)
 
-        passwords = [generated_password(f"{app.name}-postgres-password", self) for app in apps]
-        self._passwords.update({(app.name, "postgres"): pw for app, pw in zip(apps, passwords, strict=True)})
-        script = pulumi.Output.all(*passwords).apply(lambda pws: datastores.provision_sql([
-            datastores.AppDatabase(app.name, pw, tuple(app.database.extensions) if app.database else (),
-                                   self._init_sql(app))
-            for app, pw in zip(apps, pws, strict=True)
-        ]))
-        provision = self._host.run(
-            f"{name}-postgres-provision",
-            container.name.apply(lambda c: f"docker exec -i {c} psql -q -X -U postgres -d postgres"),
-            stdin=pulumi.Output.secret(script), triggers=[container.id], parent=self, depends_on=[container],
-        )
+        psql = container.name.apply(lambda c: f"docker exec -i {shlex.quote(c)} psql -q -X -U postgres -d postgres")
         for app in apps:
-            self._ready.setdefault(app.name, []).append(provision)
+            data = self.apps[app.name]
+            data.passwords["postgres"] = generated_password(f"{app.name}-postgres-password", self)
+            script = data.passwords["postgres"].apply(
+                lambda pw, app=app: datastores.provision_sql(app_database(self._deployment, app, pw)))
+            data.ready.append(self._host.run(
+                f"{app.name}-postgres-provision", psql, stdin=pulumi.Output.secret(script), triggers=[container.id],
+                parent=self, depends_on=[container]))
         return container
 
-    def _init_sql(self, app: App) -> str | None:
-        if not (app.database and app.database.init_sql):
-            return None
-        return (self._deployment.project_dir / "apps" / app.database.init_sql).read_text(encoding="utf-8")
-
-    def _redis(self, name: str, apps: list[App]) -> docker.Container:
+    def _redis(self, app: App) -> docker.Container:
+        """The app's own Redis, found as `redis` on its data network; see the module docstring."""
         settings = self._deployment.settings.shared.redis
-        volume = self._data_volume("shared-redis")
-        passwords = {a.name: generated_password(f"{a.name}-redis-password", self) for a in apps}
-        self._passwords.update({(app, "redis"): pw for app, pw in passwords.items()})
-        env = pulumi.Output.all(*passwords.values()).apply(lambda pws: [
-            f"{datastores.redis_password_env(app)}={pw}" for app, pw in zip(passwords, pws, strict=True)])
-        container = hardened_container("shared-redis", ContainerSpec(
-            image=pinned_image("shared-redis", settings.image, self._host, self),
-            networks=self._attachments(apps, "redis"),
+        mode = app.redis.mode
+        memory_mb = app.redis.memory_mb or settings.memory_mb
+        data = self.apps[app.name]
+        data.passwords["redis"] = generated_password(f"{app.name}-redis-password", self)
+        volumes = []
+        if mode == "store":
+            volume = self._data_volume(names.redis(app.name), names.redis_volume(app.name))
+            volumes.append(docker.ContainerVolumeArgs(volume_name=volume.name, container_path="/data"))
+        container = hardened_container(names.redis(app.name), ContainerSpec(
+            image=pinned_image(names.redis(app.name), settings.image, self._host, self),
+            networks=[Attachment(data.network, ["redis"])],
             healthcheck=healthcheck_args(HealthCheck(command=datastores.REDIS_HEALTHCHECK, start_period_s=10), None),
-            memory_mb=settings.memory_mb,
-            env=pulumi.Output.secret(env),
-            command=datastores.redis_command([a.name for a in apps], settings.memory_mb),
-            volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path="/data")],
+            memory_mb=memory_mb,
+            env=pulumi.Output.secret(data.passwords["redis"].apply(lambda pw: [f"{datastores.REDIS_PASSWORD_ENV}={pw}"])),
+            command=datastores.redis_command(app.name, mode, memory_mb),
+            user=REDIS_USER,
+            volumes=volumes,
             tmpfs=["/tmp"],
-            cap_add=REDIS_CAPS,
-            labels={"berth.service": "shared/redis"},
+            labels={"berth.app": app.name, "berth.service": f"{app.name}/redis", "berth.redis-mode": mode},
             stateful=True,
+            init=False,  # redis-server is PID 1 (the shell execs it) and handles SIGTERM itself
+            **REDIS_STOP,
         ), provider=self._host.provider, parent=self, depends_on=self._host.ready)
-        for app in apps:
-            self._ready.setdefault(app.name, []).append(container)
+        data.ready.append(container)
         return container
-
-    # --- what app stacks ask of the shared services -------------------------------------------------
-
-    def network_for(self, app: App) -> docker.Network | None:
-        return self.networks.get(app.name)
-
-    def ready_for(self, app: App) -> list[pulumi.Resource]:
-        """What must be up (and provisioned) before this app's services start."""
-        return self._ready.get(app.name, [])
-
-    def url_for(self, app: App, shared: str, scheme: str | None) -> pulumi.Output[str]:
-        render = datastores.postgres_url if shared == "postgres" else datastores.redis_url
-        return pulumi.Output.secret(self._passwords[(app.name, shared)].apply(lambda pw: render(app.name, pw, scheme)))

@@ -208,6 +208,19 @@ class Database(Camel):
     init_sql: str | None = Field(default=None, description="SQL file (relative to apps/) run as the app role")
 
 
+class Redis(Camel):
+    """The app's own Redis (one per app: Redis cannot fence one user's keys from another's).
+
+    `cache`: full memory evicts the least recently used keys and nothing is persisted, so a full cache
+    keeps accepting writes. `store`: keys are never evicted (a full store refuses writes instead of
+    silently losing data) and every write is kept in an append-only file on a retained volume.
+    """
+
+    mode: Literal["cache", "store"] = Field(description=(
+        "cache: evict least recently used keys, keep nothing on disk; store: never evict, append-only file on a volume"))
+    memory_mb: PositiveInt | None = Field(default=None, description="its container's memory; default berth:shared.redis.memoryMb")
+
+
 class External(Camel):
     """A service outside the host (MongoDB Atlas, a SaaS API): a name and a secret URI."""
 
@@ -248,6 +261,7 @@ class App(Camel):
     services: dict[Name, Service] = Field(min_length=1)
     routes: dict[str, Route] = {}
     database: Database | None = None
+    redis: Redis | None = Field(default=None, description="required when a service uses redis: what the app keeps in it")
     external: dict[Name, External] = {}
     network: AppNetwork | None = None
     max_body_mb: PositiveInt = 10
@@ -295,6 +309,15 @@ class App(Camel):
                     )
                 if used in self.services:
                     problems.append(f"service {name!r} shares its name {used!r} with something it uses; rename one")
+        if self.uses_shared("redis"):
+            users = [repr(n) for n, s in self.services.items() if "redis" in s.uses]
+            if self.redis is None:
+                who = f"service {users[0]} uses" if len(users) == 1 else f"services {', '.join(users)} use"
+                problems.append(f"{who} redis: say what the app keeps there, `redis: {{mode: cache}}` "
+                                "(full memory evicts old keys, nothing kept on disk) or `redis: {mode: store}` "
+                                "(never evicts, kept on a volume)")
+            if any("redis" in s.volumes for s in self.services.values()):
+                problems.append("a volume named 'redis' would clash with the app's own Redis's data; rename the volume")
         try:
             TopologicalSorter({n: [d for d in s.depends_on if d in self.services] for n, s in self.services.items()}).prepare()
         except CycleError as err:

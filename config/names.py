@@ -34,3 +34,13 @@ def site_volume(app: str, service: str) -> str:
 def site_root(app: str, service: str) -> str:
     """Where the proxy finds a static service's files."""
     return f"/srv/sites/{app}-{service}"
+
+
+def redis(app: str) -> str:
+    """An app's own Redis: its container (found as `redis` on the app's data network)."""
+    return f"{app}-redis"
+
+
+def redis_volume(app: str) -> str:
+    """Where a Redis in `store` mode keeps its append-only file."""
+    return volume(app, "redis")

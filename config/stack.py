@@ -119,12 +119,14 @@ class PostgresSettings(Camel):
 
 
 class RedisSettings(Camel):
+    """Each app that uses Redis runs its own, from this image; `memoryMb` is each one's (an app may set its own)."""
+
     image: str = "redis:7.4.5-alpine"
     memory_mb: PositiveInt = 256
 
 
 class SharedSettings(Camel):
-    """Databases shared by the stack's apps; each app gets its own database, role and ACL user."""
+    """The stack's data services: one Postgres (a database and role per app), a Redis per app that uses one."""
 
     postgres: PostgresSettings | None = None
     redis: RedisSettings | None = None

@@ -1,4 +1,4 @@
-"""Text the shared Postgres and Redis are configured with: one role, database and ACL user per app.
+"""Text the shared Postgres and each app's Redis are configured with: a role, database and ACL user per app.
 
 Pure functions of plain values; the component feeds them secret passwords inside `apply`, so what
 they return is itself a secret.
@@ -33,29 +33,31 @@ class AppDatabase:
     init_sql: str | None = None
 
 
-def provision_sql(databases: list[AppDatabase]) -> str:
-    """Idempotent psql script: (re)create each app's role and database, keep its password in step.
+def provision_sql(db: AppDatabase, admin: str | None = None) -> str:
+    """Idempotent psql script for one app: (re)create its role and database, keep its password in step.
 
-    Run as the superuser over the container's local socket; safe to run on every change.
+    Run as the superuser (or, on RDS, as `admin`, which must belong to the role to create a database
+    it owns) and safe to run on every change. The app's init SQL runs as its role and is closed with
+    its own `;` line, so a last statement written without one still ends before `RESET ROLE`.
     """
-    lines = ["\\set ON_ERROR_STOP on"]
-    for db in databases:
-        name = db_name(db.app)
-        role, lit = sql_identifier(name), sql_literal(name)
-        lines += [
-            f"SELECT 'CREATE ROLE {role} LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {lit})\\gexec",
-            f"ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {sql_literal(db.password)};",
-            f"SELECT 'CREATE DATABASE {role} OWNER {role}' WHERE NOT EXISTS "
-            f"(SELECT FROM pg_database WHERE datname = {lit})\\gexec",
-            f"REVOKE ALL ON DATABASE {role} FROM PUBLIC;",
-            f"GRANT ALL ON DATABASE {role} TO {role};",
-            f"\\connect {role}",
-            f"ALTER SCHEMA public OWNER TO {role};",
-            *[f"CREATE EXTENSION IF NOT EXISTS {sql_identifier(ext)};" for ext in db.extensions],
-        ]
-        if db.init_sql:
-            lines += [f"SET ROLE {role};", db.init_sql.rstrip(), "RESET ROLE;"]
-        lines.append("\\connect postgres")
+    name = db_name(db.app)
+    role, lit = sql_identifier(name), sql_literal(name)
+    lines = [
+        "\\set ON_ERROR_STOP on",
+        f"SELECT 'CREATE ROLE {role} LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {lit})\\gexec",
+        f"ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {sql_literal(db.password)};",
+        *([f"GRANT {role} TO {sql_identifier(admin)};"] if admin else []),
+        f"SELECT 'CREATE DATABASE {role} OWNER {role}' WHERE NOT EXISTS "
+        f"(SELECT FROM pg_database WHERE datname = {lit})\\gexec",
+        f"REVOKE ALL ON DATABASE {role} FROM PUBLIC;",
+        f"GRANT ALL ON DATABASE {role} TO {role};",
+        f"\\connect {role}",
+        f"ALTER SCHEMA public OWNER TO {role};",
+        *[f"CREATE EXTENSION IF NOT EXISTS {sql_identifier(ext)};" for ext in db.extensions],
+    ]
+    if db.init_sql:
+        lines += [f"SET ROLE {role};", db.init_sql.rstrip(), ";", "RESET ROLE;"]
+    lines.append("\\connect postgres")
     return "\n".join(lines) + "\n"
 
 
@@ -68,26 +70,30 @@ def redis_url(app: str, password: str, scheme: str | None = None) -> str:
     return f"{scheme or 'redis'}://{db_name(app)}:{password}@redis:{REDIS_PORT}/0"
 
 
-def redis_password_env(app: str) -> str:
-    return f"REDIS_PASSWORD_{db_name(app).upper()}"
+REDIS_PASSWORD_ENV = "REDIS_PASSWORD"
+REDIS_MODES = {
+    # a full cache evicts the least recently used keys and keeps nothing on disk
+    "cache": ["--maxmemory-policy allkeys-lru", "--appendonly no", '--save ""'],
+    # a full store refuses writes rather than lose keys, and logs every write to its append-only file
+    "store": ["--maxmemory-policy noeviction", "--appendonly yes"],
+}
 
 
-def redis_command(apps: list[str], memory_mb: int) -> list[str]:
-    """redis-server with AOF on, the default user off, and an ACL user per app.
+def redis_command(app: str, mode: str, memory_mb: int) -> list[str]:
+    """redis-server for one app: its mode, the default user off, the app's ACL user (no admin commands).
 
-    Passwords are expanded from the container's (secret) environment by the shell, so they are in
-    neither the command line Pulumi stores nor `docker inspect`'s Cmd.
+    The password is expanded from the container's (secret) environment by the shell, so it is in
+    neither the command line Pulumi stores nor `docker inspect`'s Cmd. The container runs as the
+    image's `redis` user, so the image's entrypoint has nothing to chown or drop.
     """
     args = [
         "exec redis-server",
-        "--appendonly yes",
+        *REDIS_MODES[mode],
         f"--maxmemory {int(memory_mb * 0.8)}mb",
-        "--maxmemory-policy noeviction",
         "--user default off",
         "--user healthcheck on nopass -@all +ping",
+        f'--user {db_name(app)} on ">${REDIS_PASSWORD_ENV}" "~*" "&*" +@all -@admin',
     ]
-    for app in apps:
-        args.append(f'--user {db_name(app)} on ">${redis_password_env(app)}" "~*" "&*" +@all -@admin')
     return ["sh", "-c", " ".join(args)]
 
 

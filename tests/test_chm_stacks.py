@@ -10,7 +10,7 @@ from tests.support.stacks import PROD_SECRETS, stack_config
 from offline.mockrun import Run, plain_strings, reveal
 
 CONTAINER = "docker:index/container:Container"
-CHM_CONTAINERS = {"shared-postgres", "shared-redis", "proxy",
+CHM_CONTAINERS = {"shared-postgres", "mediahub-redis", "proxy",
                   "mediahub-backend", "mediahub-frontend", "chatbot-backend", "chatbot-frontend"}
 
 
@@ -81,7 +81,7 @@ def test_ec2_docker_provider_goes_over_ssh_after_the_readiness_gate(deploy, stac
 def test_databases_sit_on_internal_networks_the_frontends_cannot_reach(deploy):
     run = deploy("dev")
     assert networks_of(run, "shared-postgres") == {"berth-mediahub-data": ["postgres"]}
-    assert networks_of(run, "shared-redis") == {"berth-mediahub-data": ["redis"]}
+    assert networks_of(run, "mediahub-redis") == {"berth-mediahub-data": ["redis"]}
     data = run.get("docker:index/network:Network", "mediahub-data")
     assert data.values["internal"] is True
     for frontend in ("mediahub-frontend", "chatbot-frontend"):
@@ -152,15 +152,15 @@ def test_no_secret_appears_in_plain_inputs_outputs_or_logs(deploy, stack):
 def test_databases_start_before_the_apps_that_use_them(deploy, stack):
     run = deploy(stack)
     backend = run.containers()["mediahub-backend"]
-    provision = run.get("command:local:Command" if stack == "dev" else "command:remote:Command", "shared-postgres-provision")
-    redis = run.containers()["shared-redis"]
+    provision = run.get("command:local:Command" if stack == "dev" else "command:remote:Command", "mediahub-postgres-provision")
+    redis = run.containers()["mediahub-redis"]
     assert provision.urn in backend.dependencies and redis.urn in backend.dependencies
     assert run.containers()["shared-postgres"].urn in provision.dependencies
     assert run.containers()["mediahub-backend"].urn in run.containers()["mediahub-frontend"].dependencies
 
 
 def test_postgres_provisioning_sends_its_sql_as_a_secret_on_stdin(deploy):
-    provision = deploy("dev").get("command:local:Command", "shared-postgres-provision")
+    provision = deploy("dev").get("command:local:Command", "mediahub-postgres-provision")
     assert provision.is_secret("stdin")
     sql = provision.values["stdin"]
     assert "CREATE DATABASE \"mediahub\" OWNER \"mediahub\"" in sql
@@ -239,3 +239,58 @@ def test_an_app_files_own_hostname_wins(deploy):
     apps["mediahub"]["services"]["frontend"]["env"] = {"HOSTNAME": "::"}
     run = deploy("dev", plain={"berth:apps": apps})
     assert env_of(run, "mediahub-frontend")["HOSTNAME"] == "::"
+
+
+# --- each app's own Redis ------------------------------------------------------------------------------
+
+@pytest.fixture
+def two_redis_apps(deploy) -> Run:
+    """The dev stack plus customer-support: mediahub keeps a Redis store, customer-support a cache."""
+    apps = json.loads(json.dumps(stack_config("dev").object("berth:apps")))
+    context = {"build": {"context": "../chm-mediahub/backend"}}
+    apps["customer-support"] = {"services": {"backend": context, "frontend": context}}
+    return deploy("dev", plain={"berth:apps": apps})
+
+
+def test_each_app_gets_its_own_redis_on_its_own_data_network_only(two_redis_apps):
+    run = two_redis_apps
+    assert networks_of(run, "mediahub-redis") == {"berth-mediahub-data": ["redis"]}
+    assert networks_of(run, "customer-support-redis") == {"berth-customer-support-data": ["redis"]}
+    assert "berth-mediahub-data" not in networks_of(run, "customer-support-backend")
+
+
+def test_redis_runs_as_its_user_with_no_capabilities_and_is_pid_1(two_redis_apps):
+    """The image's entrypoint drops privileges only for a bare `redis-server`, never for `sh -c`."""
+    for name in ("mediahub-redis", "customer-support-redis"):
+        redis = two_redis_apps.containers()[name].values
+        assert redis["user"] == "redis" and redis["capabilities"] == {"drops": ["ALL"]}
+        assert redis["readOnly"] is True and redis["init"] is False and redis["stopSignal"] == "SIGTERM"
+        assert redis["stopTimeout"] == redis["destroyGraceSeconds"] >= 30
+
+
+def test_a_store_keeps_an_aof_on_its_volume_and_a_cache_evicts_and_keeps_nothing(two_redis_apps):
+    store, cache = (two_redis_apps.containers()[n].values for n in ("mediahub-redis", "customer-support-redis"))
+    assert "--maxmemory-policy noeviction" in store["command"][-1] and "--appendonly yes" in store["command"][-1]
+    assert store["volumes"] == [{"volumeName": "mediahub_redis", "containerPath": "/data"}]
+    assert "--maxmemory-policy allkeys-lru" in cache["command"][-1] and "--appendonly no" in cache["command"][-1]
+    assert "volumes" not in cache
+
+
+def test_redis_password_is_secret_and_the_same_in_the_server_and_the_apps_url(two_redis_apps):
+    run = two_redis_apps
+    redis = run.containers()["mediahub-redis"]
+    assert redis.is_secret("envs") and "$REDIS_PASSWORD" in redis.values["command"][-1]
+    password = env_of(run, "mediahub-redis")["REDIS_PASSWORD"]
+    assert password not in redis.values["command"][-1]
+    assert env_of(run, "mediahub-backend")["REDIS_URL"] == f"redis://mediahub:{password}@redis:6379/0"
+    assert env_of(run, "customer-support-redis")["REDIS_PASSWORD"] != password
+
+
+def test_each_app_is_provisioned_by_its_own_psql_run(two_redis_apps):
+    """One app's bad init SQL stops only its own run; each app's services wait only for their own."""
+    run = two_redis_apps
+    mine, theirs = (run.get("command:local:Command", f"{a}-postgres-provision") for a in ("mediahub", "customer-support"))
+    assert 'CREATE DATABASE "mediahub"' in mine.values["stdin"] and '"customer_support"' not in mine.values["stdin"]
+    assert 'CREATE DATABASE "customer_support"' in theirs.values["stdin"]
+    backend = run.containers()["mediahub-backend"]
+    assert mine.urn in backend.dependencies and theirs.urn not in backend.dependencies

@@ -96,7 +96,7 @@ def test_env_placeholders_become_this_stacks_address(tmp_path):
 
 
 def test_provisioning_sql_is_idempotent_and_quotes_what_it_is_given():
-    sql = datastores.provision_sql([datastores.AppDatabase("my-app", "pa'ss", ("uuid-ossp",), "CREATE TABLE IF NOT EXISTS t ();")])
+    sql = datastores.provision_sql(datastores.AppDatabase("my-app", "pa'ss", ("uuid-ossp",), "CREATE TABLE IF NOT EXISTS t ();"))
     assert "WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'my_app')\\gexec" in sql
     assert "WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'my_app')\\gexec" in sql
     assert "PASSWORD 'pa''ss';" in sql
@@ -105,11 +105,32 @@ def test_provisioning_sql_is_idempotent_and_quotes_what_it_is_given():
     assert sql.startswith("\\set ON_ERROR_STOP on")
 
 
-def test_redis_gets_one_acl_user_per_app_and_no_password_on_its_command_line():
-    command = datastores.redis_command(["mediahub", "chat-bot"], memory_mb=256)
+def test_init_sql_without_a_last_semicolon_still_ends_before_reset_role():
+    sql = datastores.provision_sql(datastores.AppDatabase("rag", "pw", (), "CREATE TABLE t (id int)\n-- done\n"))
+    assert 'SET ROLE "rag";\nCREATE TABLE t (id int)\n-- done\n;\nRESET ROLE;\n' in sql
+
+
+def test_on_rds_the_master_joins_the_app_role_before_creating_its_database():
+    sql = datastores.provision_sql(datastores.AppDatabase("rag", "pw"), admin="berth_admin")
+    assert sql.index('GRANT "rag" TO "berth_admin";') < sql.index('CREATE DATABASE "rag" OWNER "rag"')
+    assert "GRANT" not in datastores.provision_sql(datastores.AppDatabase("rag", "pw")).split("REVOKE")[0]
+
+
+@pytest.mark.parametrize("mode, policy, persistence", [
+    ("cache", "--maxmemory-policy allkeys-lru", '--appendonly no --save ""'),
+    ("store", "--maxmemory-policy noeviction", "--appendonly yes"),
+])
+def test_redis_evicts_as_a_cache_and_keeps_everything_as_a_store(mode, policy, persistence):
+    line = datastores.redis_command("chat-bot", mode, memory_mb=256)[-1]
+    assert policy in line and persistence in line and "--maxmemory 204mb" in line
+
+
+def test_redis_has_the_apps_acl_user_and_no_password_on_its_command_line():
+    command = datastores.redis_command("chat-bot", "store", memory_mb=256)
     line = command[-1]
-    assert '--user mediahub on ">$REDIS_PASSWORD_MEDIAHUB"' in line and '--user chat_bot on ">$REDIS_PASSWORD_CHAT_BOT"' in line
-    assert "--user default off" in line and "--appendonly yes" in line and "--maxmemory 204mb" in line
+    assert command[:2] == ["sh", "-c"] and line.startswith("exec redis-server ")
+    assert '--user chat_bot on ">$REDIS_PASSWORD" "~*" "&*" +@all -@admin' in line
+    assert "--user default off" in line and "--user healthcheck on nopass -@all +ping" in line
     assert datastores.redis_url("chat-bot", "pw") == "redis://chat_bot:pw@redis:6379/0"
     assert datastores.postgres_url("chat-bot", "pw", "postgresql+asyncpg") == "postgresql+asyncpg://chat_bot:pw@postgres:5432/chat_bot"
 

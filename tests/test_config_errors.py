@@ -259,3 +259,24 @@ def test_prod_refuses_an_unpinned_image_set_in_a_stack_overlay(config_problems):
 def test_the_host_keeps_at_least_the_image_it_runs(config_problems):
     problems = config_problems("prod", plain={"berth:ecr": {"keepOnHost": 0}})
     assert problems == ["berth:ecr.keepOnHost: Input should be greater than 0"]
+
+
+def test_using_redis_means_saying_what_for(tmp_path):
+    problems = load_with_app(tmp_path, with_changes(api={"uses": {"redis": "REDIS_URL"}}))
+    assert problems == ["apps/shop.yaml: service 'api' uses redis: say what the app keeps there, `redis: {mode: cache}` "
+                        "(full memory evicts old keys, nothing kept on disk) or `redis: {mode: store}` "
+                        "(never evicts, kept on a volume)"]
+
+
+def test_a_redis_mode_is_cache_or_store(tmp_path):
+    app = {**with_changes(api={"uses": {"redis": "REDIS_URL"}}), "redis": {"mode": "queue"}}
+    problems = load_with_app(tmp_path, app)
+    assert len(problems) == 1 and problems[0].startswith("apps/shop.yaml: redis.mode: ") and "'cache'" in problems[0]
+
+
+def test_the_apps_own_redis_claims_its_names(tmp_path):
+    app = {**with_changes(api={"uses": {"redis": "REDIS_URL"}, "volumes": {"redis": "/data"}}), "redis": {"mode": "store"}}
+    app["services"]["redis"] = {"image": "redis:7", "port": 6379, "healthcheck": {"command": ["true"]}}
+    assert load_with_app(tmp_path, app) == [
+        "apps/shop.yaml: service 'api' shares its name 'redis' with something it uses; rename one; "
+        "a volume named 'redis' would clash with the app's own Redis's data; rename the volume"]

@@ -315,7 +315,7 @@ def test_databases_are_provisioned_by_a_one_off_task_before_the_apps_start(ecs):
     sql = next(v for v in run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
                if v.name == "berth-provision-sql")
     assert sql.is_secret("secretString")
-    assert 'GRANT "mediahub" TO berth_admin;' in sql.values["secretString"]
+    assert 'GRANT "mediahub" TO "berth_admin";' in sql.values["secretString"]
 
 
 def test_one_off_task_script_fails_unless_the_container_exits_zero(tmp_path):

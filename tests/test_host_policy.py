@@ -24,7 +24,6 @@ WORLD = {"0.0.0.0/0", "::/0"}
 # The only capabilities berth grants, and to whom (all others are dropped): see components/*.py.
 ALLOWED_CAPS = {
     "shared-postgres": {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"},
-    "shared-redis": {"CHOWN", "SETGID", "SETUID"},
     "proxy": {"NET_BIND_SERVICE"},
 }
 
@@ -250,7 +249,7 @@ def test_prod_keeps_every_piece_of_data_on_delete(ec2_runs):
 
     prod = ec2_runs["prod"]
     assert {r.name for r in data(prod)} == {
-        "host-data", "shared-postgres", "shared-redis", "proxy-data", "proxy-config",
+        "host-data", "shared-postgres", "mediahub-redis", "proxy-data", "proxy-config",
         "chatbot-chroma", "chatbot-pdfs", "chatbot-transcripts",
     }
     assert unkept(prod) == []

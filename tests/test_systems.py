@@ -77,8 +77,9 @@ def app_containers(run: Run, app: str) -> dict:
     return {name: c for name, c in run.containers().items() if name.startswith(f"{app}-")}
 
 
-def provisioning_sql(run: Run) -> str:
-    return next(r for r in run.resources if r.name == "shared-postgres-provision").values["stdin"]
+def provisioning_sql(run: Run, app: str) -> str:
+    """The psql script that provisions one app's role and database."""
+    return next(r for r in run.resources if r.name == f"{app}-postgres-provision").values["stdin"]
 
 
 def pulled(run: Run, name: str) -> str:
@@ -204,15 +205,15 @@ def test_prod_examples_say_how_to_set_every_secret_prod_asks_for(config_problems
 
 # --- customer support (seed 001) -------------------------------------------------------------------
 
-def test_support_runs_the_backend_and_the_shared_postgres_17_and_redis_7(system):
+def test_support_runs_the_backend_the_shared_postgres_17_and_its_own_redis_7(system):
     run = system(SUPPORT)
-    assert set(app_containers(run, "customer-support")) == {"customer-support-backend"}
+    assert set(app_containers(run, "customer-support")) == {"customer-support-backend", "customer-support-redis"}
     assert pulled(run, "shared-postgres").startswith("postgres:17.")
-    assert pulled(run, "shared-redis").startswith("redis:7.")
+    assert pulled(run, "customer-support-redis").startswith("redis:7.")
 
 
 def test_support_database_has_its_app_role_and_uuid_ossp(system):
-    sql = provisioning_sql(system(SUPPORT))
+    sql = provisioning_sql(system(SUPPORT), "customer-support")
     assert 'CREATE DATABASE "customer_support" OWNER "customer_support"' in sql
     assert 'CREATE EXTENSION IF NOT EXISTS "uuid-ossp";' in sql.split('\\connect "customer_support"')[1]
 
@@ -376,9 +377,9 @@ def test_rag_services_reach_each_other_by_the_seeds_names(system):
 def test_rag_init_sql_runs_as_the_app_role_on_postgres_15(system):
     run = system(RAG)
     assert pulled(run, "shared-postgres").startswith("postgres:15.")
-    sql = provisioning_sql(run)
+    sql = provisioning_sql(run, "rag")
     init = (REPO / "apps" / "rag-init.sql").read_text(encoding="utf-8").rstrip()
-    assert f'SET ROLE "rag";\n{init}\nRESET ROLE;' in sql
+    assert f'SET ROLE "rag";\n{init}\n;\nRESET ROLE;' in sql
 
 
 def test_rag_streamlit_and_api_routes(system, tmp_path):

@@ -20,7 +20,7 @@ import pulumi_command as command
 
 from components.ecs.network import EcsNetwork
 from components.ecs.secret_store import SecretStore
-from components.shared_services import generated_password
+from components.shared_services import app_database, generated_password
 from config.app import App
 from config.deployment import Deployment
 from config.ecs_checks import postgres_major
@@ -33,27 +33,6 @@ REDIS_PORT = 6379
 MASTER_USER = "berth_admin"
 REDIS_ENGINE_VERSION = "7.1"
 REDIS_FAMILY = "redis7"
-
-
-def redis_mode(app: App) -> str:
-    """`cache` (evict least recently used keys when full, nothing to keep) or `store` (never evict)."""
-    for svc in app.services.values():
-        use = svc.uses.get("redis")
-        mode = getattr(use, "mode", None) or getattr(use, "as_", None)
-        if mode:
-            return mode
-    return "store"
-
-
-def rds_provision_sql(script: str) -> str:
-    """On RDS the master is no superuser: it must belong to a role to create a database it owns."""
-    lines = []
-    for line in script.splitlines():
-        lines.append(line)
-        if line.startswith("ALTER ROLE ") and " WITH LOGIN " in line:
-            role = line.split(" ")[2]
-            lines.append(f"GRANT {role} TO {MASTER_USER};")
-    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -137,10 +116,10 @@ class ManagedData(pulumi.ComponentResource):
             data = self.apps[app.name]
             data.urls["postgres"] = pulumi.Output.secret(pulumi.Output.all(passwords[app.name], instance.address).apply(
                 lambda a, app=app: datastores.postgres_url(app.name, a[0]).replace("@postgres:", f"@{a[1]}:")))
-        script = pulumi.Output.all(*passwords.values()).apply(lambda pws: rds_provision_sql(datastores.provision_sql([
-            datastores.AppDatabase(app.name, pw, tuple(app.database.extensions) if app.database else (),
-                                   _init_sql(deployment, app))
-            for app, pw in zip(apps, pws, strict=True)])))
+        # The master is no superuser on RDS: it must belong to a role to create a database that role owns.
+        script = pulumi.Output.all(*passwords.values()).apply(lambda pws: "".join(
+            datastores.provision_sql(app_database(deployment, app, pw), admin=MASTER_USER)
+            for app, pw in zip(apps, pws, strict=True)))
         provision = self._provision(name, script, master, instance, provisioner, cluster, log_group)
         for app in apps:
             self.apps[app.name].ready.append(provision)
@@ -180,7 +159,7 @@ class ManagedData(pulumi.ComponentResource):
         settings: EcsHostSettings = deployment.settings.host
         prod = deployment.is_prod
         child = pulumi.ResourceOptions(parent=self)
-        mode = redis_mode(app)
+        mode = app.redis.mode
         group = aws.ec2.SecurityGroup(f"{app.name}-redis", vpc_id=network.vpc_id, tags=self._tags, opts=child,
                                       description=f"berth {app.name} Redis: only from its services that use it")
         self._ingress(f"{app.name}-redis", group, REDIS_PORT, [app])
@@ -202,12 +181,6 @@ class ManagedData(pulumi.ComponentResource):
         self.apps[app.name].urls["redis"] = pulumi.Output.secret(pulumi.Output.all(
             token, cluster.primary_endpoint_address).apply(lambda a: f"rediss://:{a[0]}@{a[1]}:{REDIS_PORT}/0"))
         self.apps[app.name].ready.append(cluster)
-
-
-def _init_sql(deployment: Deployment, app: App) -> str | None:
-    if not (app.database and app.database.init_sql):
-        return None
-    return (deployment.project_dir / "apps" / app.database.init_sql).read_text(encoding="utf-8")
 
 
 def awslogs(log_group: aws.cloudwatch.LogGroup, prefix: str) -> dict:
