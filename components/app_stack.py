@@ -66,6 +66,7 @@ class AppStack(pulumi.ComponentResource):
             vol: docker.Volume(f"{name}-{vol}", name=names.volume(name, vol), opts=keep)
             for svc in app.services.values() for vol in svc.volumes
         }
+        self._owned: dict[str, pulumi.Resource] = {}  # volume -> the run that gave it its owner
         self.site_volumes: dict[str, docker.Volume] = {}
         self.containers: dict[str, list[docker.Container]] = {}
         for svc_name in start_order(app):
@@ -127,6 +128,7 @@ class AppStack(pulumi.ComponentResource):
                                                read_only=h.read_only)
                     for d, h in svc.host_dirs.items()]
         depends = [c for dep in svc.depends_on for c in self.containers[dep]]
+        depends += [self._own_volume(v, path, svc, image) for v, path in svc.volumes.items() if svc.volume_owner_ids]
         if any(u in SHARED_SERVICES for u in svc.uses):
             depends += self._data.ready
         return hardened_container(resource, ContainerSpec(
@@ -160,6 +162,26 @@ class AppStack(pulumi.ComponentResource):
                 f'docker exec "$c" {shlex.join(cmd)}'))
             self._host.run(f"{self._app.name}-{svc_name}-after-deploy-{i}", create, triggers=[image.ref],
                            parent=self, depends_on=self.containers[svc_name])
+
+    def _own_volume(self, volume_name: str, path: str, svc: Service, image: ServiceImage) -> pulumi.Resource:
+        """Give a fresh volume's top directory to the service's user, before the service first starts.
+
+        A fresh named volume is root-owned unless the image has the mount point, so a service running as
+        a user cannot write it. A one-off container of the service's own image (for its `chown`) runs
+        as root with CHOWN alone, no network and a read-only root; it runs again only for a new volume
+        or owner (or a new image, harmlessly: only the top directory changes hands, never the contents).
+        """
+        if volume_name in self._owned:
+            return self._owned[volume_name]
+        uid, gid = svc.volume_owner_ids
+        volume = self.volumes[volume_name]
+        create = pulumi.Output.all(volume.name, image.ref).apply(lambda a: (
+            f"docker run --rm --network none --user 0:0 --read-only --cap-drop ALL --cap-add CHOWN "
+            f"--security-opt no-new-privileges --entrypoint chown -v {shlex.quote(a[0] + ':' + path)} "
+            f"{shlex.quote(a[1])} {uid}:{gid} {shlex.quote(path)}"))
+        self._owned[volume_name] = self._host.run(f"{self._app.name}-{volume_name}-owner", create, triggers=[volume.id],
+                                                  parent=self, depends_on=[volume])
+        return self._owned[volume_name]
 
     def _publish_site(self, svc_name: str, svc: Service, image: ServiceImage) -> None:
         """Copy a static site's files out of its image into a volume the proxy serves read-only.

@@ -33,6 +33,7 @@ SecretName = Annotated[str, shaped(r"[a-z][A-Za-z0-9]*", "a config key for a sec
 AbsPath = Annotated[str, shaped(r"/[^\s:]*", "an absolute path (starting with '/', no spaces or ':')")]
 # A host path: absolute, or relative to the project (`../rag-system`, a checkout next to it; dev only)
 HostPath = Annotated[str, shaped(r"(/|\.\.?(/|$))[^\s:]*", "an absolute path, or one relative to the project ('../x')")]
+Owner = Annotated[str, shaped(r"\d+(:\d+)?", "a numeric owner: uid or uid:gid, e.g. 1000:1000")]
 Capability = Annotated[str, shaped(r"[A-Z_]+", "a Linux capability name such as NET_BIND_SERVICE")]
 
 SHARED_SERVICES = ("postgres", "redis")
@@ -133,6 +134,9 @@ class Service(Camel):
     tmpfs: list[AbsPath] = []
     read_only: bool = True
     user: str | None = None
+    volume_owner: Owner | None = Field(default=None, description=(
+        "uid[:gid] a fresh volume's top directory is given before the service first starts; default: a "
+        "numeric `user`. For images that run as a user but never create their mount points"))
     cap_add: list[Capability] = []
     memory_mb: PositiveInt = 512
     cpus: float | None = Field(default=None, gt=0)
@@ -179,6 +183,15 @@ class Service(Camel):
         if "SYS_ADMIN" in self.cap_add or "ALL" in self.cap_add:
             raise ValueError("capAdd may not grant SYS_ADMIN or ALL; that is as good as privileged")
         return self
+
+    @property
+    def volume_owner_ids(self) -> tuple[int, int] | None:
+        """(uid, gid) this service's volumes belong to: `volumeOwner`, else a numeric `user`; None: root's."""
+        for value in (self.volume_owner, self.user):
+            if value and re.fullmatch(r"\d+(:\d+)?", value):
+                uid, _, gid = value.partition(":")
+                return int(uid), int(gid or uid)
+        return None
 
     @property
     def stateful(self) -> bool:
@@ -318,6 +331,13 @@ class App(Camel):
                                 "(never evicts, kept on a volume)")
             if any("redis" in s.volumes for s in self.services.values()):
                 problems.append("a volume named 'redis' would clash with the app's own Redis's data; rename the volume")
+        owners: dict[str, set] = {}
+        for svc in self.services.values():
+            for volume in svc.volumes:
+                owners.setdefault(volume, set()).add(svc.volume_owner_ids)
+        for volume, found in owners.items():
+            if len(found) > 1:
+                problems.append(f"services mounting volume {volume!r} want different owners; give them one `volumeOwner`")
         try:
             TopologicalSorter({n: [d for d in s.depends_on if d in self.services] for n, s in self.services.items()}).prepare()
         except CycleError as err:

@@ -280,3 +280,16 @@ def test_the_apps_own_redis_claims_its_names(tmp_path):
     assert load_with_app(tmp_path, app) == [
         "apps/shop.yaml: service 'api' shares its name 'redis' with something it uses; rename one; "
         "a volume named 'redis' would clash with the app's own Redis's data; rename the volume"]
+
+
+def test_a_volume_owner_is_numeric(tmp_path):
+    problems = load_with_app(tmp_path, with_changes(api={"volumes": {"data": "/data"}, "volumeOwner": "app"}))
+    assert problems == ["apps/shop.yaml: services.api.volumeOwner: 'app' is not a numeric owner: uid or uid:gid, "
+                        "e.g. 1000:1000"]
+
+
+def test_services_sharing_a_volume_agree_on_its_owner(tmp_path):
+    app = with_changes(api={"volumes": {"data": "/data"}, "volumeOwner": "1000"},
+                       web={"volumes": {"data": "/srv"}, "user": "2000:2000"})
+    assert load_with_app(tmp_path, app) == [
+        "apps/shop.yaml: services mounting volume 'data' want different owners; give them one `volumeOwner`"]

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from components.ecs.app_service import posix_owner
+from config.app import Service
 from config.fargate import task_size
 from offline.mockrun import REPO, Run, plain_strings
 from render.ecs_tasks import OneOffTask, run_task_script
@@ -393,3 +395,15 @@ def test_every_nested_input_reaches_the_provider_with_its_wire_name(ecs):
             if resource.type.startswith("aws:"):
                 snake = [p for p, k in keys(resource.values) if "_" in k and not k.isupper()]
                 assert snake == [], f"{resource.type} {resource.name}: {snake}"
+
+
+@pytest.mark.parametrize("fields, owner", [
+    ({"volumeOwner": "1000:1000", "user": "app"}, (1000, 1000)),
+    ({"user": "999"}, (999, 999)),
+    ({"user": "app"}, (0, 0)),
+    ({}, (0, 0)),
+])
+def test_efs_access_points_belong_to_the_services_volume_owner(fields, owner):
+    """The same owner a fresh volume gets on one host: `volumeOwner`, else a numeric `user`, else root."""
+    svc = Service.model_validate({"image": "a:1", "port": 80, "healthcheck": {"path": "/"}, **fields})
+    assert posix_owner(svc) == owner

@@ -586,3 +586,27 @@ def test_caddy_adapt_helper_can_fail(tmp_path):
     config = json.loads(caddy("adapt", "a.example.com {\n\trespond 200\n}\n", tmp_path).stdout)
     with pytest.raises(AssertionError):
         handlers_for(config, "b.example.com", "/")
+
+
+# --- volumes of services that run as a user (issue 10 #5) ----------------------------------------------
+
+@pytest.mark.parametrize("example, app, service, volumes", [
+    (SUPPORT, "customer-support", "backend", {"chroma": "/app/data", "logs": "/app/logs"}),
+    (RAG, "rag", "api", {"documents": "/app/data/documents", "logs": "/app/logs"}),
+])
+def test_a_service_running_as_a_user_owns_its_fresh_volumes_before_it_starts(system, example, app, service, volumes):
+    run = system(example)
+    container = run.containers()[f"{app}-{service}"]
+    for volume, path in volumes.items():
+        owner = next(r for r in run.resources if r.name == f"{app}-{volume}-owner")
+        create = owner.values["create"]
+        assert create.startswith("docker run --rm --network none --user 0:0 --read-only --cap-drop ALL --cap-add CHOWN "
+                                 "--security-opt no-new-privileges --entrypoint chown ")
+        assert f"-v {app.replace('-', '_')}_{volume}:{path} " in create and create.endswith(f" 1000:1000 {path}")
+        assert run.get("docker:index/volume:Volume", f"{app}-{volume}").urn in owner.dependencies
+        assert owner.urn in container.dependencies
+
+
+def test_a_service_running_as_root_gets_no_owner_step(system):
+    run = system(RAG)
+    assert not any(r.name.startswith(("rag-models-owner", "rag-vector_data-owner")) for r in run.resources)

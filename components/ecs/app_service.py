@@ -66,12 +66,7 @@ class Platform:
 
 def posix_owner(svc: Service) -> tuple[int, int]:
     """The uid:gid a service's volumes belong to: its volume owner, else its numeric user, else root."""
-    owner = getattr(svc, "volume_owner", None) or svc.user or "0"
-    match = re.fullmatch(r"(\d+)(?::(\d+))?", str(owner))
-    if not match:
-        return 0, 0
-    uid = int(match.group(1))
-    return uid, int(match.group(2) or uid)
+    return svc.volume_owner_ids or (0, 0)
 
 
 def needs_edge(app: App) -> bool:
