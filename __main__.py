@@ -6,6 +6,7 @@ Everything is validated first (config/load.py); a bad config stops here, before 
 import pulumi
 
 from components.app_stack import AppStack
+from components.backups import Backups
 from components.dns import DnsRecords
 from components.ecs import deploy_on_ecs
 from components.ec2_host import Ec2Host
@@ -31,6 +32,7 @@ else:
         edge_networks=[a.edge_network for a in apps.values() if a.edge_network is not None],
         site_volumes={root: vol for a in apps.values() for root, vol in a.site_volumes.items()},
     )
+    backups = Backups("backups", deployment, host, opts=pulumi.ResourceOptions(depends_on=list(apps.values())))
     if deployment.settings.dns is not None:  # EC2 stacks only: config/checks.py refuses it on the local engine
         DnsRecords("dns", deployment, host.public_ip)
 
@@ -40,6 +42,7 @@ pulumi.export("secretsNotSet", sorted(secrets.not_set))  # stand-ins in this sta
 if not deployment.on_ecs:  # on ECS the load balancer's listener rules are the routes
     pulumi.export("proxy", proxy.summary)
     pulumi.export("routes", proxy.routes)
+    pulumi.export("backups", backups.summary)  # schedule, retention, what each app's backup holds
 if deployment.on_ec2:
     pulumi.export("hostPublicIp", host.public_ip)
     pulumi.export("sshCommand", pulumi.Output.concat("ssh ", deployment.settings.host.ssh_user, "@", host.public_ip))

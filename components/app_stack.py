@@ -12,7 +12,6 @@ then listen on the container's own address only, never on 127.0.0.1 where the he
 from __future__ import annotations
 
 import shlex
-from graphlib import TopologicalSorter
 
 import pulumi
 import pulumi_docker as docker
@@ -32,7 +31,7 @@ LISTEN_EVERYWHERE = "0.0.0.0"
 
 def start_order(app: App) -> list[str]:
     """Services in an order where each comes after what it depends on (App validation rejects cycles)."""
-    return list(TopologicalSorter({n: s.depends_on for n, s in app.services.items()}).static_order())
+    return app.start_order
 
 
 def substitute(value: str, deployment: Deployment, app: App) -> str:

@@ -234,6 +234,13 @@ class Redis(Camel):
     memory_mb: PositiveInt | None = Field(default=None, description="its container's memory; default berth:shared.redis.memoryMb")
 
 
+class AppBackup(Camel):
+    """What the app's scheduled backup copies besides its database and its Redis store (docs/backups.md)."""
+
+    recreatable: list[VolumeName] = Field(default=[], description=(
+        "volumes that can be rebuilt (Ollama models pulled again, caches): not backed up; every other volume is"))
+
+
 class External(Camel):
     """A service outside the host (MongoDB Atlas, a SaaS API): a name and a secret URI."""
 
@@ -275,6 +282,7 @@ class App(Camel):
     routes: dict[str, Route] = {}
     database: Database | None = None
     redis: Redis | None = Field(default=None, description="required when a service uses redis: what the app keeps in it")
+    backup: AppBackup = AppBackup()
     external: dict[Name, External] = {}
     network: AppNetwork | None = None
     max_body_mb: PositiveInt = 10
@@ -338,6 +346,10 @@ class App(Camel):
         for volume, found in owners.items():
             if len(found) > 1:
                 problems.append(f"services mounting volume {volume!r} want different owners; give them one `volumeOwner`")
+        volumes = {v for svc in self.services.values() for v in svc.volumes}
+        for name in self.backup.recreatable:
+            if name not in volumes:
+                problems.append(f"backup.recreatable names {name!r}, which no service of this app mounts as a volume")
         try:
             TopologicalSorter({n: [d for d in s.depends_on if d in self.services] for n, s in self.services.items()}).prepare()
         except CycleError as err:
@@ -351,6 +363,20 @@ class App(Camel):
         """The config secrets this app needs: those its services' env and its external services name."""
         return {e.secret for e in self.external.values()} | {
             name for svc in self.services.values() for name in svc.secret_env.values()}
+
+    @property
+    def start_order(self) -> list[str]:
+        """Services in an order where each comes after what it depends on (validation rejects cycles)."""
+        return list(TopologicalSorter({n: s.depends_on for n, s in self.services.items()}).static_order())
+
+    def backed_up_volumes(self) -> dict[str, list[str]]:
+        """Each volume the backup copies, with the services that mount it (stopped while it is copied)."""
+        mounted: dict[str, list[str]] = {}
+        for svc_name, svc in self.services.items():
+            for vol in svc.volumes:
+                if vol not in self.backup.recreatable:
+                    mounted.setdefault(vol, []).append(svc_name)
+        return mounted
 
     def uses_shared(self, shared: str) -> bool:
         return any(shared in svc.uses for svc in self.services.values())

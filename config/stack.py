@@ -158,6 +158,29 @@ class DnsSettings(Camel):
         return name
 
 
+class BackupSettings(Camel):
+    """Logical backups of every app: its database, its Redis store, its volumes (docs/backups.md).
+
+    staging/prod keep them in an S3 bucket of the stack's own, on a schedule; dev writes `localDir`
+    when `scripts/backup` is run. A run starts at `at` (UTC) and then every `everyHours` hours.
+    """
+
+    enabled: bool = True
+    every_hours: Literal[1, 2, 3, 4, 6, 8, 12, 24] = Field(default=24, description="hours between runs (divides a day)")
+    at: Annotated[str, shaped(r"([01][0-9]|2[0-3]):[0-5][0-9]", "a UTC time of day such as 03:30")] = "03:30"
+    retention_days: PositiveInt = Field(default=14, description="backups older than this are deleted by the bucket")
+    alarm_email: Email | None = Field(default=None, description="told when an app's backup has not succeeded in time")
+    local_dir: str = Field(default=".berth-backups", description="dev: where backups go (relative to the project)")
+
+    @property
+    def on_calendar(self) -> str:
+        """The systemd OnCalendar expression: `at`, then every `everyHours` hours, in UTC."""
+        hour, minute = self.at.split(":")
+        first = int(hour) % self.every_hours
+        hours = hour if self.every_hours == 24 else f"{first:02d}/{self.every_hours}"
+        return f"*-*-* {hours}:{minute}:00 UTC"
+
+
 class ServiceOverlay(Camel):
     """What a stack may change about a service: its image, its size, its dev-time wiring."""
 
@@ -192,3 +215,4 @@ class StackSettings(Camel):
     shared: SharedSettings = SharedSettings()
     dns: DnsSettings | None = None
     ecr: EcrSettings = EcrSettings()
+    backups: BackupSettings = BackupSettings()

@@ -195,6 +195,9 @@ class BerthMocks(pulumi.runtime.Mocks):
                          registryId=TEST_ACCOUNT, arn=f"arn:aws:ecr:{TEST_REGION}:{TEST_ACCOUNT}:repository/{values['name']}")
         elif typ == "aws:iam/role:Role":
             state["arn"] = f"arn:aws:iam::{TEST_ACCOUNT}:role/{name}"
+        elif typ == "aws:s3/bucket:Bucket":  # auto-named from its prefix, as the provider does
+            state["bucket"] = values.get("bucket") or (values.get("bucketPrefix") or f"{name}-") + _digest(name)[:12]
+            state["arn"] = f"arn:aws:s3:::{state['bucket']}"
         elif typ == "aws:ec2/keyPair:KeyPair":
             state["keyName"] = name
         elif typ == "aws:route53/record:Record":

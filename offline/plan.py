@@ -107,6 +107,8 @@ def describe(run: mockrun.Run, config_file: str) -> dict:
     }
     if run.of_type(ECS_SERVICE):
         plan["services"] = ecs_services(run, secrets, project)
+    else:
+        plan["backups"] = run.outputs.get("backups", NOT_EXPORTED)
     return json.loads(json.dumps(plan, sort_keys=True))  # plain JSON types, the same as a plan read back
 
 
@@ -353,6 +355,8 @@ def render_text(plan: dict) -> str:
         lines += ["", f"ECS services ({len(plan['services'])}):"]
         lines += [f"  {name}: {service_text(spec)}" for name, spec in plan["services"].items()]
     lines += ["", *_route_lines(plan)]
+    if backup_lines(plan):
+        lines += ["", *backup_lines(plan)]
     lines += ["", f"Kept on destroy: {', '.join(plan['keptOnDestroy']) or 'nothing'}"]
     if secrets_note(plan):
         lines.append(f"Note: {secrets_note(plan)}")
@@ -372,6 +376,21 @@ def service_text(spec: dict) -> str:
     for name, c in spec.get("containers", {}).items():
         parts.append(f"{name}: {c['image']} env {field_text('env', c['env'])}")
     return "; ".join(p for p in parts if p)
+
+
+def backup_lines(plan: dict) -> list[str]:
+    """The schedule, retention, where backups go, and what each app's backup holds (one host stacks)."""
+    if "backups" not in plan:
+        return []
+    backups = plan["backups"]
+    if backups is NOT_EXPORTED:
+        return [f"Backups: {UNKNOWN}"]
+    if not backups.get("enabled"):
+        return ["Backups: off (berth:backups.enabled is false)"]
+    kept = f"kept {backups['retentionDays']} days" if backups.get("retentionDays") else "kept until you delete them"
+    lines = [f"Backups: {backups['schedule']}; {kept}; to {backups['store']}"]
+    lines += [f"  {app}: {'; '.join(what)}" for app, what in backups["apps"].items()]
+    return lines or ["  (no app holds data)"]
 
 
 def _route_lines(plan: dict) -> list[str]:
@@ -409,6 +428,9 @@ def render_markdown(plan: dict) -> str:
     else:
         lines += ["", "| route | to | options |", "| --- | --- | --- |"]
         lines += ["| " + " | ".join(_cell(c) for c in route_text(r)) + " |" for r in plan["routes"].values()]
+    if backup_lines(plan):
+        head, *apps = backup_lines(plan)
+        lines += ["", f"**{head.replace(':', ':**', 1)}", *[f"- {a.strip()}" for a in apps]]
     lines += ["", f"**Kept on destroy:** {', '.join(plan['keptOnDestroy']) or 'nothing'}"]
     if secrets_note(plan):
         lines += ["", f"**Note:** {secrets_note(plan)}"]

@@ -1,0 +1,135 @@
+"""Scheduled logical backups of every app, and where they are kept (docs/backups.md).
+
+EBS snapshots (components/ec2_host.py) bring back a whole disk; these bring back one app: its
+Postgres database (`pg_dump -Fc`), its Redis store and its volumes, each a file with a checksum in a
+manifest, written by the host's backup tool (backup/) on a schedule.
+
+- staging/prod: an S3 bucket of the stack's own, versioned, encrypted, never public, TLS only, with
+  backups expiring after `berth:backups.retentionDays`. The instance role may write and read only
+  its stack's prefix and delete nothing (old backups go by the lifecycle rule, overwritten ones stay
+  as versions). prod protects and retains the bucket; staging's is emptied and deleted on destroy.
+- A CloudWatch alarm per app fires when no successful backup was reported within one interval (the
+  tool puts a metric after each success; a missing datapoint counts as a miss).
+- dev: backups go to a local directory when `scripts/backup` is run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pulumi
+import pulumi_aws as aws
+
+from config.deployment import Deployment
+from render import backup_plan
+
+NONCURRENT_DAYS = 7  # an overwritten or deleted object's old version is kept this long
+
+
+def bucket_prefix(stack: str) -> str:
+    """S3 names are lowercase letters, digits and '-'; Pulumi appends a random suffix to the prefix."""
+    return ("berth-" + re.sub(r"[^a-z0-9-]", "-", stack.lower()) + "-backups-")[:37]
+
+
+class Backups(pulumi.ComponentResource):
+    def __init__(self, name: str, deployment: Deployment, host, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("berth:backups:Backups", name, None, opts)
+        self._deployment = deployment
+        settings = deployment.settings.backups
+        self.apps = backup_plan.apps_plan(deployment)
+        self.prefix = f"{deployment.stack}/"
+        self.bucket = None
+        outputs: dict = {}
+        if settings.enabled and deployment.on_ec2 and self.apps:
+            self.bucket = self._bucket(name)
+            self._role_policy(name, host.role)
+            self._alarms(name)
+            outputs["bucket"] = self.bucket.bucket
+        self.summary = self._summary()
+        self.register_outputs({**outputs, "summary": self.summary})
+
+    # --- the bucket --------------------------------------------------------------------------------
+
+    def _bucket(self, name: str) -> aws.s3.Bucket:
+        deployment, prod = self._deployment, self._deployment.is_prod
+        child = pulumi.ResourceOptions(parent=self)
+        tags = {"berth:stack": deployment.stack, "berth:environment": deployment.environment}
+        bucket = aws.s3.Bucket(
+            f"{name}-bucket", bucket_prefix=bucket_prefix(deployment.stack), force_destroy=not prod, tags=tags,
+            # prod: backups outlive the stack; staging: `pulumi destroy` empties and deletes the bucket.
+            opts=pulumi.ResourceOptions(parent=self, protect=prod, retain_on_delete=prod))
+        aws.s3.BucketOwnershipControls(f"{name}-ownership", bucket=bucket.id,
+                                       rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
+        aws.s3.BucketPublicAccessBlock(f"{name}-public-access", bucket=bucket.id, block_public_acls=True,
+                                       block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True,
+                                       opts=child)
+        aws.s3.BucketVersioning(f"{name}-versioning", bucket=bucket.id,
+                                versioning_configuration={"status": "Enabled"}, opts=child)
+        aws.s3.BucketServerSideEncryptionConfiguration(f"{name}-encryption", bucket=bucket.id, rules=[{
+            "apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms"}, "bucket_key_enabled": True}],
+            opts=child)
+        aws.s3.BucketLifecycleConfiguration(f"{name}-retention", bucket=bucket.id, rules=[{
+            "id": "retention", "status": "Enabled", "filter": {"prefix": ""},
+            "expiration": {"days": deployment.settings.backups.retention_days},
+            "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_DAYS},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
+        }], opts=child)
+        aws.s3.BucketPolicy(f"{name}-tls-only", bucket=bucket.id, policy=pulumi.Output.json_dumps({
+            "Version": "2012-10-17", "Statement": [{
+                "Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                "Resource": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}), opts=child)
+        return bucket
+
+    def _role_policy(self, name: str, role: aws.iam.Role) -> None:
+        """The host may list, write and read its own prefix, and report its metric; it can delete nothing."""
+        prefix = self.prefix
+        objects = pulumi.Output.concat(self.bucket.arn, "/", prefix, "*")
+        aws.iam.RolePolicy(f"{name}-host", role=role.name, policy=pulumi.Output.json_dumps({
+            "Version": "2012-10-17", "Statement": [
+                {"Sid": "ListOwnPrefix", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": self.bucket.arn,
+                 "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}}},
+                {"Sid": "WriteAndReadOwnPrefix", "Effect": "Allow",
+                 "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"], "Resource": objects},
+                {"Sid": "ReportBackups", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+                 "Condition": {"StringEquals": {"cloudwatch:namespace": backup_plan.METRIC_NAMESPACE}}},
+            ]}), opts=pulumi.ResourceOptions(parent=self))
+
+    def _alarms(self, name: str) -> None:
+        """One alarm per app: no successful backup reported within one interval (missing data breaches)."""
+        deployment, settings = self._deployment, self._deployment.settings.backups
+        child = pulumi.ResourceOptions(parent=self)
+        topic = aws.sns.Topic(f"{name}-alarms", kms_master_key_id="alias/aws/sns",
+                              tags={"berth:stack": deployment.stack}, opts=child)
+        if settings.alarm_email:
+            aws.sns.TopicSubscription(f"{name}-alarm-email", topic=topic.arn, protocol="email",
+                                      endpoint=settings.alarm_email, opts=child)
+        for app in self.apps:
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{app}-missed", namespace=backup_plan.METRIC_NAMESPACE, metric_name=backup_plan.SUCCEEDED_METRIC,
+                dimensions={"Stack": deployment.stack, "App": app}, statistic="Sum",
+                period=settings.every_hours * 3600, evaluation_periods=1, threshold=1,
+                comparison_operator="LessThanThreshold", treat_missing_data="breaching",
+                alarm_description=(f"berth {deployment.stack}: no successful backup of {app} within "
+                                   f"{settings.every_hours} h; see `journalctl -u berth-backup` on the host"),
+                alarm_actions=[topic.arn], ok_actions=[topic.arn], opts=child)
+
+    # --- what the plan shows -----------------------------------------------------------------------
+
+    def _summary(self) -> dict:
+        deployment, settings = self._deployment, self._deployment.settings.backups
+        if not settings.enabled:
+            return {"enabled": False}
+        if deployment.on_ec2:
+            store = pulumi.Output.concat("s3://", self.bucket.bucket, "/", self.prefix) if self.bucket else None
+            retention = settings.retention_days
+        else:
+            store, retention = f"{settings.local_dir}/ (on this machine)", None
+        return {
+            "enabled": True,
+            "schedule": backup_plan.schedule_text(deployment),
+            "retentionDays": retention,
+            "store": store,
+            "apps": {app: backup_plan.contents(plan) for app, plan in self.apps.items()},
+        }

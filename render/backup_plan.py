@@ -1,0 +1,76 @@
+"""What each app's backup holds, and the plan the host's backup tool (backup/) follows.
+
+Pure functions of the validated Deployment. The plan names only things on the host (containers by
+their `berth.service` label, Docker volumes, databases) and where backups go: no secret, so it is
+written to the host as a plain file and shown in the offline plan.
+"""
+
+from __future__ import annotations
+
+from config import names
+from config.app import App
+from config.deployment import Deployment
+from render import datastores
+
+POSTGRES_CONTAINER = "shared-postgres"
+METRIC_NAMESPACE = "berth/backups"
+SUCCEEDED_METRIC = "BackupSucceeded"  # 1 per app per successful run; the alarm fires on its absence
+PLAN_PATH = "/etc/berth/backup-plan.json"
+WORK_DIR = "/srv/berth/backup-work"  # on the data volume: room for a restore's downloads
+
+
+def service_label(app: str, service: str) -> str:
+    """The `berth.service` label value the app's containers carry (components/app_stack.py)."""
+    return f"{app}/{service}"
+
+
+def app_plan(app: App) -> dict:
+    """One app's part of the plan: its services in start order, its database, its volumes and who mounts them."""
+    services = [service_label(app.name, s) for s in app.start_order if app.services[s].kind == "server"]
+    return {
+        "services": services,
+        "postgres": ({"container": POSTGRES_CONTAINER, "database": datastores.db_name(app.name)}
+                     if app.uses_shared("postgres") else None),
+        "volumes": {names.volume(app.name, vol): [service_label(app.name, s) for s in mounted]
+                    for vol, mounted in sorted(app.backed_up_volumes().items())},
+    }
+
+
+def has_data(plan: dict) -> bool:
+    return bool(plan["postgres"] or plan["volumes"])
+
+
+def apps_plan(deployment: Deployment) -> dict[str, dict]:
+    """The apps that hold data, each with its part of the plan (an app without data has no backup)."""
+    plans = {name: app_plan(app) for name, app in sorted(deployment.apps.items())}
+    return {name: plan for name, plan in plans.items() if has_data(plan)}
+
+
+def contents(plan: dict) -> list[str]:
+    """What an app's backup holds, as a reviewer reads it in the plan."""
+    what = []
+    if plan["postgres"]:
+        what.append(f"postgres database {plan['postgres']['database']} (pg_dump -Fc)")
+    for volume, mounted in plan["volumes"].items():
+        stopped = ", ".join(s.split("/", 1)[1] for s in mounted)
+        what.append(f"volume {volume} (copied while {stopped} {'is' if len(mounted) == 1 else 'are'} stopped)")
+    return what
+
+
+def host_plan(deployment: Deployment, store: dict, metrics: bool) -> dict:
+    """The file the backup tool reads: where backups go, and every app's part."""
+    return {
+        "berthBackupPlan": 1,
+        "stack": deployment.stack,
+        "store": store,
+        "metrics": {"namespace": METRIC_NAMESPACE, "metric": SUCCEEDED_METRIC} if metrics else None,
+        "apps": apps_plan(deployment),
+    }
+
+
+def schedule_text(deployment: Deployment) -> str:
+    settings = deployment.settings.backups
+    if not deployment.on_ec2:
+        return "on demand (scripts/backup <app>)"
+    every = "daily" if settings.every_hours == 24 else f"every {settings.every_hours} h"
+    return f"{every} from {settings.at} UTC (systemd OnCalendar={settings.on_calendar})"
