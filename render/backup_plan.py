@@ -25,14 +25,27 @@ def service_label(app: str, service: str) -> str:
 
 
 def app_plan(app: App) -> dict:
-    """One app's part of the plan: its services in start order, its database, its volumes and who mounts them."""
+    """One app's part of the plan: its containers in start order (its own Redis first), its database,
+    its volumes and the containers that mount them (stopped while a volume is copied or restored).
+
+    A Redis `store` is backed up as its volume, copied while it is stopped: the append-only file of a
+    stopped Redis is complete. A `cache` holds nothing worth keeping.
+    """
     services = [service_label(app.name, s) for s in app.start_order if app.services[s].kind == "server"]
+    volumes = {names.volume(app.name, vol): [service_label(app.name, s) for s in mounted]
+               for vol, mounted in sorted(app.backed_up_volumes().items())}
+    redis, redis_store = service_label(app.name, "redis"), None
+    if app.uses_shared("redis"):
+        services.insert(0, redis)
+    if app.uses_shared("redis") and app.redis.mode == "store":
+        redis_store = names.redis_volume(app.name)
+        volumes[redis_store] = [redis]
     return {
         "services": services,
+        "redisStore": redis_store,
         "postgres": ({"container": POSTGRES_CONTAINER, "database": datastores.db_name(app.name)}
                      if app.uses_shared("postgres") else None),
-        "volumes": {names.volume(app.name, vol): [service_label(app.name, s) for s in mounted]
-                    for vol, mounted in sorted(app.backed_up_volumes().items())},
+        "volumes": volumes,
     }
 
 
@@ -53,6 +66,9 @@ def contents(plan: dict) -> list[str]:
         what.append(f"postgres database {plan['postgres']['database']} (pg_dump -Fc)")
     for volume, mounted in plan["volumes"].items():
         stopped = ", ".join(s.split("/", 1)[1] for s in mounted)
+        if volume == plan["redisStore"]:
+            what.append(f"redis store {volume} (its append-only file, copied while redis is stopped)")
+            continue
         what.append(f"volume {volume} (copied while {stopped} {'is' if len(mounted) == 1 else 'are'} stopped)")
     return what
 

@@ -117,7 +117,9 @@ def test_the_plan_shows_schedule_retention_and_what_each_backup_holds(deploy):
     backups = plan["backups"]
     assert backups["schedule"].startswith("daily from 03:30 UTC") and backups["retentionDays"] == 14
     assert backups["store"].startswith("s3://berth-prod-backups-") and backups["store"].endswith("/prod/")
-    assert backups["apps"]["mediahub"] == ["postgres database mediahub (pg_dump -Fc)"]
+    assert backups["apps"]["mediahub"] == [
+        "postgres database mediahub (pg_dump -Fc)",
+        "redis store mediahub_redis (its append-only file, copied while redis is stopped)"]
     assert backups["apps"]["chatbot"] == [f"volume chatbot_{v} (copied while backend is stopped)"
                                           for v in ("chroma", "pdfs", "transcripts")]
     text = offline_plan.render_text(plan)
@@ -133,6 +135,7 @@ def test_recreatable_volumes_are_left_out(deploy):
     assert not [w for w in what if "rag_models" in w]
     assert "volume rag_vector_data (copied while vectordb is stopped)" in what
     assert "postgres database rag (pg_dump -Fc)" in what
+    assert not [w for w in what if "redis" in w]  # rag's Redis is a cache: nothing to keep
 
 
 def test_a_recreatable_volume_the_app_does_not_have_is_an_error(tmp_path):
