@@ -1,0 +1,131 @@
+"""The image each service of a run gets on the engine: a stand-in, made specific to that service.
+
+No registry is reachable, so a pinned public image (`postgres:17.6-alpine`) becomes the stand-in
+engine-images built for its repository, and an app's own image (a dev build, or the ECR image a prod
+host pulls) becomes one of the app stand-ins, chosen by what the app file says about the service:
+
+| the app file says                                        | stand-in          |
+| -------------------------------------------------------- | ----------------- |
+| `kind: static`                                           | `static-site`     |
+| its healthcheck runs `node` (probe or command)           | `node-frontend`   |
+| anything else (python, curl or wget probe)               | `python-backend`  |
+
+and then specific to it, in one small build on top (`FROM <stand-in>`): `PORT`/`STANDIN_PORT` set to
+the service's port (the stand-in servers listen there, as a Next.js server reads `PORT`), a label
+naming the service and the image the program asked for (so a new version is a new image id, as a
+real new build is), a static site's files at its `sitePath`, and an executable for each
+`afterDeploy` command that records its run in `/tmp/berth-after-deploy.log` and exits 0 (the app's
+`alembic` exists in its image; the stand-in's stands for it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import threading
+from typing import Protocol
+
+import docker
+
+from config.app import App, Service
+from config.deployment import Deployment
+
+HOOK_LOG = "/tmp/berth-after-deploy.log"
+SITE_MARKER = "berth stand-in site"
+
+
+class StandIns(Protocol):
+    """What engine-images provides (tests/support/standins.py)."""
+
+    def image_for(self, ref: str) -> str: ...
+
+    def app_image(self, role: str) -> str: ...
+
+
+def role(svc: Service) -> str:
+    """Which app stand-in a service runs on the engine (see the module docstring)."""
+    if svc.kind == "static":
+        return "static-site"
+    check = svc.healthcheck
+    runtime = (check.command[0] if check.command else check.probe) if check else None
+    return "node-frontend" if runtime == "node" else "python-backend"
+
+
+def site_files(app: str, svc: str) -> dict[str, str]:
+    """A static site's files: an index naming the service, an asset, a nested page."""
+    return {
+        "index.html": f"<!doctype html><title>{app}</title><p>{SITE_MARKER} {app}/{svc}</p>\n",
+        "assets/app.js": f"console.log({json.dumps(f'{app}/{svc}')});\n",
+        "about/index.html": f"<!doctype html><p>{SITE_MARKER} {app}/{svc}: about</p>\n",
+    }
+
+
+def hook_script(command: str) -> str:
+    return ("#!/bin/sh\n"
+            f"# stand-in for the app's `{command}`: records that the after-deploy hook ran\n"
+            f'echo "{command} $*" >> {HOOK_LOG}\n'
+            f'echo "stand-in {command} $*: done"\n')
+
+
+def derived_context(base: str, app: App, svc_name: str, svc: Service, source: str) -> bytes:
+    """The build context (a tar with its Dockerfile) of one service's image."""
+    lines = [f"FROM {base}",
+             f"LABEL berth.standin.service={json.dumps(f'{app.name}/{svc_name}')} "
+             f"berth.standin.source={json.dumps(source)}"]
+    files: dict[str, tuple[str, int]] = {}
+    if svc.port is not None:
+        lines.append(f"ENV PORT={svc.port} STANDIN_PORT={svc.port}")
+    if svc.kind == "static":
+        for path, text in site_files(app.name, svc_name).items():
+            files[f"site/{path}"] = (text, 0o644)
+        lines.append(f"COPY site/ {svc.site_path}/")
+    hooks = sorted({hook.command[0] for hook in svc.after_deploy})
+    for command in hooks:
+        files[f"hooks/{command}"] = (hook_script(command), 0o755)
+    if hooks:
+        lines.append("COPY hooks/ /usr/local/bin/")
+    files["Dockerfile"] = ("\n".join(lines) + "\n", 0o644)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path, (text, mode) in sorted(files.items()):
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+class ServiceImages:
+    """Builds (once per service and program image) and returns the engine's image id."""
+
+    def __init__(self, client: docker.DockerClient, standins: StandIns, deployment: Deployment):
+        self._client, self._standins, self._deployment = client, standins, deployment
+        self._services = {f"{a.name}-{s}": (a, s) for a in deployment.apps.values() for s in a.services}
+        self._built: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    def pinned(self, ref: str) -> str:
+        """A pinned public image: the stand-in for its repository."""
+        return self._standins.image_for(ref)
+
+    def service(self, component: str) -> tuple[App, str, Service]:
+        """The app and service a `berth:image:ServiceImage` component named `component` is for."""
+        app, svc_name = self._services[component]
+        return app, svc_name, app.services[svc_name]
+
+    def for_service(self, component: str, source: str) -> str:
+        """The image of the service whose ServiceImage is `component`, for the program's image `source`."""
+        app, svc_name, svc = self.service(component)
+        if svc.image is not None:
+            return self.pinned(svc.image)
+        with self._lock:
+            key = (component, source)
+            if key not in self._built:
+                context = derived_context(self._standins.app_image(role(svc)), app, svc_name, svc, source)
+                tag = f"berth-applied/{component}:{hashlib.sha256(context).hexdigest()[:12]}"
+                image, _ = self._client.images.build(fileobj=io.BytesIO(context), custom_context=True, tag=tag,
+                                                     rm=True, forcerm=True)
+                self._built[key] = image.id
+            return self._built[key]
