@@ -35,8 +35,7 @@ def start_order(app: App) -> list[str]:
 
 
 def substitute(value: str, deployment: Deployment, app: App) -> str:
-    """`${url}` and `${hostname}` in env values become this stack's address of the app."""
-    return value.replace("${url}", deployment.url(app)).replace("${hostname}", deployment.hostname(app))
+    return deployment.substitute(value, app)
 
 
 class AppStack(pulumi.ComponentResource):
@@ -63,7 +62,7 @@ class AppStack(pulumi.ComponentResource):
                                                opts=self._on_host)
         self.volumes = {
             vol: docker.Volume(f"{name}-{vol}", name=names.volume(name, vol), opts=keep)
-            for svc in app.services.values() for vol in svc.volumes
+            for svc in app.services.values() for vol in svc.mounted_volumes
         }
         self._owned: dict[str, pulumi.Resource] = {}  # volume -> the run that gave it its owner
         self.site_volumes: dict[str, docker.Volume] = {}
@@ -122,7 +121,7 @@ class AppStack(pulumi.ComponentResource):
         app = self._app
         resource = f"{app.name}-{svc_name}" + (f"-{replica}" if replica else "")
         volumes = [docker.ContainerVolumeArgs(volume_name=self.volumes[v].name, container_path=path)
-                   for v, path in svc.volumes.items()]
+                   for v, path in svc.mounted_volumes.items()]
         volumes += [docker.ContainerVolumeArgs(host_path=self._deployment.host_dir_source(app, d), container_path=h.target,
                                                read_only=h.read_only)
                     for d, h in svc.host_dirs.items()]

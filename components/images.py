@@ -81,14 +81,16 @@ def pinned_image(name: str, ref: str, host: DockerHost, parent: pulumi.Resource)
     return pulled.image_id
 
 
-def build_args(deployment: Deployment, svc: Service) -> docker.DockerBuildArgs:
+def build_args(deployment: Deployment, app: App, svc: Service) -> docker.DockerBuildArgs:
+    """How to build the service's image; build args get this stack's `${url}`/`${hostname}`, so
+    public env a frontend bakes in at build time (`NEXT_PUBLIC_*`) names this stack's address."""
     build = svc.build
     context = (deployment.project_dir / build.context).resolve()
     return docker.DockerBuildArgs(
         context=str(context),
         dockerfile=str(context / build.dockerfile) if build.dockerfile else None,
         target=build.target,
-        args=dict(build.args) or None,
+        args={k: deployment.substitute(v, app) for k, v in build.args.items()} or None,
         platform=build.platform,
     )
 
@@ -134,7 +136,7 @@ class ServiceImage(pulumi.ComponentResource):
             self.ref = pinned_image(name, svc.image, host, self)
         elif not deployment.on_ec2:
             built = docker.Image(
-                name, image_name=f"berth-dev/{app.name}-{svc_name}:dev", build=build_args(deployment, svc),
+                name, image_name=f"berth-dev/{app.name}-{svc_name}:dev", build=build_args(deployment, app, svc),
                 skip_push=True, opts=pulumi.ResourceOptions(parent=self, provider=host.provider),
             )
             self.ref = built.repo_digest  # a local build's image id: changes exactly when the build does
@@ -174,17 +176,17 @@ def ecr_reference(name: str, deployment: Deployment, builder: Builder, app: App,
     if pushed is None:
         pulumi.log.info(f"{app.name}/{svc_name}: version {svc.version} is not in ECR yet; it is built from "
                         f"{svc.build.context} (check out {svc.version} there) and pushed", resource=parent)
-        pushed = _build_and_push(name, deployment, builder, svc, repo, parent)
+        pushed = _build_and_push(name, deployment, builder, app, svc, repo, parent)
     return pulumi.Output.concat(repo.repository_url, "@", pushed)
 
 
-def _build_and_push(name: str, deployment: Deployment, builder: Builder, svc: Service,
+def _build_and_push(name: str, deployment: Deployment, builder: Builder, app: App, svc: Service,
                     repo: aws.ecr.Repository, parent: pulumi.Resource) -> pulumi.Output[str]:
     """Build with the local engine, push as `<repo>:<version>`; returns the pushed manifest digest."""
     token = aws.ecr.get_authorization_token_output(registry_id=repo.registry_id)
     image = docker.Image(
         name, image_name=pulumi.Output.concat(repo.repository_url, ":", svc.version),
-        build=build_args(deployment, svc),
+        build=build_args(deployment, app, svc),
         # A short-lived token, on this resource only (kept as a secret); no provider holds a password.
         registry=docker.RegistryArgs(server=repo.repository_url, username=token.user_name,
                                      password=pulumi.Output.secret(token.password)),

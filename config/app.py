@@ -11,7 +11,8 @@ from graphlib import CycleError, TopologicalSorter
 from ipaddress import IPv4Network
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator,
+                      model_validator)
 
 
 def shaped(regex: str, what: str) -> AfterValidator:
@@ -83,13 +84,30 @@ class HealthCheck(Camel):
         return self
 
 
+def _known_placeholders(values: dict[str, str]) -> dict[str, str]:
+    for key, value in values.items():
+        for found in re.findall(r"\$\{([^}]*)\}", value):
+            if found not in PLACEHOLDERS:
+                raise ValueError(f"{key}: ${{{found}}} is not a placeholder berth fills in; use ${{url}} or ${{hostname}}")
+    return values
+
+
+# Env a frontend's build compiles into the code it sends to browsers (Next.js `NEXT_PUBLIC_*`): set at
+# run time it changes nothing the browser sees.
+BUILD_TIME_ENV = re.compile(r"NEXT_PUBLIC_\w*")
+
+
 class Build(Camel):
-    """Build an image from source. `context` is a directory on the machine running `pulumi up`."""
+    """Build an image from source. `context` is a directory on the machine running `pulumi up`.
+
+    `args` are Docker build arguments; `${url}` and `${hostname}` in them become this stack's address
+    of the app, so public env a frontend bakes in (`NEXT_PUBLIC_API_URL: ${url}/api`) fits each stack.
+    """
 
     context: str | None = None
     dockerfile: str | None = None
     target: str | None = None
-    args: dict[EnvName, str] = {}
+    args: Annotated[dict[EnvName, str], AfterValidator(_known_placeholders)] = {}
     platform: Literal["linux/amd64", "linux/arm64"] = "linux/amd64"
 
 
@@ -130,6 +148,10 @@ class Service(Camel):
     secret_env: dict[EnvName, SecretName] = {}
     uses: dict[Name, Use] = {}
     volumes: dict[VolumeName, AbsPath] = {}
+    shared_volumes: dict[VolumeName, AbsPath] = Field(default={}, description=(
+        "volumes every replica (and any other service naming them here) mounts at the same time, and a "
+        "new container while the old one still runs: only for files the app writes safely from several "
+        "processes at once, such as uploads stored under unique names. A database's files never are"))
     host_dirs: dict[VolumeName, HostDir] = {}
     tmpfs: list[AbsPath] = []
     read_only: bool = True
@@ -160,10 +182,16 @@ class Service(Camel):
     @field_validator("env")
     @classmethod
     def _placeholders(cls, env: dict[str, str]):
-        for key, value in env.items():
-            for found in re.findall(r"\$\{([^}]*)\}", value):
-                if found not in PLACEHOLDERS:
-                    raise ValueError(f"{key}: ${{{found}}} is not a placeholder berth fills in; use ${{url}} or ${{hostname}}")
+        return _known_placeholders(env)
+
+    @field_validator("env", "secret_env")
+    @classmethod
+    def _not_build_time(cls, env: dict[str, str], info: ValidationInfo):
+        for key in filter(BUILD_TIME_ENV.fullmatch, env):
+            fix = (f"move it to `build.args` (the Dockerfile needs `ARG {key}` before `next build`)"
+                   if info.data.get("build") else "give it to the build that makes the image")
+            raise ValueError(f"{key} is compiled into the browser code by `next build`; set at run time it changes "
+                             f"nothing the browser sees: {fix}")
         return env
 
     @model_validator(mode="after")
@@ -178,7 +206,9 @@ class Service(Camel):
                              "singleton) scales")
         if self.kind == "server" and self.healthcheck is None:
             raise ValueError("a server needs a `healthcheck` so deploys wait for it to be ready, not a sleep")
-        if self.kind == "static" and (self.port or self.volumes or self.after_deploy):
+        if overlap := sorted(set(self.volumes) & set(self.shared_volumes)):
+            raise ValueError(f"volume {overlap[0]!r} is under both `volumes` and `sharedVolumes`; keep it under one")
+        if self.kind == "static" and (self.port or self.volumes or self.shared_volumes or self.after_deploy):
             raise ValueError("a static service only carries files for the proxy; drop port/volumes/afterDeploy")
         if "SYS_ADMIN" in self.cap_add or "ALL" in self.cap_add:
             raise ValueError("capAdd may not grant SYS_ADMIN or ALL; that is as good as privileged")
@@ -198,6 +228,11 @@ class Service(Camel):
         """Stateful containers are replaced delete-first so two never share one data volume."""
         return bool(self.volumes) or self.singleton
 
+    @property
+    def mounted_volumes(self) -> dict[str, str]:
+        """Every named volume the service mounts, its own and shared ones: name -> path."""
+        return {**self.volumes, **self.shared_volumes}
+
 
 class Route(Camel):
     """Requests for a path prefix on the app's host name go to one service."""
@@ -212,6 +247,31 @@ class Route(Camel):
     sticky: bool = False
     max_body_mb: PositiveInt | None = None
     spa: bool = Field(default=False, description="static service: unknown paths fall back to /index.html")
+
+
+# Referrer policies that never send a full URL to another origin (seed 001's no-referrer-when-downgrade does)
+REFERRER_POLICIES = ("no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin")
+HeaderValue = Annotated[str, shaped(r'[^"\\\n\r]+', "a header value on one line, without '\"' or '\\'")]
+AssetPath = Annotated[str, shaped(r"/[A-Za-z0-9._~/-]*\*?", "a path or a path prefix ending in '*', e.g. /_next/static/*")]
+
+
+class Headers(Camel):
+    """Response headers the proxy sets on every response of the app's site.
+
+    The defaults are the strictest any seed sent (seed 004's `X-Frame-Options: DENY`); an app loosens
+    one only on purpose, in its own file. Requests reaching a service carry `X-Real-IP` and
+    `X-Forwarded-For` with the client's address whatever is set here.
+    """
+
+    frame_options: Literal["DENY", "SAMEORIGIN"] = Field(default="DENY", description=(
+        "SAMEORIGIN only for an app that frames its own pages; no other site may frame it either way"))
+    referrer_policy: Literal[REFERRER_POLICIES] = "strict-origin-when-cross-origin"
+    content_security_policy: HeaderValue | None = Field(default=None, description=(
+        "the app's own policy; unset, none is sent (a policy the proxy guessed would break the app or protect little)"))
+    immutable: list[AssetPath] = Field(default=[], description=(
+        "paths of content-hashed files (`/_next/static/*`): browsers keep them for a year without asking "
+        "again. A response that already says how to cache keeps its own header (Next.js marks a missing "
+        "file no-store)"))
 
 
 class Database(Camel):
@@ -286,6 +346,7 @@ class App(Camel):
     external: dict[Name, External] = {}
     network: AppNetwork | None = None
     max_body_mb: PositiveInt = 10
+    headers: Headers = Headers()
 
     @field_validator("routes")
     @classmethod
@@ -318,6 +379,7 @@ class App(Camel):
                                 "do not apply (the site's files are served relative to the route's path)")
             elif target.kind == "server" and route.spa:
                 problems.append(f"route {path!r} goes to server {route.service!r}; `spa` applies to static services only")
+        problems += self._volume_owners()
         for name, svc in self.services.items():
             for dep in svc.depends_on:
                 if dep not in self.services:
@@ -357,6 +419,20 @@ class App(Camel):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _volume_owners(self) -> list[str]:
+        """A volume mounted by two services must be shared by both on purpose (`sharedVolumes`)."""
+        problems, users = [], {}
+        for name, svc in self.services.items():
+            for volume in svc.mounted_volumes:
+                users.setdefault(volume, []).append(name)
+        for volume, services in users.items():
+            exclusive = [s for s in services if volume in self.services[s].volumes]
+            if len(services) > 1 and exclusive:
+                problems.append(f"services {', '.join(map(repr, services))} all mount volume {volume!r}, which "
+                                f"{exclusive[0]!r} keeps to itself (`volumes`); list it under `sharedVolumes` in "
+                                "each if they may write it at the same time, or give each its own")
+        return problems
 
     @property
     def secret_names(self) -> set[str]:

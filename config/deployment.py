@@ -50,6 +50,10 @@ class Deployment:
     def hostname(self, app: App) -> str:
         return app.hostname if "." in app.hostname else f"{app.hostname}.{self.domain}"
 
+    def substitute(self, value: str, app: App) -> str:
+        """`${url}` and `${hostname}` in env values and build args become this stack's address of the app."""
+        return value.replace("${url}", self.url(app)).replace("${hostname}", self.hostname(app))
+
     def url(self, app: App) -> str:
         if self.environment == "dev":
             port = self.settings.proxy.http_port

@@ -112,7 +112,9 @@ def _apply_overlay(app: App, overlay: AppOverlay, where: str, problems: Problems
             if key in changes:
                 changes[key] = {**data.get(key, {}), **changes[key]}
         if "build" in changes:
-            changes["build"] = {**data.get("build", {}), **changes["build"]}
+            base_build = data.get("build", {})
+            args = {**base_build.get("args", {}), **changes["build"].get("args", {})}
+            changes["build"] = {**base_build, **changes["build"], **({"args": args} if args else {})}
             data.pop("image", None)
         if "image" in changes:
             data.pop("build", None)

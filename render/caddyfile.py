@@ -32,12 +32,13 @@ from config.deployment import Deployment
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 HEALTH_BODY = "healthy"
 COMPRESSION = "encode zstd gzip"
-SECURITY_HEADERS = (
-    ("X-Content-Type-Options", "nosniff"),
-    ("X-Frame-Options", "SAMEORIGIN"),
-    ("Referrer-Policy", "strict-origin-when-cross-origin"),
-)
 HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+# Content-hashed files never change under their name: a year, and no revalidation.
+IMMUTABLE = "public, max-age=31536000, immutable"
+# Upstreams see the client's address as nginx's `proxy_set_header X-Real-IP $remote_addr` gave it
+# (seeds 000, 001, 003); Caddy sets X-Forwarded-For/-Proto/-Host itself. Set, never appended: a
+# client cannot pass its own value through.
+REAL_IP = ("X-Real-IP", "{remote_host}")
 # Several replicas: a dial that fails is retried on another replica for this long, and the failed
 # replica is left out of rotation (and out of the sticky hash) for `FAIL_DURATION`.
 TRY_DURATION = "5s"
@@ -64,9 +65,20 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Headers:
+    """What a site's responses carry besides the content (apps/<app>.yaml `headers`)."""
+
+    frame_options: str = "DENY"
+    referrer_policy: str = "strict-origin-when-cross-origin"
+    content_security_policy: str | None = None
+    immutable: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Site:
     host: str
     rules: tuple[Rule, ...]
+    headers: Headers = Headers()
 
 
 @dataclass(frozen=True)
@@ -96,11 +108,17 @@ def _rules(app: App) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
+def site_headers(app: App) -> Headers:
+    h = app.headers
+    return Headers(frame_options=h.frame_options, referrer_policy=h.referrer_policy,
+                   content_security_policy=h.content_security_policy, immutable=tuple(h.immutable))
+
+
 def plan(deployment: Deployment) -> ProxyPlan:
     tls = deployment.environment != "dev"
     proxy = deployment.settings.proxy
     return ProxyPlan(
-        sites=tuple(Site(deployment.hostname(app), _rules(app)) for app in deployment.apps.values()),
+        sites=tuple(Site(deployment.hostname(app), _rules(app), site_headers(app)) for app in deployment.apps.values()),
         tls=tls,
         hsts=deployment.is_prod,  # staging's certificates come from the staging CA: HSTS would lock browsers out
         acme_email=proxy.acme_email if tls else None,
@@ -145,7 +163,7 @@ def _matcher_name(path: str, taken: set[str]) -> str:
 
 
 def _reverse_proxy(rule: Rule) -> list[str]:
-    inner = []
+    inner = [f"header_up {REAL_IP[0]} {REAL_IP[1]}"]
     if len(rule.upstreams) > 1:
         # ip_hash: the client's address picks the replica, so Socket.IO's polling and upgrade requests
         # land on one replica without the client keeping a cookie (seed 002).
@@ -155,44 +173,64 @@ def _reverse_proxy(rule: Rule) -> list[str]:
         inner.append("flush_interval -1")  # Server-Sent Events: pass every chunk through at once
     if rule.timeout_s:
         inner += ["transport http {", f"\tread_timeout {rule.timeout_s}s", f"\twrite_timeout {rule.timeout_s}s", "}"]
-    head = f"reverse_proxy {' '.join(rule.upstreams)}"
-    return [head + " {", *_block(inner), "}"] if inner else [head]
+    return [f"reverse_proxy {' '.join(rule.upstreams)} {{", *_block(inner), "}"]
 
 
-def _static(rule: Rule) -> list[str]:
+def _static(rule: Rule, site: Site, taken: set[str]) -> list[str]:
     lines = [f"root * {rule.static_root}"]
-    if rule.spa:
+    # the site's hashed-file paths as this route's files see them (its prefix stripped)
+    prefix = rule.path.rstrip("/")
+    immutable = [p[len(prefix):] for p in site.headers.immutable if p.startswith(prefix + "/")]
+    if rule.spa and immutable:
+        matcher = _matcher_name(f"{prefix}_spa", taken)
+        # Client-side routes get the app's index.html, but a missing hashed file is a 404: index.html
+        # under that name would be kept for a year (try_files, spelled out to leave those paths out).
+        lines += [f"@{matcher} {{", "\tfile {path} {path}/ /index.html", f"\tnot path {' '.join(immutable)}", "}",
+                  f"rewrite @{matcher} {{http.matchers.file.relative}}"]
+    elif rule.spa:
         lines.append("try_files {path} {path}/ /index.html")  # client-side routes get the app's index.html
     lines.append("file_server")
     return lines
 
 
-def _handle(rule: Rule, matcher: str | None) -> list[str]:
+def _handle(rule: Rule, matcher: str | None, site: Site, taken: set[str]) -> list[str]:
     body = ["request_body {", f"\tmax_size {rule.max_body_mb}MB", "}"]
     if not rule.stream:
         body.append(COMPRESSION)
     if rule.strip_prefix and matcher:
         body.append(f"uri strip_prefix {rule.path.rstrip('/')}")
-    body += _static(rule) if rule.static_root else _reverse_proxy(rule)
+    if rule.static_root:
+        body += _static(rule, site, taken)
+    else:
+        body += _reverse_proxy(rule)
     return [f"handle{f' @{matcher}' if matcher else ''} {{", *_block(body), "}"]
 
 
-def _headers(plan_: ProxyPlan) -> list[str]:
-    pairs = ((HSTS,) if plan_.hsts else ()) + SECURITY_HEADERS
-    return ["header {", *[f'\t{name} "{value}"' for name, value in pairs], "\t-Server", "}"]
+def _headers(site: Site, plan_: ProxyPlan) -> list[str]:
+    h = site.headers
+    pairs = [HSTS] if plan_.hsts else []
+    pairs += [("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", h.frame_options),
+              ("Referrer-Policy", h.referrer_policy)]
+    if h.content_security_policy:
+        pairs.append(("Content-Security-Policy", h.content_security_policy))
+    lines = ["header {", *[f'\t{name} "{value}"' for name, value in pairs], "\t-Server", "}"]
+    if h.immutable:
+        # `?`: only when the response does not say itself how to cache (Next.js marks a missing file no-store).
+        lines += [f"@immutable path {' '.join(h.immutable)}", f'header @immutable ?Cache-Control "{IMMUTABLE}"']
+    return lines
 
 
 def _site(site: Site, plan_: ProxyPlan) -> list[str]:
     address = site.host if plan_.tls else f"http://{site.host}"
-    body = _headers(plan_)
-    taken: set[str] = set()
+    body = _headers(site, plan_)
+    taken: set[str] = {"immutable"}  # the site's own matcher (_headers)
     for rule in sorted(site.rules, key=lambda r: (r.path == "/", -len(r.path.rstrip("/")), r.path)):
         if rule.path == "/":
-            body += _handle(rule, None)
+            body += _handle(rule, None, site, taken)
             continue
         prefix = rule.path.rstrip("/")
         matcher = _matcher_name(prefix, taken)
-        body += [f"@{matcher} path {prefix} {prefix}/*", *_handle(rule, matcher)]
+        body += [f"@{matcher} path {prefix} {prefix}/*", *_handle(rule, matcher, site, taken)]
     if not any(r.path == "/" for r in site.rules):
         body += ["handle {", "\trespond 404", "}"]  # paths no route claims: not found, not an empty 200
     return [f"{address} {{", *_block(body), "}"]

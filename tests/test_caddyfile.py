@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from render import caddyfile
-from render.caddyfile import ProxyPlan, Rule, Site
+from render.caddyfile import Headers, ProxyPlan, Rule, Site
 from config.app import App
 from config.errors import ConfigError
 from config.deployment import Deployment
@@ -82,7 +82,9 @@ def test_strip_prefix_removes_the_route_path_before_proxying():
         "\t\t}",
         "\t\tencode zstd gzip",
         "\t\turi strip_prefix /api",
-        "\t\treverse_proxy shop-api:8000",
+        "\t\treverse_proxy shop-api:8000 {",
+        "\t\t\theader_up X-Real-IP {remote_host}",
+        "\t\t}",
         "\t}",
     ])
 
@@ -129,6 +131,7 @@ def test_server_sent_events_are_flushed_at_once_never_compressed_and_may_be_sile
         "\t\t\tmax_size 10MB",
         "\t\t}",
         "\t\treverse_proxy shop-api:8000 {",
+        "\t\t\theader_up X-Real-IP {remote_host}",
         "\t\t\tflush_interval -1",
         "\t\t\ttransport http {",
         "\t\t\t\tread_timeout 180s",
@@ -151,8 +154,9 @@ REPLICAS = ("collabry-backend-1:5000", "collabry-backend-2:5000", "collabry-back
 
 def test_sticky_sessions_hash_the_client_address_over_every_replica():
     site = one_site(upstream_rule("/socket.io/", *REPLICAS, sticky=True))
-    assert "\n".join(handle_block(site, "socket_io").splitlines()[5:11]) == "\n".join([
+    assert "\n".join(handle_block(site, "socket_io").splitlines()[5:12]) == "\n".join([
         "\t\treverse_proxy collabry-backend-1:5000 collabry-backend-2:5000 collabry-backend-3:5000 {",
+        "\t\t\theader_up X-Real-IP {remote_host}",
         "\t\t\tlb_policy ip_hash",
         "\t\t\tlb_try_duration 5s",
         "\t\t\tfail_duration 30s",
@@ -190,9 +194,25 @@ def test_every_route_but_a_stream_is_compressed():
 
 def test_security_headers_and_no_server_banner_on_every_site():
     site = one_site(upstream_rule("/"))
-    for line in ('X-Content-Type-Options "nosniff"', 'X-Frame-Options "SAMEORIGIN"',
+    for line in ('X-Content-Type-Options "nosniff"', 'X-Frame-Options "DENY"',
                  'Referrer-Policy "strict-origin-when-cross-origin"', "-Server"):
         assert f"\t\t{line}" in site.splitlines()
+    assert "Content-Security-Policy" not in site and "Cache-Control" not in site
+
+
+def test_an_app_chooses_its_frame_policy_csp_and_hashed_asset_paths():
+    headers = Headers(frame_options="SAMEORIGIN", referrer_policy="no-referrer",
+                      content_security_policy="default-src 'self'", immutable=("/_next/static/*", "/icons/*"))
+    site = caddyfile.render(ProxyPlan(sites=(Site("shop.example.com", (upstream_rule("/"),), headers),)))
+    for line in ('\t\tX-Frame-Options "SAMEORIGIN"', '\t\tReferrer-Policy "no-referrer"',
+                 '\t\tContent-Security-Policy "default-src \'self\'"', "\t@immutable path /_next/static/* /icons/*",
+                 '\theader @immutable ?Cache-Control "public, max-age=31536000, immutable"'):
+        assert line in site.splitlines()
+
+
+def test_every_upstream_is_told_the_clients_address():
+    site = one_site(upstream_rule("/api/", *REPLICAS), upstream_rule("/", "shop-web:3000"))
+    assert site.count("reverse_proxy ") == site.count("\t\t\theader_up X-Real-IP {remote_host}\n") == 2
 
 
 def test_hsts_only_when_the_plan_asks_for_it():
@@ -393,6 +413,7 @@ class Upstream(socketserver.ThreadingTCPServer):
     def __init__(self, name: str, port: int = 0):
         self.name = name
         self.seen: list[tuple[str, str, int]] = []
+        self.headers_seen: dict[str, dict[str, str]] = {}  # path -> request headers, as the proxy sent them
         self.sse_gate = threading.Event()
         super().__init__(("127.0.0.1", port), _UpstreamHandler)
         threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
@@ -415,6 +436,7 @@ class _UpstreamHandler(socketserver.StreamRequestHandler):
         body = self.rfile.read(int(headers.get("content-length") or 0))
         server: Upstream = self.server
         server.seen.append((method, path, len(body)))
+        server.headers_seen[path] = headers
         if headers.get("upgrade", "").lower() == "websocket":
             self.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
             while (data := self.request.recv(1024)):
@@ -431,8 +453,9 @@ class _UpstreamHandler(socketserver.StreamRequestHandler):
             time.sleep(1.5)
         text = f"{server.name} {method} {path} {len(body)}"
         payload = (text + "\n" + "x" * 4000).encode() if path.endswith("/big") else text.encode()
+        own_cache = b"Cache-Control: no-store\r\n" if "/own-cache/" in path else b""
         self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nServer: upstream\r\nConnection: close\r\n"
-                         b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload))
+                         b"%sContent-Length: %d\r\n\r\n%s" % (own_cache, len(payload), payload))
 
     def _chunk(self, data: bytes):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -536,7 +559,7 @@ def served(tmp_path_factory):
             upstream_rule("/late/", f"127.0.0.1:{late_port}"),
             Rule(path="/docs/", max_body_mb=1, strip_prefix=True, static_root=str(docs)),
             Rule(path="/", max_body_mb=1, strip_prefix=True, static_root=str(spa), spa=True),
-        )),
+        ), Headers(immutable=("/assets/*", "/keep/hashed/*"))),
         # an app whose container was never created: its name does not resolve
         Site("down.localhost", (upstream_rule("/", "berth-test-not-created.invalid:8000"),)),
     ))
@@ -563,6 +586,27 @@ def test_live_static_site_with_spa_fallback(served):
     assert served.get("app.localhost", "/settings/profile")[:3:2] == (200, b"<spa index>")
     assert served.get("app.localhost", "/docs/guide.html")[2] == b"<guide>"
     assert served.get("app.localhost", "/docs/missing.html")[0] == 404  # no spa: a missing file is missing
+
+
+def test_live_hashed_assets_are_kept_a_year_and_a_missing_one_is_not_the_spa_index(served):
+    immutable = "public, max-age=31536000, immutable"
+    assert served.get("app.localhost", "/assets/app.js")[1]["cache-control"] == immutable
+    assert served.get("app.localhost", "/keep/hashed/chunk.js")[1]["cache-control"] == immutable
+    status, headers, body = served.get("app.localhost", "/assets/gone-3f9c.js")
+    assert status == 404 and body != b"<spa index>" and "cache-control" not in headers
+    assert "cache-control" not in served.get("app.localhost", "/settings/profile")[1]  # the index revalidates
+    assert "cache-control" not in served.get("app.localhost", "/keep/users")[1]
+
+
+def test_live_a_service_that_says_how_to_cache_keeps_its_own_header(served):
+    assert served.get("app.localhost", "/keep/hashed/own-cache/x.js")[1]["cache-control"] == "no-store"
+
+
+def test_live_upstreams_see_the_clients_address_and_cannot_be_fooled(served):
+    served.get("app.localhost", "/keep/who", headers={"X-Real-IP": "203.0.113.66"})
+    seen = served.upstreams["api"].headers_seen["/keep/who"]
+    assert seen["x-real-ip"] == "127.0.0.1"
+    assert seen["x-forwarded-for"].split(",")[-1].strip() == "127.0.0.1"
 
 
 def test_live_body_limit_per_route(served):
@@ -645,7 +689,7 @@ def test_live_headers_compression_and_unknown_hosts(served):
     assert headers.get("content-encoding") == "gzip"
     assert gzip.decompress(body).startswith(b"api GET /keep/big 0\n")
     assert headers["x-content-type-options"] == "nosniff"
-    assert headers["x-frame-options"] == "SAMEORIGIN"
+    assert headers["x-frame-options"] == "DENY"
     assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
     assert "server" not in headers  # neither Caddy's banner nor the upstream's
     assert "strict-transport-security" not in headers  # dev

@@ -14,6 +14,7 @@ import pytest
 from config.errors import ConfigError
 from config.load import load
 from config.raw_config import RawConfig
+from tests.support.app_files import MINIMAL, load_with_app, with_changes
 from tests.support.stacks import stack_config
 
 
@@ -159,33 +160,6 @@ def test_every_problem_is_reported_at_once(config_problems):
 
 
 # --- app definitions (apps/*.yaml) ------------------------------------------------------------------
-
-MINIMAL = {
-    "name": "shop", "hostname": "shop",
-    "services": {
-        "api": {"image": "example/api:1.0", "port": 8000, "healthcheck": {"path": "/health"}},
-        "web": {"image": "example/web:1.0", "port": 3000, "healthcheck": {"path": "/"}},
-    },
-    "routes": {"/api/": {"service": "api", "stripPrefix": True}, "/": {"service": "web"}},
-}
-
-
-def load_with_app(tmp_path: Path, app: dict | str) -> list[str]:
-    (tmp_path / "apps").mkdir(exist_ok=True)
-    text = app if isinstance(app, str) else json.dumps(app)
-    (tmp_path / "apps" / "shop.yaml").write_text(text, encoding="utf-8")
-    raw = RawConfig({"environment": "dev", "host": {"kind": "local"}, "apps": {"shop": {}}})
-    with pytest.raises(ConfigError) as caught:
-        load(raw, "dev", tmp_path)
-    return [str(p) for p in caught.value.problems]
-
-
-def with_changes(**services) -> dict:
-    app = json.loads(json.dumps(MINIMAL))
-    for name, changes in services.items():
-        app["services"][name].update(changes)
-    return app
-
 
 def test_minimal_app_is_valid(tmp_path):
     (tmp_path / "apps").mkdir()

@@ -176,6 +176,41 @@ def test_caddy_accepts_the_rendered_caddyfile(system, example, tmp_path):
     caddy("validate", caddyfile_of(system(example)), tmp_path)
 
 
+def all_handlers(routes: list[dict]):
+    for route in routes:
+        for handler in route.get("handle", []):
+            yield handler
+            yield from all_handlers(handler.get("routes", []))
+
+
+@pytest.mark.parametrize("example", ALL)
+def test_every_upstream_is_told_the_clients_address(system, example, tmp_path):
+    """nginx's `proxy_set_header X-Real-IP $remote_addr` (seeds 000, 001, 003), on every route of every app."""
+    config = adapted(system(example), tmp_path)
+    proxies = [h for s in config["apps"]["http"]["servers"].values() for h in all_handlers(s["routes"])
+               if h["handler"] == "reverse_proxy"]
+    assert proxies
+    for handler in proxies:
+        assert handler["headers"]["request"]["set"]["X-Real-Ip"] == ["{http.request.remote.host}"]
+
+
+IMMUTABLE = ["public, max-age=31536000, immutable"]
+
+
+def test_talker_frames_nowhere_and_keeps_astros_hashed_files(system, tmp_path):
+    config = adapted(system(TALKER), tmp_path)
+    assert response_headers(config, "youtubetalker.com", "/")["X-Frame-Options"] == ["DENY"]  # seed 004
+    assert response_headers(config, "youtubetalker.com", "/_astro/index.4f2a.js")["Cache-Control"] == IMMUTABLE
+    assert "Cache-Control" not in response_headers(config, "youtubetalker.com", "/index.html")
+
+
+def test_support_keeps_its_hashed_static_files_a_year_and_revalidates_the_rest(system, tmp_path):
+    config = adapted(system(SUPPORT), tmp_path)
+    assert response_headers(config, "support.example.com", "/static/js/main.8e3c1a.js")["Cache-Control"] == IMMUTABLE
+    for path in ("/", "/index.html", "/manifest.json"):
+        assert "Cache-Control" not in response_headers(config, "support.example.com", path)
+
+
 @pytest.mark.parametrize("example", EC2_EXAMPLES)
 def test_cloud_init_schema_accepts_the_user_data(system, example, tmp_path):
     cloud_init_schema(system(example).get("aws:ec2/instance:Instance", "host-instance").values["userData"], tmp_path)
@@ -472,6 +507,17 @@ def test_talker_qdrant_health_asks_its_readiness_endpoint_on_6333(system):
     assert probe[:2] == ["CMD", "bash"] and "/dev/tcp/127.0.0.1/6333" in probe[-1] and "GET /readyz" in probe[-1]
     assert pulled(run, "youtube-talker-qdrant").startswith("qdrant/qdrant:v1.")
     assert mounts_of(run, "youtube-talker-qdrant")["/qdrant/storage"]["volumeName"] == "youtube_talker_storage"
+
+
+def version_of(ref: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in ref.rsplit(":", 1)[1].lstrip("v").split("-")[0].split("."))
+
+
+def test_vector_stores_are_no_older_than_what_the_seeds_ran(system):
+    """Qdrant's storage cannot go back a version: seed 004's `latest` on 2025-10-17 was v1.15.5.
+    Seed 003's Chroma auth provider is Chroma 0.4's; 0.6 is the newest line with auth of its own."""
+    assert version_of(pulled(system(TALKER), "youtube-talker-qdrant")) >= (1, 15, 5)
+    assert version_of(pulled(system(RAG), "rag-vectordb")) >= (0, 6, 3)
 
 
 def test_qdrant_probe_is_valid_bash(tmp_path):

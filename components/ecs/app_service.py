@@ -139,7 +139,7 @@ class EcsApp(pulumi.ComponentResource):
         aws.vpc.SecurityGroupEgressRule(f"{app.name}-out", security_group_id=group.id, ip_protocol="-1",
                                         cidr_ipv4="0.0.0.0/0", description="APIs, registries, external services",
                                         opts=child)
-        if platform.file_system_group is not None and any(s.volumes or s.host_dirs for s in app.services.values()):
+        if platform.file_system_group is not None and any(s.mounted_volumes or s.host_dirs for s in app.services.values()):
             aws.vpc.SecurityGroupIngressRule(
                 f"{app.name}-to-efs", security_group_id=platform.file_system_group.id, ip_protocol="tcp",
                 from_port=2049, to_port=2049, referenced_security_group_id=group.id,
@@ -153,7 +153,7 @@ class EcsApp(pulumi.ComponentResource):
         points = {}
         for svc_name, svc in app.services.items():
             uid, gid = posix_owner(svc)
-            for volume in [*svc.volumes, *svc.host_dirs]:
+            for volume in [*svc.mounted_volumes, *svc.host_dirs]:
                 if (svc_name, volume) in points:
                     continue
                 points[(svc_name, volume)] = aws.efs.AccessPoint(
@@ -226,7 +226,7 @@ class EcsApp(pulumi.ComponentResource):
             "linuxParameters": {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"], "add": sorted(svc.cap_add)}},
             "mountPoints": [
                 *[{"sourceVolume": f"volume-{v}", "containerPath": path, "readOnly": False}
-                  for v, path in svc.volumes.items()],
+                  for v, path in svc.mounted_volumes.items()],
                 *[{"sourceVolume": f"volume-{d}", "containerPath": hd.target, "readOnly": hd.read_only}
                   for d, hd in svc.host_dirs.items()],
                 *[{"sourceVolume": f"scratch-{i}", "containerPath": path, "readOnly": False}
@@ -264,7 +264,7 @@ class EcsApp(pulumi.ComponentResource):
 
     def _volume_args(self, svc: Service, svc_name: str) -> list[dict]:
         volumes = [{"name": f"scratch-{i}"} for i in range(len(svc.tmpfs))]
-        for volume in [*svc.volumes, *svc.host_dirs]:
+        for volume in [*svc.mounted_volumes, *svc.host_dirs]:
             point = self._volumes[(svc_name, volume)]
             volumes.append({"name": f"volume-{volume}", "efs_volume_configuration": {
                 "file_system_id": self._platform.file_system.id, "transit_encryption": "ENABLED",

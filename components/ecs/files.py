@@ -16,7 +16,7 @@ from config.deployment import Deployment
 
 
 def needs_files(deployment: Deployment) -> bool:
-    return any(s.volumes or s.host_dirs for a in deployment.apps.values() for s in a.services.values())
+    return any(s.mounted_volumes or s.host_dirs for a in deployment.apps.values() for s in a.services.values())
 
 
 class EcsFileSystem(pulumi.ComponentResource):

@@ -1,0 +1,44 @@
+"""A one-app project for tests of app-file validation: a minimal valid app, changed one way per test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from config.deployment import Deployment
+from config.errors import ConfigError
+from config.load import load
+from config.raw_config import RawConfig
+
+MINIMAL = {
+    "name": "shop", "hostname": "shop",
+    "services": {
+        "api": {"image": "example/api:1.0", "port": 8000, "healthcheck": {"path": "/health"}},
+        "web": {"image": "example/web:1.0", "port": 3000, "healthcheck": {"path": "/"}},
+    },
+    "routes": {"/api/": {"service": "api", "stripPrefix": True}, "/": {"service": "web"}},
+}
+
+
+def load_app(tmp_path: Path, app: dict | str) -> Deployment:
+    """A dev stack of the one app `shop` (given as a dict or as the file's text), loaded and checked."""
+    (tmp_path / "apps").mkdir(parents=True, exist_ok=True)
+    text = app if isinstance(app, str) else json.dumps(app)
+    (tmp_path / "apps" / "shop.yaml").write_text(text, encoding="utf-8")
+    return load(RawConfig({"environment": "dev", "host": {"kind": "local"}, "apps": {"shop": {}}}), "dev", tmp_path)
+
+
+def load_with_app(tmp_path: Path, app: dict | str) -> list[str]:
+    """The problems loading the app reports (it must report some)."""
+    with pytest.raises(ConfigError) as caught:
+        load_app(tmp_path, app)
+    return [str(p) for p in caught.value.problems]
+
+
+def with_changes(**services) -> dict:
+    app = json.loads(json.dumps(MINIMAL))
+    for name, changes in services.items():
+        app["services"][name].update(changes)
+    return app
