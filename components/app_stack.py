@@ -126,7 +126,8 @@ class AppStack(pulumi.ComponentResource):
                                                read_only=h.read_only)
                     for d, h in svc.host_dirs.items()]
         depends = [c for dep in svc.depends_on for c in self.containers[dep]]
-        depends += [self._own_volume(v, path, svc, image) for v, path in svc.volumes.items() if svc.volume_owner_ids]
+        depends += [self._own_volume(v, path, svc, image) for v, path in svc.mounted_volumes.items()
+                    if svc.volume_owner_ids]
         if any(u in SHARED_SERVICES for u in svc.uses):
             depends += self._data.ready
         return hardened_container(resource, ContainerSpec(

@@ -379,7 +379,7 @@ class App(Camel):
                                 "do not apply (the site's files are served relative to the route's path)")
             elif target.kind == "server" and route.spa:
                 problems.append(f"route {path!r} goes to server {route.service!r}; `spa` applies to static services only")
-        problems += self._volume_owners()
+        problems += self._volume_sharing()
         for name, svc in self.services.items():
             for dep in svc.depends_on:
                 if dep not in self.services:
@@ -399,16 +399,16 @@ class App(Camel):
                 problems.append(f"{who} redis: say what the app keeps there, `redis: {{mode: cache}}` "
                                 "(full memory evicts old keys, nothing kept on disk) or `redis: {mode: store}` "
                                 "(never evicts, kept on a volume)")
-            if any("redis" in s.volumes for s in self.services.values()):
+            if any("redis" in s.mounted_volumes for s in self.services.values()):
                 problems.append("a volume named 'redis' would clash with the app's own Redis's data; rename the volume")
         owners: dict[str, set] = {}
         for svc in self.services.values():
-            for volume in svc.volumes:
+            for volume in svc.mounted_volumes:
                 owners.setdefault(volume, set()).add(svc.volume_owner_ids)
         for volume, found in owners.items():
             if len(found) > 1:
                 problems.append(f"services mounting volume {volume!r} want different owners; give them one `volumeOwner`")
-        volumes = {v for svc in self.services.values() for v in svc.volumes}
+        volumes = {v for svc in self.services.values() for v in svc.mounted_volumes}
         for name in self.backup.recreatable:
             if name not in volumes:
                 problems.append(f"backup.recreatable names {name!r}, which no service of this app mounts as a volume")
@@ -420,7 +420,7 @@ class App(Camel):
             raise ValueError("; ".join(problems))
         return self
 
-    def _volume_owners(self) -> list[str]:
+    def _volume_sharing(self) -> list[str]:
         """A volume mounted by two services must be shared by both on purpose (`sharedVolumes`)."""
         problems, users = [], {}
         for name, svc in self.services.items():
@@ -449,7 +449,7 @@ class App(Camel):
         """Each volume the backup copies, with the services that mount it (stopped while it is copied)."""
         mounted: dict[str, list[str]] = {}
         for svc_name, svc in self.services.items():
-            for vol in svc.volumes:
+            for vol in svc.mounted_volumes:
                 if vol not in self.backup.recreatable:
                     mounted.setdefault(vol, []).append(svc_name)
         return mounted

@@ -263,7 +263,7 @@ def test_a_volume_owner_is_numeric(tmp_path):
 
 
 def test_services_sharing_a_volume_agree_on_its_owner(tmp_path):
-    app = with_changes(api={"volumes": {"data": "/data"}, "volumeOwner": "1000"},
-                       web={"volumes": {"data": "/srv"}, "user": "2000:2000"})
+    app = with_changes(api={"sharedVolumes": {"data": "/data"}, "volumeOwner": "1000"},
+                       web={"sharedVolumes": {"data": "/srv"}, "user": "2000:2000"})
     assert load_with_app(tmp_path, app) == [
         "apps/shop.yaml: services mounting volume 'data' want different owners; give them one `volumeOwner`"]
