@@ -1,0 +1,75 @@
+"""The host's containers and volumes, through the Docker CLI: what the backup tool may do to them.
+
+Containers are found by their `berth.service` label (stateless ones have generated names), except
+the shared Postgres, which has a fixed name. Volumes are read and written in their directory under
+Docker's data root (the tool runs as root), so no helper image is ever pulled.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import IO, Protocol, Sequence
+
+from backup.manifest import BackupError
+
+HEALTHY_WITHIN_S = 300
+
+
+class Runtime(Protocol):
+    def run_in(self, container: str, argv: Sequence[str], *, stdin: IO[bytes] | None = None,
+               stdout: IO[bytes] | None = None) -> str: ...
+
+    def stop(self, services: Sequence[str]) -> list[str]: ...
+
+    def start(self, stopped: Sequence[str]) -> None: ...
+
+    def volume_dir(self, volume: str) -> Path: ...
+
+
+def run(argv: Sequence[str], *, stdin=None, stdout=None, what: str, env: dict[str, str] | None = None) -> str:
+    """Run a command; a failure raises with its own error output. Returns stdout when not redirected."""
+    result = subprocess.run(list(argv), stdin=stdin, stdout=stdout or subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    if result.returncode != 0:
+        raise BackupError(f"{what} failed (exit {result.returncode}): {result.stderr.decode(errors='replace').strip()}")
+    return "" if stdout else result.stdout.decode(errors="replace")
+
+
+class DockerRuntime:
+    def __init__(self, docker: str = "docker"):
+        self.docker = docker
+
+    def run_in(self, container, argv, *, stdin=None, stdout=None):
+        return run([self.docker, "exec", "-i", container, *argv], stdin=stdin, stdout=stdout,
+                   what=f"{argv[0]} in {container}")
+
+    def stop(self, services):
+        """Stop the running containers of these services, last-started first; returns them in start order."""
+        stopped = []
+        for service in reversed(list(services)):
+            ids = run([self.docker, "ps", "-q", "--filter", f"label=berth.service={service}"], what="docker ps").split()
+            if ids:
+                run([self.docker, "stop", *ids], what=f"stopping {service}")
+                stopped[:0] = ids
+        return stopped
+
+    def start(self, stopped):
+        """Start containers in order, each healthy before the next (a service waits for what it depends on)."""
+        for container in stopped:
+            run([self.docker, "start", container], what=f"starting {container}")
+            deadline = time.monotonic() + HEALTHY_WITHIN_S
+            while True:
+                status = run([self.docker, "inspect", "-f", "{{if .State.Health}}{{.State.Health.Status}}"
+                              "{{else}}{{.State.Status}}{{end}}", container], what="docker inspect").strip()
+                if status in ("healthy", "running"):
+                    break
+                if time.monotonic() > deadline or status in ("exited", "dead", "unhealthy"):
+                    raise BackupError(f"container {container} did not become healthy after start ({status}); "
+                                      "see `docker logs` for it")
+                time.sleep(2)
+
+    def volume_dir(self, volume):
+        mountpoint = run([self.docker, "volume", "inspect", "-f", "{{.Mountpoint}}", volume],
+                         what=f"finding volume {volume} (is the stack deployed?)").strip()
+        return Path(mountpoint)
