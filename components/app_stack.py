@@ -122,7 +122,7 @@ class AppStack(pulumi.ComponentResource):
         resource = f"{app.name}-{svc_name}" + (f"-{replica}" if replica else "")
         volumes = [docker.ContainerVolumeArgs(volume_name=self.volumes[v].name, container_path=path)
                    for v, path in svc.mounted_volumes.items()]
-        volumes += [docker.ContainerVolumeArgs(host_path=self._deployment.host_dir_source(app, d), container_path=h.target,
+        volumes += [docker.ContainerVolumeArgs(host_path=self._deployment.host_dir_source(app, svc, d), container_path=h.target,
                                                read_only=h.read_only)
                     for d, h in svc.host_dirs.items()]
         depends = [c for dep in svc.depends_on for c in self.containers[dep]]

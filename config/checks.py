@@ -9,7 +9,7 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 from pathlib import Path
 
-from config.app import SHARED_SERVICES, App, Service
+from config.app import SHARED_SERVICES, App, HostDir, Service
 from config.deployment import EC2_DATA_ROOT, NAMESPACE, Deployment
 from config.errors import Problems
 from config.instance_types import INSTANCE_TYPES, usable_memory_mb
@@ -152,6 +152,31 @@ def check_host_dirs(settings: StackSettings, apps: dict[str, App], project_dir: 
                 elif relative and not (project_dir / hd.source).is_dir():
                     problems.add(where, f"directory {hd.source} does not exist (looked for {(project_dir / hd.source).resolve()}); "
                                         f"clone the source there or set its path: pulumi config set --path '{where}' <dir>")
+                elif hd.read_only:
+                    _check_mounts_inside(svc, hd, where.removesuffix(".source"), project_dir, problems)
+            for dir_name, hd in svc.host_dirs.items():
+                if hd.source is None and hd.read_only:
+                    where = f"{NAMESPACE}:apps.{app.name}.services.{svc_name}.hostDirs.{dir_name}"
+                    _check_mounts_inside(svc, hd, where, project_dir, problems)
+
+
+def _check_mounts_inside(svc: Service, hd: HostDir, where: str, project_dir: Path, problems: Problems) -> None:
+    """A mount inside a read-only bind mount needs its mount point to exist in the source already:
+    Docker creates missing mount points, but it cannot inside a read-only mount, and the container
+    then fails to start. A local checkout (dev) can be looked at; a directory on the host cannot."""
+    inside = [path for path in [*svc.mounted_volumes.values(), *svc.tmpfs,
+                                *(other.target for other in svc.host_dirs.values() if other is not hd)]
+              if path.startswith(hd.target.rstrip("/") + "/")]
+    for path in inside:
+        below = path[len(hd.target.rstrip("/")) + 1:]
+        if hd.source is None or hd.source.startswith("/"):
+            problems.add(where, f"{path} is mounted inside this read-only mount of {hd.target}, whose directory on the "
+                                f"host berth cannot look into; Docker cannot create the mount point {below} there. "
+                                f"Mount it outside {hd.target}, or drop readOnly")
+        elif not (project_dir / hd.source / below).is_dir():
+            problems.add(where, f"{path} is mounted inside this read-only mount of {hd.source}, which has no directory "
+                                f"{below} for it; Docker cannot create one in a read-only mount, so the container would "
+                                f"not start. Create it (it stays empty; the mount covers it): mkdir -p {hd.source}/{below}")
 
 
 # berth's EC2 host sits in the default VPC, whose range every AWS account gets; a Docker network on it

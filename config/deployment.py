@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from config.app import App
+from config.app import App, Service
 from config.stack import Ec2HostSettings, EcsHostSettings, StackSettings
 
 NAMESPACE = "berth"
@@ -67,8 +67,10 @@ class Deployment:
             return EC2_DATA_ROOT
         return str((self.project_dir / self.settings.host.data_dir).resolve())
 
-    def host_dir_source(self, app: App, name: str) -> str:
-        hd = next(s.host_dirs[name] for s in app.services.values() if name in s.host_dirs)
+    def host_dir_source(self, app: App, svc: Service, name: str) -> str:
+        """The host path of one service's host dir: its own `source` (two services may mount different
+        checkouts under one key), else the app's directory of that name on the host's data root."""
+        hd = svc.host_dirs[name]
         if hd.source is None:
             return f"{self.data_root}/host-dirs/{app.name}/{name}"
         return str((self.project_dir / hd.source).resolve())  # an absolute source stays as it is

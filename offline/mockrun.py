@@ -352,7 +352,8 @@ def sandbox_project(root: Path, config: StackConfig, leave_missing: tuple[str, .
     """A project dir under `root` with the real `apps/`, and an empty stand-in for each build context.
 
     Build contexts point outside the repository (`../chm-chatbot`); this lets a stack's program run
-    without those checkouts, as `plan` and the tests do. Returns the project dir to run in.
+    without those checkouts, as `plan` and the tests do. A checkout a stack mounts read-only also gets
+    the directories the app mounts volumes over (a real checkout must have them). Returns the project dir.
     """
     project = root / "berth"
     project.mkdir(parents=True, exist_ok=True)
@@ -368,7 +369,26 @@ def sandbox_project(root: Path, config: StackConfig, leave_missing: tuple[str, .
                 for dockerfile in dockerfiles | ({build["dockerfile"]} if build.get("dockerfile") else set()):
                     (context / dockerfile).parent.mkdir(parents=True, exist_ok=True)
                     (context / dockerfile).touch()
+    _mount_points(project, config.object("berth:apps") or {}, leave_missing)
     return project
+
+
+def _mount_points(project: Path, overlays: dict, leave_missing: tuple[str, ...]) -> None:
+    """In each read-only source checkout a stack mounts, the directories the service mounts over."""
+    for app_name, overlay in overlays.items():
+        app_file = REPO / "apps" / f"{app_name}.yaml"
+        services = (yaml.safe_load(app_file.read_text(encoding="utf-8")) or {}).get("services", {}) if app_file.is_file() else {}
+        for svc_name, svc in ((overlay or {}).get("services") or {}).items():
+            base = services.get(svc_name) or {}
+            for hd in ((svc or {}).get("hostDirs") or {}).values():
+                source, target = hd.get("source"), str(hd.get("target", "")).rstrip("/")
+                if not isinstance(source, str) or source.startswith("/") or source in leave_missing or not hd.get("readOnly"):
+                    continue
+                paths = [*(base.get("volumes") or {}).values(), *(base.get("sharedVolumes") or {}).values(),
+                         *(base.get("tmpfs") or [])]
+                for path in paths:
+                    if str(path).startswith(target + "/"):
+                        (project / source / str(path)[len(target) + 1:]).mkdir(parents=True, exist_ok=True)
 
 
 # --- running ---------------------------------------------------------------------------------------

@@ -8,6 +8,11 @@ tests/engine/test_seed_needs.py.
 
 from __future__ import annotations
 
+import pytest
+
+from config.errors import ConfigError
+from config.load import load
+from config.raw_config import RawConfig
 from offline.mockrun import REPO
 from tests.support.app_files import load_app, load_with_app, with_changes
 from tests.support.stacks import stack_config
@@ -115,3 +120,63 @@ def test_replicas_may_share_a_volume_only_when_the_app_says_so(tmp_path):
     shared = with_changes(api={"replicas": 2, "sharedVolumes": {"uploads": "/a"}},
                           web={"sharedVolumes": {"uploads": "/srv/uploads"}})
     assert not load_app(tmp_path / "shared", shared).apps["shop"].services["api"].stateful
+
+
+# --- dev source mounts ---------------------------------------------------------------------------------
+
+RAG_DEV = EXAMPLES / "on-prem-rag" / "Pulumi.dev.yaml"
+
+
+def bind_mounts(run, container: str) -> dict[str, dict]:
+    return {v["containerPath"]: v for v in run.containers()[container].values["volumes"] if v.get("hostPath")}
+
+
+def test_each_service_mounts_its_own_checkout_under_a_shared_key(deploy):
+    """Both services name their source mount `code`; each gets the directory its own overlay names."""
+    run = deploy("dev", stack_file=RAG_DEV)
+    api, frontend = bind_mounts(run, "rag-api")["/app"], bind_mounts(run, "rag-frontend")["/app"]
+    assert api["hostPath"] == run.get("docker:index/image:Image", "rag-api").values["build"]["context"]
+    assert frontend["hostPath"] == run.get("docker:index/image:Image", "rag-frontend").values["build"]["context"]
+    assert frontend["hostPath"].endswith("/rag-system/frontend") and api["hostPath"].endswith("/rag-system")
+    assert api["readOnly"] and frontend["readOnly"]
+    volumes = {v["containerPath"]: v.get("volumeName") for v in run.containers()["rag-api"].values["volumes"]}
+    assert volumes["/app/data/documents"] == "rag_documents" and volumes["/app/logs"] == "rag_logs"
+
+
+def fresh_checkout_problems(tmp_path, config) -> list[str]:
+    """Load a stack whose build contexts exist as fresh, empty checkouts (no data/ or logs/ in them)."""
+    project = tmp_path / "berth"
+    project.mkdir()
+    (project / "apps").symlink_to(REPO / "apps", target_is_directory=True)
+    for context in ("rag-system", "rag-system/frontend"):
+        (tmp_path / context).mkdir(parents=True, exist_ok=True)
+        for dockerfile in ("Dockerfile",):
+            (tmp_path / context / dockerfile).touch()
+    with pytest.raises(ConfigError) as caught:
+        load(RawConfig.from_values(config.values, config.secret_keys), "dev", project)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_a_volume_inside_a_read_only_checkout_needs_its_mount_point_there(tmp_path):
+    config = stack_config("dev", stack_file=RAG_DEV)
+    assert fresh_checkout_problems(tmp_path, config) == [
+        "berth:apps.rag.services.api.hostDirs.code: /app/data/documents is mounted inside this read-only mount of "
+        "../rag-system, which has no directory data/documents for it; Docker cannot create one in a read-only "
+        "mount, so the container would not start. Create it (it stays empty; the mount covers it): "
+        "mkdir -p ../rag-system/data/documents",
+        "berth:apps.rag.services.api.hostDirs.code: /app/logs is mounted inside this read-only mount of "
+        "../rag-system, which has no directory logs for it; Docker cannot create one in a read-only mount, so "
+        "the container would not start. Create it (it stays empty; the mount covers it): mkdir -p ../rag-system/logs"]
+    (tmp_path / "rag-system" / "data" / "documents").mkdir(parents=True)
+    (tmp_path / "rag-system" / "logs").mkdir()
+    load(RawConfig.from_values(config.values, config.secret_keys), "dev", tmp_path / "berth")  # now it loads
+
+
+def test_a_read_only_host_dir_on_the_host_takes_no_mount_inside_it(config_problems):
+    reports = "/home/ubuntu/chm_report_automation"
+    problems = config_problems("prod", plain=overlay("prod", "mediahub", "backend", hostDirs={
+        "reports": {"target": reports, "readOnly": True}, "output": {"target": f"{reports}/output"}}))
+    assert problems == [
+        f"berth:apps.mediahub.services.backend.hostDirs.reports: {reports}/output is mounted inside this read-only "
+        f"mount of {reports}, whose directory on the host berth cannot look into; Docker cannot create the mount "
+        f"point output there. Mount it outside {reports}, or drop readOnly"]
