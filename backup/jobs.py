@@ -151,10 +151,10 @@ def restore_app(plan: dict, app: str, runtime: Runtime, store, work_dir: Path, b
     spec = app_spec(plan, app)
     clock = time.monotonic()
     database = Database(runtime, spec["postgres"]["container"], spec["postgres"]["database"]) if spec["postgres"] else None
-    volumes = [VolumeSwap(runtime.volume_dir(v)) for v in spec["volumes"]]
     with tempfile.TemporaryDirectory(dir=work_dir, prefix=f"restore-{app}-") as tmp:
         files = Path(tmp)
         manifest = fetch(store, app, backup_id, spec, files)
+        volumes = [VolumeSwap(runtime.volume_dir(v)) for v in spec["volumes"]]
         label = f"backup {app}/{manifest.id}"
         toc = database.contents(files / POSTGRES_PART, f"{label}: {POSTGRES_PART}") if database else ""
         for volume in spec["volumes"]:

@@ -15,14 +15,16 @@ manifest, written by the host's backup tool (backup/) on a schedule.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import shlex
 
 import pulumi
 import pulumi_aws as aws
 
 from config.deployment import Deployment
-from render import backup_plan
+from render import backup_host, backup_plan
 
 NONCURRENT_DAYS = 7  # an overwritten or deleted object's old version is kept this long
 
@@ -45,7 +47,10 @@ class Backups(pulumi.ComponentResource):
             self.bucket = self._bucket(name)
             self._role_policy(name, host.role)
             self._alarms(name)
+            self._install_on_host(name, host)
             outputs["bucket"] = self.bucket.bucket
+        elif settings.enabled and self.apps:
+            self._write_local_plan(name, host)
         self.summary = self._summary()
         self.register_outputs({**outputs, "summary": self.summary})
 
@@ -114,6 +119,27 @@ class Backups(pulumi.ComponentResource):
                 alarm_description=(f"berth {deployment.stack}: no successful backup of {app} within "
                                    f"{settings.every_hours} h; see `journalctl -u berth-backup` on the host"),
                 alarm_actions=[topic.arn], ok_actions=[topic.arn], opts=child)
+
+    # --- the tool, its plan and its schedule ------------------------------------------------------
+
+    def _install_on_host(self, name: str, host) -> None:
+        """Tool, plan and timer, installed as root on every deploy (render/backup_host.py says why)."""
+        deployment = self._deployment
+        region = aws.get_region_output().region
+        script = pulumi.Output.all(self.bucket.bucket, region).apply(lambda a: backup_host.install_script(
+            backup_plan.host_plan(deployment, {"s3": {"bucket": a[0], "prefix": self.prefix, "region": a[1]}}, True),
+            deployment.settings.backups.on_calendar, deployment.data_root))
+        host.run(f"{name}-install", "sudo -n bash -s", stdin=script,
+                 triggers=[script.apply(lambda s: hashlib.sha256(s.encode()).hexdigest())], parent=self)
+
+    def _write_local_plan(self, name: str, host) -> None:
+        """dev: the plan `scripts/backup` reads, in the data dir; backups go to `localDir`."""
+        deployment = self._deployment
+        store = {"dir": str((deployment.project_dir / deployment.settings.backups.local_dir).resolve())}
+        plan = json.dumps(backup_plan.host_plan(deployment, store, False), indent=2, sort_keys=True) + "\n"
+        path = f"{deployment.data_root}/{backup_plan.LOCAL_PLAN}"
+        host.run(f"{name}-plan", f"mkdir -p {shlex.quote(deployment.data_root)} && cat > {shlex.quote(path)}",
+                 stdin=plan, triggers=[hashlib.sha256(plan.encode()).hexdigest()], parent=self)
 
     # --- what the plan shows -----------------------------------------------------------------------
 

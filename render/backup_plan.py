@@ -15,8 +15,7 @@ from render import datastores
 POSTGRES_CONTAINER = "shared-postgres"
 METRIC_NAMESPACE = "berth/backups"
 SUCCEEDED_METRIC = "BackupSucceeded"  # 1 per app per successful run; the alarm fires on its absence
-PLAN_PATH = "/etc/berth/backup-plan.json"
-WORK_DIR = "/srv/berth/backup-work"  # on the data volume: room for a restore's downloads
+LOCAL_PLAN = "backup-plan.json"  # dev: in the host's data dir, where scripts/backup finds it
 
 
 def service_label(app: str, service: str) -> str:
@@ -74,11 +73,12 @@ def contents(plan: dict) -> list[str]:
 
 
 def host_plan(deployment: Deployment, store: dict, metrics: bool) -> dict:
-    """The file the backup tool reads: where backups go, and every app's part."""
+    """The file the backup tool reads: where backups go, where it works, and every app's part."""
     return {
         "berthBackupPlan": 1,
         "stack": deployment.stack,
         "store": store,
+        "workDir": f"{deployment.data_root}/backup-work",
         "metrics": {"namespace": METRIC_NAMESPACE, "metric": SUCCEEDED_METRIC} if metrics else None,
         "apps": apps_plan(deployment),
     }

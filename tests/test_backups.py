@@ -6,6 +6,9 @@ The real round trip (real Postgres, Redis and an S3 API on loopback) is tests/te
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,9 @@ from config.load import load
 from config.raw_config import RawConfig
 from config.stack import BackupSettings
 from offline import plan as offline_plan
+from render import backup_host
+from tests.support.stacks import REPO, require_tool
+from tests.support.validators import run_tool, shellcheck
 
 BUCKET = "aws:s3/bucket:Bucket"
 
@@ -156,3 +162,105 @@ def test_a_malformed_backup_time_is_reported_at_its_path(config_problems):
         "berth:backups.everyHours: Input should be 1, 2, 3, 4, 6, 8, 12 or 24",
         "berth:backups.at: '3am' is not a UTC time of day such as 03:30",
     ]
+
+
+# --- the tool on the host: installed by every deploy, run by a systemd timer ------------------------
+
+def install_of(run) -> dict:
+    return run.get("command:remote:Command", "backups-install").values
+
+
+def test_every_deploy_installs_the_tool_its_plan_and_the_timer_on_the_host(deploy):
+    run = deploy("prod", plain={"berth:backups": {"everyHours": 12, "at": "02:15"}})
+    install = install_of(run)
+    assert install["create"] == "sudo -n bash -s"
+    script = install["stdin"]
+    bucket = run.get(BUCKET, "backups-bucket").state["bucket"]
+    plan = json.loads(script.split("cat > /etc/berth/backup-plan.json <<'BERTH_FILE_END'\n", 1)[1]
+                      .split("\nBERTH_FILE_END\n", 1)[0])
+    assert plan["store"] == {"s3": {"bucket": bucket, "prefix": "prod/", "region": "us-east-1"}}
+    assert plan["workDir"] == "/srv/berth/backup-work" and plan["metrics"]["metric"] == "BackupSucceeded"
+    assert plan["apps"]["mediahub"]["postgres"] == {"container": "shared-postgres", "database": "mediahub"}
+    assert plan["apps"]["mediahub"]["volumes"] == {"mediahub_redis": ["mediahub/redis"]}
+    assert plan["apps"]["chatbot"]["volumes"]["chatbot_chroma"] == ["chatbot/backend"]
+    assert "OnCalendar=*-*-* 02/12:15:00 UTC\nPersistent=true" in script
+    assert "ExecStart=/usr/local/sbin/berth-backup backup --all" in script
+    assert "systemctl enable --now berth-backup.timer" in script
+    for path, text in backup_host.tool_files().items():  # the tool as this repository has it
+        assert f"cat > {path} <<'BERTH_FILE_END'\n{text.rstrip()}\nBERTH_FILE_END\n" in script
+    assert not [s for s in run.of_type("random:index/randomPassword:RandomPassword") if s.state["result"] in script]
+
+
+def test_dev_writes_the_plan_scripts_backup_reads(deploy):
+    command = deploy("dev").get("command:local:Command", "backups-plan").values
+    plan = json.loads(command["stdin"])
+    data_dir = plan["workDir"].removesuffix("/backup-work")
+    assert command["create"].endswith(f"cat > {data_dir}/backup-plan.json") and data_dir.endswith("/.berth-data")
+    assert plan["store"]["dir"].endswith("/.berth-backups") and plan["metrics"] is None
+
+
+def test_the_install_script_passes_shellcheck(deploy, tmp_path):
+    shellcheck(install_of(deploy("staging"))["stdin"], tmp_path)
+    shellcheck(backup_host.command_script(), tmp_path, shell="sh")
+
+
+@pytest.mark.parametrize("every, at", [(24, "03:30"), (6, "00:45"), (1, "23:59"), (12, "14:00")])
+def test_systemd_reads_the_schedule_as_intended(every, at):
+    """systemd's own reading of the calendar: runs `everyHours` apart, at `at` and its multiples, in UTC."""
+    from datetime import datetime, timedelta
+    calendar = BackupSettings(everyHours=every, at=at).on_calendar
+    result = run_tool([require_tool("systemd-analyze"), "calendar", "--iterations=4", calendar])
+    runs = [datetime.strptime(" ".join(line.split()[-3:-1]), "%Y-%m-%d %H:%M:%S")
+            for line in result.stdout.splitlines() if line.strip().startswith(("Next elapse:", "Iter. #"))]
+    assert len(runs) == 4 and all(line.endswith(" UTC") for line in result.stdout.splitlines() if "elapse:" in line)
+    assert {b - a for a, b in zip(runs, runs[1:])} == {timedelta(hours=every)}
+    hour, minute = map(int, at.split(":"))
+    assert all(r.minute == minute and (r.hour - hour) % every == 0 for r in runs)
+
+
+def test_systemd_rejects_a_broken_calendar():
+    result = run_tool([require_tool("systemd-analyze"), "calendar", "*-*-* 25:00:00 UTC"], expect_ok=False)
+    assert result.returncode != 0
+
+
+def test_systemd_accepts_the_units(tmp_path):
+    command = tmp_path / "berth-backup"
+    command.write_text("#!/bin/sh\n")
+    command.chmod(0o755)
+    service = tmp_path / "berth-backup.service"
+    # this machine has no docker.service for the unit to require: the rest is checked as the host has it
+    service.write_text(backup_host.service_unit("/srv/berth").replace(backup_host.COMMAND, str(command))
+                       .replace("Requires=docker.service\nAfter=docker.service\n", ""))
+    (tmp_path / "berth-backup.timer").write_text(backup_host.timer_unit("*-*-* 03:30:00 UTC"))
+    result = run_tool([require_tool("systemd-analyze"), "verify", str(service), str(tmp_path / "berth-backup.timer")],
+                      expect_ok=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_backup_command_line_lists_and_refuses_with_clear_messages(tmp_path):
+    """The command the timer and scripts run: a dev plan with a local store, no engine needed for these."""
+    plan = {"berthBackupPlan": 1, "stack": "dev", "store": {"dir": str(tmp_path / "store")},
+            "workDir": str(tmp_path / "work"), "metrics": None,
+            "apps": {"shop": {"services": [], "postgres": None, "redisStore": None, "volumes": {"shop_data": []}}}}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    tool = [sys.executable, "-m", "backup", "--plan", str(tmp_path / "plan.json")]
+    listed = subprocess.run([*tool, "list", "shop"], capture_output=True, text=True, cwd=REPO)
+    assert listed.returncode == 0 and listed.stdout.strip() == f"no complete backup of shop in {tmp_path / 'store'}"
+    restore = subprocess.run([*tool, "restore", "shop"], capture_output=True, text=True, cwd=REPO)
+    assert restore.returncode == 1
+    assert restore.stderr.strip() == (f"berth-backup: restore of shop failed: there is no complete backup of shop in "
+                                      f"{tmp_path / 'store'}; nothing was changed")
+    missing = subprocess.run([*tool[:-1], str(tmp_path / "none.json"), "list", "shop"], capture_output=True, text=True,
+                             cwd=REPO)
+    assert missing.returncode == 2 and "no plan at" in missing.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["scripts/restore"], "usage: scripts/restore APP"),
+    (["scripts/restore", "Shop!"], "berth: 'Shop!' is not an app name"),
+    (["scripts/restore", "shop", "--from", "yesterday"], "--from takes a backup id such as 20261122T033000Z"),
+    (["scripts/backup"], "usage: scripts/backup APP..."),
+])
+def test_the_scripts_refuse_bad_arguments(argv, message):
+    result = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env={**os.environ, "BERTH_HOST": ""})
+    assert result.returncode == 2 and message in result.stderr
