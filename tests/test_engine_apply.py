@@ -160,6 +160,10 @@ def test_each_service_gets_the_stand_in_its_app_file_points_to(deploy):
     assert role(talker.services["frontend"]) == "static-site"
     assert role(talker.services["backend"]) == "python-backend"
     assert role(chatbot.services["frontend"]) == "node-frontend"
+    support = deployment_of(_run(deploy, "prod", "customer-support/Pulumi.prod.yaml")).apps["customer-support"]
+    assert role(support.services["backend"]) == "nonroot-service"
+    assert b"USER 1000:1000" in derived_context("berth-standin/nonroot-service", support, "backend",
+                                                support.services["backend"], "sha256:v1")
     context = derived_context("berth-standin/python-backend", talker, "backend", talker.services["backend"], "sha256:v1")
-    assert b"ENV PORT=8000 STANDIN_PORT=8000" in context
-    assert b"hooks/alembic" in context and b"COPY hooks/ /usr/local/bin/" in context
+    assert b'PORT="8000" STANDIN_PORT="8000" STANDIN_SERVICE="youtube-talker/backend" STANDIN_SOURCE="sha256:v1"' in context
+    assert b"root/usr/local/bin/alembic" in context and b"COPY root/ /" in context

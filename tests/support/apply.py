@@ -102,6 +102,7 @@ class Applied:
     steps: dict[str, Step] = field(default_factory=dict)
     networks: dict[str, str] = field(default_factory=dict)  # network name -> id
     volumes: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)  # every container id created, failed ones too (destroy)
     _real: dict[str, str] = field(default_factory=dict)  # a mock-made output -> the engine's value
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -157,6 +158,7 @@ class Applied:
             self._delete_container(old_id, plan.destroy_grace_s, plan.remove_volumes)
         with self._lock:
             self.containers[name] = new_id
+            self.created.remove(old_id)
             self._real[_mock_id(resource)] = new_id
         for command in self._triggered_by(resource):
             self._apply_command(command)
@@ -170,14 +172,15 @@ class Applied:
         """Remove the containers, networks and volumes this apply created (images stay, as a cache)."""
         grace = {r.name: int(reveal(r.inputs).get("destroyGraceSeconds") or 0)
                  for r in self.run.of_type(inputs.CONTAINER)}
+        current = {cid: grace.get(name, 0) for name, cid in self.containers.items()}
         with ThreadPoolExecutor(PARALLEL) as pool:
-            list(pool.map(lambda item: self._delete_container(item[1], grace.get(item[0], 0), True),
-                          list(self.containers.items())))
+            list(pool.map(lambda cid: self._delete_container(cid, current.get(cid, 0), True), list(self.created)))
         for network in self.networks.values():
             _ignore_missing(lambda: self.client.api.remove_network(network))
         for volume in self.volumes:
             _ignore_missing(lambda: self.client.api.remove_volume(volume, force=True))
         self.containers.clear()
+        self.created.clear()
         self.networks.clear()
         self.volumes.clear()
 
@@ -271,6 +274,8 @@ class Applied:
         api = self.client.api
         try:
             cid = api.create_container(host_config=api.create_host_config(**plan.host_config), **plan.create)["Id"]
+            with self._lock:
+                self.created.append(cid)
             if plan.networks:
                 try:
                     api.disconnect_container_from_network(cid, "bridge")
@@ -425,8 +430,11 @@ def apply(run: Run, engine, standins: StandIns) -> Applied:
                       gpu=engine_has_gpu(client))
     try:
         applied.apply_all()
-    except BaseException:
-        applied.destroy()
+    except BaseException as failure:
+        try:
+            applied.destroy()
+        except Exception as cleanup:  # the apply's own failure is the one to see
+            failure.add_note(f"and removing what was created failed too: {cleanup}")
         raise
     return applied
 

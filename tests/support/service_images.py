@@ -8,12 +8,16 @@ host pulls) becomes one of the app stand-ins, chosen by what the app file says a
 | -------------------------------------------------------- | ----------------- |
 | `kind: static`                                           | `static-site`     |
 | its healthcheck runs `node` (probe or command)           | `node-frontend`   |
+| `volumeOwner` (or a numeric `user`): the image runs as    | `nonroot-service` |
+|  that user and never creates its mount points            |                   |
 | anything else (python, curl or wget probe)               | `python-backend`  |
 
 and then specific to it, in one small build on top (`FROM <stand-in>`): `PORT`/`STANDIN_PORT` set to
-the service's port (the stand-in servers listen there, as a Next.js server reads `PORT`), a label
-naming the service and the image the program asked for (so a new version is a new image id, as a
-real new build is), a static site's files at its `sitePath`, and an executable for each
+the service's port (the stand-in servers listen there, as a Next.js server reads `PORT`), the
+image's `USER` for a non-root service (its `volumeOwner` uid:gid, as the seeds' `USER app`),
+`STANDIN_SERVICE` (`<app>/<service>`, which the stand-in server reports) and `STANDIN_SOURCE` (the
+image the program asked for, so a new version is a new image id, as a real new build is), a static
+site's files at its `sitePath`, and an executable for each
 `afterDeploy` command that records its run in `/tmp/berth-after-deploy.log` and exits 0 (the app's
 `alembic` exists in its image; the stand-in's stands for it).
 """
@@ -50,7 +54,9 @@ def role(svc: Service) -> str:
         return "static-site"
     check = svc.healthcheck
     runtime = (check.command[0] if check.command else check.probe) if check else None
-    return "node-frontend" if runtime == "node" else "python-backend"
+    if runtime == "node":
+        return "node-frontend"
+    return "nonroot-service" if svc.volume_owner_ids is not None else "python-backend"
 
 
 def site_files(app: str, svc: str) -> dict[str, str]:
@@ -70,22 +76,27 @@ def hook_script(command: str) -> str:
 
 
 def derived_context(base: str, app: App, svc_name: str, svc: Service, source: str) -> bytes:
-    """The build context (a tar with its Dockerfile) of one service's image."""
-    lines = [f"FROM {base}",
-             f"LABEL berth.standin.service={json.dumps(f'{app.name}/{svc_name}')} "
-             f"berth.standin.source={json.dumps(source)}"]
-    files: dict[str, tuple[str, int]] = {}
+    """The build context (a tar with its Dockerfile) of one service's image.
+
+    As few instructions as possible: with the engine's vfs storage driver each one copies the whole
+    image once. The environment says which service and which program image this is, so a new version
+    is a new image id, as a real new build is.
+    """
+    env = {"STANDIN_SERVICE": f"{app.name}/{svc_name}", "STANDIN_SOURCE": source}
     if svc.port is not None:
-        lines.append(f"ENV PORT={svc.port} STANDIN_PORT={svc.port}")
+        env.update(PORT=str(svc.port), STANDIN_PORT=str(svc.port))
+    lines = [f"FROM {base}", "ENV " + " ".join(f"{k}={json.dumps(v)}" for k, v in sorted(env.items()))]
+    if role(svc) == "nonroot-service":
+        uid, gid = svc.volume_owner_ids
+        lines.append(f"USER {uid}:{gid}")
+    files: dict[str, tuple[str, int]] = {}
     if svc.kind == "static":
         for path, text in site_files(app.name, svc_name).items():
-            files[f"site/{path}"] = (text, 0o644)
-        lines.append(f"COPY site/ {svc.site_path}/")
-    hooks = sorted({hook.command[0] for hook in svc.after_deploy})
-    for command in hooks:
-        files[f"hooks/{command}"] = (hook_script(command), 0o755)
-    if hooks:
-        lines.append("COPY hooks/ /usr/local/bin/")
+            files[f"root{svc.site_path}/{path}"] = (text, 0o644)
+    for command in sorted({hook.command[0] for hook in svc.after_deploy}):
+        files[f"root/usr/local/bin/{command}"] = (hook_script(command), 0o755)
+    if files:
+        lines.append("COPY root/ /")
     files["Dockerfile"] = ("\n".join(lines) + "\n", 0o644)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
