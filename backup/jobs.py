@@ -97,7 +97,8 @@ def fetch(store, app: str, backup_id: str | None, spec: dict, files: Path) -> Ma
         if not complete:
             raise BackupError(f"there is no complete backup of {app} in {store}; nothing was changed")
         backup_id = complete[-1]
-    if not store.get(f"{app}/{backup_id}/{NAME}", files / NAME):
+    present = store.parts(app, backup_id)
+    if NAME not in present or not store.get(f"{app}/{backup_id}/{NAME}", files / NAME):
         recent = ", ".join(complete[-5:]) or "none"
         raise BackupError(f"{app}/{backup_id} is not a complete backup in {store} (no manifest); "
                           f"the latest complete ones: {recent}. Nothing was changed")
@@ -111,7 +112,7 @@ def fetch(store, app: str, backup_id: str | None, spec: dict, files: Path) -> Ma
                           f"keeps {', '.join(sorted(wanted))}; restore a backup taken since its data last changed "
                           "shape. Nothing was changed")
     for name in sorted(wanted):
-        if not store.get(f"{app}/{backup_id}/{name}", files / name):
+        if name not in present or not store.get(f"{app}/{backup_id}/{name}", files / name):
             raise BackupError(f"backup {app}/{backup_id} is missing {name}; choose another backup. Nothing was changed")
         manifest.check(name, files / name)
     return manifest

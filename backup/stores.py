@@ -35,6 +35,10 @@ class DirStore:
     def backups(self, app: str) -> list[str]:
         return sorted(p.parent.name for p in (self.root / app).glob(f"*/{NAME}"))
 
+    def parts(self, app: str, backup_id: str) -> set[str]:
+        folder = self.root / app / backup_id
+        return {p.name for p in folder.iterdir() if p.is_file()} if folder.is_dir() else set()
+
 
 class S3Store:
     def __init__(self, bucket: str, prefix: str, region: str | None = None):
@@ -60,14 +64,17 @@ class S3Store:
             raise BackupError(f"cannot read {self}{key}: {err}") from err
         return True
 
+    def _keys(self, prefix: str) -> list[str]:
+        """Keys under `prefix`, relative to it (listing is allowed on the host's own prefix only)."""
+        pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + prefix)
+        return [o["Key"][len(self.prefix + prefix):] for page in pages for o in page.get("Contents", [])]
+
     def backups(self, app: str) -> list[str]:
-        found = set()
-        for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=f"{self.prefix}{app}/"):
-            for obj in page.get("Contents", []):
-                rest = obj["Key"][len(self.prefix) + len(app) + 1:]
-                if rest.count("/") == 1 and rest.endswith("/" + NAME):
-                    found.add(rest.split("/", 1)[0])
-        return sorted(found)
+        return sorted({k.split("/", 1)[0] for k in self._keys(f"{app}/") if k.count("/") == 1 and k.endswith("/" + NAME)})
+
+    def parts(self, app: str, backup_id: str) -> set[str]:
+        """Found by listing: reading a key that is not there is a 403, not a 404, without ListBucket on it."""
+        return {k for k in self._keys(f"{app}/{backup_id}/") if "/" not in k}
 
 
 def store_from(plan: dict):

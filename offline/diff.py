@@ -32,7 +32,7 @@ from offline import mockrun, plan as planning
 
 IDENTITY = ("stack", "environment")  # which stack a plan is of: shown when the two sides differ in it
 KEYED = ("containers", "services", "images", "routes")  # sections of named items: added, removed, or changed field by field
-OBJECTS = ("host", "proxy")  # one object each: changed field by field
+OBJECTS = ("host", "proxy", "backups")  # one object each: changed field by field
 SETS = ("keptOnDestroy", "secretsNotSet")  # lists of names: added or removed
 INTENDED_STATES = (
     "Both sides are intended states: what the stack files ask for, computed offline by running the program under "
@@ -197,7 +197,7 @@ def compare(before: dict, after: dict, labels: tuple[str, str]) -> PlanDiff:
 # --- rendering ---------------------------------------------------------------------------------------
 
 TITLES = {"stack": "Stack", "containers": "Containers", "services": "ECS services", "images": "Images", "routes": "Routes", "host": "Host",
-          "proxy": "Proxy", "keptOnDestroy": "Kept on destroy", "secretsNotSet": "Secrets not set in the stack file"}
+          "proxy": "Proxy", "backups": "Backups", "keptOnDestroy": "Kept on destroy", "secretsNotSet": "Secrets not set in the stack file"}
 
 
 def _value(path: str, value: Any) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import stat
 import zlib
 from pathlib import Path
@@ -22,7 +23,7 @@ from moto.server import ThreadedMotoServer
 
 from backup import jobs
 from backup.manifest import NAME, POSTGRES_PART, BackupError, volume_part
-from backup.stores import S3Store
+from backup.stores import DirStore, S3Store
 from render import datastores
 from tests.support.local_data import LocalPostgres, LocalRedis, LocalRuntime, LocalService, free_port
 
@@ -220,3 +221,21 @@ def test_restoring_an_app_with_no_backup_says_so(shop, tmp_path):
         jobs.restore_app(plan, "other", shop, tool_store(), tmp_path)
     with pytest.raises(BackupError, match="'nope' has no data to back up in stack test"):
         jobs.restore_app(PLAN, "nope", shop, tool_store(), tmp_path)
+
+
+def test_dev_keeps_its_backups_in_a_directory(shop, tmp_path):
+    """dev's store: the same backup and restore with a local directory instead of the bucket."""
+    store = DirStore(str(tmp_path / "store"))
+    plan = {**PLAN, "store": {"dir": str(tmp_path / "store")}, "metrics": None}
+    write_state(shop, "b")
+    before = state(shop)
+    manifest = jobs.backup_app(plan, "shop", shop, store, tmp_path)
+    written = sorted(p.name for p in (tmp_path / "store" / "shop" / manifest.id).iterdir())
+    assert written == sorted([*manifest.parts, NAME]) and store.backups("shop") == [manifest.id]
+
+    shop.postgres.psql("DROP TABLE items", user="shop", db="shop")  # lose everything
+    shop.services["shop/redis"].cli("FLUSHALL")
+    for path in shop.volume_dir("shop_uploads").iterdir():
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    jobs.restore_app(plan, "shop", shop, store, tmp_path, backup_id=manifest.id)
+    assert state(shop) == before

@@ -134,6 +134,16 @@ def test_the_plan_shows_schedule_retention_and_what_each_backup_holds(deploy):
     assert "**Backups:** daily" in offline_plan.render_markdown(plan)
 
 
+def test_a_plan_diff_shows_what_changes_in_the_backups(deploy):
+    from offline import diff
+    before = offline_plan.describe(deploy("prod"), "Pulumi.prod.yaml")
+    after = offline_plan.describe(deploy("prod", plain={"berth:backups": {"retentionDays": 30, "at": "01:00"}}),
+                                  "Pulumi.prod.yaml")
+    text = diff.render_text(diff.compare(before, after, ("main", "branch")))
+    assert "Backups\n  retentionDays: 14 -> 30\n" in text
+    assert "  schedule: daily from 03:30 UTC (systemd OnCalendar=*-*-* 03:30:00 UTC) -> daily from 01:00 UTC" in text
+
+
 def test_recreatable_volumes_are_left_out(deploy):
     run = deploy("prod", stack_file=Path(__file__).parents[1] / "examples/on-prem-rag/Pulumi.prod.yaml",
                  stack_name="rag-prod", secrets={"berth:ragChromaToken": "token0123456789"})
