@@ -138,7 +138,7 @@ class SharedServices(pulumi.ComponentResource):
         """The app's own Redis, found as `redis` on its data network; see the module docstring."""
         settings = self._deployment.settings.shared.redis
         mode = app.redis.mode
-        memory_mb = app.redis.memory_mb or settings.memory_mb
+        memory_mb = settings.memory_mb_for(app)
         data = self.apps[app.name]
         data.passwords["redis"] = generated_password(f"{app.name}-redis-password", self)
         volumes = []

@@ -121,9 +121,10 @@ def check_host_fit(settings: StackSettings, apps: dict[str, App], problems: Prob
     host = settings.host
     if not isinstance(host, Ec2HostSettings):
         return
-    total = settings.proxy.memory_mb + sum(
-        getattr(settings.shared, n).memory_mb for n in SHARED_SERVICES if getattr(settings.shared, n) is not None
-    )
+    shared = settings.shared
+    total = settings.proxy.memory_mb + (shared.postgres.memory_mb if shared.postgres else 0)
+    if shared.redis is not None:  # one Redis per app that uses it
+        total += sum(shared.redis.memory_mb_for(a) for a in apps.values() if a.uses_shared("redis"))
     total += sum(s.memory_mb * s.replicas for a in apps.values() for s in a.services.values() if s.kind == "server")
     usable = usable_memory_mb(host.instance_type)
     if total > usable:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, PositiveInt, field_validator
 
-from config.app import Build, Camel, EnvName, HostDir, Name, VolumeName, shaped
+from config.app import App, Build, Camel, EnvName, HostDir, Name, VolumeName, shaped
 from config.instance_types import INSTANCE_TYPES
 
 Environment = Literal["dev", "staging", "prod"]
@@ -123,6 +123,10 @@ class RedisSettings(Camel):
 
     image: str = "redis:7.4.5-alpine"
     memory_mb: PositiveInt = 256
+
+    def memory_mb_for(self, app: App) -> int:
+        """The memory of `app`'s own Redis: the app file's `redis.memoryMb`, else this default."""
+        return (app.redis.memory_mb if app.redis else None) or self.memory_mb
 
 
 class SharedSettings(Camel):

@@ -13,6 +13,11 @@ import json
 import pytest
 import yaml
 
+from config.app import App
+from config.checks import check_host_fit
+from config.errors import Problems
+from config.instance_types import usable_memory_mb
+from config.stack import StackSettings
 from tests.support.stacks import stack_config
 from tests.support.validators import shellcheck
 from offline.mockrun import Run
@@ -512,3 +517,20 @@ def test_the_data_volume_can_be_restored_from_a_snapshot(deploy, config_problems
     problems = config_problems("prod", plain={"berth:host": {**host, "dataVolumeSnapshotId": "vol-0123456789abcdef0"}})
     assert problems == ["berth:host.dataVolumeSnapshotId: 'vol-0123456789abcdef0' is not an EBS snapshot id such as "
                         "snap-0123456789abcdef0"]
+
+
+def test_each_apps_own_redis_counts_against_the_instances_memory():
+    """One Redis per app that uses it: two such apps need two Redis containers' memory."""
+    def app(name: str, redis: dict) -> App:
+        return App.model_validate({"name": name, "hostname": name, "redis": redis, "services": {"api": {
+            "image": "a:1", "port": 80, "healthcheck": {"path": "/"}, "memoryMb": 100, "uses": {"redis": "REDIS_URL"}}}})
+
+    settings = StackSettings.model_validate({
+        "environment": "prod", "host": {"kind": "ec2", "instanceType": "t3.small"}, "apps": {"a": {}, "b": {}},
+        "proxy": {"memoryMb": 100}, "shared": {"redis": {"memoryMb": 600}}})
+    problems = Problems()
+    check_host_fit(settings, {"a": app("a", {"mode": "cache"}), "b": app("b", {"mode": "store", "memoryMb": 900})},
+                   problems)
+    assert [p.message for p in problems.items] == [
+        "the containers' memory limits add up to 1800 MiB but t3.small leaves "
+        f"{usable_memory_mb('t3.small')} MiB for containers; choose a larger instance type or lower memoryMb"]
