@@ -8,4 +8,5 @@ berth writes on every deploy (render/backup_plan.py): containers, databases and 
     python3 -m backup [--plan FILE] backup APP... | --all
     python3 -m backup [--plan FILE] restore APP [--from BACKUP_ID]
     python3 -m backup [--plan FILE] list APP
+    python3 -m backup [--plan FILE] recover
 """

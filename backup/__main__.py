@@ -1,4 +1,5 @@
-"""Command line of the backup tool (see backup/__init__.py); one run at a time per machine."""
+"""Command line of the backup tool (see backup/__init__.py); one run at a time per machine, and each
+run first starts whatever an interrupted one left stopped."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from backup.stores import store_from
 DEFAULT_PLAN = Path("/etc/berth/backup-plan.json")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="berth-backup", description="Back up and restore berth apps' data.")
     parser.add_argument("--plan", type=Path, default=DEFAULT_PLAN, help="the plan berth wrote on deploy")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -28,8 +29,31 @@ def main(argv: list[str] | None = None) -> int:
     restore.add_argument("--keep-previous", action="store_true", help="keep the replaced data beside the restored")
     listing = commands.add_parser("list", help="complete backups of an app, oldest first")
     listing.add_argument("app")
+    commands.add_parser("recover", help="start containers an interrupted run left stopped (run at boot)")
     args = parser.parse_args(argv)
+    if args.command == "backup" and not (args.apps or args.all):
+        parser.error("name the apps to back up, or --all")
+    return args
 
+
+def fail(message: str) -> int:
+    print(f"berth-backup: {message}", file=sys.stderr)
+    return 1
+
+
+def backup(plan: dict, apps: list[str], runtime, store, work_dir: Path) -> int:
+    failed = []
+    for app in apps:  # one app's failure never keeps the others from being backed up
+        try:
+            jobs.backup_app(plan, app, runtime, store, work_dir, jobs.cloudwatch_metrics(plan))
+        except Exception as err:  # noqa: BLE001 - reported with its kind; the next app still runs
+            fail(f"backup of {app} failed: {err if isinstance(err, BackupError) else f'{type(err).__name__}: {err}'}")
+            failed.append(app)
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     plan = jobs.read_plan(args.plan)
     work_dir = Path(plan.get("workDir") or args.plan.parent)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -38,30 +62,23 @@ def main(argv: list[str] | None = None) -> int:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print("berth-backup: another backup or restore is running on this machine; try again when it ends",
-                  file=sys.stderr)
-            return 1
+            return fail("another backup or restore is running on this machine; try again when it ends")
+        try:
+            jobs.recover(runtime, work_dir)
+        except BackupError as err:
+            return fail(str(err))
+        if args.command == "recover":
+            return 0
         if args.command == "list":
             print("\n".join(jobs.list_backups(store, args.app)) or f"no complete backup of {args.app} in {store}")
             return 0
         if args.command == "restore":
             try:
                 jobs.restore_app(plan, args.app, runtime, store, work_dir, args.backup_id, args.keep_previous)
-            except BackupError as err:
-                print(f"berth-backup: restore of {args.app} failed: {err}", file=sys.stderr)
-                return 1
+            except (BackupError, OSError) as err:
+                return fail(f"restore of {args.app} failed: {err}")
             return 0
-        apps = sorted(plan["apps"]) if args.all else args.apps
-        if not apps:
-            parser.error("name the apps to back up, or --all")
-        failed = []
-        for app in apps:  # one app's failure never keeps the others from being backed up
-            try:
-                jobs.backup_app(plan, app, runtime, store, work_dir, jobs.cloudwatch_metrics(plan))
-            except BackupError as err:
-                print(f"berth-backup: backup of {app} failed: {err}", file=sys.stderr)
-                failed.append(app)
-        return 1 if failed else 0
+        return backup(plan, sorted(plan["apps"]) if args.all else args.apps, runtime, store, work_dir)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from backup.postgres import Database
 from backup.runtime import Runtime
 
 STAGED, PREVIOUS = ".berth-restore", ".berth-previous"
+LEDGER = "stopped-containers.json"  # what a run stopped, until it has started it again
 
 
 def log(message: str) -> None:
@@ -56,6 +58,36 @@ def _stopped_for_volumes(spec: dict) -> list[str]:
     return [s for s in spec["services"] if s in mounting]
 
 
+@contextmanager
+def services_stopped(runtime: Runtime, services: list[str], work_dir: Path):
+    """Stop the running containers of `services` and start them again, whatever happens in between.
+
+    They are written down before they stop: if the run itself dies (power loss, a kill), `recover`
+    starts them (on the next run, and at boot), since a container `docker stop` stopped stays stopped.
+    """
+    containers, ledger = runtime.running(services), work_dir / LEDGER
+    if not containers:
+        yield
+        return
+    ledger.write_text(json.dumps(containers), encoding="utf-8")
+    runtime.stop(containers)
+    try:
+        yield
+    finally:
+        runtime.start(containers)
+        ledger.unlink()
+
+
+def recover(runtime: Runtime, work_dir: Path) -> None:
+    """Start what an interrupted run left stopped (see `services_stopped`)."""
+    ledger = work_dir / LEDGER
+    if ledger.exists():
+        containers = json.loads(ledger.read_text(encoding="utf-8"))
+        log(f"an earlier run was interrupted with {', '.join(containers)} stopped; starting them")
+        runtime.start(containers)
+        ledger.unlink()
+
+
 def backup_app(plan: dict, app: str, runtime: Runtime, store, work_dir: Path, metrics=None) -> Manifest:
     spec = app_spec(plan, app)
     started, clock = datetime.now(timezone.utc), time.monotonic()
@@ -63,8 +95,7 @@ def backup_app(plan: dict, app: str, runtime: Runtime, store, work_dir: Path, me
     manifest = Manifest(plan["stack"], app, backup_id, started.isoformat(timespec="seconds"))
     with tempfile.TemporaryDirectory(dir=work_dir, prefix=f"backup-{app}-") as tmp:
         files = Path(tmp)
-        stopped = runtime.stop(_stopped_for_volumes(spec))
-        try:
+        with services_stopped(runtime, _stopped_for_volumes(spec), work_dir):
             if spec["postgres"]:
                 database = spec["postgres"]["database"]
                 Database(runtime, spec["postgres"]["container"], database).dump(files / POSTGRES_PART)
@@ -72,8 +103,6 @@ def backup_app(plan: dict, app: str, runtime: Runtime, store, work_dir: Path, me
             for volume in spec["volumes"]:
                 archive.pack(runtime.volume_dir(volume), files / volume_part(volume))
                 manifest.parts[volume_part(volume)] = Part.of(files / volume_part(volume), f"volume {volume}")
-        finally:
-            runtime.start(stopped)
         for name, part in manifest.parts.items():
             store.put(f"{app}/{backup_id}/{name}", files / name)
             log(f"{app} {backup_id}: wrote {name} ({part.what}, {size_text(part.bytes)}, sha256 {part.sha256[:12]})")
@@ -147,6 +176,10 @@ class VolumeSwap:
         shutil.rmtree(self.staged, ignore_errors=True)
 
 
+def previous_text(database: Database | None, volumes: list[VolumeSwap]) -> str:
+    return ", ".join(([f"database {database.previous}"] if database else []) + [str(v.previous) for v in volumes])
+
+
 def restore_app(plan: dict, app: str, runtime: Runtime, store, work_dir: Path, backup_id: str | None = None,
                 keep_previous: bool = False) -> Manifest:
     spec = app_spec(plan, app)
@@ -163,24 +196,28 @@ def restore_app(plan: dict, app: str, runtime: Runtime, store, work_dir: Path, b
         for check in ([database] if database else []) + volumes:
             check.check_no_leftover()
         log(f"{app}: {label} ({manifest.started_at}) verified; staging it beside the live data")
-        swapped: list = []
+        swapped: list = []  # what is in place, undone in reverse if a later swap fails
         try:
             if database:
                 database.stage(files / POSTGRES_PART, toc)
             for volume, swap in zip(spec["volumes"], volumes):
                 swap.stage(files / volume_part(volume))
-            stopped = runtime.stop(spec["services"])
             try:
-                for item in ([database] if database else []) + volumes:
-                    item.swap()
-                    swapped.append(item)
-            except Exception:
-                for item in reversed(swapped):
-                    item.undo()
-                swapped.clear()
+                with services_stopped(runtime, spec["services"], work_dir):
+                    try:
+                        for item in ([database] if database else []) + volumes:
+                            item.swap()
+                            swapped.append(item)
+                    except Exception:
+                        for item in reversed(swapped):
+                            item.undo()
+                        swapped.clear()
+                        raise
+            except BackupError as err:
+                if swapped:  # the data is in place, but the app did not come back: keep what it replaced
+                    raise BackupError(f"{app}'s data was restored from {label}, but {err}. The replaced data is kept "
+                                      f"({previous_text(database, volumes)}); remove it once the app is well") from err
                 raise
-            finally:
-                runtime.start(stopped)
         finally:
             if database and database.exists(database.staged):
                 database.drop(database.staged)
@@ -191,7 +228,7 @@ def restore_app(plan: dict, app: str, runtime: Runtime, store, work_dir: Path, b
             database.drop(database.previous)
         for swap in volumes:
             shutil.rmtree(swap.previous)
-    kept = f"; the replaced data is kept beside it (*{PREVIOUS}, {database.previous if database else ''})" if keep_previous else ""
+    kept = f"; the replaced data is kept ({previous_text(database, volumes)})" if keep_previous else ""
     log(f"{app}: restored {label} ({', '.join(sorted(manifest.parts))}) in {round(time.monotonic() - clock, 1)} s{kept}")
     return manifest
 

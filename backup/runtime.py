@@ -21,9 +21,11 @@ class Runtime(Protocol):
     def run_in(self, container: str, argv: Sequence[str], *, stdin: IO[bytes] | None = None,
                stdout: IO[bytes] | None = None) -> str: ...
 
-    def stop(self, services: Sequence[str]) -> list[str]: ...
+    def running(self, services: Sequence[str]) -> list[str]: ...
 
-    def start(self, stopped: Sequence[str]) -> None: ...
+    def stop(self, containers: Sequence[str]) -> None: ...
+
+    def start(self, containers: Sequence[str]) -> None: ...
 
     def volume_dir(self, volume: str) -> Path: ...
 
@@ -44,19 +46,19 @@ class DockerRuntime:
         return run([self.docker, "exec", "-i", container, *argv], stdin=stdin, stdout=stdout,
                    what=f"{argv[0]} in {container}")
 
-    def stop(self, services):
-        """Stop the running containers of these services, last-started first; returns them in start order."""
-        stopped = []
-        for service in reversed(list(services)):
-            ids = run([self.docker, "ps", "-q", "--filter", f"label=berth.service={service}"], what="docker ps").split()
-            if ids:
-                run([self.docker, "stop", *ids], what=f"stopping {service}")
-                stopped[:0] = ids
-        return stopped
+    def running(self, services):
+        """The running containers of these services (by label), in the services' order."""
+        return [c for service in services
+                for c in run([self.docker, "ps", "-q", "--filter", f"label=berth.service={service}"], what="docker ps").split()]
 
-    def start(self, stopped):
+    def stop(self, containers):
+        """Stop containers, last-started first (a frontend before the backend it calls)."""
+        for container in reversed(list(containers)):
+            run([self.docker, "stop", container], what=f"stopping {container}")
+
+    def start(self, containers):
         """Start containers in order, each healthy before the next (a service waits for what it depends on)."""
-        for container in stopped:
+        for container in containers:
             run([self.docker, "start", container], what=f"starting {container}")
             deadline = time.monotonic() + HEALTHY_WITHIN_S
             while True:

@@ -51,6 +51,22 @@ IOSchedulingPriority=7
 """
 
 
+def recover_unit() -> str:
+    """At boot: a container a backup stopped stays stopped after a power loss; start it again."""
+    return f"""[Unit]
+Description=berth: start containers an interrupted backup or restore left stopped
+Requires=docker.service
+After=docker.service
+
+[Service]
+Type=oneshot
+ExecStart={COMMAND} recover
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
 def timer_unit(on_calendar: str) -> str:
     return f"""[Unit]
 Description=berth: scheduled backups of every app
@@ -78,6 +94,7 @@ def install_script(plan: dict, on_calendar: str, data_root: str) -> str:
         _write("/etc/berth/backup-plan.json", json.dumps(plan, indent=2, sort_keys=True) + "\n", "0644"),
         _write(f"/etc/systemd/system/{UNIT}.service", service_unit(data_root), "0644"),
         _write(f"/etc/systemd/system/{UNIT}.timer", timer_unit(on_calendar), "0644"),
+        _write(f"/etc/systemd/system/{UNIT}-recover.service", recover_unit(), "0644"),
     ]
     return (
         "#!/bin/bash\n"
@@ -93,5 +110,6 @@ def install_script(plan: dict, on_calendar: str, data_root: str) -> str:
         + f"{COMMAND} --help >/dev/null\n"
         "systemctl daemon-reload\n"
         f"systemctl enable --now {UNIT}.timer\n"
+        f"systemctl enable {UNIT}-recover.service\n"
         f"systemctl list-timers {UNIT}.timer --no-pager\n"
     )

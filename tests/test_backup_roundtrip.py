@@ -136,6 +136,11 @@ def tool_store() -> S3Store:
     return S3Store(BUCKET, PREFIX, "us-east-1")
 
 
+def good_backup() -> str:
+    """The first test's backup (the damage tests add copies dated 2099)."""
+    return [b for b in tool_store().backups("shop") if not b.startswith("2099")][-1]
+
+
 def test_a_backup_restores_exactly_what_was_backed_up(shop, s3, tmp_path):
     write_state(shop, "a")
     before = state(shop)
@@ -185,9 +190,8 @@ def flip_a_byte(s3, key: str) -> None:
     ("garbage with a matching checksum", "postgres.dump is not a readable pg_dump archive"),
 ])
 def test_a_damaged_backup_fails_loudly_and_changes_nothing(shop, s3, tmp_path, damage, message):
-    latest = [b for b in tool_store().backups("shop") if not b.startswith("2099")][-1]  # the first test's
     bad = f"20990101T{zlib.crc32(damage.encode()) % 240000:06d}Z"
-    copy_backup(s3, latest, bad)
+    copy_backup(s3, good_backup(), bad)
     key = f"{PREFIX}shop/{bad}/"
     if damage == "corrupt the dump":
         flip_a_byte(s3, key + POSTGRES_PART)
@@ -239,3 +243,47 @@ def test_dev_keeps_its_backups_in_a_directory(shop, tmp_path):
         shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
     jobs.restore_app(plan, "shop", shop, store, tmp_path, backup_id=manifest.id)
     assert state(shop) == before
+
+
+def test_a_failed_backup_starts_what_it_stopped_and_writes_no_manifest(shop, tmp_path):
+    plan = {**PLAN, "apps": {"shop": {**PLAN["apps"]["shop"], "volumes": {"shop_gone": ["shop/worker"]}}}}
+    before = tool_store().backups("shop")
+    shop.events.clear()
+    with pytest.raises(FileNotFoundError):
+        jobs.backup_app(plan, "shop", shop, tool_store(), tmp_path)
+    assert shop.events == ["stop shop/worker", "start shop/worker"] and shop.services["shop/worker"].running
+    assert tool_store().backups("shop") == before and not (tmp_path / jobs.LEDGER).exists()
+
+
+def test_containers_an_interrupted_run_left_stopped_are_started_again(shop, tmp_path):
+    """A run killed between stop and start (power loss) left its ledger: the next run, or boot, starts them."""
+    worker = shop.services["shop/worker"]
+    (tmp_path / jobs.LEDGER).write_text('["shop/worker"]')
+    worker.stop()
+    starts = worker.starts
+    jobs.recover(shop, tmp_path)
+    assert worker.running and worker.starts == starts + 1 and not (tmp_path / jobs.LEDGER).exists()
+    jobs.recover(shop, tmp_path)  # nothing left to do
+    assert worker.starts == starts + 1
+
+
+def test_a_swap_that_fails_midway_is_undone(shop, tmp_path, monkeypatch):
+    """The database and the first volume are already swapped when the last volume's rename fails (a fault
+    injected into that one rename): both go back, the app starts on its own data, nothing is left over."""
+    write_state(shop, "b")
+    before = state(shop)
+    real_swap = jobs.VolumeSwap.swap
+
+    def swap(self):
+        if self.live.parent.name == "shop_uploads":
+            raise OSError("injected: rename failed")
+        real_swap(self)
+
+    monkeypatch.setattr(jobs.VolumeSwap, "swap", swap)
+    shop.events.clear()
+    with pytest.raises(OSError, match="injected"):
+        jobs.restore_app(PLAN, "shop", shop, tool_store(), tmp_path, backup_id=good_backup())
+    assert shop.events == ["stop shop/worker", "stop shop/redis", "start shop/redis", "start shop/worker"]
+    assert state(shop) == before
+    assert shop.postgres.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'shop__%'") == "0"
+    assert [p.name for p in shop.volumes_root.glob("*/*") if p.name != "_data"] == []

@@ -196,6 +196,7 @@ def test_every_deploy_installs_the_tool_its_plan_and_the_timer_on_the_host(deplo
     assert "OnCalendar=*-*-* 02/12:15:00 UTC\nPersistent=true" in script
     assert "ExecStart=/usr/local/sbin/berth-backup backup --all" in script
     assert "systemctl enable --now berth-backup.timer" in script
+    assert "ExecStart=/usr/local/sbin/berth-backup recover" in script and "systemctl enable berth-backup-recover.service" in script
     for path, text in backup_host.tool_files().items():  # the tool as this repository has it
         assert f"cat > {path} <<'BERTH_FILE_END'\n{text.rstrip()}\nBERTH_FILE_END\n" in script
     assert not [s for s in run.of_type("random:index/randomPassword:RandomPassword") if s.state["result"] in script]
@@ -241,9 +242,12 @@ def test_systemd_accepts_the_units(tmp_path):
     # this machine has no docker.service for the unit to require: the rest is checked as the host has it
     service.write_text(backup_host.service_unit("/srv/berth").replace(backup_host.COMMAND, str(command))
                        .replace("Requires=docker.service\nAfter=docker.service\n", ""))
+    recover = tmp_path / "berth-backup-recover.service"
+    recover.write_text(backup_host.recover_unit().replace(backup_host.COMMAND, str(command))
+                       .replace("Requires=docker.service\nAfter=docker.service\n", ""))
     (tmp_path / "berth-backup.timer").write_text(backup_host.timer_unit("*-*-* 03:30:00 UTC"))
-    result = run_tool([require_tool("systemd-analyze"), "verify", str(service), str(tmp_path / "berth-backup.timer")],
-                      expect_ok=False)
+    result = run_tool([require_tool("systemd-analyze"), "verify", str(service), str(recover),
+                       str(tmp_path / "berth-backup.timer")], expect_ok=False)
     assert result.returncode == 0, result.stderr
 
 

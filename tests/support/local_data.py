@@ -143,17 +143,16 @@ class LocalRuntime:
         assert container == "shared-postgres", f"the tool asked for container {container!r}"
         return run(argv, stdin=stdin, stdout=stdout, env=self.postgres.env, what=f"{argv[0]} in {container}")
 
-    def stop(self, services):
-        stopped = []
-        for name in reversed(list(services)):
-            if self.services[name].running:
-                self.services[name].stop()
-                self.events.append(f"stop {name}")
-                stopped.insert(0, name)
-        return stopped
+    def running(self, services):
+        return [name for name in services if self.services[name].running]
 
-    def start(self, stopped):
-        for name in stopped:
+    def stop(self, containers):
+        for name in reversed(list(containers)):
+            self.services[name].stop()
+            self.events.append(f"stop {name}")
+
+    def start(self, containers):
+        for name in containers:
             self.services[name].start()
             self.events.append(f"start {name}")
 
