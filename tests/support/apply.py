@@ -13,7 +13,8 @@
 - host commands (`command:local`/`command:remote`: provisioning SQL over stdin, after-deploy hooks,
   static-site publishing) run in a shell here with DOCKER_HOST pointing at the engine, stdin given;
   the EC2 readiness gate (cloud-init, the docker group) is the engine answering;
-- AWS, random and Pulumi-internal resources are not applied: their recorded outputs stand.
+- AWS, random and Pulumi-internal resources are not applied: their recorded outputs stand; remote
+  commands that set up the EC2 instance's own system (the backup timer) are listed in `not_run`;
 
 Outputs the mocks made up (image ids, container ids) are replaced, in every input and script that
 carries them, by what the engine returned: Pulumi hands a resource's real outputs to its dependents.
@@ -51,6 +52,9 @@ APPLIED_TYPES = {inputs.NETWORK, inputs.VOLUME, inputs.REMOTE_IMAGE, inputs.IMAG
                  inputs.LOCAL_COMMAND, inputs.REMOTE_COMMAND}
 NOT_APPLIED_PREFIXES = ("aws:", "random:", "pulumi:", "berth:")  # cloud, generated values, providers, components
 HOST_GATE_PARENTS = {"berth:host:Ec2Host"}  # its commands gate on cloud-init; here: the engine answers
+# Remote commands that set up the EC2 instance's own system, not its Docker engine: never run on this
+# machine (they would install units into its /etc); listed in `Applied.not_run` instead.
+HOST_SYSTEM_PARENTS = {"berth:backups:Backups": "installs the backup tool and its systemd timer on the EC2 host"}
 SERVICE_IMAGE = "berth:image:ServiceImage"
 PARALLEL = 16  # Pulumi runs every ready resource at once by default; the engine is the limit here
 HEALTH_POLL_S = 1.0  # the provider inspects once a second while it waits for healthy
@@ -145,11 +149,15 @@ class Applied:
         """Replace container resource `name` as the provider does: delete-first when the program asked
         for `deleteBeforeReplace`, otherwise the new container (a new auto-name) healthy before the old
         goes. Host commands triggered by the container's id run again, as its new id triggers them."""
-        resource = self.run.get(inputs.CONTAINER, name)
+        self._replace(self.run.get(inputs.CONTAINER, name))
+        for command in self._triggered_by(self.run.get(inputs.CONTAINER, name)):
+            self._apply_command(command)
+        return self.client.containers.get(self.containers[name])
+
+    def _replace(self, resource: Resource) -> None:
+        name = resource.name
         old_id = self.containers[name]
-        values = reveal(resource.inputs)
-        new_name = values.get("name") or f"{name}-{pysecrets.token_hex(4)[:7]}"
-        plan = self._plan(resource, new_name)
+        plan = self._plan(resource, reveal(resource.inputs).get("name") or f"{name}-{pysecrets.token_hex(4)[:7]}")
         if resource.delete_before_replace:
             self._delete_container(old_id, plan.destroy_grace_s, plan.remove_volumes)
             new_id = self._create_container(plan)
@@ -160,9 +168,34 @@ class Applied:
             self.containers[name] = new_id
             self.created.remove(old_id)
             self._real[_mock_id(resource)] = new_id
-        for command in self._triggered_by(resource):
-            self._apply_command(command)
-        return self.client.containers.get(new_id)
+
+    def update(self, run: Run) -> list[str]:
+        """`pulumi up` of `run` over what is applied: a resource whose inputs changed is replaced (a
+        container, as `replace`) or run again (a host command; an image is resolved again), in the
+        dependency order of `run`; unchanged ones are left alone. Returns the names of what changed.
+        Adding, removing or changing networks and volumes is not mapped (no test needs it)."""
+        old = {r.urn: r for r in self.run.resources if r.type in APPLIED_TYPES}
+        nodes = {r.urn: r for r in run.resources if r.type in APPLIED_TYPES}
+        if set(old) != set(nodes):
+            raise NotMapped(f"update adds or removes resources: {sorted(set(old) ^ set(nodes))}")
+        changed = {urn for urn, r in nodes.items() if reveal(r.inputs) != reveal(old[urn].inputs)}
+        for urn in changed:
+            if nodes[urn].type in (inputs.NETWORK, inputs.VOLUME):
+                raise NotMapped(f"update changes {nodes[urn].type} {nodes[urn].name}: not mapped")
+        self.run = run
+        graph = {urn: self._dependencies(r) & nodes.keys() for urn, r in nodes.items()}
+
+        def step(urn: str) -> None:
+            r = nodes[urn]
+            if urn not in changed:
+                return
+            if r.type == inputs.CONTAINER:
+                self._replace(r)
+            else:
+                self._apply_step(r, graph[urn])
+
+        _run_graph(graph, step)
+        return sorted(nodes[u].name for u in changed)
 
     def restart_engine(self) -> None:
         """Stop and start the engine itself (its data root kept), as a host reboot does."""
@@ -244,6 +277,10 @@ class Applied:
         parent_type = self._type_of(r.parent)
         if parent_type in HOST_GATE_PARENTS:
             self.client.ping()  # the gate waits for cloud-init and docker; here the engine is up
+            return
+        if r.type == inputs.REMOTE_COMMAND and parent_type in HOST_SYSTEM_PARENTS:
+            with self._lock:
+                self.not_run[r.name] = f"{HOST_SYSTEM_PARENTS[parent_type]}: not run on this machine"
             return
         pulled = PULLED.search(create)
         if pulled:  # the host pulls an image: the stand-in is there

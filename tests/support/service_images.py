@@ -15,7 +15,8 @@ host pulls) becomes one of the app stand-ins, chosen by what the app file says a
 and then specific to it, in one small build on top (`FROM <stand-in>`): `PORT`/`STANDIN_PORT` set to
 the service's port (the stand-in servers listen there, as a Next.js server reads `PORT`), the
 image's `USER` for a non-root service (its `volumeOwner` uid:gid, as the seeds' `USER app`),
-`STANDIN_SERVICE` (`<app>/<service>`, which the stand-in server reports) and `STANDIN_SOURCE` (the
+`STANDIN_SERVICE` (`<app>/<service>`, which the stand-in server reports), `STANDIN_DATA_DIR` (its
+first volume, where the server's data endpoint writes) and `STANDIN_SOURCE` (the
 image the program asked for, so a new version is a new image id, as a real new build is), a static
 site's files at its `sitePath`, and an executable for each
 `afterDeploy` command that records its run in `/tmp/berth-after-deploy.log` and exits 0 (the app's
@@ -85,6 +86,8 @@ def derived_context(base: str, app: App, svc_name: str, svc: Service, source: st
     env = {"STANDIN_SERVICE": f"{app.name}/{svc_name}", "STANDIN_SOURCE": source}
     if svc.port is not None:
         env.update(PORT=str(svc.port), STANDIN_PORT=str(svc.port))
+    if svc.mounted_volumes:
+        env["STANDIN_DATA_DIR"] = next(iter(svc.mounted_volumes.values()))  # where its data endpoint writes
     lines = [f"FROM {base}", "ENV " + " ".join(f"{k}={json.dumps(v)}" for k, v in sorted(env.items()))]
     if role(svc) == "nonroot-service":
         uid, gid = svc.volume_owner_ids
@@ -116,6 +119,10 @@ class ServiceImages:
         self._services = {f"{a.name}-{s}": (a, s) for a in deployment.apps.values() for s in a.services}
         self._built: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
+
+    def app_image(self, role_name: str) -> str:
+        """An app stand-in as built (e.g. a python image for probes)."""
+        return self._standins.app_image(role_name)
 
     def pinned(self, ref: str) -> str:
         """A pinned public image: the stand-in for its repository."""

@@ -1,0 +1,123 @@
+"""The stacks the engine tier deploys, each run under mocks and then applied to the engine.
+
+Dev (the CHM server) and every example system whose host is not ECS; of the EC2 examples, their Docker
+resources and host commands (tests/support/apply.py). Secure config values are test strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from config.app import SHARED_SERVICES, App
+from config.deployment import Deployment
+from offline.mockrun import reveal
+from tests.support.apply import Applied, apply, deployment_of
+from tests.support.docker_inputs import CONTAINER, REMOTE_IMAGE
+from tests.support.stack_probes import Through, seed_certificates
+from tests.support.stacks import REPO, run_stack, stack_config
+
+EXAMPLES = REPO / "examples"
+# name -> (environment stack, stack file under examples/ or None for the repository's own)
+ENGINE_STACKS = {
+    "chm-dev": ("dev", None),
+    "customer-support": ("prod", "customer-support/Pulumi.prod.yaml"),
+    "collabry": ("prod", "collabry/Pulumi.prod.yaml"),
+    "on-prem-rag": ("prod", "on-prem-rag/Pulumi.prod.yaml"),
+    "on-prem-rag-dev": ("dev", "on-prem-rag/Pulumi.dev.yaml"),
+    "youtube-talker": ("prod", "youtube-talker/Pulumi.prod.yaml"),
+}
+# The app secrets each example's prod refuses to run without (test values: letters and digits).
+EXAMPLE_SECRETS = {
+    "customer-support/Pulumi.prod.yaml": ["supportSecretKey", "supportOpenaiApiKey"],
+    "collabry/Pulumi.prod.yaml": ["collabryMongodbUri", "collabryJwtSecret", "collabryOpenaiApiKey"],
+    "on-prem-rag/Pulumi.prod.yaml": ["ragChromaToken"],
+    "youtube-talker/Pulumi.prod.yaml": ["youtubeTalkerOpenrouterApiKey", "youtubeTalkerSupadataApiKey"],
+}
+
+
+def example_secrets(example: str | None) -> dict[str, str] | None:
+    return {f"berth:{k}": f"test{k}Value0" for k in EXAMPLE_SECRETS.get(example or "", [])} or None
+
+
+def mock_run(name: str, tmp: Path, plain: dict | None = None):
+    """The stack's program run under mocks (with `plain` config overrides)."""
+    stack, example = ENGINE_STACKS[name]
+    config = stack_config(stack, stack_file=EXAMPLES / example if example else None,
+                          secrets=example_secrets(example), plain=plain)
+    return run_stack(tmp, stack, config)
+
+
+@dataclass
+class EngineStack:
+    """One stack on the engine, and how to look at it."""
+
+    name: str
+    applied: Applied
+    deployment: Deployment
+    through: Through
+    program_dir: Path
+
+    def rerun(self, plain: dict | None = None):
+        """The program run again in the same project directory (same host paths), with `plain` overrides."""
+        return mock_run(self.name, self.program_dir, plain)
+
+    @property
+    def client(self):
+        return self.applied.client
+
+    def url(self, app: App, path: str) -> str:
+        return f"{'https' if self.deployment.environment != 'dev' else 'http'}://{self.deployment.hostname(app)}{path}"
+
+    def containers_of(self, app: str, service: str) -> list[str]:
+        """The container resource names of one service (its replicas), as the run registered them."""
+        return sorted(r.name for r in self.applied.run.of_type(CONTAINER)
+                      if {"label": "berth.service", "value": f"{app}/{service}"} in (reveal(r.inputs).get("labels") or []))
+
+    def service_of(self, resource_name: str) -> tuple[str, str] | None:
+        """(app, service) of an app's container resource; None for the proxy and the data services."""
+        labels = {lb["label"]: lb["value"] for lb in
+                  reveal(self.applied.run.get(CONTAINER, resource_name).inputs).get("labels") or []}
+        service = labels.get("berth.service", "")
+        if "/" not in service or service.startswith("shared/") or "berth.redis-mode" in labels:
+            return None
+        app, svc = service.split("/", 1)
+        return app, svc
+
+    def app_containers(self) -> list[str]:
+        """Every container resource of an app's own services."""
+        return sorted(r.name for r in self.applied.run.of_type(CONTAINER) if self.service_of(r.name))
+
+    def uses_database(self, resource_name: str) -> bool:
+        app, svc = self.service_of(resource_name)
+        return any(u in SHARED_SERVICES for u in self.deployment.apps[app].services[svc].uses)
+
+    @property
+    def python_image(self) -> str:
+        """An image with python3, for probes run in a container's network."""
+        return self.applied.images.app_image("python-backend")
+
+    def pinned_image(self, container: str) -> str:
+        """The stand-in image of a pinned container (shared-postgres, <app>-redis, proxy)."""
+        return self.client.api.inspect_container(self.applied.containers[container])["Image"]
+
+
+def deploy_on_engine(name: str, engine, standins, tmp: Path, plain: dict | None = None) -> EngineStack:
+    """Run the stack under mocks and apply it. Staging/prod proxies serve HTTPS only: the certificates
+    for the stack's host names are put on the proxy's data volume first (a host that holds them)."""
+    run = mock_run(name, tmp / "program", plain)
+    deployment = deployment_of(run)
+    ca = None
+    if deployment.environment != "dev":
+        proxy = reveal(run.get(CONTAINER, "proxy").inputs)
+        data_volume = next(v["volumeName"] for v in proxy["volumes"] if v["containerPath"] == "/data")
+        caddy = standins.image_for(reveal(run.get(REMOTE_IMAGE, "proxy-image").inputs)["name"])
+        ca = seed_certificates(engine.client, data_volume, caddy,
+                               [deployment.hostname(app) for app in deployment.apps.values()], tmp / "certificates")
+    applied = apply(run, engine, standins)
+    try:
+        through = Through(applied.client, applied.containers["proxy"], ca)
+    except BaseException:
+        applied.destroy()
+        raise
+    return EngineStack(name, applied, deployment, through, tmp / "program")
