@@ -1,5 +1,7 @@
 """Fixtures that run the real program under mocks, and a guard that every such test really did.
 
+`engine` is a real Docker engine for the session (tests/support/engine.py); every test that uses it
+is marked `engine`, so `scripts/test -m "not engine"` runs the mock tier alone.
 `deploy(stack, ...)` runs `__main__.py` with `Pulumi.<stack>.yaml` (secure values replaced by test
 strings, build contexts by empty stand-ins) and returns the recorded run. `config_problems(...)`
 runs it expecting a ConfigError and checks that nothing at all was registered.
@@ -11,7 +13,8 @@ import pytest
 
 from config.errors import ConfigError
 from offline import mockrun
-from tests.support.stacks import run_stack, stack_config
+from tests.support.engine import EngineUnavailable, running_engine
+from tests.support.stacks import require_tool, run_stack, stack_config
 
 _base_runs: dict[tuple, mockrun.Run] = {}
 
@@ -56,3 +59,21 @@ def config_problems(tmp_path):
         return [str(p) for p in caught.value.problems]
 
     return _problems
+
+
+def pytest_collection_modifyitems(items):
+    """A test that needs the engine is in the engine tier, whether or not its author marked it."""
+    for item in items:
+        if "engine" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.engine)
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """Our own dockerd for the whole session (started once; cleaned and stopped at the end)."""
+    dockerd = require_tool("dockerd")
+    try:
+        with running_engine(dockerd) as running:
+            yield running
+    except EngineUnavailable as err:
+        pytest.fail(f"the engine tier needs a Docker engine: {err}")
