@@ -38,9 +38,9 @@ def postgres_bindir() -> Path:
     pytest.skip("Postgres is not installed here (CI installs it)")
 
 
-def stop_pid(process: subprocess.Popen, timeout: float = 30) -> None:
+def stop_pid(process: subprocess.Popen, timeout: float = 30, sig: int = signal.SIGTERM) -> None:
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(sig)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -54,8 +54,10 @@ class LocalPostgres:
     def __init__(self):
         self.bindir = postgres_bindir()
         self.root = Path(tempfile.mkdtemp(prefix="berth-pg-"))
-        self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        if self.as_postgres:  # Postgres refuses to run as root
+        # Postgres refuses to run as root: as root, the server runs as the `postgres` user Debian's package
+        # creates, started directly as that user so the PID we hold is the postmaster's own.
+        self.as_postgres = {"user": "postgres", "group": "postgres", "extra_groups": []} if os.geteuid() == 0 else {}
+        if self.as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
         self.data, self.socket_dir, self.port = self.root / "data", str(self.root), free_port()
         self.env = {**os.environ, "PGHOST": self.socket_dir, "PGPORT": str(self.port),
@@ -63,12 +65,12 @@ class LocalPostgres:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        subprocess.run([*self.as_postgres, str(self.bindir / "initdb"), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                        "-D", str(self.data)], check=True, capture_output=True)
+        subprocess.run([str(self.bindir / "initdb"), "-U", "postgres", "--auth=trust", "-E", "UTF8", "-D", str(self.data)],
+                       check=True, capture_output=True, cwd=self.root, **self.as_postgres)
         self.process = subprocess.Popen(
-            [*self.as_postgres, str(self.bindir / "postgres"), "-D", str(self.data), "-k", self.socket_dir,
-             "-p", str(self.port), "-c", "listen_addresses=", "-c", "fsync=off"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [str(self.bindir / "postgres"), "-D", str(self.data), "-k", self.socket_dir, "-p", str(self.port),
+             "-c", "listen_addresses=", "-c", "fsync=off"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.root, **self.as_postgres)
         for _ in range(100):
             if subprocess.run([str(self.bindir / "pg_isready"), "-q"], env=self.env).returncode == 0:
                 return
@@ -81,7 +83,7 @@ class LocalPostgres:
 
     def stop(self) -> None:
         if self.process:
-            stop_pid(self.process, 60)  # SIGTERM: Postgres's smart shutdown of the postmaster's PID
+            stop_pid(self.process, 60, signal.SIGINT)  # Postgres's fast shutdown, to the postmaster's PID
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -118,7 +120,8 @@ class LocalRedis(LocalService):
         self.binary, self.cli_path = require_tool("redis-server"), require_tool("redis-cli")
         self.socket_path = socket_path
         super().__init__(lambda: [self.binary, "--port", "0", "--unixsocket", str(socket_path), "--dir", str(volume_dir),
-                                  "--appendonly", "yes", "--save", "", "--daemonize", "no"],
+                                  "--appendonly", "yes", "--save", "", "--daemonize", "no",
+                                  "--enable-debug-command", "local"],  # DEBUG DIGEST: one checksum of every key
                          ready=lambda: self.cli_ok("PING") == "PONG")
 
     def cli_ok(self, *args: str) -> str:
@@ -127,6 +130,11 @@ class LocalRedis(LocalService):
 
     def cli(self, *args: str) -> str:
         return run([self.cli_path, "-s", str(self.socket_path), *args], what="redis-cli").strip()
+
+    def pipe(self, commands: list[str]) -> None:
+        """Many commands through one redis-cli (each a line of space-separated words)."""
+        subprocess.run([self.cli_path, "-s", str(self.socket_path)], input="\n".join(commands) + "\n", text=True,
+                       check=True, capture_output=True)
 
 
 class LocalRuntime:
