@@ -20,28 +20,37 @@ import pulumi_docker as docker
 
 from components.host_access import DirectSsh, SsmTunnel
 from render import cloud_init
-from config.instance_types import INSTANCE_TYPES
 from config.deployment import Deployment
 from config.stack import Ec2HostSettings
 
 UBUNTU_OWNER = "099720109477"  # Canonical
-UBUNTU_AMI_NAME = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
+UBUNTU_AMI_NAME = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-{arch}-server-*"  # arch: amd64 or arm64
+# GPU hosts: Ubuntu 24.04 with the NVIDIA driver for its kernel, the container toolkit and Docker
+# (render/cloud_init.py says why not plain Ubuntu plus a driver). Published by AWS.
+GPU_AMI_OWNER = "amazon"
+GPU_AMI_NAME = {"amd64": "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 24.04) *",
+                "arm64": "Deep Learning ARM64 Base OSS Nvidia Driver GPU AMI (Ubuntu 24.04) *"}
+AMI_ARCHITECTURE = {"amd64": "x86_64", "arm64": "arm64"}
 SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 DLM_SERVICE_POLICY = "arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole"
 WORLD = {"ipv4": "0.0.0.0/0", "ipv6": "::/0"}
 
 
-def readiness_check(user: str) -> str:
-    """The gate: cloud-init has finished, `user` may use Docker, and Docker answers from the data volume.
+def readiness_check(user: str, gpu: bool = False) -> str:
+    """The gate: cloud-init has finished, `user` may use Docker, and Docker answers from the data volume;
+    on a GPU host, the driver sees the GPU and Docker has NVIDIA's runtime to hand it to containers.
 
     This SSH session may have logged in before cloud-init added `user` to the docker group, and a
     session's groups are fixed at login: so membership is read from /etc/group and Docker is asked
     through sudo here. Every later session (the provider, pulls, hooks) logs in with the group.
     """
+    gpu_checks = ("nvidia-smi -L; sudo -n docker info --format '{{json .Runtimes}}' | grep -q '\"nvidia\"'; "
+                  if gpu else "")
     return (
         "set -e; cloud-init status --wait >/dev/null || [ $? -eq 2 ]; "
         f"getent group docker | grep -qw {user}; "
         f"test \"$(sudo -n docker info --format '{{{{.DockerRootDir}}}}')\" = {cloud_init.DOCKER_ROOT}; "
+        f"{gpu_checks}"
         "sudo -n docker info --format '{{.ServerVersion}}'"
     )
 
@@ -116,17 +125,23 @@ class Ec2Host(pulumi.ComponentResource):
             tags={**tags, "Name": f"berth-{deployment.stack}-data", "berth:snapshots": deployment.stack}, opts=keep,
         )
         registry = pulumi.Output.concat(account, ".dkr.ecr.", region, ".amazonaws.com")
-        gpu = INSTANCE_TYPES[settings.instance_type].gpu
+        host_type = deployment.host_type
+        self.platform = host_type.platform
         user_data = pulumi.Output.all(self.data_volume.id, registry).apply(lambda a: cloud_init.render(
-            cloud_init.HostSetup(data_volume_id=a[0], ssh_user=settings.ssh_user, gpu=gpu, ecr_registry=a[1])))
+            cloud_init.HostSetup(data_volume_id=a[0], ssh_user=settings.ssh_user, gpu=host_type.gpu, ecr_registry=a[1],
+                                 arch=host_type.debian_arch)))
         self.user_data = user_data
 
         key_name = None
         if settings.ssh_public_key:
             key_name = aws.ec2.KeyPair(f"{name}-key", public_key=settings.ssh_public_key, tags=tags, opts=child).key_name
 
-        ami = aws.ec2.get_ami_output(most_recent=True, owners=[UBUNTU_OWNER], filters=[
-            {"name": "name", "values": [UBUNTU_AMI_NAME]}, {"name": "virtualization-type", "values": ["hvm"]}])
+        arch = host_type.debian_arch
+        owner, ami_name = ((GPU_AMI_OWNER, GPU_AMI_NAME[arch]) if host_type.gpu
+                           else (UBUNTU_OWNER, UBUNTU_AMI_NAME.format(arch=arch)))
+        ami = aws.ec2.get_ami_output(most_recent=True, owners=[owner], filters=[
+            {"name": "name", "values": [ami_name]}, {"name": "architecture", "values": [AMI_ARCHITECTURE[arch]]},
+            {"name": "virtualization-type", "values": ["hvm"]}])
         self.instance = aws.ec2.Instance(
             f"{name}-instance",
             ami=ami.id, instance_type=settings.instance_type, subnet_id=subnet.id,
@@ -166,7 +181,7 @@ class Ec2Host(pulumi.ComponentResource):
             self.access = SsmTunnel(settings.ssh_user, self.instance.id, region)
         else:
             self.access = DirectSsh(settings.ssh_user, self.public_ip)
-        gate = self.access.gate(f"{name}-ready", readiness_check(settings.ssh_user), triggers=[self.instance.id],
+        gate = self.access.gate(f"{name}-ready", readiness_check(settings.ssh_user, host_type.gpu), triggers=[self.instance.id],
                                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.instance]))
         self.ready = [gate]
         self.provider = docker.Provider(

@@ -20,6 +20,7 @@ from config.deployment import Deployment
 class DockerHost(Protocol):
     provider: docker.Provider
     bind_address: str
+    platform: str | None  # what images are pulled for: `linux/amd64`, `linux/arm64`; None: the engine's own
     ready: Sequence[pulumi.Resource]
 
     def run(self, name: str, create: pulumi.Input[str], *, triggers: Sequence = (),
@@ -31,6 +32,7 @@ class LocalHost(pulumi.ComponentResource):
     """dev: the Docker engine on this machine. Published ports bind to 127.0.0.1 only."""
 
     bind_address = "127.0.0.1"
+    platform = None  # this machine's engine pulls for its own architecture
 
     def __init__(self, name: str, deployment: Deployment, opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:host:LocalHost", name, None, opts)

@@ -71,11 +71,12 @@ def pull_on_host(name: str, ref: pulumi.Input[str], host: DockerHost, parent: pu
 
 
 def pinned_image(name: str, ref: str, host: DockerHost, parent: pulumi.Resource) -> pulumi.Output[str]:
+    """The image for the host's platform (a multi-architecture reference has one per platform)."""
     """Get a pinned reference onto the host (and keep it there); returns the local image id."""
     if is_private_ecr(ref):
         return pull_on_host(name, ref, host, parent)
     pulled = docker.RemoteImage(
-        name, name=ref, keep_locally=True, platform="linux/amd64",
+        name, name=ref, keep_locally=True, platform=host.platform,
         opts=pulumi.ResourceOptions(parent=parent, provider=host.provider, depends_on=list(host.ready)),
     )
     return pulled.image_id
@@ -91,7 +92,7 @@ def build_args(deployment: Deployment, app: App, svc: Service) -> docker.DockerB
         dockerfile=str(context / build.dockerfile) if build.dockerfile else None,
         target=build.target,
         args={k: deployment.substitute(v, app) for k, v in build.args.items()} or None,
-        platform=build.platform,
+        platform=deployment.build_platform(svc),
     )
 
 

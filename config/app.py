@@ -108,7 +108,8 @@ class Build(Camel):
     dockerfile: str | None = None
     target: str | None = None
     args: Annotated[dict[EnvName, str], AfterValidator(_known_placeholders)] = {}
-    platform: Literal["linux/amd64", "linux/arm64"] = "linux/amd64"
+    platform: Literal["linux/amd64", "linux/arm64"] | None = Field(default=None, description=(
+        "unset: the host's (an EC2 type's architecture; linux/amd64 on ECS; the local engine's in dev)"))
 
 
 class Use(Camel):

@@ -12,7 +12,7 @@ from pathlib import Path
 from config.app import SHARED_SERVICES, App, HostDir, Service
 from config.deployment import EC2_DATA_ROOT, NAMESPACE, Deployment
 from config.errors import Problems
-from config.instance_types import INSTANCE_TYPES, usable_memory_mb
+from config.instance_types import InstanceType, InstanceTypeLookup, UnknownInstanceType
 from config.raw_config import RawConfig
 from config.stack import Ec2HostSettings, StackSettings
 
@@ -64,10 +64,6 @@ def check_environment(settings: StackSettings, apps: dict[str, App], problems: P
             where = f"apps/{app.name}.yaml: services.{svc_name}"
             if svc.kind == "static" and not any(r.service == svc_name for r in app.routes.values()):
                 problems.add(where, "is a static site but no route serves it; add a route to it")
-            if svc.gpu and isinstance(host, Ec2HostSettings) and not INSTANCE_TYPES[host.instance_type].gpu:
-                gpu_types = ", ".join(t for t, spec in INSTANCE_TYPES.items() if spec.gpu)
-                problems.add(f"{NAMESPACE}:host.instanceType",
-                             f"{host.instance_type} has no GPU but {app.name}.{svc_name} needs one; use one of {gpu_types}")
 
 
 def _is_pinned(ref: str) -> bool:
@@ -117,19 +113,44 @@ def _check_build(app: App, svc_name: str, svc: Service, env: str, where: str, pr
                      "pushed as, and what you set back to roll back")
 
 
-def check_host_fit(settings: StackSettings, apps: dict[str, App], problems: Problems) -> None:
-    host = settings.host
-    if not isinstance(host, Ec2HostSettings):
+def host_type(settings: StackSettings, lookup: InstanceTypeLookup, problems: Problems) -> InstanceType | None:
+    """What AWS says the EC2 host's instance type is (None when not on EC2, or when AWS knows no such type)."""
+    if not isinstance(settings.host, Ec2HostSettings):
+        return None
+    try:
+        return lookup(settings.host.instance_type)
+    except UnknownInstanceType as err:
+        problems.add(f"{NAMESPACE}:host.instanceType", f"{err}; choose one `aws ec2 describe-instance-types` lists")
+        return None
+
+
+def check_host_type(settings: StackSettings, apps: dict[str, App], host: InstanceType | None, problems: Problems) -> None:
+    """Only real misfits: memory the containers need, a GPU a service needs, images for the other architecture."""
+    if host is None:
         return
+    _check_memory(settings, apps, host, problems)
+    for app in apps.values():
+        for svc_name, svc in app.services.items():
+            if svc.gpu and not host.gpu:
+                problems.add(f"{NAMESPACE}:host.instanceType",
+                             f"{host.name} has no GPU but {app.name}.{svc_name} needs one; choose a type with an NVIDIA "
+                             "GPU (g4dn, g5, g6, ...), or set the service's `gpu: false` to run it on the CPU")
+            if svc.build is not None and svc.build.platform not in (None, host.platform):
+                problems.add(f"{NAMESPACE}:apps.{app.name}.services.{svc_name}.build.platform",
+                             f"{svc.build.platform} images do not run on {host.name}, which is {host.architecture} "
+                             f"({host.platform}); build for {host.platform}, or leave platform unset to build for the host")
+
+
+def _check_memory(settings: StackSettings, apps: dict[str, App], host: InstanceType, problems: Problems) -> None:
     shared = settings.shared
     total = settings.proxy.memory_mb + (shared.postgres.memory_mb if shared.postgres else 0)
     if shared.redis is not None:  # one Redis per app that uses it
         total += sum(shared.redis.memory_mb_for(a) for a in apps.values() if a.uses_shared("redis"))
     total += sum(s.memory_mb * s.replicas for a in apps.values() for s in a.services.values() if s.kind == "server")
-    usable = usable_memory_mb(host.instance_type)
+    usable = host.usable_memory_mb
     if total > usable:
         problems.add(f"{NAMESPACE}:host.instanceType",
-                     f"the containers' memory limits add up to {total} MiB but {host.instance_type} leaves {usable} MiB "
+                     f"the containers' memory limits add up to {total} MiB but {host.name} leaves {usable} MiB "
                      "for containers; choose a larger instance type or lower memoryMb")
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.app import App, Service
+from config.instance_types import InstanceType
 from config.stack import Ec2HostSettings, EcsHostSettings, StackSettings
 
 NAMESPACE = "berth"
@@ -25,6 +26,7 @@ class Deployment:
     settings: StackSettings
     apps: dict[str, App]
     set_secrets: frozenset[str] = field(default_factory=frozenset)  # app secrets the stack's config sets
+    host_type: InstanceType | None = None  # EC2: what AWS says the instance type is
 
     @property
     def environment(self) -> str:
@@ -41,6 +43,18 @@ class Deployment:
     @property
     def on_ecs(self) -> bool:
         return isinstance(self.settings.host, EcsHostSettings)
+
+    @property
+    def host_platform(self) -> str | None:
+        """The Docker platform images run on: the EC2 type's architecture, linux/amd64 on ECS (Fargate's
+        default), and in dev the local engine's own (None)."""
+        if self.host_type is not None:
+            return self.host_type.platform
+        return "linux/amd64" if self.on_ecs else None
+
+    def build_platform(self, svc: Service) -> str | None:
+        """What a service's image is built for: its own `build.platform`, else the host's."""
+        return (svc.build.platform if svc.build is not None else None) or self.host_platform
 
     @property
     def domain(self) -> str:

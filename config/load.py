@@ -17,6 +17,7 @@ from config import checks, ecs_checks
 from config.app import App, Service
 from config.deployment import NAMESPACE, Deployment
 from config.errors import Problems, join_path
+from config.instance_types import InstanceTypeLookup, from_aws
 from config.raw_config import RawConfig
 from config.stack import AppOverlay, StackSettings
 from config.yaml_files import load_yaml
@@ -27,8 +28,12 @@ from config.yaml_files import load_yaml
 OFFLINE_PLAN_ENV = "BERTH_OFFLINE_PLAN"
 
 
-def load(raw: RawConfig, stack: str, project_dir: Path, offline_plan: bool = False) -> Deployment:
-    """Validate the whole stack; raise ConfigError listing every problem, or return the Deployment."""
+def load(raw: RawConfig, stack: str, project_dir: Path, offline_plan: bool = False,
+         instance_types: InstanceTypeLookup = from_aws) -> Deployment:
+    """Validate the whole stack; raise ConfigError listing every problem, or return the Deployment.
+
+    `instance_types` says what an EC2 instance type is: AWS itself (an invoke) in a program run.
+    """
     problems = Problems()
     settings = _settings(raw, problems)
     if settings is None:
@@ -38,12 +43,13 @@ def load(raw: RawConfig, stack: str, project_dir: Path, offline_plan: bool = Fal
     checks.check_keys(raw, secret_names, problems)
     checks.check_environment(settings, apps, problems)
     checks.check_images(settings, apps, project_dir, problems)
-    checks.check_host_fit(settings, apps, problems)
+    host_type = checks.host_type(settings, instance_types, problems)
+    checks.check_host_type(settings, apps, host_type, problems)
     checks.check_host_dirs(settings, apps, project_dir, problems)
     checks.check_networks(settings, apps, problems)
     checks.check_secrets(settings, raw, secret_names, problems, stand_ins_allowed=offline_plan)
     ecs_checks.check_ecs(settings, apps, problems)
-    deployment = Deployment(stack, project_dir, settings, apps, raw.secret_keys & secret_names)
+    deployment = Deployment(stack, project_dir, settings, apps, raw.secret_keys & secret_names, host_type=host_type)
     checks.check_hostnames(deployment, problems)
     problems.raise_if_any()
     return deployment

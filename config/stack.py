@@ -9,7 +9,6 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, PositiveInt, field_validator
 
 from config.app import App, Build, Camel, EnvName, HostDir, Name, VolumeName, shaped
-from config.instance_types import INSTANCE_TYPES
 
 Environment = Literal["dev", "staging", "prod"]
 Email = Annotated[str, shaped(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")]
@@ -31,7 +30,8 @@ class Ec2HostSettings(Camel):
     """staging/prod: one EC2 instance berth creates and hardens."""
 
     kind: Literal["ec2"]
-    instance_type: str
+    instance_type: Annotated[str, shaped(r"[a-z][a-z0-9-]*\.[a-z0-9-]+", "an EC2 instance type such as t3.large")] = Field(
+        description="any type AWS offers in the region; berth asks AWS its memory, GPUs and architecture")
     access: Literal["ssh", "ssm"] = Field(default="ssh", description="how pulumi reaches the host (host_access.py)")
     ssh_user: UserName = "ubuntu"
     ssh_public_key: str | None = Field(default=None, description="OpenSSH public key allowed to log in")
@@ -42,13 +42,6 @@ class Ec2HostSettings(Camel):
     data_volume_snapshot_id: SnapshotId | None = Field(
         default=None, description="restore: create the data volume from this snapshot (docs/host.md)")
     availability_zone: str | None = None
-
-    @field_validator("instance_type")
-    @classmethod
-    def _known_type(cls, value: str) -> str:
-        if value not in INSTANCE_TYPES:
-            raise ValueError(f"{value!r} is not an instance type berth knows; use one of {', '.join(INSTANCE_TYPES)}")
-        return value
 
     @field_validator("ssh_public_key")
     @classmethod

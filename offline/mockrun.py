@@ -22,6 +22,7 @@ import re
 import runpy
 import sys
 import tempfile
+import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +156,20 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()
 
 
+# What EC2's DescribeInstanceTypes says of the types tests and examples use: MiB, vCPUs, GPU, architecture.
+INSTANCE_TYPES = {
+    "t3.small": (2048, 2, None, "x86_64"), "t3.medium": (4096, 2, None, "x86_64"),
+    "t3.large": (8192, 2, None, "x86_64"), "t3.xlarge": (16384, 4, None, "x86_64"),
+    "t3.2xlarge": (32768, 8, None, "x86_64"), "m6i.large": (8192, 2, None, "x86_64"),
+    "m7i.large": (8192, 2, None, "x86_64"), "m7i.xlarge": (16384, 4, None, "x86_64"),
+    "c7i.xlarge": (8192, 4, None, "x86_64"), "r6i.large": (16384, 2, None, "x86_64"),
+    "t4g.medium": (4096, 2, None, "arm64"), "t4g.xlarge": (16384, 4, None, "arm64"),
+    "g4dn.xlarge": (16384, 4, "T4", "x86_64"), "g5.xlarge": (16384, 4, "A10G", "x86_64"),
+    "g6.xlarge": (16384, 4, "L4", "x86_64"), "g5g.4xlarge": (32768, 16, "T4g", "arm64"),
+    "mac2.metal": (16384, 8, None, "arm64_mac"),
+}
+
+
 class BerthMocks(pulumi.runtime.Mocks):
     """Plausible provider answers: ids, digests, addresses. Everything else echoes its inputs."""
 
@@ -259,6 +274,15 @@ class BerthMocks(pulumi.runtime.Mocks):
         if tok == "aws:ssm/getParameter:getParameter":
             return {"id": args.args.get("name"), "name": args.args.get("name"), "type": "String",
                     "value": "ami-0fedcba9876543210", "arn": f"arn:aws:ssm:::parameter{args.args.get('name')}"}
+        if tok == "aws:ec2/getInstanceType:getInstanceType":
+            name = args.args.get("instanceType")
+            if name not in INSTANCE_TYPES:  # as EC2's DescribeInstanceTypes answers
+                return {}, [("instanceType", f"reading EC2 Instance Type ({name}): InvalidInstanceType: The following "
+                                             f"supplied instance types do not exist: [{name}]")]
+            memory, vcpus, gpus, arch = INSTANCE_TYPES[name]
+            return {"id": name, "instanceType": name, "memorySize": memory, "defaultVcpus": vcpus,
+                    "supportedArchitectures": [arch],
+                    "gpuses": [{"count": 1, "manufacturer": "NVIDIA", "name": gpus, "memorySize": 16384}] if gpus else []}
         if tok == "aws:route53/getZone:getZone":
             return {"zoneId": "Z0123456789ABCDEFGHIJ", "name": args.args.get("name")}
         return {}
@@ -274,7 +298,18 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def Invoke(self, request):  # noqa: N802 - gRPC method name
         self.calls.append((request.tok, reveal(rpc.deserialize_properties(request.args))))
-        return super().Invoke(request)
+        if threading.current_thread() is threading.main_thread():
+            return super().Invoke(request)
+        # A synchronous invoke (aws.ec2.get_instance_type while config loads) reaches the monitor on a
+        # worker thread, where the stock monitor makes an event loop it never closes; closed here, so
+        # it is not left to the garbage collector at exit (which then prints a traceback).
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            return super().Invoke(request)
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)

@@ -6,6 +6,15 @@ EC2, so it takes no secret: it is built only from names, sizes and the data volu
 Order matters and is why Docker is installed in `runcmd` rather than `packages`: the data volume is
 mounted first, so Docker's data root (and every Docker volume) is created on EBS, never on the root
 disk. `docker.service` also requires the mount on every later boot.
+
+GPU hosts boot AWS's Deep Learning Base OSS Nvidia Driver AMI (components/ec2_host.py), which ships
+the NVIDIA driver built for its own kernel, the container toolkit and Docker. Installing a driver on
+plain Ubuntu after the first boot's upgrade does not work without a reboot: the upgrade installs a
+newer kernel, the driver's modules are built for that one, and the running kernel has none, so no
+GPU until a reboot that the readiness gate would race. So the kernel packages are held from the
+first boot on (`bootcmd`, before the upgrade): the driver and the kernel always match, and a new
+kernel arrives with a new AMI, by replacing the host. The install step fails unless `nvidia-smi`
+sees the GPU, and the readiness gate asks it again.
 """
 
 from __future__ import annotations
@@ -20,7 +29,8 @@ from config.app import DOCKER_ADDRESS_POOL
 DATA_ROOT = "/srv/berth"
 DOCKER_ROOT = f"{DATA_ROOT}/docker"
 DOCKER_GPG_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
-NVIDIA_GPG_FINGERPRINT = "C95B321B61E88C1809C4F759DDCAE044F796ECB0"
+# Held on GPU hosts so no upgrade brings a kernel the NVIDIA driver has no modules for.
+KERNEL_PACKAGES = ("linux-image-*", "linux-headers-*", "linux-modules-*", "linux-aws*", "linux-generic*")
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,7 @@ class HostSetup:
     ssh_user: str = "ubuntu"
     gpu: bool = False
     ecr_registry: str | None = None  # `<account>.dkr.ecr.<region>.amazonaws.com`, pulled with the instance role
+    arch: str = "amd64"  # the Debian name of the instance's architecture: amd64 or arm64
 
 
 def daemon_json() -> dict:
@@ -76,12 +87,19 @@ mkdir -p {DOCKER_ROOT} {DATA_ROOT}/host-dirs
 """
 
 
+def hold_kernel_command() -> str:
+    """Hold every installed kernel package (GPU hosts, every boot, before any upgrade)."""
+    patterns = " ".join(f"'{p}'" for p in KERNEL_PACKAGES)
+    return (f"dpkg-query -W -f='${{db:Status-Abbrev}} ${{Package}}\\n' {patterns} 2>/dev/null"
+            " | awk '$1 == \"ii\" {print $2}' | xargs -r apt-mark hold")
+
+
 def install_docker_script(gpu: bool) -> str:
-    """Install Docker (and, on GPU hosts, the NVIDIA driver and container toolkit) after the mount."""
+    """Install Docker after the mount; on GPU hosts, let Docker hand out the GPUs the AMI's driver sees."""
     gpu_steps = ""
     if gpu:
-        gpu_steps = """ubuntu-drivers install --gpgpu
-apt-get install -y --no-install-recommends nvidia-container-toolkit
+        gpu_steps = """# The AMI's driver must see the GPU now, on the running kernel: no reboot follows.
+nvidia-smi -L
 nvidia-ctk runtime configure --runtime=docker
 """
     return f"""#!/bin/bash
@@ -100,25 +118,23 @@ test "$(docker info --format '{{{{.DockerRootDir}}}}')" = "{DOCKER_ROOT}"
 
 def render(setup: HostSetup) -> str:
     """The `#cloud-config` document for the EC2 host."""
-    apt_sources = {
+    # The GPU AMI comes with Docker's and NVIDIA's repositories set up; a second entry for either
+    # with another key would make apt refuse both.
+    apt_sources = {} if setup.gpu else {
         "docker.list": {
-            "source": "deb [arch=amd64 signed-by=$KEY_FILE] https://download.docker.com/linux/ubuntu $RELEASE stable",
+            "source": f"deb [arch={setup.arch} signed-by=$KEY_FILE] https://download.docker.com/linux/ubuntu $RELEASE stable",
             "keyid": DOCKER_GPG_FINGERPRINT,
         }
     }
-    if setup.gpu:
-        apt_sources["nvidia-container-toolkit.list"] = {
-            "source": "deb [signed-by=$KEY_FILE] https://nvidia.github.io/libnvidia-container/stable/deb/amd64 /",
-            "keyid": NVIDIA_GPG_FINGERPRINT,
-        }
     # The host pulls from ECR with its instance role through the credential helper: no password on disk.
     docker_config = {"credHelpers": {setup.ecr_registry: "ecr-login"}} if setup.ecr_registry else {}
     home = f"/home/{setup.ssh_user}"
     doc = {
+        **({"bootcmd": [hold_kernel_command()]} if setup.gpu else {}),
         "package_update": True,
         "package_upgrade": True,
         "packages": ["ca-certificates", "curl", "unattended-upgrades"],
-        "apt": {"sources": apt_sources},
+        **({"apt": {"sources": apt_sources}} if apt_sources else {}),
         "write_files": [
             {"path": "/etc/docker/daemon.json", "permissions": "0644", "content": json.dumps(daemon_json(), indent=2) + "\n"},
             {
@@ -148,7 +164,10 @@ def render(setup: HostSetup) -> str:
 
 def shell_scripts(setup: HostSetup) -> dict[str, str]:
     """Every shell script the user data carries, by path: each is checked by shellcheck in the tests."""
-    return {
+    scripts = {
         "/usr/local/sbin/berth-mount-data": mount_script(setup.data_volume_id),
         "/usr/local/sbin/berth-install-docker": install_docker_script(setup.gpu),
     }
+    if setup.gpu:
+        scripts["bootcmd"] = "#!/bin/sh\n" + hold_kernel_command() + "\n"  # cloud-init runs it with sh
+    return scripts

@@ -443,7 +443,7 @@ def test_stateful_containers_are_replaced_delete_first_stateless_create_first(ec
 
 def test_containers_must_fit_the_instance(config_problems):
     """AWS Well-Architected REL01 (know your limits): the containers' memory limits plus 1 GiB for the OS must
-    fit the instance type's memory (from a table in config/instance_types.py), or the config is refused."""
+    fit the instance type's memory (as AWS describes the type), or the config is refused."""
     host = {**stack_config("prod").object("berth:host"), "instanceType": "t3.small"}
     problems = config_problems("prod", plain={"berth:host": host})
     assert problems == ["berth:host.instanceType: the containers' memory limits add up to 5632 MiB but t3.small "

@@ -9,6 +9,7 @@ tests/engine/test_seed_needs.py.
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from config.errors import ConfigError
 from config.load import load
@@ -16,6 +17,7 @@ from config.raw_config import RawConfig
 from offline.mockrun import REPO
 from tests.support.app_files import load_app, load_with_app, with_changes
 from tests.support.stacks import stack_config
+from tests.support.validators import cloud_init_schema, shellcheck
 
 
 def images(run) -> dict:
@@ -180,3 +182,96 @@ def test_a_read_only_host_dir_on_the_host_takes_no_mount_inside_it(config_proble
         f"berth:apps.mediahub.services.backend.hostDirs.reports: {reports}/output is mounted inside this read-only "
         f"mount of {reports}, whose directory on the host berth cannot look into; Docker cannot create the mount "
         f"point output there. Mount it outside {reports}, or drop readOnly"]
+
+
+# --- any EC2 instance type, described by AWS --------------------------------------------------------------
+
+RAG_PROD = EXAMPLES / "on-prem-rag" / "Pulumi.prod.yaml"
+RAG_SECRETS = {"berth:ragChromaToken": "ChromaTokenForTests0123"}
+
+
+def with_type(stack: str, instance_type: str, stack_file=None) -> dict:
+    host = stack_config(stack, stack_file=stack_file).object("berth:host")
+    return {"berth:host": {**host, "instanceType": instance_type}}
+
+
+def asked(run, token: str) -> list[dict]:
+    return [args for tok, args in run.calls if tok == token]
+
+
+def ami_filters(run) -> dict[str, list[str]]:
+    (call,) = asked(run, "aws:ec2/getAmi:getAmi")
+    return {"owners": call["owners"], **{f["name"]: f["values"] for f in call["filters"]}}
+
+
+@pytest.mark.parametrize("instance_type", ["m7i.xlarge", "c7i.xlarge", "t3.xlarge"])
+def test_any_type_aws_offers_is_used_as_aws_describes_it(deploy, instance_type):
+    run = deploy("staging", plain=with_type("staging", instance_type))
+    assert asked(run, "aws:ec2/getInstanceType:getInstanceType") == [{"instanceType": instance_type}]
+    assert run.get("aws:ec2/instance:Instance", "host-instance").values["instanceType"] == instance_type
+
+
+def test_a_type_too_small_for_the_containers_is_refused_by_its_real_memory(config_problems):
+    # t4g.medium: 4 GiB according to AWS, 3 GiB after the OS's share; the CHM stack's limits need more
+    problems = config_problems("staging", plain=with_type("staging", "t4g.medium"))
+    assert problems == ["berth:host.instanceType: the containers' memory limits add up to 5632 MiB but t4g.medium "
+                        "leaves 3072 MiB for containers; choose a larger instance type or lower memoryMb"]
+
+
+def test_an_arm_host_gets_arm_images_an_arm_ami_and_arm_packages(deploy):
+    run = deploy("staging", plain=with_type("staging", "t4g.xlarge"))
+    assert ami_filters(run)["architecture"] == ["arm64"]
+    assert ami_filters(run)["name"] == ["ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-*"]
+    assert "deb [arch=arm64 signed-by=$KEY_FILE] https://download.docker.com" in \
+        run.get("aws:ec2/instance:Instance", "host-instance").values["userData"]
+    assert {i["build"]["platform"] for i in images(run).values()} == {"linux/arm64"}
+    assert {r.values["platform"] for r in run.of_type("docker:index/remoteImage:RemoteImage")} == {"linux/arm64"}
+
+
+def test_an_image_built_for_the_other_architecture_is_refused(config_problems):
+    plain = {**with_type("staging", "t4g.xlarge"), **overlay("staging", "chatbot", "backend", build={
+        "context": "../chm-chatbot", "platform": "linux/amd64"})}
+    assert config_problems("staging", plain=plain) == [
+        "berth:apps.chatbot.services.backend.build.platform: linux/amd64 images do not run on t4g.xlarge, which is "
+        "arm64 (linux/arm64); build for linux/arm64, or leave platform unset to build for the host"]
+
+
+def test_a_type_berths_hosts_cannot_run_is_refused(config_problems):
+    assert config_problems("staging", plain=with_type("staging", "mac2.metal")) == [
+        "berth:host.instanceType: mac2.metal runs arm64_mac; berth's hosts run Ubuntu on x86_64 or arm64; choose one "
+        "`aws ec2 describe-instance-types` lists"]
+
+
+# --- the GPU host -----------------------------------------------------------------------------------------
+
+def rag(deploy, instance_type: str = "g4dn.xlarge"):
+    return deploy("prod", stack_file=RAG_PROD, secrets=RAG_SECRETS,
+                  plain=with_type("prod", instance_type, RAG_PROD) if instance_type != "g4dn.xlarge" else None)
+
+
+@pytest.mark.parametrize(("instance_type", "arch", "name"), [
+    ("g4dn.xlarge", "x86_64", "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 24.04) *"),
+    ("g6.xlarge", "x86_64", "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 24.04) *"),
+    ("g5g.4xlarge", "arm64", "Deep Learning ARM64 Base OSS Nvidia Driver GPU AMI (Ubuntu 24.04) *"),
+])
+def test_a_gpu_host_boots_an_ami_whose_driver_fits_its_kernel(deploy, instance_type, arch, name):
+    filters = ami_filters(rag(deploy, instance_type))
+    assert (filters["owners"], filters["name"], filters["architecture"]) == (["amazon"], [name], [arch])
+
+
+def test_a_gpu_host_never_upgrades_its_kernel_past_the_driver(deploy, tmp_path):
+    user_data = rag(deploy).get("aws:ec2/instance:Instance", "host-instance").values["userData"]
+    document = yaml.safe_load(user_data.removeprefix("#cloud-config\n"))
+    (hold,) = document["bootcmd"]  # before the first boot's package upgrade, and on every boot
+    assert "apt-mark hold" in hold and "'linux-image-*'" in hold and document["package_upgrade"] is True
+    assert "ubuntu-drivers" not in user_data  # no driver built for a kernel that is not running
+    assert "apt" not in document  # the AMI's own Docker and NVIDIA repositories, no second entry
+    cloud_init_schema(user_data, tmp_path)
+
+
+def test_a_gpu_hosts_readiness_gate_asks_the_driver_and_docker_for_the_gpu(deploy, tmp_path):
+    gate = rag(deploy).get("command:remote:Command", "host-ready").values["create"]
+    assert "nvidia-smi -L" in gate and "'{{json .Runtimes}}' | grep -q '\"nvidia\"'" in gate
+    shellcheck(gate, tmp_path)
+    plain_gate = deploy("prod").get("command:remote:Command", "host-ready").values["create"]
+    assert "nvidia" not in plain_gate

@@ -377,11 +377,11 @@ def test_rag_ollama_gets_the_gpu_and_keeps_its_models(system):
     assert [n for n, c in run.containers().items() if c.values.get("gpus")] == ["rag-ollama"]
 
 
-def test_rag_runs_on_a_gpu_instance_whose_user_data_installs_the_nvidia_toolkit(system):
+def test_rag_runs_on_a_gpu_instance_whose_user_data_hands_the_gpu_to_docker(system):
     instance = system(RAG).get("aws:ec2/instance:Instance", "host-instance").values
     assert instance["instanceType"] == "g4dn.xlarge"
-    assert "nvidia-container-toolkit" in instance["userData"]
-    assert "nvidia-ctk runtime configure" in instance["userData"]
+    assert "nvidia-smi -L" in instance["userData"]
+    assert "nvidia-ctk runtime configure --runtime=docker" in instance["userData"]
 
 
 def test_rag_chroma_token_is_a_secret_on_both_sides(system):
@@ -532,8 +532,8 @@ def test_qdrant_probe_is_valid_bash(tmp_path):
 def test_gpu_service_on_an_instance_without_a_gpu(config_problems):
     host = {**example_config(RAG).object("berth:host"), "instanceType": "t3.2xlarge"}
     problems = config_problems("prod", stack_file=EXAMPLES / RAG, secrets=SECRETS[RAG], plain={"berth:host": host})
-    assert problems == ["berth:host.instanceType: t3.2xlarge has no GPU but rag.ollama needs one; "
-                        "use one of g4dn.xlarge, g4dn.2xlarge, g5.xlarge, g5.2xlarge"]
+    assert problems == ["berth:host.instanceType: t3.2xlarge has no GPU but rag.ollama needs one; choose a type "
+                        "with an NVIDIA GPU (g4dn, g5, g6, ...), or set the service's `gpu: false` to run it on the CPU"]
 
 
 def with_host_dir(example: str, service: str, host_dir: dict) -> dict:

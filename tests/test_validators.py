@@ -43,7 +43,8 @@ def test_shellcheck_passes_every_script_in_the_user_data(tmp_path, gpu):
     setup = cloud_init.HostSetup(data_volume_id="vol-0123456789abcdef0", gpu=gpu, ecr_registry="1.dkr.ecr.x.amazonaws.com")
     document = yaml.safe_load(cloud_init.render(setup).removeprefix("#cloud-config\n"))
     scripts = {f["path"]: f["content"] for f in document["write_files"] if f["content"].startswith("#!")}
-    assert set(scripts) == set(cloud_init.shell_scripts(setup))
+    scripts.update({"bootcmd": "#!/bin/sh\n" + "\n".join(document["bootcmd"]) + "\n"} if "bootcmd" in document else {})
+    assert scripts == cloud_init.shell_scripts(setup)
     for content in scripts.values():
         shellcheck(content, tmp_path)
 

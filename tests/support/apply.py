@@ -47,6 +47,7 @@ from offline.mockrun import PULLED, Resource, Run, reveal
 from tests.support import docker_inputs as inputs
 from tests.support.docker_inputs import NotMapped
 from tests.support.service_images import ServiceImages, StandIns
+from tests.support.stacks import mocked_instance_type
 
 APPLIED_TYPES = {inputs.NETWORK, inputs.VOLUME, inputs.REMOTE_IMAGE, inputs.IMAGE, inputs.CONTAINER,
                  inputs.LOCAL_COMMAND, inputs.REMOTE_COMMAND}
@@ -457,7 +458,8 @@ def deployment_of(run: Run):
     """The validated Deployment of the run (its app files and overlays), to choose stand-ins by."""
     if run.config is None or run.project is None:
         raise NotMapped("the run carries no config/project: run it with tests.support.stacks.run_stack")
-    return load(RawConfig.from_values(run.config.values, run.config.secret_keys), run.stack, Path(run.project))
+    return load(RawConfig.from_values(run.config.values, run.config.secret_keys), run.stack, Path(run.project),
+                instance_types=mocked_instance_type)
 
 
 def apply(run: Run, engine, standins: StandIns) -> Applied:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from config.instance_types import InstanceType, UnknownInstanceType, described
 from offline import mockrun
 
 REPO = mockrun.REPO
@@ -27,6 +28,14 @@ def stack_config(stack: str, *, plain=None, secrets=None, remove=(), stack_file:
 def run_stack(tmp: Path, stack: str, config: mockrun.StackConfig, mocks=None, leave_missing=()) -> mockrun.Run:
     project = mockrun.sandbox_project(tmp, config, leave_missing)
     return mockrun.run(stack, config, root_directory=project, mocks=mocks)
+
+
+def mocked_instance_type(name: str) -> InstanceType:
+    """What the mocks answer for `aws.ec2.get_instance_type`, for loading a stack outside a program run."""
+    if name not in mockrun.INSTANCE_TYPES:
+        raise UnknownInstanceType(f"{name!r} is not an EC2 instance type in this region (aws:region)")
+    memory, vcpus, gpu, arch = mockrun.INSTANCE_TYPES[name]
+    return described(name, memory, vcpus, 1 if gpu else 0, [arch])
 
 
 def require_tool(name: str) -> str:
