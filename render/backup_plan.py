@@ -41,6 +41,7 @@ def app_plan(app: App) -> dict:
         volumes[redis_store] = [redis]
     return {
         "services": services,
+        "external": sorted(app.external),  # not berth's to back up: shown so no one assumes it is
         "redisStore": redis_store,
         "postgres": ({"container": POSTGRES_CONTAINER, "database": datastores.db_name(app.name)}
                      if app.uses_shared("postgres") else None),
@@ -49,6 +50,7 @@ def app_plan(app: App) -> dict:
 
 
 def has_data(plan: dict) -> bool:
+    """Something berth keeps for the app: a database, a Redis store, a volume."""
     return bool(plan["postgres"] or plan["volumes"])
 
 
@@ -69,6 +71,7 @@ def contents(plan: dict) -> list[str]:
             what.append(f"redis store {volume} (its append-only file, copied while redis is stopped)")
             continue
         what.append(f"volume {volume} (copied while {stopped} {'is' if len(mounted) == 1 else 'are'} stopped)")
+    what += [f"not {name} (external: its provider keeps its backups)" for name in plan["external"]]
     return what
 
 

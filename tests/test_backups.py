@@ -154,6 +154,23 @@ def test_recreatable_volumes_are_left_out(deploy):
     assert not [w for w in what if "redis" in w]  # rag's Redis is a cache: nothing to keep
 
 
+def test_external_services_are_named_as_not_backed_up_and_every_replica_stops_for_a_shared_volume(deploy):
+    secrets = {f"berth:{k}": "test-value-123" for k in ("collabryJwtSecret", "collabryMongodbUri", "collabryOpenaiApiKey")}
+    run = deploy("prod", stack_file=Path(__file__).parents[1] / "examples/collabry/Pulumi.prod.yaml",
+                 stack_name="collabry-prod", secrets=secrets)
+    assert "not mongodb (external: its provider keeps its backups)" in run.outputs["backups"]["apps"]["collabry"]
+    plan = json.loads(install_of(run)["stdin"].split("cat > /etc/berth/backup-plan.json <<'BERTH_FILE_END'\n", 1)[1]
+                      .split("\nBERTH_FILE_END\n", 1)[0])
+    collabry = plan["apps"]["collabry"]
+    # the tool stops a service's containers by label: all three backend replicas share the uploads volume
+    assert collabry["volumes"]["collabry_uploads"] == ["collabry/backend"]
+    service_label = [{l["label"]: l["value"] for l in c.values["labels"]}.get("berth.service")
+                     for c in run.containers().values()]
+    assert service_label.count("collabry/backend") == 3 and service_label.count("collabry/redis") == 1
+    assert collabry["services"][0] == "collabry/redis" and collabry["services"].index("collabry/ai-engine") < \
+        collabry["services"].index("collabry/backend") < collabry["services"].index("collabry/frontend")
+
+
 def test_a_recreatable_volume_the_app_does_not_have_is_an_error(tmp_path):
     (tmp_path / "apps").mkdir()
     app = {"name": "shop", "hostname": "shop", "backup": {"recreatable": ["cache"]},
