@@ -23,6 +23,7 @@ import shlex
 import pulumi
 import pulumi_aws as aws
 
+from components.host import DockerHost
 from config.deployment import Deployment
 from render import backup_host, backup_plan
 
@@ -35,7 +36,8 @@ def bucket_prefix(stack: str) -> str:
 
 
 class Backups(pulumi.ComponentResource):
-    def __init__(self, name: str, deployment: Deployment, host, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, deployment: Deployment, host: DockerHost,
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:backups:Backups", name, None, opts)
         self._deployment = deployment
         settings = deployment.settings.backups
@@ -87,7 +89,7 @@ class Backups(pulumi.ComponentResource):
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}), opts=child)
         return bucket
 
-    def _role_policy(self, name: str, role: aws.iam.Role) -> None:
+    def _role_policy(self, name: str, role: aws.iam.Role) -> None:  # the EC2 host's instance role
         """The host may list, write and read its own prefix, and report its metric; it can delete nothing."""
         prefix = self.prefix
         objects = pulumi.Output.concat(self.bucket.arn, "/", prefix, "*")
@@ -122,7 +124,7 @@ class Backups(pulumi.ComponentResource):
 
     # --- the tool, its plan and its schedule ------------------------------------------------------
 
-    def _install_on_host(self, name: str, host) -> None:
+    def _install_on_host(self, name: str, host: DockerHost) -> None:
         """Tool, plan and timer, installed as root on every deploy (render/backup_host.py says why)."""
         deployment = self._deployment
         region = aws.get_region_output().region
@@ -132,7 +134,7 @@ class Backups(pulumi.ComponentResource):
         host.run(f"{name}-install", "sudo -n bash -s", stdin=script,
                  triggers=[script.apply(lambda s: hashlib.sha256(s.encode()).hexdigest())], parent=self)
 
-    def _write_local_plan(self, name: str, host) -> None:
+    def _write_local_plan(self, name: str, host: DockerHost) -> None:
         """dev: the plan `scripts/backup` reads, in the data dir; backups go to `localDir`."""
         deployment = self._deployment
         store = {"dir": str((deployment.project_dir / deployment.settings.backups.local_dir).resolve())}

@@ -44,6 +44,9 @@ def test_staging_destroys_its_bucket_with_everything_in_it(deploy):
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_the_bucket_is_versioned_encrypted_private_and_tls_only(deploy, stack):
+    """checkov CKV_AWS_21 (versioning), CKV_AWS_145 (KMS encryption), CKV2_AWS_6 (public access block),
+    AWS Well-Architected REL09-BP02 (secure and encrypt backups); TLS only: AWS Foundational Security
+    Best Practices S3.5."""
     run = deploy(stack)
     bucket_id = run.get(BUCKET, "backups-bucket").state.get("id", "backups-bucket-id")
     versioning = run.get("aws:s3/bucketVersioning:BucketVersioning", "backups-versioning").values
@@ -59,6 +62,7 @@ def test_the_bucket_is_versioned_encrypted_private_and_tls_only(deploy, stack):
 
 
 def test_retention_comes_from_the_stack_setting(deploy):
+    """checkov CKV2_AWS_61 (a lifecycle configuration); incomplete multipart uploads are cleaned up (CKV_AWS_300)."""
     run = deploy("prod", plain={"berth:backups": {"retentionDays": 30}})
     rule = run.get("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "backups-retention").values["rules"][0]
     assert rule["status"] == "Enabled" and rule["expiration"] == {"days": 30}
@@ -67,6 +71,8 @@ def test_retention_comes_from_the_stack_setting(deploy):
 
 
 def test_the_host_may_write_and_read_only_its_own_prefix_and_delete_nothing(deploy):
+    """Least privilege (AWS Well-Architected SEC03-BP02): a compromised host can neither read other
+    prefixes nor delete its own backups; expiry is the bucket's lifecycle rule."""
     run = deploy("prod")
     arn = run.get(BUCKET, "backups-bucket").state["arn"]
     statements = {s["Sid"]: s for s in policy_of(run)["Statement"]}
@@ -83,6 +89,8 @@ def test_the_host_may_write_and_read_only_its_own_prefix_and_delete_nothing(depl
 
 
 def test_an_alarm_fires_when_an_app_has_no_successful_backup_within_its_interval(deploy):
+    """AWS Well-Architected REL09-BP03 (back up automatically) and REL09-BP04 (know when it fails): a
+    missing success metric, not only an error, raises the alarm."""
     run = deploy("prod", plain={"berth:backups": {"everyHours": 6, "alarmEmail": "ops@chmedia.com"}})
     alarms = {a.name: a.values for a in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if a.name.startswith("backups-")}
     assert set(alarms) == {"backups-chatbot-missed", "backups-mediahub-missed"}
