@@ -89,6 +89,9 @@ class ProxyPlan:
     acme_email: str | None = None
     acme_staging: bool = False
     http_port: int = 80  # ECS's edge proxy listens on 8080 behind the load balancer
+    # X-Real-IP to upstreams: the client's address. Behind ECS's load balancer the proxy's peer is the
+    # load balancer, whose X-Forwarded-For carries the client instead.
+    real_ip: bool = True
 
 
 def _rules(app: App) -> tuple[Rule, ...]:
@@ -162,8 +165,8 @@ def _matcher_name(path: str, taken: set[str]) -> str:
     return name
 
 
-def _reverse_proxy(rule: Rule) -> list[str]:
-    inner = [f"header_up {REAL_IP[0]} {REAL_IP[1]}"]
+def _reverse_proxy(rule: Rule, real_ip: bool) -> list[str]:
+    inner = [f"header_up {REAL_IP[0]} {REAL_IP[1]}"] if real_ip else []
     if len(rule.upstreams) > 1:
         # ip_hash: the client's address picks the replica, so Socket.IO's polling and upgrade requests
         # land on one replica without the client keeping a cookie (seed 002).
@@ -173,7 +176,8 @@ def _reverse_proxy(rule: Rule) -> list[str]:
         inner.append("flush_interval -1")  # Server-Sent Events: pass every chunk through at once
     if rule.timeout_s:
         inner += ["transport http {", f"\tread_timeout {rule.timeout_s}s", f"\twrite_timeout {rule.timeout_s}s", "}"]
-    return [f"reverse_proxy {' '.join(rule.upstreams)} {{", *_block(inner), "}"]
+    head = f"reverse_proxy {' '.join(rule.upstreams)}"
+    return [head + " {", *_block(inner), "}"] if inner else [head]
 
 
 def _static(rule: Rule, site: Site, taken: set[str]) -> list[str]:
@@ -193,7 +197,7 @@ def _static(rule: Rule, site: Site, taken: set[str]) -> list[str]:
     return lines
 
 
-def _handle(rule: Rule, matcher: str | None, site: Site, taken: set[str]) -> list[str]:
+def _handle(rule: Rule, matcher: str | None, site: Site, taken: set[str], plan_: ProxyPlan) -> list[str]:
     body = ["request_body {", f"\tmax_size {rule.max_body_mb}MB", "}"]
     if not rule.stream:
         body.append(COMPRESSION)
@@ -202,7 +206,7 @@ def _handle(rule: Rule, matcher: str | None, site: Site, taken: set[str]) -> lis
     if rule.static_root:
         body += _static(rule, site, taken)
     else:
-        body += _reverse_proxy(rule)
+        body += _reverse_proxy(rule, plan_.real_ip)
     return [f"handle{f' @{matcher}' if matcher else ''} {{", *_block(body), "}"]
 
 
@@ -226,11 +230,11 @@ def _site(site: Site, plan_: ProxyPlan) -> list[str]:
     taken: set[str] = {"immutable"}  # the site's own matcher (_headers)
     for rule in sorted(site.rules, key=lambda r: (r.path == "/", -len(r.path.rstrip("/")), r.path)):
         if rule.path == "/":
-            body += _handle(rule, None, site, taken)
+            body += _handle(rule, None, site, taken, plan_)
             continue
         prefix = rule.path.rstrip("/")
         matcher = _matcher_name(prefix, taken)
-        body += [f"@{matcher} path {prefix} {prefix}/*", *_handle(rule, matcher, site, taken)]
+        body += [f"@{matcher} path {prefix} {prefix}/*", *_handle(rule, matcher, site, taken, plan_)]
     if not any(r.path == "/" for r in site.rules):
         body += ["handle {", "\trespond 404", "}"]  # paths no route claims: not found, not an empty 200
     return [f"{address} {{", *_block(body), "}"]

@@ -215,6 +215,13 @@ def test_every_upstream_is_told_the_clients_address():
     assert site.count("reverse_proxy ") == site.count("\t\t\theader_up X-Real-IP {remote_host}\n") == 2
 
 
+def test_behind_a_load_balancer_the_peer_is_not_the_client_so_no_x_real_ip():
+    """ECS's edge proxy: its peer is the ALB, whose X-Forwarded-For carries the client."""
+    plan = ProxyPlan(sites=(Site("shop.example.com", (upstream_rule("/"),)),), tls=False, http_port=8080, real_ip=False)
+    text = caddyfile.render(plan)
+    assert "X-Real-IP" not in text and "\t\treverse_proxy shop-api:8000\n" in text
+
+
 def test_hsts_only_when_the_plan_asks_for_it():
     assert 'Strict-Transport-Security "max-age=31536000; includeSubDomains"' in one_site(upstream_rule("/"), tls=True, hsts=True)
     assert "Strict-Transport-Security" not in one_site(upstream_rule("/"), tls=True, hsts=False)

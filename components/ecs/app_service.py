@@ -424,5 +424,5 @@ def edge_plan(deployment: Deployment, app: App) -> caddyfile.ProxyPlan:
             rules.append(caddyfile.Rule(path=path, max_body_mb=body, upstreams=(f"{route.service}:{svc.port}",),
                                         strip_prefix=route.strip_prefix, stream=route.stream,
                                         timeout_s=route.timeout_s, sticky=route.sticky))
-    return caddyfile.ProxyPlan(sites=(caddyfile.Site(deployment.hostname(app), tuple(rules)),), tls=False,
-                               http_port=EDGE_PORT)
+    return caddyfile.ProxyPlan(sites=(caddyfile.Site(deployment.hostname(app), tuple(rules), caddyfile.site_headers(app)),),
+                               tls=False, http_port=EDGE_PORT, real_ip=False)
