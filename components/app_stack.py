@@ -19,9 +19,10 @@ import pulumi_docker as docker
 from components.container import Attachment, ContainerSpec, hardened_container, healthcheck_args
 from components.host import DockerHost
 from components.images import Builder, ServiceImage
+from components.options import on_host, retained_in_prod
 from components.secrets import Secrets
 from components.shared_services import SharedServices
-from config import names
+from config import conventions
 from config.app import SHARED_SERVICES, App, Service
 from config.deployment import Deployment
 
@@ -45,23 +46,20 @@ class AppStack(pulumi.ComponentResource):
         app = deployment.apps[name]
         self._deployment, self._host, self._secrets, self._app = deployment, host, secrets, app
         self._data = shared.for_app(app)  # its data network, what must be up first, its connection URLs
-        prod = deployment.is_prod
-        self._on_host = pulumi.ResourceOptions(parent=self, provider=host.provider, depends_on=list(host.ready))
-        keep = pulumi.ResourceOptions(parent=self, provider=host.provider, depends_on=list(host.ready),
-                                      protect=prod, retain_on_delete=prod)
-        labels = [docker.NetworkLabelArgs(label="berth.app", value=name)]
+        labels = [docker.NetworkLabelArgs(label=conventions.APP_LABEL, value=name)]
 
         # A fixed subnet (apps/<app>.yaml `network.subnet`) for apps whose peers or rules expect one.
         ipam = [docker.NetworkIpamConfigArgs(subnet=str(app.network.subnet))] if app.network else None
-        self.network = docker.Network(name, name=names.app_network(name), labels=labels, ipam_configs=ipam,
-                                      opts=self._on_host)
+        self.network = docker.Network(name, name=conventions.app_network(name), labels=labels, ipam_configs=ipam,
+                                      opts=on_host(host, self))
         routed = {r.service for r in app.routes.values()}
         self.edge_network = None
         if any(app.services[s].kind == "server" for s in routed):
-            self.edge_network = docker.Network(f"{name}-edge", name=names.edge_network(name), labels=labels,
-                                               opts=self._on_host)
+            self.edge_network = docker.Network(f"{name}-edge", name=conventions.edge_network(name), labels=labels,
+                                               opts=on_host(host, self))
+        kept = on_host(host, self, **retained_in_prod(deployment))  # volumes hold the app's data
         self.volumes = {
-            vol: docker.Volume(f"{name}-{vol}", name=names.volume(name, vol), opts=keep)
+            vol: docker.Volume(f"{name}-{vol}", name=conventions.volume(name, vol), opts=kept)
             for svc in app.services.values() for vol in svc.mounted_volumes
         }
         self._owned: dict[str, pulumi.Resource] = {}  # volume -> the run that gave it its owner
@@ -76,7 +74,7 @@ class AppStack(pulumi.ComponentResource):
                 continue
             self.containers[svc_name] = [
                 self._container(svc_name, svc, image, replica, routed=svc_name in routed)
-                for replica in names.replica_numbers(svc.replicas)
+                for replica in conventions.replica_numbers(svc.replicas)
             ]
             self._hooks(svc_name, svc, image)
         self.url = deployment.url(app)
@@ -110,8 +108,8 @@ class AppStack(pulumi.ComponentResource):
         inside = [svc_name] + ([f"{svc_name}-{replica}"] if replica else [])
         out = [Attachment(self.network, inside)]
         if routed:
-            out.append(Attachment(self.edge_network, sorted({names.edge_alias(app, svc_name),
-                                                             names.edge_alias(app, svc_name, replica)})))
+            out.append(Attachment(self.edge_network, sorted({conventions.edge_alias(app, svc_name),
+                                                             conventions.edge_alias(app, svc_name, replica)})))
         if any(u in SHARED_SERVICES for u in svc.uses):
             out.append(Attachment(self._data.network, [svc_name]))
         return out
@@ -144,15 +142,15 @@ class AppStack(pulumi.ComponentResource):
             cap_add=svc.cap_add,
             user=svc.user,
             gpu=svc.gpu,
-            labels={"berth.app": app.name, "berth.service": f"{app.name}/{svc_name}"},
+            labels={conventions.APP_LABEL: app.name, conventions.SERVICE_LABEL: conventions.service_label(app.name, svc_name)},
             stateful=svc.stateful,
-        ), provider=self._host.provider, parent=self, depends_on=[*self._host.ready, *depends])
+        ), host=self._host, parent=self, depends_on=depends)
 
     # --- what runs beside the containers ----------------------------------------------------------------
 
     def _hooks(self, svc_name: str, svc: Service, image: ServiceImage) -> None:
         """After-deploy commands (migrations): run in a new container of this image, once per image."""
-        label = f"berth.service={self._app.name}/{svc_name}"
+        label = f"{conventions.SERVICE_LABEL}={conventions.service_label(self._app.name, svc_name)}"
         for i, hook in enumerate(svc.after_deploy, start=1):
             create = image.ref.apply(lambda ref, cmd=hook.command: (
                 f"c=$(docker ps -q --filter {shlex.quote('label=' + label)} --filter {shlex.quote('ancestor=' + ref)}"
@@ -189,8 +187,9 @@ class AppStack(pulumi.ComponentResource):
         no capabilities, no network and a read-only root: it can write the volume and nothing else.
         """
         app = self._app.name
-        volume = docker.Volume(f"{app}-{svc_name}-site", name=names.site_volume(app, svc_name), opts=self._on_host)
-        self.site_volumes[names.site_root(app, svc_name)] = volume
+        volume = docker.Volume(f"{app}-{svc_name}-site", name=conventions.site_volume(app, svc_name),
+                               opts=on_host(self._host, self))
+        self.site_volumes[conventions.site_root(app, svc_name)] = volume
         copy = f"rm -rf /out/* /out/.[!.]* 2>/dev/null; cp -R {shlex.quote(svc.site_path)}/. /out/"
         create = pulumi.Output.all(volume.name, image.ref).apply(lambda a: (
             f"docker run --rm --network none --user 0:0 --read-only --cap-drop ALL --security-opt no-new-privileges "

@@ -24,6 +24,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.host import DockerHost
+from components.options import kept_in_prod
 from config.deployment import Deployment
 from render import backup_host, backup_plan
 
@@ -65,7 +66,7 @@ class Backups(pulumi.ComponentResource):
         bucket = aws.s3.Bucket(
             f"{name}-bucket", bucket_prefix=bucket_prefix(deployment.stack), force_destroy=not prod, tags=tags,
             # prod: backups outlive the stack; staging: `pulumi destroy` empties and deletes the bucket.
-            opts=pulumi.ResourceOptions(parent=self, protect=prod, retain_on_delete=prod))
+            opts=kept_in_prod(deployment, self))
         aws.s3.BucketOwnershipControls(f"{name}-ownership", bucket=bucket.id,
                                        rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
         aws.s3.BucketPublicAccessBlock(f"{name}-public-access", bucket=bucket.id, block_public_acls=True,

@@ -1,8 +1,7 @@
 """One place that turns "run this image" into a hardened docker.Container.
 
 Every container berth runs gets the same floor: restart `unless-stopped`, a healthcheck the deploy
-waits on (`wait=True`), a memory limit, rotated logs set on the container itself (daemon defaults
-would show as drift, kreuzwerker/terraform-provider-docker#473), `no-new-privileges`, every
+waits on (`wait=True`), a memory limit, rotated logs set on the container itself (config/conventions.py), `no-new-privileges`, every
 capability dropped but those named, a read-only root with tmpfs for writable paths, never
 privileged, never the Docker socket, never `uploads` (the provider copies them by extracting an
 archive at `/` before start, which the daemon refuses on a read-only root).
@@ -28,9 +27,11 @@ from typing import Sequence
 import pulumi
 import pulumi_docker as docker
 
+from components.host import DockerHost
+from components.options import on_host
+from config import conventions
 from config.app import HealthCheck
 
-LOG_OPTS = {"max-size": "10m", "max-file": "5"}
 SECURITY_OPTS = ["no-new-privileges:true"]
 HEALTHY_WITHIN_S = 300
 STOP_TIMEOUT_S = 30
@@ -77,7 +78,6 @@ class ContainerSpec:
     memory_mb: int
     env: pulumi.Input[Sequence[pulumi.Input[str]]] = ()
     command: list[str] | None = None
-    entrypoint: list[str] | None = None
     volumes: list[docker.ContainerVolumeArgs] = field(default_factory=list)
     tmpfs: list[str] = field(default_factory=list)
     read_only: bool = True
@@ -93,8 +93,9 @@ class ContainerSpec:
     stop_timeout_s: int = STOP_TIMEOUT_S
 
 
-def hardened_container(name: str, spec: ContainerSpec, *, provider: docker.Provider, parent: pulumi.Resource,
-                       depends_on: Sequence[pulumi.Resource] = (), protect: bool = False) -> docker.Container:
+def hardened_container(name: str, spec: ContainerSpec, *, host: DockerHost, parent: pulumi.Resource | None,
+                       depends_on: Sequence[pulumi.Resource] = ()) -> docker.Container:
+    """The container on `host`, after its readiness gate and `depends_on`."""
     return docker.Container(
         name,
         # Stateful containers keep a stable name (operators `docker exec` into them); stateless ones are
@@ -103,7 +104,6 @@ def hardened_container(name: str, spec: ContainerSpec, *, provider: docker.Provi
         image=spec.image,
         envs=spec.env,
         command=spec.command,
-        entrypoints=spec.entrypoint,
         user=spec.user,
         restart="unless-stopped",
         healthcheck=spec.healthcheck,
@@ -112,8 +112,8 @@ def hardened_container(name: str, spec: ContainerSpec, *, provider: docker.Provi
         memory=spec.memory_mb,
         cpus=str(spec.cpus) if spec.cpus else None,
         gpus="all" if spec.gpu else None,
-        log_driver="json-file",
-        log_opts=LOG_OPTS,
+        log_driver=conventions.LOG_DRIVER,
+        log_opts=conventions.LOG_OPTS,
         security_opts=SECURITY_OPTS,
         capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"], adds=sorted(spec.cap_add) or None),
         privileged=False,
@@ -129,11 +129,5 @@ def hardened_container(name: str, spec: ContainerSpec, *, provider: docker.Provi
             docker.ContainerNetworksAdvancedArgs(name=a.network.name, aliases=a.aliases) for a in spec.networks
         ],
         destroy_grace_seconds=spec.stop_timeout_s,
-        opts=pulumi.ResourceOptions(
-            parent=parent,
-            provider=provider,
-            depends_on=list(depends_on),
-            delete_before_replace=spec.stateful,
-            protect=protect,
-        ),
+        opts=on_host(host, parent, depends_on=depends_on, delete_before_replace=spec.stateful),
     )

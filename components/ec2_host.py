@@ -19,6 +19,8 @@ import pulumi_aws as aws
 import pulumi_docker as docker
 
 from components.host_access import DirectSsh, SsmTunnel
+from components.options import kept_in_prod
+from config import conventions
 from render import cloud_init
 from config.deployment import Deployment
 from config.stack import Ec2HostSettings
@@ -49,7 +51,7 @@ def readiness_check(user: str, gpu: bool = False) -> str:
     return (
         "set -e; cloud-init status --wait >/dev/null || [ $? -eq 2 ]; "
         f"getent group docker | grep -qw {user}; "
-        f"test \"$(sudo -n docker info --format '{{{{.DockerRootDir}}}}')\" = {cloud_init.DOCKER_ROOT}; "
+        f"test \"$(sudo -n docker info --format '{{{{.DockerRootDir}}}}')\" = {conventions.DOCKER_ROOT}; "
         f"{gpu_checks}"
         "sudo -n docker info --format '{{.ServerVersion}}'"
     )
@@ -76,7 +78,7 @@ class Ec2Host(pulumi.ComponentResource):
         self._settings = settings
         child = pulumi.ResourceOptions(parent=self)
         # prod keeps what holds data or names the host; staging must leave nothing behind on destroy.
-        keep = pulumi.ResourceOptions(parent=self, protect=prod, retain_on_delete=prod)
+        keep = kept_in_prod(deployment, self)
         tags = {"berth:stack": deployment.stack, "berth:environment": deployment.environment}
 
         region = aws.get_region_output().region

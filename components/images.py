@@ -26,6 +26,7 @@ import pulumi_aws as aws
 import pulumi_docker as docker
 
 from components.host import DockerHost
+from components.options import kept_in_prod, on_host
 from config.app import App, Service
 from config.deployment import Deployment
 
@@ -77,7 +78,7 @@ def pinned_image(name: str, ref: str, host: DockerHost, parent: pulumi.Resource)
         return pull_on_host(name, ref, host, parent)
     pulled = docker.RemoteImage(
         name, name=ref, keep_locally=True, platform=host.platform,
-        opts=pulumi.ResourceOptions(parent=parent, provider=host.provider, depends_on=list(host.ready)),
+        opts=on_host(host, parent),
     )
     return pulled.image_id
 
@@ -165,7 +166,7 @@ def ecr_reference(name: str, deployment: Deployment, builder: Builder, app: App,
         image_tag_mutability="IMMUTABLE", image_scanning_configuration={"scan_on_push": True},
         encryption_configurations=[{"encryption_type": "AES256"}],
         force_delete=not prod,  # staging: destroy removes the repository with its images
-        opts=pulumi.ResourceOptions(parent=parent, protect=prod, retain_on_delete=prod),
+        opts=kept_in_prod(deployment, parent),
     )
     aws.ecr.LifecyclePolicy(name, repository=repo.name, policy=pulumi.Output.json_dumps({"rules": [{
         "rulePriority": 1, "description": f"keep the last {ecr.keep_images} images",

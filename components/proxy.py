@@ -24,6 +24,8 @@ import pulumi_docker as docker
 from components.container import Attachment, ContainerSpec, hardened_container, healthcheck_args
 from components.host import DockerHost
 from components.images import pinned_image
+from components.options import on_host, retained_in_prod
+from config import conventions
 from render import caddyfile
 from config.app import HealthCheck
 from config.deployment import Deployment
@@ -40,14 +42,12 @@ class Proxy(pulumi.ComponentResource):
                  site_volumes: dict[str, docker.Volume], opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:proxy:Proxy", name, None, opts)
         settings = deployment.settings.proxy
-        prod = deployment.is_prod
-        on_host = pulumi.ResourceOptions(parent=self, provider=host.provider, depends_on=list(host.ready),
-                                         protect=prod, retain_on_delete=prod)
+        kept = on_host(host, self, **retained_in_prod(deployment))
         plan = caddyfile.plan(deployment)
         self.config = caddyfile.render(plan)
         self.routes, self.summary = caddyfile.route_table(plan), caddyfile.proxy_summary(plan)
-        certificates = docker.Volume(f"{name}-data", name="berth_proxy_data", opts=on_host)
-        state = docker.Volume(f"{name}-config", name="berth_proxy_config", opts=on_host)
+        certificates = docker.Volume(f"{name}-data", name="berth_proxy_data", opts=kept)
+        state = docker.Volume(f"{name}-config", name="berth_proxy_config", opts=kept)
 
         ports = [docker.ContainerPortArgs(internal=80, external=settings.http_port, ip=host.bind_address)]
         if deployment.environment != "dev":
@@ -70,7 +70,7 @@ class Proxy(pulumi.ComponentResource):
             tmpfs=["/tmp", "/etc/caddy"],
             cap_add=CAPS,
             ports=ports,
-            labels={"berth.service": "proxy", "berth.caddyfile-sha256": hashlib.sha256(self.config.encode()).hexdigest()},
+            labels={conventions.SERVICE_LABEL: "proxy", "berth.caddyfile-sha256": hashlib.sha256(self.config.encode()).hexdigest()},
             stateful=True,  # fixed ports: the old container must let go of them first
-        ), provider=host.provider, parent=self, depends_on=host.ready)
+        ), host=host, parent=self)
         self.register_outputs({"container": self.container.name, "caddyfile": self.config})

@@ -30,7 +30,8 @@ import pulumi_random as random
 from components.container import Attachment, ContainerSpec, hardened_container, healthcheck_args
 from components.host import DockerHost
 from components.images import pinned_image
-from config import names
+from components.options import on_host, retained_in_prod
+from config import conventions
 from config.app import App, HealthCheck
 from config.deployment import Deployment
 from render import datastores
@@ -80,8 +81,9 @@ class SharedServices(pulumi.ComponentResource):
         for app in deployment.apps.values():
             if app.uses_shared("postgres") or app.uses_shared("redis"):
                 network = docker.Network(
-                    f"{app.name}-data", name=f"berth-{app.name}-data", internal=True,
-                    labels=[docker.NetworkLabelArgs(label="berth.app", value=app.name)], opts=self._on_host())
+                    f"{app.name}-data", name=conventions.data_network(app.name), internal=True,
+                    labels=[docker.NetworkLabelArgs(label=conventions.APP_LABEL, value=app.name)],
+                    opts=on_host(host, self))
                 self.apps[app.name] = AppData(app.name, network)
         outputs: dict[str, pulumi.Output] = {}
         postgres_users = [a for a in deployment.apps.values() if a.uses_shared("postgres")]
@@ -96,13 +98,9 @@ class SharedServices(pulumi.ComponentResource):
         """The app's network, readiness and URLs; None when it uses no database."""
         return self.apps.get(app.name)
 
-    def _on_host(self, **extra) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=self, provider=self._host.provider, depends_on=list(self._host.ready),
-                                      **extra)
-
     def _data_volume(self, name: str, volume_name: str) -> docker.Volume:
-        prod = self._deployment.is_prod
-        return docker.Volume(name, name=volume_name, opts=self._on_host(protect=prod, retain_on_delete=prod))
+        return docker.Volume(name, name=volume_name,
+                             opts=on_host(self._host, self, **retained_in_prod(self._deployment)))
 
     def _postgres(self, name: str, apps: list[App]) -> docker.Container:
         settings = self._deployment.settings.shared.postgres
@@ -117,11 +115,11 @@ class SharedServices(pulumi.ComponentResource):
             volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path="/var/lib/postgresql/data")],
             tmpfs=["/var/run/postgresql", "/tmp"],
             cap_add=POSTGRES_CAPS,
-            labels={"berth.service": "shared/postgres"},
+            labels={conventions.SERVICE_LABEL: conventions.service_label("shared", "postgres")},
             stateful=True,
             init=False,  # the entrypoint execs postgres as PID 1 (see components/container.py)
             **POSTGRES_STOP,
-        ), provider=self._host.provider, parent=self, depends_on=self._host.ready)
+        ), host=self._host, parent=self)
 
         psql = container.name.apply(lambda c: f"docker exec -i {shlex.quote(c)} psql -q -X -U postgres -d postgres")
         for app in apps:
@@ -143,10 +141,10 @@ class SharedServices(pulumi.ComponentResource):
         data.passwords["redis"] = generated_password(f"{app.name}-redis-password", self)
         volumes = []
         if mode == "store":
-            volume = self._data_volume(names.redis(app.name), names.redis_volume(app.name))
+            volume = self._data_volume(conventions.redis(app.name), conventions.redis_volume(app.name))
             volumes.append(docker.ContainerVolumeArgs(volume_name=volume.name, container_path="/data"))
-        container = hardened_container(names.redis(app.name), ContainerSpec(
-            image=pinned_image(names.redis(app.name), settings.image, self._host, self),
+        container = hardened_container(conventions.redis(app.name), ContainerSpec(
+            image=pinned_image(conventions.redis(app.name), settings.image, self._host, self),
             networks=[Attachment(data.network, ["redis"])],
             healthcheck=healthcheck_args(HealthCheck(command=datastores.REDIS_HEALTHCHECK, start_period_s=10), None),
             memory_mb=memory_mb,
@@ -155,10 +153,11 @@ class SharedServices(pulumi.ComponentResource):
             user=REDIS_USER,
             volumes=volumes,
             tmpfs=["/tmp"],
-            labels={"berth.app": app.name, "berth.service": f"{app.name}/redis", "berth.redis-mode": mode},
+            labels={conventions.APP_LABEL: app.name, conventions.SERVICE_LABEL: conventions.service_label(app.name, "redis"),
+                    "berth.redis-mode": mode},
             stateful=True,
             init=False,  # redis-server is PID 1 (the shell execs it) and handles SIGTERM itself
             **REDIS_STOP,
-        ), provider=self._host.provider, parent=self, depends_on=self._host.ready)
+        ), host=self._host, parent=self)
         data.ready.append(container)
         return container

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator,
                       model_validator)
+from pydantic.alias_generators import to_camel
 
 
 def shaped(regex: str, what: str) -> AfterValidator:
@@ -47,17 +48,10 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, coerce_numbers_to_str=True)
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
-
-
 class Camel(Strict):
     """Models whose YAML keys are camelCase (`memoryMb`), like Pulumi's own config."""
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, coerce_numbers_to_str=True, alias_generator=_camel
-    )
+    model_config = ConfigDict(alias_generator=to_camel)  # merged with Strict's
 
 
 class HealthCheck(Camel):

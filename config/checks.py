@@ -10,7 +10,8 @@ from ipaddress import IPv4Network
 from pathlib import Path
 
 from config.app import SHARED_SERVICES, App, HostDir, Service
-from config.deployment import EC2_DATA_ROOT, NAMESPACE, Deployment
+from config.conventions import EC2_DATA_ROOT
+from config.deployment import NAMESPACE, Deployment
 from config.errors import Problems
 from config.instance_types import InstanceType, InstanceTypeLookup, UnknownInstanceType
 from config.raw_config import RawConfig

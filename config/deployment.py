@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.app import App, Service
+from config.conventions import EC2_DATA_ROOT
 from config.instance_types import InstanceType
 from config.stack import Ec2HostSettings, EcsHostSettings, StackSettings
 
 NAMESPACE = "berth"
-EC2_DATA_ROOT = "/srv/berth"
 
 
 @dataclass(frozen=True)

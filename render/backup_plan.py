@@ -7,20 +7,16 @@ written to the host as a plain file and shown in the offline plan.
 
 from __future__ import annotations
 
-from config import names
+from config import conventions
 from config.app import App
 from config.deployment import Deployment
+from config.conventions import service_label
 from render import datastores
 
 POSTGRES_CONTAINER = "shared-postgres"
 METRIC_NAMESPACE = "berth/backups"
 SUCCEEDED_METRIC = "BackupSucceeded"  # 1 per app per successful run; the alarm fires on its absence
 LOCAL_PLAN = "backup-plan.json"  # dev: in the host's data dir, where scripts/backup finds it
-
-
-def service_label(app: str, service: str) -> str:
-    """The `berth.service` label value the app's containers carry (components/app_stack.py)."""
-    return f"{app}/{service}"
 
 
 def app_plan(app: App) -> dict:
@@ -31,13 +27,13 @@ def app_plan(app: App) -> dict:
     stopped Redis is complete. A `cache` holds nothing worth keeping.
     """
     services = [service_label(app.name, s) for s in app.start_order if app.services[s].kind == "server"]
-    volumes = {names.volume(app.name, vol): [service_label(app.name, s) for s in mounted]
+    volumes = {conventions.volume(app.name, vol): [service_label(app.name, s) for s in mounted]
                for vol, mounted in sorted(app.backed_up_volumes().items())}
     redis, redis_store = service_label(app.name, "redis"), None
     if app.uses_shared("redis"):
         services.insert(0, redis)
     if app.uses_shared("redis") and app.redis.mode == "store":
-        redis_store = names.redis_volume(app.name)
+        redis_store = conventions.redis_volume(app.name)
         volumes[redis_store] = [redis]
     return {
         "services": services,

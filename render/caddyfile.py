@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 from pydantic.alias_generators import to_camel
 
-from config import names
+from config import conventions
 from config.app import App
 from config.deployment import Deployment
 
@@ -102,10 +102,10 @@ def _rules(app: App) -> tuple[Rule, ...]:
         if svc.kind == "static":
             # A static site's files are relative to its route (`vite build --base /docs/`): strip the path.
             rules.append(Rule(path=path, max_body_mb=body, strip_prefix=True, spa=route.spa,
-                              static_root=names.site_root(app.name, route.service)))
+                              static_root=conventions.site_root(app.name, route.service)))
             continue
-        upstreams = tuple(f"{names.edge_alias(app.name, route.service, n)}:{svc.port}"
-                          for n in names.replica_numbers(svc.replicas))
+        upstreams = tuple(f"{conventions.edge_alias(app.name, route.service, n)}:{svc.port}"
+                          for n in conventions.replica_numbers(svc.replicas))
         rules.append(Rule(path=path, max_body_mb=body, upstreams=upstreams, strip_prefix=route.strip_prefix,
                           stream=route.stream, timeout_s=route.timeout_s, sticky=route.sticky))
     return tuple(rules)

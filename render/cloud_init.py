@@ -25,9 +25,8 @@ from dataclasses import dataclass
 import yaml
 
 from config.app import DOCKER_ADDRESS_POOL
+from config.conventions import DOCKER_ROOT, EC2_DATA_ROOT, LOG_DRIVER, LOG_OPTS
 
-DATA_ROOT = "/srv/berth"
-DOCKER_ROOT = f"{DATA_ROOT}/docker"
 DOCKER_GPG_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
 # Held on GPU hosts so no upgrade brings a kernel the NVIDIA driver has no modules for.
 KERNEL_PACKAGES = ("linux-image-*", "linux-headers-*", "linux-modules-*", "linux-aws*", "linux-generic*")
@@ -46,8 +45,8 @@ def daemon_json() -> dict:
     """Engine defaults: rotated logs, no privilege escalation, containers survive daemon restarts."""
     return {
         "data-root": DOCKER_ROOT,
-        "log-driver": "json-file",
-        "log-opts": {"max-size": "10m", "max-file": "5"},
+        "log-driver": LOG_DRIVER,
+        "log-opts": LOG_OPTS,
         "no-new-privileges": True,
         "live-restore": True,
         "userland-proxy": False,
@@ -62,7 +61,7 @@ def mount_script(volume_id: str) -> str:
     """Mount the data volume by its EBS id; format it only if it holds no filesystem yet."""
     device = f"/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_{volume_id.replace('-', '')}"
     return f"""#!/bin/bash
-# Mount berth's data volume at {DATA_ROOT}. Runs on first boot; fstab mounts it on every later boot.
+# Mount berth's data volume at {EC2_DATA_ROOT}. Runs on first boot; fstab mounts it on every later boot.
 set -euo pipefail
 device="{device}"
 # The volume is attached after the instance starts: poll until the device appears (bounded).
@@ -77,13 +76,13 @@ fi
 if ! blkid "$device" >/dev/null 2>&1; then
   mkfs.ext4 -L berth-data "$device"
 fi
-mkdir -p {DATA_ROOT}
+mkdir -p {EC2_DATA_ROOT}
 if ! grep -q "^$device " /etc/fstab; then
-  echo "$device {DATA_ROOT} ext4 defaults,nofail,x-systemd.device-timeout=60 0 2" >> /etc/fstab
+  echo "$device {EC2_DATA_ROOT} ext4 defaults,nofail,x-systemd.device-timeout=60 0 2" >> /etc/fstab
 fi
 systemctl daemon-reload
-mount {DATA_ROOT}
-mkdir -p {DOCKER_ROOT} {DATA_ROOT}/host-dirs
+mount {EC2_DATA_ROOT}
+mkdir -p {DOCKER_ROOT} {EC2_DATA_ROOT}/host-dirs
 """
 
 
@@ -106,7 +105,7 @@ nvidia-ctk runtime configure --runtime=docker
 # Install the Docker engine on the mounted data volume, then start it.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-mountpoint -q {DATA_ROOT}
+mountpoint -q {EC2_DATA_ROOT}
 apt-get install -y --no-install-recommends docker-ce docker-ce-cli containerd.io docker-buildx-plugin \\
   amazon-ecr-credential-helper
 {gpu_steps}systemctl daemon-reload
@@ -140,7 +139,7 @@ def render(setup: HostSetup) -> str:
             {
                 "path": "/etc/systemd/system/docker.service.d/berth-data.conf",
                 "permissions": "0644",
-                "content": f"[Unit]\nRequiresMountsFor={DATA_ROOT}\n",
+                "content": f"[Unit]\nRequiresMountsFor={EC2_DATA_ROOT}\n",
             },
             {
                 "path": f"{home}/.docker/config.json",

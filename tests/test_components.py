@@ -20,13 +20,16 @@ import pulumi_docker as docker
 from components.container import Attachment, ContainerSpec, hardened_container, healthcheck_args
 from config.app import HealthCheck
 
-provider = docker.Provider("engine", host="unix:///var/run/docker.sock")
+class Engine:  # a DockerHost as far as hardened_container asks: its provider, nothing to wait for
+    provider = docker.Provider("engine", host="unix:///var/run/docker.sock")
+    ready = []
+
 net = docker.Network("net", name="berth-unit")
 check = healthcheck_args(HealthCheck(path="/health", probe="curl"), 8000)
 for name, stateful in (("api", False), ("db", True)):
     hardened_container(name, ContainerSpec(image="sha256:" + "a" * 64, networks=[Attachment(net, [name])],
                        healthcheck=check, memory_mb=256, cap_add=["CHOWN"] if stateful else [],
-                       tmpfs=["/tmp"], stateful=stateful), provider=provider, parent=None)
+                       tmpfs=["/tmp"], stateful=stateful), host=Engine, parent=None)
 '''
 
 

@@ -32,8 +32,9 @@ from components.ecs.load_balancer import LoadBalancer
 from components.ecs.network import EcsNetwork
 from components.ecs.secret_store import SecretStore
 from components.images import Builder, ecr_reference
+from components.options import kept_in_prod
 from components.secrets import Secrets
-from config import names
+from config import conventions
 from config.app import SHARED_SERVICES, App, Service
 from config.deployment import Deployment
 from config.fargate import task_size
@@ -149,7 +150,6 @@ class EcsApp(pulumi.ComponentResource):
     def _access_points(self) -> dict[tuple[str, str], aws.efs.AccessPoint]:
         """One EFS access point per volume (and host dir): its own directory, owned by the service's user."""
         app, platform = self._app, self._platform
-        prod = platform.deployment.is_prod
         points = {}
         for svc_name, svc in app.services.items():
             uid, gid = posix_owner(svc)
@@ -161,8 +161,8 @@ class EcsApp(pulumi.ComponentResource):
                     posix_user={"uid": uid, "gid": gid},
                     root_directory={"path": f"/berth/{app.name}/{volume}", "creation_info": {
                         "owner_uid": uid, "owner_gid": gid, "permissions": "0750"}},
-                    tags={**self._tags, "Name": names.volume(app.name, volume)},
-                    opts=pulumi.ResourceOptions(parent=self, protect=prod, retain_on_delete=prod))
+                    tags={**self._tags, "Name": conventions.volume(app.name, volume)},
+                    opts=kept_in_prod(platform.deployment, self))
         return points
 
     def _secrets(self) -> dict[tuple[str, str], pulumi.Output[str]]:
@@ -384,7 +384,7 @@ class EcsApp(pulumi.ComponentResource):
             "linuxParameters": {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"], "add": []}},
             "portMappings": [{"name": "edge", "containerPort": EDGE_PORT, "protocol": "tcp", "appProtocol": "http"}],
             "mountPoints": [{"sourceVolume": "caddy", "containerPath": "/run/caddy"},
-                            *[{"sourceVolume": f"site-{n}", "containerPath": names.site_root(app.name, n),
+                            *[{"sourceVolume": f"site-{n}", "containerPath": conventions.site_root(app.name, n),
                                "readOnly": True} for n, _ in sites]],
             "dependsOn": [{"containerName": f"site-{n}", "condition": "SUCCESS"} for n, _ in sites],
             "healthCheck": {"command": ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{EDGE_PORT}/health"],
@@ -419,7 +419,7 @@ def edge_plan(deployment: Deployment, app: App) -> caddyfile.ProxyPlan:
         body = route.max_body_mb or app.max_body_mb
         if svc.kind == "static":
             rules.append(caddyfile.Rule(path=path, max_body_mb=body, strip_prefix=True, spa=route.spa,
-                                        static_root=names.site_root(app.name, route.service)))
+                                        static_root=conventions.site_root(app.name, route.service)))
         else:
             rules.append(caddyfile.Rule(path=path, max_body_mb=body, upstreams=(f"{route.service}:{svc.port}",),
                                         strip_prefix=route.strip_prefix, stream=route.stream,

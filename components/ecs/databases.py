@@ -19,6 +19,7 @@ import pulumi_aws as aws
 import pulumi_command as command
 
 from components.ecs.network import EcsNetwork
+from components.options import kept_in_prod
 from components.ecs.secret_store import SecretStore
 from components.shared_services import app_database, generated_password
 from config.app import App
@@ -67,8 +68,7 @@ class ManagedData(pulumi.ComponentResource):
         self.register_outputs(outputs)
 
     def _keep(self, **extra) -> pulumi.ResourceOptions:
-        prod = self._deployment.is_prod
-        return pulumi.ResourceOptions(parent=self, protect=prod, retain_on_delete=prod, **extra)
+        return kept_in_prod(self._deployment, self, **extra)
 
     def _ingress(self, name: str, group: aws.ec2.SecurityGroup, port: int, apps: list[App]) -> None:
         for app in apps:

@@ -12,6 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.ecs.network import EcsNetwork
+from components.options import kept_in_prod
 from config.deployment import Deployment
 
 
@@ -33,7 +34,7 @@ class EcsFileSystem(pulumi.ComponentResource):
             name, encrypted=True, performance_mode="generalPurpose", throughput_mode="elastic",
             lifecycle_policies=[{"transition_to_ia": "AFTER_30_DAYS"}],
             tags={**tags, "Name": f"berth-{deployment.stack}"},
-            opts=pulumi.ResourceOptions(parent=self, protect=prod, retain_on_delete=prod))
+            opts=kept_in_prod(deployment, self))
         aws.efs.BackupPolicy(name, file_system_id=self.file_system.id,
                              backup_policy={"status": "ENABLED" if prod else "DISABLED"}, opts=child)
         self.mount_targets = [

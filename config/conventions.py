@@ -1,0 +1,79 @@
+"""berth's conventions on a host, in one place so components, renderers and checks agree: the names
+it gives networks, volumes and containers, where its data lives, how containers log, how they are labelled.
+"""
+
+from __future__ import annotations
+
+# --- where data lives ---------------------------------------------------------------------------------
+
+EC2_DATA_ROOT = "/srv/berth"  # the EC2 host's encrypted EBS data volume is mounted here (render/cloud_init.py)
+DOCKER_ROOT = f"{EC2_DATA_ROOT}/docker"  # Docker's data root on it: images, containers, named volumes
+
+# --- logs ---------------------------------------------------------------------------------------------
+
+# Rotated json-file logs: the EC2 daemon's default (render/cloud_init.py) and set on every container too
+# (components/container.py), since a daemon default the container lacks shows as drift
+# (kreuzwerker/terraform-provider-docker#473) and dev's engine has its own defaults.
+LOG_DRIVER = "json-file"
+LOG_OPTS = {"max-size": "10m", "max-file": "5"}
+
+# --- labels -------------------------------------------------------------------------------------------
+
+APP_LABEL = "berth.app"  # on an app's networks and containers
+SERVICE_LABEL = "berth.service"  # `<app>/<service>`: how hooks and the backup tool find a service's containers
+
+
+def service_label(app: str, service: str) -> str:
+    """The `berth.service` value of an app's service (stateless containers have generated names)."""
+    return f"{app}/{service}"
+
+
+# --- names --------------------------------------------------------------------------------------------
+
+
+def app_network(app: str) -> str:
+    return f"berth-{app}"
+
+
+def data_network(app: str) -> str:
+    """The internal network an app shares with its database and its Redis."""
+    return f"berth-{app}-data"
+
+
+def edge_network(app: str) -> str:
+    """The network an app shares with the proxy: only its routed services join it."""
+    return f"berth-{app}-edge"
+
+
+def edge_alias(app: str, service: str, replica: int | None = None) -> str:
+    """How the proxy finds a service: app-qualified, because the proxy sits on every app's edge network."""
+    return f"{app}-{service}" + (f"-{replica}" if replica is not None else "")
+
+
+def replica_numbers(replicas: int) -> list[int | None]:
+    """One container is just `<app>-<service>`; several are `-1`, `-2`, ..."""
+    return [None] if replicas == 1 else list(range(1, replicas + 1))
+
+
+def volume(app: str, name: str) -> str:
+    """Docker volume name: `chatbot_chroma`, as in the seed's migration plan."""
+    return f"{app}_{name}".replace("-", "_")
+
+
+def site_volume(app: str, service: str) -> str:
+    return volume(app, f"{service}_site")
+
+
+def site_root(app: str, service: str) -> str:
+    """Where the proxy finds a static service's files."""
+    return f"/srv/sites/{app}-{service}"
+
+
+def redis(app: str) -> str:
+    """An app's own Redis: its container (found as `redis` on the app's data network)."""
+    return f"{app}-redis"
+
+
+def redis_volume(app: str) -> str:
+    """Where a Redis in `store` mode keeps its append-only file."""
+    return volume(app, "redis")
