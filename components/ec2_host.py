@@ -69,45 +69,75 @@ def ingress_rules(settings: Ec2HostSettings) -> dict[str, dict]:
 
 
 class Ec2Host(pulumi.ComponentResource):
+    """The instance and everything around it, built concern by concern (each method below is one).
+
+    Every resource is a direct child of the host, named `<name>-…`: the methods only group the code,
+    so splitting it changed no URN.
+    """
+
     bind_address = "0.0.0.0"
 
     def __init__(self, name: str, deployment: Deployment, opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:host:Ec2Host", name, None, opts)
-        settings: Ec2HostSettings = deployment.settings.host
-        prod = deployment.is_prod
-        self._settings = settings
-        child = pulumi.ResourceOptions(parent=self)
-        # prod keeps what holds data or names the host; staging must leave nothing behind on destroy.
-        keep = kept_in_prod(deployment, self)
-        tags = {"berth:stack": deployment.stack, "berth:environment": deployment.environment}
+        self._name, self._deployment = name, deployment
+        self._settings: Ec2HostSettings = deployment.settings.host
+        self._tags = {"berth:stack": deployment.stack, "berth:environment": deployment.environment}
+        self._child = pulumi.ResourceOptions(parent=self)
+        host_type = deployment.host_type
+        self.platform = host_type.platform
 
         region = aws.get_region_output().region
         account = aws.get_caller_identity_output().account_id
-        zone = settings.availability_zone or region.apply(lambda r: f"{r}a")
+        zone = self._settings.availability_zone or region.apply(lambda r: f"{r}a")
         subnet = aws.ec2.get_subnet_output(default_for_az=True, availability_zone=zone)
 
-        self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg", description=f"berth {deployment.stack}: web from anywhere, SSH from admins only",
-            vpc_id=subnet.vpc_id, tags=tags, opts=child,
+        self.security_group = self._firewall(subnet.vpc_id)
+        self.role, profile = self._role(region, account)
+        self.data_volume = self._data_volume(zone)
+        registry = pulumi.Output.concat(account, ".dkr.ecr.", region, ".amazonaws.com")
+        self.user_data = pulumi.Output.all(self.data_volume.id, registry).apply(lambda a: cloud_init.render(
+            cloud_init.HostSetup(data_volume_id=a[0], ssh_user=self._settings.ssh_user, gpu=host_type.gpu,
+                                 ecr_registry=a[1], arch=host_type.debian_arch)))
+        self.instance = self._instance(subnet, profile)
+        self.public_ip = self.instance.public_ip
+        if deployment.is_prod:
+            self.public_ip = self._prod_resilience(region)
+        self.access, self.ready, self.provider = self._access(region)
+        self.register_outputs({
+            "publicIp": self.public_ip, "instanceId": self.instance.id, "dataVolumeId": self.data_volume.id,
+            "securityGroupId": self.security_group.id,
+        })
+
+    def _firewall(self, vpc_id: pulumi.Input[str]) -> aws.ec2.SecurityGroup:
+        """The security group: web from anywhere, SSH from the named admin networks, all outbound."""
+        name, child = self._name, self._child
+        group = aws.ec2.SecurityGroup(
+            f"{name}-sg", description=f"berth {self._deployment.stack}: web from anywhere, SSH from admins only",
+            vpc_id=vpc_id, tags=self._tags, opts=child,
         )
-        for key, rule in ingress_rules(settings).items():
+        for key, rule in ingress_rules(self._settings).items():
             family = "cidr_ipv6" if ":" in rule["cidr"] else "cidr_ipv4"
             aws.vpc.SecurityGroupIngressRule(
-                f"{name}-in-{key}", security_group_id=self.security_group.id, ip_protocol="tcp",
+                f"{name}-in-{key}", security_group_id=group.id, ip_protocol="tcp",
                 from_port=rule["port"], to_port=rule["port"], description=rule["description"],
                 **{family: rule["cidr"]}, opts=child,
             )
         for family, cidr in WORLD.items():
             aws.vpc.SecurityGroupEgressRule(
-                f"{name}-out-{family}", security_group_id=self.security_group.id, ip_protocol="-1",
+                f"{name}-out-{family}", security_group_id=group.id, ip_protocol="-1",
                 description=f"all outbound ({family}): packages, registries, ACME, APIs",
                 **{"cidr_ipv6" if family == "ipv6" else "cidr_ipv4": cidr}, opts=child,
             )
+        return group
 
+    def _role(self, region: pulumi.Output[str], account: pulumi.Output[str]
+              ) -> tuple[aws.iam.Role, aws.iam.InstanceProfile]:
+        """The instance's role: SSM Session Manager, and pulling this stack's images from ECR, nothing else."""
+        name, child = self._name, self._child
         role = aws.iam.Role(
             f"{name}-role", assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [
                 {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
-            description="berth host: SSM Session Manager and pulling this stack's images", tags=tags, opts=child,
+            description="berth host: SSM Session Manager and pulling this stack's images", tags=self._tags, opts=child,
         )
         aws.iam.RolePolicyAttachment(f"{name}-ssm", role=role.name, policy_arn=SSM_CORE_POLICY, opts=child)
         aws.iam.RolePolicy(f"{name}-pull", role=role.name, policy=pulumi.Output.json_dumps({
@@ -116,105 +146,111 @@ class Ec2Host(pulumi.ComponentResource):
                 {"Sid": "PullThisStacksImages", "Effect": "Allow",
                  "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
                  "Resource": pulumi.Output.concat("arn:aws:ecr:", region, ":", account, ":repository/berth/",
-                                                  deployment.stack, "/*")},
+                                                  self._deployment.stack, "/*")},
             ]}), opts=child)
-        self.role = role
-        profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, opts=child)
+        return role, aws.iam.InstanceProfile(f"{name}-profile", role=role.name, opts=child)
 
-        self.data_volume = aws.ebs.Volume(
-            f"{name}-data", availability_zone=zone, size=settings.data_volume_gib, type="gp3", encrypted=True,
+    def _data_volume(self, zone: pulumi.Input[str]) -> aws.ebs.Volume:
+        """The encrypted EBS volume Docker's data root lives on; prod keeps it, DLM snapshots it by its tag."""
+        stack, settings = self._deployment.stack, self._settings
+        return aws.ebs.Volume(
+            f"{self._name}-data", availability_zone=zone, size=settings.data_volume_gib, type="gp3", encrypted=True,
             snapshot_id=settings.data_volume_snapshot_id,
-            tags={**tags, "Name": f"berth-{deployment.stack}-data", "berth:snapshots": deployment.stack}, opts=keep,
+            tags={**self._tags, "Name": f"berth-{stack}-data", "berth:snapshots": stack},
+            opts=kept_in_prod(self._deployment, self),
         )
-        registry = pulumi.Output.concat(account, ".dkr.ecr.", region, ".amazonaws.com")
-        host_type = deployment.host_type
-        self.platform = host_type.platform
-        user_data = pulumi.Output.all(self.data_volume.id, registry).apply(lambda a: cloud_init.render(
-            cloud_init.HostSetup(data_volume_id=a[0], ssh_user=settings.ssh_user, gpu=host_type.gpu, ecr_registry=a[1],
-                                 arch=host_type.debian_arch)))
-        self.user_data = user_data
 
+    def _instance(self, subnet: pulumi.Output[aws.ec2.GetSubnetResult], profile: aws.iam.InstanceProfile) -> aws.ec2.Instance:
+        """The instance (Ubuntu, or AWS's NVIDIA AMI on a GPU type), IMDSv2 only, with the data volume attached."""
+        name, settings, prod = self._name, self._settings, self._deployment.is_prod
         key_name = None
         if settings.ssh_public_key:
-            key_name = aws.ec2.KeyPair(f"{name}-key", public_key=settings.ssh_public_key, tags=tags, opts=child).key_name
-
-        arch = host_type.debian_arch
-        owner, ami_name = ((GPU_AMI_OWNER, GPU_AMI_NAME[arch]) if host_type.gpu
-                           else (UBUNTU_OWNER, UBUNTU_AMI_NAME.format(arch=arch)))
-        ami = aws.ec2.get_ami_output(most_recent=True, owners=[owner], filters=[
-            {"name": "name", "values": [ami_name]}, {"name": "architecture", "values": [AMI_ARCHITECTURE[arch]]},
-            {"name": "virtualization-type", "values": ["hvm"]}])
-        self.instance = aws.ec2.Instance(
+            key_name = aws.ec2.KeyPair(f"{name}-key", public_key=settings.ssh_public_key, tags=self._tags,
+                                       opts=self._child).key_name
+        instance = aws.ec2.Instance(
             f"{name}-instance",
-            ami=ami.id, instance_type=settings.instance_type, subnet_id=subnet.id,
+            ami=self._ami().id, instance_type=settings.instance_type, subnet_id=subnet.id,
             vpc_security_group_ids=[self.security_group.id], iam_instance_profile=profile.name, key_name=key_name,
-            user_data=user_data, user_data_replace_on_change=not prod,
+            user_data=self.user_data, user_data_replace_on_change=not prod,
             metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1},
             root_block_device={"volume_type": "gp3", "volume_size": settings.root_volume_gib, "encrypted": True,
                                "delete_on_termination": True},
             monitoring=True, ebs_optimized=True, disable_api_termination=prod, maintenance_options={"auto_recovery": "default"},
-            tags={**tags, "Name": f"berth-{deployment.stack}"},
+            tags={**self._tags, "Name": f"berth-{self._deployment.stack}"},
             # prod: a newer AMI or user data never silently replaces the host; replace it on purpose.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami", "userData"] if prod else None),
         )
         aws.ec2.VolumeAttachment(
             f"{name}-data-attachment", device_name="/dev/sdf", volume_id=self.data_volume.id,
-            instance_id=self.instance.id, stop_instance_before_detaching=True,
+            instance_id=instance.id, stop_instance_before_detaching=True,
             # the volume can be attached to one instance at a time: detach from the old host first.
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
+        return instance
 
-        self.public_ip = self.instance.public_ip
-        if prod:
-            eip = aws.ec2.Eip(f"{name}-eip", domain="vpc", tags=tags, opts=keep)
-            aws.ec2.EipAssociation(f"{name}-eip-association", instance_id=self.instance.id,
-                                   allocation_id=eip.allocation_id, opts=child)
-            self.public_ip = eip.public_ip
-            aws.cloudwatch.MetricAlarm(
-                f"{name}-recover", namespace="AWS/EC2", metric_name="StatusCheckFailed_System", statistic="Maximum",
-                period=60, evaluation_periods=2, threshold=1, comparison_operator="GreaterThanOrEqualToThreshold",
-                dimensions={"InstanceId": self.instance.id},
-                alarm_description="recover the berth host onto healthy hardware when the system status check fails",
-                alarm_actions=[region.apply(lambda r: f"arn:aws:automate:{r}:ec2:recover")], opts=child,
-            )
-            self._snapshots(name, deployment, settings, tags, child)
+    def _ami(self) -> pulumi.Output[aws.ec2.GetAmiResult]:
+        host_type = self._deployment.host_type
+        arch = host_type.debian_arch
+        owner, ami_name = ((GPU_AMI_OWNER, GPU_AMI_NAME[arch]) if host_type.gpu
+                           else (UBUNTU_OWNER, UBUNTU_AMI_NAME.format(arch=arch)))
+        return aws.ec2.get_ami_output(most_recent=True, owners=[owner], filters=[
+            {"name": "name", "values": [ami_name]}, {"name": "architecture", "values": [AMI_ARCHITECTURE[arch]]},
+            {"name": "virtualization-type", "values": ["hvm"]}])
 
-        if settings.access == "ssm":
-            self.access = SsmTunnel(settings.ssh_user, self.instance.id, region)
-        else:
-            self.access = DirectSsh(settings.ssh_user, self.public_ip)
-        gate = self.access.gate(f"{name}-ready", readiness_check(settings.ssh_user, host_type.gpu), triggers=[self.instance.id],
-                                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.instance]))
-        self.ready = [gate]
-        self.provider = docker.Provider(
-            f"{name}-docker", host=self.access.docker_host, ssh_opts=self.access.ssh_opts,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[gate]),
+    def _prod_resilience(self, region: pulumi.Output[str]) -> pulumi.Output[str]:
+        """prod: a kept Elastic IP (returned: the host's address survives replacement), recovery onto
+        healthy hardware when the system check fails, and daily snapshots of the data volume."""
+        name, child = self._name, self._child
+        eip = aws.ec2.Eip(f"{name}-eip", domain="vpc", tags=self._tags, opts=kept_in_prod(self._deployment, self))
+        aws.ec2.EipAssociation(f"{name}-eip-association", instance_id=self.instance.id,
+                               allocation_id=eip.allocation_id, opts=child)
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-recover", namespace="AWS/EC2", metric_name="StatusCheckFailed_System", statistic="Maximum",
+            period=60, evaluation_periods=2, threshold=1, comparison_operator="GreaterThanOrEqualToThreshold",
+            dimensions={"InstanceId": self.instance.id},
+            alarm_description="recover the berth host onto healthy hardware when the system status check fails",
+            alarm_actions=[region.apply(lambda r: f"arn:aws:automate:{r}:ec2:recover")], opts=child,
         )
-        self.register_outputs({
-            "publicIp": self.public_ip, "instanceId": self.instance.id, "dataVolumeId": self.data_volume.id,
-            "securityGroupId": self.security_group.id,
-        })
+        self._snapshots()
+        return eip.public_ip
 
-    def _snapshots(self, name, deployment, settings, tags, child):
+    def _snapshots(self) -> None:
         """Daily EBS snapshots of the data volume, kept for `snapshotRetentionDays`."""
+        name, child, tags, stack = self._name, self._child, self._tags, self._deployment.stack
         role = aws.iam.Role(f"{name}-dlm-role", assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Principal": {"Service": "dlm.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
             tags=tags, opts=child)
         aws.iam.RolePolicyAttachment(f"{name}-dlm-policy", role=role.name, policy_arn=DLM_SERVICE_POLICY, opts=child)
         aws.dlm.LifecyclePolicy(
-            f"{name}-snapshots", description=f"berth {deployment.stack}: daily data volume snapshots",
+            f"{name}-snapshots", description=f"berth {stack}: daily data volume snapshots",
             execution_role_arn=role.arn, state="ENABLED",
             policy_details={
                 "policy_type": "EBS_SNAPSHOT_MANAGEMENT",
                 "resource_types": ["VOLUME"],
-                "target_tags": {"berth:snapshots": deployment.stack},
+                "target_tags": {"berth:snapshots": stack},
                 "schedules": [{
                     "name": "daily", "copy_tags": True,
                     "create_rule": {"interval": 24, "interval_unit": "HOURS", "times": "03:00"},
-                    "retain_rule": {"count": settings.snapshot_retention_days},
+                    "retain_rule": {"count": self._settings.snapshot_retention_days},
                 }],
             }, tags=tags, opts=child,
         )
+
+    def _access(self, region: pulumi.Output[str]
+                ) -> tuple[DirectSsh | SsmTunnel, list[pulumi.Resource], docker.Provider]:
+        """How `pulumi up` reaches the host (SSH or SSM), the readiness gate, and the Docker provider behind it."""
+        name, settings = self._name, self._settings
+        if settings.access == "ssm":
+            access = SsmTunnel(settings.ssh_user, self.instance.id, region)
+        else:
+            access = DirectSsh(settings.ssh_user, self.public_ip)
+        gate = access.gate(f"{name}-ready", readiness_check(settings.ssh_user, self._deployment.host_type.gpu),
+                           triggers=[self.instance.id], opts=pulumi.ResourceOptions(parent=self, depends_on=[self.instance]))
+        provider = docker.Provider(
+            f"{name}-docker", host=access.docker_host, ssh_opts=access.ssh_opts,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[gate]),
+        )
+        return access, [gate], provider
 
     def run(self, name, create, *, triggers=(), stdin=None, parent, depends_on=()):
         """Run `create` on the host, after the readiness gate."""
