@@ -152,8 +152,7 @@ def fresh_checkout_problems(tmp_path, config) -> list[str]:
     (project / "apps").symlink_to(REPO / "apps", target_is_directory=True)
     for context in ("rag-system", "rag-system/frontend"):
         (tmp_path / context).mkdir(parents=True, exist_ok=True)
-        for dockerfile in ("Dockerfile",):
-            (tmp_path / context / dockerfile).touch()
+        (tmp_path / context / "Dockerfile").touch()
     with pytest.raises(ConfigError) as caught:
         load(RawConfig.from_values(config.values, config.secret_keys), "dev", project)
     return [str(p) for p in caught.value.problems]
