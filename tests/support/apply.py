@@ -59,7 +59,7 @@ HOST_SYSTEM_PARENTS = {"berth:backups:Backups": "installs the backup tool and it
 SERVICE_IMAGE = "berth:image:ServiceImage"
 PARALLEL = 16  # Pulumi runs every ready resource at once by default; the engine is the limit here
 HEALTH_POLL_S = 1.0  # the provider inspects once a second while it waits for healthy
-COMMAND_TIMEOUT_S = 300
+COMMAND_TIMEOUT_S = 180
 NO_GPU = "GPU service not run: no GPU here"
 
 
@@ -208,7 +208,8 @@ class Applied:
                  for r in self.run.of_type(inputs.CONTAINER)}
         current = {cid: grace.get(name, 0) for name, cid in self.containers.items()}
         with ThreadPoolExecutor(PARALLEL) as pool:
-            list(pool.map(lambda cid: self._delete_container(cid, current.get(cid, 0), True), list(self.created)))
+            list(pool.map(lambda cid: self._delete_container(cid, current.get(cid, 0), True),
+                          [*self.created, *self._command_containers()]))
         for network in self.networks.values():
             _ignore_missing(lambda: self.client.api.remove_network(network))
         for volume in self.volumes:
@@ -217,6 +218,20 @@ class Applied:
         self.created.clear()
         self.networks.clear()
         self.volumes.clear()
+
+    def _command_containers(self) -> list[str]:
+        """Containers a host command started on this apply's volumes or networks and left behind (a
+        script that timed out leaves its `docker run --rm` running)."""
+        ours = set(self.volumes) | set(self.networks)
+        left = []
+        for container in self.client.api.containers(all=True):
+            if container["Id"] in self.created:
+                continue
+            mounts = {m.get("Name") for m in container.get("Mounts") or []}
+            networks = set((container.get("NetworkSettings") or {}).get("Networks") or {})
+            if ours & (mounts | networks):
+                left.append(container["Id"])
+        return left
 
     # --- applying ------------------------------------------------------------------------------------
 

@@ -118,6 +118,7 @@ class ServiceImages:
         self._client, self._standins, self._deployment = client, standins, deployment
         self._services = {f"{a.name}-{s}": (a, s) for a in deployment.apps.values() for s in a.services}
         self._built: dict[tuple[str, str], str] = {}
+        self._building: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
 
     def app_image(self, role_name: str) -> str:
@@ -138,8 +139,10 @@ class ServiceImages:
         app, svc_name, svc = self.service(component)
         if svc.image is not None:
             return self.pinned(svc.image)
-        with self._lock:
-            key = (component, source)
+        key = (component, source)
+        with self._lock:  # one build per service image; different services build at once
+            lock = self._building.setdefault(key, threading.Lock())
+        with lock:
             if key not in self._built:
                 context = derived_context(self._standins.app_image(role(svc)), app, svc_name, svc, source)
                 tag = f"berth-applied/{component}:{hashlib.sha256(context).hexdigest()[:12]}"
