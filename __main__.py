@@ -18,8 +18,8 @@ from components.shared_services import SharedServices
 from config.load import load_from_pulumi
 
 deployment = load_from_pulumi()
-builder = Builder()
-secrets = Secrets(deployment)
+builder = Builder("builder")
+secrets = Secrets("secrets", deployment)
 
 if deployment.on_ecs:  # the same apps on an ECS cluster (components/ecs, docs/ecs.md)
     apps = deploy_on_ecs(deployment, secrets, builder)

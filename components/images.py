@@ -97,17 +97,28 @@ def build_args(deployment: Deployment, app: App, svc: Service) -> docker.DockerB
     )
 
 
-class Builder:
-    """Where images are built and pushed: the engine running `pulumi up`, and this account's ECR."""
+class Builder(pulumi.ComponentResource):
+    """Where images are built and pushed: the engine running `pulumi up`, and this account's ECR.
 
-    def __init__(self):
+    A component of its own, so its provider (declared only when something is built) is the same
+    resource, `…Builder$pulumi:providers:docker::builder`, whichever app or service builds first.
+    """
+
+    PROVIDER = "builder"
+
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("berth:image:Builder", name, None, opts)
         self._provider: docker.Provider | None = None
         self._repositories: set[str] | None = None
+        self.register_outputs({})
 
-    def provider(self, parent: pulumi.Resource) -> docker.Provider:
+    def provider(self, asker: pulumi.Resource) -> docker.Provider:
+        """The builder's Docker provider; `asker` is the first resource that builds (see the alias)."""
         if self._provider is None:
             # No host: the engine of the machine running `pulumi up` (DOCKER_HOST or the local socket).
-            self._provider = docker.Provider("builder", opts=pulumi.ResourceOptions(parent=parent))
+            # Stacks deployed before the builder was a component have it as a child of the first asker.
+            self._provider = docker.Provider(self.PROVIDER, opts=pulumi.ResourceOptions(
+                parent=self, aliases=[pulumi.Alias(parent=asker)]))
         return self._provider
 
     def pushed_digest(self, repository: str, tag: str) -> str | None:

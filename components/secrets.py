@@ -13,13 +13,16 @@ import pulumi_random as random
 from config.deployment import NAMESPACE, Deployment
 
 
-class Secrets:
-    def __init__(self, deployment: Deployment, parent: pulumi.Resource | None = None):
+class Secrets(pulumi.ComponentResource):
+    """Each secret read once, whichever app asks first; stand-ins are this component's children."""
+
+    def __init__(self, name: str, deployment: Deployment, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("berth:secrets:Secrets", name, None, opts)
         self._deployment = deployment
         self._config = pulumi.Config(NAMESPACE)
-        self._parent = parent
         self._cache: dict[str, pulumi.Output[str]] = {}
         self.not_set: list[str] = []  # names given a stand-in; exported, so plans and operators see them
+        self.register_outputs({})
 
     def get(self, name: str) -> pulumi.Output[str]:
         if name not in self._cache:
@@ -32,8 +35,10 @@ class Secrets:
         self.not_set.append(name)
         pulumi.log.warn(
             f"{NAMESPACE}:{name} is not set; this {self._deployment.environment} stack uses a generated stand-in. "
-            f"Set the real value with: pulumi config set --secret {name} <value>"
+            f"Set the real value with: pulumi config set --secret {name} <value>", resource=self,
         )
-        stand_in = random.RandomPassword(f"secret-{name}", length=32, special=False,
-                                         opts=pulumi.ResourceOptions(parent=self._parent))
+        # Stacks deployed before Secrets was a component have their stand-ins at the top of the stack:
+        # the alias keeps them (a new stand-in would change the value the app's data was written with).
+        stand_in = random.RandomPassword(f"secret-{name}", length=32, special=False, opts=pulumi.ResourceOptions(
+            parent=self, aliases=[pulumi.Alias(parent=None)]))
         return pulumi.Output.secret(stand_in.result)

@@ -73,6 +73,11 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
 
 def plan_at_ref(ref: str, stack: str, repo: Path = mockrun.REPO) -> dict:
     """Export `ref` (only berth's directory in it) to a temporary directory and plan `stack` there."""
+    return planning.describe(run_at_ref(ref, stack, repo), f"Pulumi.{stack}.yaml")
+
+
+def run_at_ref(ref: str, stack: str, repo: Path = mockrun.REPO, config_file: str | None = None) -> mockrun.Run:
+    """What `ref`'s own program registers for `stack` (with its `config_file`, default Pulumi.<stack>.yaml)."""
     if shutil.which("git") is None:
         raise DiffError("git is not installed; install it, or compare two plan JSON files instead")
     commit = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
@@ -90,9 +95,9 @@ def plan_at_ref(ref: str, stack: str, repo: Path = mockrun.REPO) -> dict:
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
             # git archive holds only the commit's files; the "data" filter (Python 3.11.4+) refuses anything else.
             tar.extractall(tree, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
-        stack_file = tree / f"Pulumi.{stack}.yaml"
+        stack_file = tree / (config_file or f"Pulumi.{stack}.yaml")
         if not stack_file.is_file():
-            raise DiffError(f"{ref} has no Pulumi.{stack}.yaml; name a stack that commit has a file for")
+            raise DiffError(f"{ref} has no {config_file or f'Pulumi.{stack}.yaml'}; name a stack that commit has a file for")
         (tree / "offline").mkdir(exist_ok=True)
         for name in RUNNER:
             shutil.copy2(Path(mockrun.__file__).parent / name, tree / "offline" / name)
@@ -100,7 +105,7 @@ def plan_at_ref(ref: str, stack: str, repo: Path = mockrun.REPO) -> dict:
                               cwd=tree, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         raise DiffError(f"the plan of {stack} at {ref} failed:\n{done.stderr.strip()}")
-    return planning.describe(mockrun.Run.from_record(json.loads(done.stdout)), stack_file.name)
+    return mockrun.Run.from_record(json.loads(done.stdout))
 
 
 # --- comparing ---------------------------------------------------------------------------------------

@@ -91,6 +91,7 @@ class Resource:
     delete_before_replace: bool
     ignore_changes: list[str]
     state: dict = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)  # URNs it was known by before (so it is not replaced)
 
     @property
     def values(self) -> dict:
@@ -295,6 +296,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.recorded: list[Resource] = []
         self.calls: list[tuple[str, dict]] = []
+        self._stack_urn = ""
 
     def Invoke(self, request):  # noqa: N802 - gRPC method name
         self.calls.append((request.tok, reveal(rpc.deserialize_properties(request.args))))
@@ -313,7 +315,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
+        if request.type == "pulumi:pulumi:Stack":
+            self._stack_urn = response.urn
+        else:
             urn = self.make_urn(request.parent, request.type, request.name)
             self.recorded.append(Resource(
                 type=request.type, name=request.name, urn=urn, inputs=rpc.deserialize_properties(request.object),
@@ -321,8 +325,17 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 protect=request.protect, retain_on_delete=request.retainOnDelete,
                 delete_before_replace=request.deleteBeforeReplace, ignore_changes=list(request.ignoreChanges),
                 state=self.resources.get(urn).state if urn in self.resources else {},
+                aliases=[self._alias_urn(a, request) for a in request.aliases],
             ))
         return response
+
+    def _alias_urn(self, alias, request) -> str:
+        """An alias as the URN it names, built as this monitor builds URNs ("no parent": the stack)."""
+        if alias.urn:
+            return alias.urn
+        spec = alias.spec
+        parent = self._stack_urn if spec.noParent else (spec.parentUrn or request.parent)
+        return self.make_urn(parent, spec.type or request.type, spec.name or request.name)
 
 
 class _LogCapture(logging.Handler):
