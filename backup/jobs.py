@@ -70,12 +70,14 @@ def services_stopped(runtime: Runtime, services: list[str], work_dir: Path):
         yield
         return
     ledger.write_text(json.dumps(containers), encoding="utf-8")
+    clock = time.monotonic()
     runtime.stop(containers)
     try:
         yield
     finally:
         runtime.start(containers)
         ledger.unlink()
+        log(f"{', '.join(services)} stopped for {round(time.monotonic() - clock, 1)} s")
 
 
 def recover(runtime: Runtime, work_dir: Path) -> None:
@@ -176,6 +178,19 @@ class VolumeSwap:
         shutil.rmtree(self.staged, ignore_errors=True)
 
 
+def swap_all(items: list) -> None:
+    """Swap every staged copy in; if one fails, put back those already swapped, newest first."""
+    done = []
+    try:
+        for item in items:
+            item.swap()
+            done.append(item)
+    except Exception:
+        for item in reversed(done):
+            item.undo()
+        raise
+
+
 def previous_text(database: Database | None, volumes: list[VolumeSwap]) -> str:
     return ", ".join(([f"database {database.previous}"] if database else []) + [str(v.previous) for v in volumes])
 
@@ -196,7 +211,7 @@ def restore_app(plan: dict, app: str, runtime: Runtime, store, work_dir: Path, b
         for check in ([database] if database else []) + volumes:
             check.check_no_leftover()
         log(f"{app}: {label} ({manifest.started_at}) verified; staging it beside the live data")
-        swapped: list = []  # what is in place, undone in reverse if a later swap fails
+        swapped = False
         try:
             if database:
                 database.stage(files / POSTGRES_PART, toc)
@@ -204,15 +219,8 @@ def restore_app(plan: dict, app: str, runtime: Runtime, store, work_dir: Path, b
                 swap.stage(files / volume_part(volume))
             try:
                 with services_stopped(runtime, spec["services"], work_dir):
-                    try:
-                        for item in ([database] if database else []) + volumes:
-                            item.swap()
-                            swapped.append(item)
-                    except Exception:
-                        for item in reversed(swapped):
-                            item.undo()
-                        swapped.clear()
-                        raise
+                    swap_all(([database] if database else []) + volumes)
+                    swapped = True
             except BackupError as err:
                 if swapped:  # the data is in place, but the app did not come back: keep what it replaced
                     raise BackupError(f"{app}'s data was restored from {label}, but {err}. The replaced data is kept "
