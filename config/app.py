@@ -161,7 +161,8 @@ class Service(Camel):
     max_replicas: PositiveInt | None = Field(default=None, description=(
         "ECS: scale between `replicas` and this on CPU load; one host runs `replicas`"))
     singleton: bool = False
-    gpu: bool = False
+    gpu: bool = Field(default=False, description=(
+        "needs an NVIDIA GPU (the host must have one); a dev stack may set false to run it on the CPU"))
     depends_on: list[Name] = []
     healthcheck: HealthCheck | None = None
     after_deploy: list[Hook] = []

@@ -6,9 +6,10 @@ import re
 from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, PositiveInt, field_validator
+from pydantic import Field, PositiveInt, create_model, field_validator
+from pydantic.fields import FieldInfo
 
-from config.app import App, Build, Camel, EnvName, HostDir, Name, VolumeName, shaped
+from config.app import App, Camel, Name, Service, shaped
 
 Environment = Literal["dev", "staging", "prod"]
 Email = Annotated[str, shaped(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")]
@@ -178,20 +179,25 @@ class BackupSettings(Camel):
         return f"*-*-* {hours}:{minute}:00 UTC"
 
 
-class ServiceOverlay(Camel):
-    """What a stack may change about a service: its image, its size, its dev-time wiring."""
+# What a stack may change about a service: its image, its size, its dev-time wiring.
+OVERRIDABLE = ("image", "build", "version", "command", "env", "host_dirs", "memory_mb", "cpus", "replicas",
+               "max_replicas", "gpu")
 
-    image: str | None = None
-    build: Build | None = None
-    version: str | None = None
-    command: list[str] | None = None
-    env: dict[EnvName, str] = {}
-    host_dirs: dict[VolumeName, HostDir] = {}
-    memory_mb: PositiveInt | None = None
-    cpus: float | None = Field(default=None, gt=0)
-    replicas: PositiveInt | None = None
-    max_replicas: PositiveInt | None = None
-    gpu: bool | None = Field(default=None, description="false: run a GPU service on the CPU (a dev machine without one)")
+
+def _as_in_the_app_file(name: str) -> tuple[object, FieldInfo]:
+    """A service field as `Service` declares it (type, constraints, meaning), unset unless the stack sets it."""
+    field = Service.model_fields[name]
+    annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    return annotation, Field(default=None, description=field.description)
+
+
+# Derived from Service, so an overridable field cannot drift from the app file's (load.py merges the
+# fields a stack sets over the app file's service and validates the result as a Service).
+ServiceOverlay = create_model(
+    "ServiceOverlay", __base__=Camel, __module__=__name__,
+    __doc__="What this stack changes about one service of the app; every other field is the app file's.",
+    **{name: _as_in_the_app_file(name) for name in OVERRIDABLE},
+)
 
 
 class AppOverlay(Camel):

@@ -9,7 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
 
+from config.app import Service
+from config.stack import OVERRIDABLE, ServiceOverlay
 from offline import diff, mockrun
 from tests.support.stacks import stack_config
 
@@ -104,3 +108,24 @@ def test_no_resource_of_an_older_commit_gets_a_new_identity(tmp_path, config_fil
     # the comparison saw the moves it guards: the builder's provider and the secrets' stand-ins
     assert any(urn.endswith("providers:docker::builder") for urn in moved)
     assert any("RandomPassword::secret-" in urn for urn in moved)
+
+
+# --- a stack's overlay of a service and the app file's service -------------------------------------------
+
+def _property_schemas(model) -> dict[str, dict]:
+    schema = model.model_json_schema(by_alias=True)
+    return {key: {k: v for k, v in prop.items() if k != "default"} for key, prop in schema["properties"].items()}
+
+
+def test_every_field_a_stack_overrides_is_the_app_files_field_with_the_same_type_and_checks():
+    overlay, service = _property_schemas(ServiceOverlay), _property_schemas(Service)
+    assert set(overlay) == {to_camel(name) for name in OVERRIDABLE}
+    for key, schema in overlay.items():
+        assert schema == service[key], key
+
+
+def test_an_overlay_value_the_app_file_would_refuse_is_refused_in_the_stack_file():
+    for field, bad in (("memoryMb", 0), ("cpus", -1), ("env", None), ("replicas", "many")):
+        with pytest.raises(ValidationError) as err:
+            ServiceOverlay.model_validate({field: bad})
+        assert err.value.errors()[0]["loc"] == (field,)
