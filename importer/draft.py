@@ -1,0 +1,39 @@
+"""One app being imported: the app file's data, the stack overlay, extra files, secrets, and the notes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from importer.compose import ComposeProject
+from importer.notes import Notes
+
+
+@dataclass(frozen=True)
+class SecretToSet:
+    key: str  # the stack config key (`customerSupportOpenaiApiKey`)
+    env: str  # the variable the service reads
+    services: tuple[str, ...]
+    source: str  # where its value is today, in words (never the value)
+
+
+@dataclass
+class AppDraft:
+    name: str
+    project: ComposeProject
+    services: dict[str, str]  # Compose service -> berth service name
+    out_dir: Path  # the berth project the files are written into
+    data: dict = field(default_factory=dict)  # apps/<name>.yaml
+    overlay: dict = field(default_factory=dict)  # berth:apps.<name> in Pulumi.<stack>.yaml
+    shared: dict = field(default_factory=dict)  # berth:shared entries this app needs
+    files: dict[str, str] = field(default_factory=dict)  # more files under apps/ (init SQL)
+    secrets: dict[str, SecretToSet] = field(default_factory=dict)
+    notes: Notes = field(default_factory=Notes)
+    overlay_notes: Notes = field(default_factory=Notes)
+    hostname: str | None = None  # the full host name the Compose setup served it at
+
+    def berth_name(self, compose_service: str) -> str | None:
+        return self.services.get(compose_service)
+
+    def service(self, name: str) -> dict:
+        return self.data.setdefault("services", {}).setdefault(name, {})

@@ -1,0 +1,134 @@
+"""The app's routes: from its nginx `server` block when the config is given, else from the ports
+Compose published (the only way the service was reached from outside)."""
+
+from __future__ import annotations
+
+import re
+
+from importer import images
+from importer.draft import AppDraft
+from importer.nginx import Location, Server
+
+FRONTEND = re.compile(r"front|web|ui|site|client|app|next|portal")
+
+
+def from_nginx(draft: AppDraft, server: Server) -> dict[str, int | None]:
+    """Routes of one server block; returns the port each routed Compose service was reached on."""
+    routes, ports = draft.data.setdefault("routes", {}), {}
+    for loc in sorted(server.locations, key=lambda l: -len(l.path)):
+        at = ("routes", loc.path)
+        if loc.static_root:
+            _static(draft, loc, routes)
+            continue
+        name = draft.berth_name(loc.service) if loc.service else None
+        if name is None:
+            where = f"proxy_pass to {loc.service}" if loc.service else "no proxy_pass"
+            draft.notes.todo(("routes",), f"nginx location {loc.path} ({where}) is not a service of this app; dropped")
+            continue
+        if not re.fullmatch(r"/([A-Za-z0-9._~-]+/)*[A-Za-z0-9._~-]*", loc.path):
+            draft.notes.todo(("routes",), f"nginx location {loc.path} is not a plain path prefix; dropped")
+            continue
+        route = {"service": name}
+        for key, value in (("stripPrefix", loc.strip_prefix), ("websocket", loc.websocket), ("stream", loc.stream),
+                           ("timeoutS", loc.timeout_s), ("sticky", loc.sticky), ("maxBodyMb", loc.max_body_mb)):
+            if value:
+                route[key] = value
+        routes[loc.path] = route
+        ports[loc.service] = loc.port
+        said = [f"nginx `location {loc.path}` -> {loc.service}" + (":" + str(loc.port) if loc.port else "")]
+        if loc.strip_prefix:
+            said.append(f"proxy_pass ends in '/': nginx drops {loc.path} before passing on (stripPrefix)")
+        elif loc.path != "/":
+            said.append("proxy_pass has no path: the service gets the full path, prefix included")
+        if loc.websocket:
+            said.append("it upgraded WebSockets")
+        if loc.stream:
+            said.append("proxy_buffering off: a stream, passed on unbuffered")
+        draft.notes.add(at, "; ".join(said))
+        for item in loc.unsupported:
+            draft.notes.todo(at, f"nginx `{item}` has no berth equivalent; dropped")
+    _published_frontend(draft, routes, ports)
+    if server.max_body_mb:
+        draft.data["maxBodyMb"] = server.max_body_mb
+        draft.notes.add(("maxBodyMb",), "nginx client_max_body_size")
+    _headers(draft, server)
+    for item in server.dropped:
+        draft.notes.add(("routes",), f"nginx `{item}` dropped: berth's proxy handles TLS, logging and compression itself")
+    return ports
+
+
+def _published_frontend(draft: AppDraft, routes: dict, ports: dict) -> None:
+    """A frontend Compose published itself, beside an nginx that served only the API (an api.<domain> site):
+    the frontend takes `/` on the app's one host name and the API's catch-all moves to /api/."""
+    reached = {s for s in ports}
+    for compose_name, name in draft.services.items():
+        svc = draft.project.services[compose_name]
+        published = [p for p in svc.get("ports") or [] if p.get("published")]
+        if compose_name in reached or not published or not FRONTEND.search(compose_name):
+            continue
+        catch_all = routes.pop("/", None)
+        if catch_all and "/api/" not in routes:
+            routes["/api/"] = catch_all
+            draft.notes.todo(("routes", "/api/"), f"nginx sent everything else to {catch_all['service']} on its own "
+                                                  "host name; on the app's one host name it gets /api/ (check its "
+                                                  "paths start with /api, else add stripPrefix: true)")
+        routes["/"] = {"service": name}
+        ports[compose_name] = int(published[0]["target"])
+        draft.notes.add(("routes", "/"), f"{compose_name} was published on port {published[0]['published']}, outside "
+                                         "nginx: it is the site's front page")
+        return
+
+
+def _static(draft: AppDraft, loc: Location, routes: dict) -> None:
+    name = "frontend" if "frontend" not in draft.services.values() else "site"
+    draft.service(name).update({"kind": "static"})
+    routes[loc.path] = {"service": name, **({"spa": True} if loc.spa else {})}
+    draft.notes.todo(("services", name), f"nginx served {loc.path} from files in {loc.static_root}. In berth the proxy "
+                                         "serves them from an image: set `build` (a stage that holds the built site) "
+                                         "and `sitePath` (where the files are in it)")
+    if loc.spa:
+        draft.notes.add(("routes", loc.path), "try_files ... /index.html: a single-page app (spa)")
+
+
+def _headers(draft: AppDraft, server: Server) -> None:
+    headers = {k.lower(): v for k, v in server.headers.items()}
+    out = {}
+    frame = headers.get("x-frame-options", "").upper()
+    if frame in ("DENY", "SAMEORIGIN"):
+        out["frameOptions"] = frame
+    referrer = headers.get("referrer-policy")
+    if referrer in ("no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin"):
+        out["referrerPolicy"] = referrer
+    elif referrer:
+        draft.notes.add(("headers",), f"Referrer-Policy {referrer} sends full URLs to other origins; berth's "
+                                      "default strict-origin-when-cross-origin applies")
+    if headers.get("content-security-policy"):
+        out["contentSecurityPolicy"] = headers["content-security-policy"]
+    if out:
+        draft.data["headers"] = out
+        draft.notes.add(("headers",), "from nginx add_header")
+
+
+def from_ports(draft: AppDraft, proxied: bool) -> dict[str, int | None]:
+    """Without an nginx config: the services Compose published (bar data stores) get routes."""
+    project = draft.project
+    published = [s for s in draft.services if any(p.get("published") for p in project.services[s].get("ports") or [])
+                 and not images.is_one_of(project.services[s].get("image") or "", images.INTERNAL_IMAGES)]
+    routes, ports = draft.data.setdefault("routes", {}), {}
+    if not published:
+        if draft.services:
+            draft.notes.todo(("routes",), "no service was published or proxied in Compose, so nothing is routed: add "
+                                          "routes (path -> service) for what the public reaches")
+        return ports
+    fronts = [s for s in published if FRONTEND.search(s)] or published[:1]
+    front = fronts[0]
+    for compose_name in published:
+        path = "/" if compose_name == front else f"/{'api' if len(published) == 2 else draft.berth_name(compose_name)}/"
+        routes[path] = {"service": draft.berth_name(compose_name)}
+        target = int(project.services[compose_name]["ports"][0]["target"])
+        ports[compose_name] = target
+        draft.notes.todo(("routes", path), f"GUESSED from the published port {target} of {compose_name}"
+                                           + ("" if path == "/" else ": check whether its paths start with "
+                                              f"{path} (else add stripPrefix: true)")
+                                           + ("; pass --nginx-conf to read the proxy's own routes" if proxied else ""))
+    return ports

