@@ -7,25 +7,41 @@ differs per environment (image versions, sizes, host names) is an overlay in `Pu
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
 from ipaddress import IPv4Network
 from typing import Annotated, Literal
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler,
+                      GetJsonSchemaHandler, PositiveInt, ValidationInfo, field_validator, model_validator)
 from pydantic.alias_generators import to_camel
+from pydantic_core import core_schema
 
 
-def shaped(regex: str, what: str) -> AfterValidator:
-    """A string check whose error says what the value should look like (not the bare regex)."""
-    compiled = re.compile(regex)
+@dataclass(frozen=True)
+class Shaped:
+    """A string check whose error says what the value should look like (not the bare regex); the JSON
+    Schema (config/reference.py) carries the regex as `pattern`, so editors check it as you type."""
 
-    def check(value: str) -> str:
-        if not compiled.fullmatch(value):
-            raise ValueError(f"{value!r} is not {what}")
-        return value
+    regex: str
+    what: str
 
-    return AfterValidator(check)
+    def __get_pydantic_core_schema__(self, source: type, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        compiled = re.compile(self.regex)
+
+        def check(value: str) -> str:
+            if not compiled.fullmatch(value):
+                raise ValueError(f"{value!r} is not {self.what}")
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> dict:
+        return {**handler(schema), "pattern": f"^(?:{self.regex})$", "x-shape": self.what}
+
+
+def shaped(regex: str, what: str) -> Shaped:
+    return Shaped(regex, what)
 
 
 Name = Annotated[str, shaped(r"[a-z][a-z0-9-]{0,30}", "a name: lowercase letters, digits and '-', starting with a letter")]
@@ -113,6 +129,15 @@ class Use(Camel):
     scheme: str | None = Field(default=None, description="URL scheme, e.g. postgresql+asyncpg")
 
 
+def _use_shorthand(value):
+    """`uses: {postgres: DATABASE_URL}` is short for `{postgres: {env: DATABASE_URL}}`."""
+    return {"env": value} if isinstance(value, str) else value
+
+
+# A use, or just the env var's name (the schema editors see accepts both, as the model does).
+UseOrEnv = Annotated[Use, BeforeValidator(_use_shorthand, json_schema_input_type=Use | EnvName)]
+
+
 class HostDir(Camel):
     """A host directory bind-mounted into the service (e.g. the CHM report-automation checkout)."""
 
@@ -141,7 +166,7 @@ class Service(Camel):
     command: list[str] | None = None
     env: dict[EnvName, str] = {}
     secret_env: dict[EnvName, SecretName] = {}
-    uses: dict[Name, Use] = {}
+    uses: dict[Name, UseOrEnv] = {}
     volumes: dict[VolumeName, AbsPath] = {}
     shared_volumes: dict[VolumeName, AbsPath] = Field(default={}, description=(
         "volumes every replica (and any other service naming them here) mounts at the same time, and a "
@@ -166,14 +191,6 @@ class Service(Camel):
     depends_on: list[Name] = []
     healthcheck: HealthCheck | None = None
     after_deploy: list[Hook] = []
-
-    @field_validator("uses", mode="before")
-    @classmethod
-    def _use_shorthand(cls, value):
-        """`uses: {postgres: DATABASE_URL}` is short for `{postgres: {env: DATABASE_URL}}`."""
-        if isinstance(value, dict):
-            return {k: ({"env": v} if isinstance(v, str) else v) for k, v in value.items()}
-        return value
 
     @field_validator("env")
     @classmethod
