@@ -14,7 +14,7 @@ ORDER = ("name", "description", "hostname", "network", "database", "redis", "ext
          "headers")
 SERVICE_ORDER = ("kind", "image", "build", "sitePath", "port", "command", "healthcheck", "uses", "env", "secretEnv",
                  "volumes", "sharedVolumes", "hostDirs", "tmpfs", "user", "capAdd", "memoryMb", "cpus", "replicas",
-                 "gpu", "dependsOn", "afterDeploy")
+                 "gpu", "singleton", "dependsOn", "afterDeploy")
 
 
 def convert(project: ComposeProject, out_dir: Path, app: str | None = None, nginx_confs: list[Path] = (),

@@ -32,6 +32,13 @@ class AppDraft:
     overlay_notes: Notes = field(default_factory=Notes)
     hostname: str | None = None  # the full host name the Compose setup served it at
 
+    def shown(self, path: str) -> str:
+        """A path as the reader knows it: relative to the Compose file's directory when it is inside it."""
+        try:
+            return str(Path(path).relative_to(self.project.directory))
+        except ValueError:
+            return path
+
     def berth_name(self, compose_service: str) -> str | None:
         return self.services.get(compose_service)
 

@@ -8,7 +8,7 @@ import shlex
 
 DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|ns)")
 SECONDS = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6, "ns": 1e-9}
-URL = re.compile(r"https?://(?:localhost|127\.0\.0\.1|0\.0\.0\.0|\[::1\])(?::(\d+))?(/[^\s'\"]*)?")
+URL = re.compile(r"(?:https?://|(?<=\s))(?:localhost|127\.0\.0\.1|0\.0\.0\.0|\[::1\])(?::(\d+))?(/[^\s'\"]*)?")
 
 
 def seconds(value) -> int | None:
@@ -65,7 +65,7 @@ def http_probe(words: list[str], port: int | None) -> tuple[str, str] | None:
         return None
     # anything after the fetch other than `|| exit 1` means the check does more than a GET
     tail = text[match.end():]
-    if re.sub(r"(\|\|\s*exit\s+1|['\");]|\.read\(\)|\s)", "", tail):
+    if re.sub(r"(\|\|\s*(?:exit\s+1|false)|['\");]|\.read\(\)|\s)", "", tail):
         if probe in ("curl", "wget"):
             return None
     return match.group(2) or "/", probe

@@ -138,11 +138,22 @@ def servers(text: str) -> list[Server]:
         body = _megabytes((server.first("client_max_body_size") or [""])[0]) or http_body
         headers = {d.args[0]: d.args[1] for d in server.find("add_header") if len(d.args) >= 2}
         locations, dropped = [], []
+        named = {loc.args[0]: loc for loc in server.find("location") if loc.args and loc.args[0].startswith("@")}
         for loc in server.find("location"):
-            if len(loc.args) != 1:
+            args = loc.args[1:] if loc.args[:1] == ["^~"] else loc.args  # ^~ is a prefix match that wins over regexes
+            if len(args) != 1:
                 dropped.append(f"location {' '.join(loc.args)} (a regex or exact-match location; berth routes path prefixes)")
                 continue
-            locations.append(_location(loc, upstreams))
+            if args[0].startswith("@"):
+                continue
+            block = list(loc.block or [])
+            fallback = (loc.first("try_files") or [""])[-1]
+            if not loc.first("proxy_pass") and fallback in named:
+                # `try_files $uri @proxy`: files nginx had on its own disk first, then the named location's upstream
+                block = [d for d in block if d.name != "try_files"] + list(named[fallback].block or [])
+                dropped.append(f"try_files in location {args[0]} (files nginx served from its own disk before "
+                               f"{fallback}; the service serves them now)")
+            locations.append(_location(Directive(loc.name, args, block), upstreams))
         for d in server.block or []:
             if d.name not in ("listen", "server_name", "location", "client_max_body_size", "add_header"):
                 dropped.append(f"{d.name} {' '.join(d.args)}".strip())
@@ -153,7 +164,7 @@ def servers(text: str) -> list[Server]:
 PROXY_HEADERS_BERTH_SETS = {"host", "x-real-ip", "x-forwarded-for", "x-forwarded-proto", "upgrade", "connection"}
 HANDLED = {"proxy_pass", "proxy_read_timeout", "proxy_send_timeout", "proxy_connect_timeout", "proxy_buffering",
            "proxy_cache", "proxy_http_version", "proxy_set_header", "client_max_body_size", "root", "try_files",
-           "index", "proxy_cache_bypass", "access_log"}
+           "index", "proxy_cache_bypass", "access_log", "proxy_redirect"}
 
 
 def _location(loc: Directive, upstreams: dict[str, Directive]) -> Location:

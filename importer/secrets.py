@@ -37,6 +37,6 @@ def config_key(app: str, env: str) -> str:
     """The stack config key of a secret: `customer-support` + `OPENAI_API_KEY` -> customerSupportOpenaiApiKey."""
     words = re.split(r"[-_]+", app) + re.split(r"_+", env)
     words = [w.lower() for w in words if w]
-    key = words[0] + "".join(w.title() for w in words[1:])
+    key = words[0] + "".join(w.capitalize() for w in words[1:])
     key = re.sub(r"[^A-Za-z0-9]", "", key)
     return key if key[:1].isalpha() else "s" + key

@@ -175,7 +175,12 @@ def _healthcheck(draft, svc, out, at, port) -> None:
         return
     command = " ".join(out.get("command") or [])
     celery = re.search(r"celery\s+(?:-A|--app)[= ](\S+).*\b(worker|beat)\b", command)
-    if port:
+    if celery and celery.group(2) == "beat":
+        out["singleton"] = True
+        draft.notes.add(at + ("singleton",), "Celery beat schedules each task once only while exactly one runs: a "
+                                             "singleton never runs twice, not even during a deploy")
+    internal = bool(image) and images.is_one_of(image, images.INTERNAL_IMAGES)
+    if port and not internal:
         probe = "python" if re.search(r"uvicorn|gunicorn|python|streamlit|django|flask", command) else (
             "node" if re.search(r"\bnode\b|npm|next|yarn", command) else "curl")
         out["healthcheck"] = {"path": "/", "probe": probe}
@@ -207,6 +212,7 @@ def _environment(draft: AppDraft, roles: Roles, compose_name: str, svc: dict, ou
     written = draft.project.raw_environment.get(compose_name, {})
     postgres, redis = set(roles.postgres), set(roles.redis)
     renames = {old: new for old, new in draft.services.items() if old != new}
+    settings: dict[str, list[str]] = {}  # database settings the generated URL replaces, by what they are for
     for key in sorted(env):
         value = "" if env[key] is None else str(env[key])
         raw = written.get(key)
@@ -224,14 +230,12 @@ def _environment(draft: AppDraft, roles: Roles, compose_name: str, svc: dict, ou
             continue
         if value in postgres | redis or any(value.startswith(h + ":") for h in postgres | redis):
             used = "postgres" if value.split(":")[0] in postgres else "redis"
-            draft.notes.todo(at + ("env",), f"{key}={value} names the Compose {used} host; berth hands the service one "
-                                            f"URL (uses.{used}) with generated credentials, not host/user/password "
-                                            "variables: make the app read that URL")
-            out.setdefault("uses", {}).setdefault(used, "DATABASE_URL" if used == "postgres" else "REDIS_URL")
+            settings.setdefault(used, []).append(key)
+            if used not in out.get("uses", {}):
+                out.setdefault("uses", {})[used] = "DATABASE_URL" if used == "postgres" else "REDIS_URL"
             continue
-        if re.fullmatch(r"(POSTGRES|PG|DB|DATABASE|REDIS)_?(USER|USERNAME|PASSWORD|PASS|NAME|DB|PORT|HOST)\w*", key) \
-                and (svc.get("depends_on") or {}).keys() & (postgres | redis):
-            draft.notes.todo(at + ("env",), f"{key} dropped: a database setting the generated URL in `uses` replaces")
+        if postgres | redis and DATABASE_SETTING.search(key):
+            settings.setdefault("redis" if "REDIS" in key.upper() else "postgres", []).append(key)
             continue
         if re.fullmatch(r"NEXT_PUBLIC_\w+", key):
             _build_time(draft, out, at, key, value)
@@ -267,6 +271,17 @@ def _environment(draft: AppDraft, roles: Roles, compose_name: str, svc: dict, ou
             draft.notes.todo(at + ("env",), f"{key}={value}: localhost inside a container is the container itself; "
                                             "use a service name (http://backend:8000) or ${url} for the public address")
         out.setdefault("env", {})[key] = value
+    for used, keys in settings.items():
+        env_name = out.get("uses", {}).get(used)
+        env_name = env_name if isinstance(env_name, str) else (env_name or {}).get("env")
+        draft.notes.todo(at + ("uses",), f"{', '.join(keys)} dropped: berth hands the service its {used} as one URL "
+                                         f"with generated credentials ({env_name}), not host/user/password variables; "
+                                         "make the app read that URL (or build them from it at start-up)")
+
+
+DATABASE_SETTING = re.compile(r"^(POSTGRES|PG|DB|DATABASE|REDIS|SENTRY_POSTGRES|SENTRY_REDIS|DB_POSTGRESDB|"
+                              r"QUEUE_BULL_REDIS)_?(USER|USERNAME|PASSWORD|PASS|NAME|DB|PORT|HOST|DATABASE)$",
+                              re.IGNORECASE)
 
 
 EXTERNAL_SCHEMES = {"mongodb": "mongodb", "mongodb+srv": "mongodb", "postgres": "postgres-external",

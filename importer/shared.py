@@ -22,7 +22,8 @@ def database(draft: AppDraft, compose_name: str) -> None:
     env = {k: str(v or "") for k, v in (svc.get("environment") or {}).items()}
     db = draft.data.setdefault("database", {})
     at = ("database",)
-    named = env.get("POSTGRES_DB") or env.get("POSTGRESQL_DATABASE") or env.get("POSTGRES_USER") or "postgres"
+    named = env.get("POSTGRES_DB") or env.get("POSTGRESQL_DATABASE") or _named_by_users(draft, compose_name) \
+        or env.get("POSTGRES_USER") or "postgres"
     ours = draft.name.replace("-", "_")
     if named == ours:
         draft.notes.add(at, f"the Compose {compose_name} service's database {named!r}: berth's shared Postgres gives "
@@ -54,10 +55,26 @@ def database(draft: AppDraft, compose_name: str) -> None:
         if target.startswith("/docker-entrypoint-initdb.d"):
             _init_script(draft, Path(mount.get("source") or ""), target)
         elif mount.get("source"):
-            draft.notes.todo(at, f"the Compose data {mount['source']} ({target}) is not copied: move it with "
+            draft.notes.todo(at, f"the Compose data {draft.shown(mount['source'])} ({target}) is not copied: move it with "
                                  f"pg_dump from the old server and pg_restore into berth's database {ours!r}")
     if svc.get("ports"):
         draft.notes.add(at, "the Compose postgres published its port; berth's is reachable only from the app's services")
+
+
+def _named_by_users(draft: AppDraft, compose_name: str) -> str | None:
+    """The database the app's services asked for: a URL's path (`.../plausible_db`) or a DB_NAME-like setting."""
+    envs = [draft.project.services[name].get("environment") or {} for name in draft.services]
+    for env in envs:
+        for value in env.values():
+            match = re.match(rf"^postgres(?:ql)?(?:\+\w+)?://(?:[^/@]*@)?{re.escape(compose_name)}(?::\d+)?/(\w+)",
+                             str(value or ""))
+            if match:
+                return match.group(1)
+    for env in envs:
+        for key, value in env.items():
+            if re.fullmatch(r"(DB|DATABASE|POSTGRES|PG|DB_POSTGRESDB)_?(NAME|DATABASE|DB)", key, re.IGNORECASE) and value:
+                return str(value)
+    return None
 
 
 def _init_script(draft: AppDraft, source: Path, target: str) -> None:
