@@ -77,13 +77,18 @@ class HealthCheck(Camel):
     `command` is any check in the image (exit 0 = healthy).
     """
 
-    path: str | None = None
-    probe: Literal["curl", "wget", "python", "node"] = "curl"
-    command: list[str] | None = None
-    interval_s: PositiveInt = 15
-    timeout_s: PositiveInt = 5
-    retries: PositiveInt = 5
-    start_period_s: int = Field(default=20, ge=0)
+    path: str | None = Field(default=None, description=(
+        "HTTP path asked on the service's own port (e.g. /health); give this or `command`"))
+    probe: Literal["curl", "wget", "python", "node"] = Field(default="curl", description=(
+        "the tool in the image that asks `path`"))
+    command: list[str] | None = Field(default=None, description=(
+        "a check run in the container, healthy when it exits 0 (e.g. [pg_isready]); give this or `path`"))
+    interval_s: PositiveInt = Field(default=15, description="seconds between checks")
+    timeout_s: PositiveInt = Field(default=5, description="seconds one check may take")
+    retries: PositiveInt = Field(default=5, description=(
+        "failed checks in a row before the container counts as unhealthy"))
+    start_period_s: int = Field(
+        description="seconds after start during which failures do not count (slow starters)", default=20, ge=0)
 
     @model_validator(mode="after")
     def _one_kind(self):
@@ -114,10 +119,13 @@ class Build(Camel):
     of the app, so public env a frontend bakes in (`NEXT_PUBLIC_API_URL: ${url}/api`) fits each stack.
     """
 
-    context: str | None = None
-    dockerfile: str | None = None
-    target: str | None = None
-    args: Annotated[dict[EnvName, str], AfterValidator(_known_placeholders)] = {}
+    context: str | None = Field(default=None, description=(
+        "source directory, relative to the project (a checkout next to it: ../chm-chatbot)"))
+    dockerfile: str | None = Field(default=None, description=(
+        "Dockerfile path inside the context; default: its Dockerfile"))
+    target: str | None = Field(default=None, description="stage of a multi-stage Dockerfile to build")
+    args: Annotated[dict[EnvName, str], AfterValidator(_known_placeholders)] = Field(default={}, description=(
+        "Docker build arguments; ${url} and ${hostname} become this stack's address of the app"))
     platform: Literal["linux/amd64", "linux/arm64"] | None = Field(default=None, description=(
         "unset: the host's (an EC2 type's architecture; linux/amd64 on ECS; the local engine's in dev)"))
 
@@ -125,7 +133,7 @@ class Build(Camel):
 class Use(Camel):
     """A connection this service needs: berth injects it as a (secret) env var."""
 
-    env: EnvName
+    env: EnvName = Field(description="the env var the connection URL (a secret) is given in, e.g. DATABASE_URL")
     scheme: str | None = Field(default=None, description="URL scheme, e.g. postgresql+asyncpg")
 
 
@@ -141,56 +149,77 @@ UseOrEnv = Annotated[Use, BeforeValidator(_use_shorthand, json_schema_input_type
 class HostDir(Camel):
     """A host directory bind-mounted into the service (e.g. the CHM report-automation checkout)."""
 
-    target: AbsPath
+    target: AbsPath = Field(description="where it appears in the container")
     source: HostPath | None = Field(default=None, description=(
         "host path; defaults to the host's data dir. `./` or `../` is relative to the project: a source "
         "checkout mounted for live reload, dev only"))
-    read_only: bool = False
+    read_only: bool = Field(default=False, description="mount it read-only")
 
 
 class Hook(Camel):
     """A command run inside the service after it is created or its image changes (migrations)."""
 
-    command: list[str] = Field(min_length=1)
+    command: list[str] = Field(
+        min_length=1,
+        description="the command and its arguments, run with `docker exec` in a healthy container of the new image")
 
 
 class Service(Camel):
     """One container (or several replicas of it) of an app."""
 
-    kind: Literal["server", "static"] = "server"
-    image: str | None = None
-    build: Build | None = None
-    version: str | None = None
+    kind: Literal["server", "static"] = Field(default="server", description=(
+        "server: a container; static: files the proxy serves (a built site copied out of the image)"))
+    image: str | None = Field(default=None, description=(
+        "a pinned image reference (tag or digest, never :latest); or give `build`"))
+    build: Build | None = Field(default=None, description="build the image from source instead of `image`")
+    version: str | None = Field(default=None, description=(
+        "built services: the version (git commit or tag) of the source; a new one rebuilds and redeploys"))
     site_path: AbsPath = Field(default="/site", description="static kind: where the built site is in the image")
-    port: int | None = Field(default=None, ge=1, le=65535)
-    command: list[str] | None = None
-    env: dict[EnvName, str] = {}
-    secret_env: dict[EnvName, SecretName] = {}
-    uses: dict[Name, UseOrEnv] = {}
-    volumes: dict[VolumeName, AbsPath] = {}
+    port: int | None = Field(
+        default=None, ge=1, le=65535,
+        description="the port the service listens on inside its network (routes reach it there); nothing is published")
+    command: list[str] | None = Field(default=None, description=(
+        "replaces the image's command (CMD); the entrypoint stays"))
+    env: dict[EnvName, str] = Field(default={}, description=(
+        "plain environment variables; ${url} and ${hostname} become this stack's address of the app"))
+    secret_env: dict[EnvName, SecretName] = Field(default={}, description=(
+        "env var name -> secret config key: the value comes from `pulumi config set --secret <key>`"))
+    uses: dict[Name, UseOrEnv] = Field(default={}, description=(
+        "shared services and external ones it connects to (postgres, redis, an `external` name) -> the env var "
+        "given the connection URL (or {env, scheme})"))
+    volumes: dict[VolumeName, AbsPath] = Field(default={}, description=(
+        "named volume -> mount path: data that outlives the container (prod keeps the volume)"))
     shared_volumes: dict[VolumeName, AbsPath] = Field(default={}, description=(
         "volumes every replica (and any other service naming them here) mounts at the same time, and a "
         "new container while the old one still runs: only for files the app writes safely from several "
         "processes at once, such as uploads stored under unique names. A database's files never are"))
-    host_dirs: dict[VolumeName, HostDir] = {}
-    tmpfs: list[AbsPath] = []
-    read_only: bool = True
-    user: str | None = None
+    host_dirs: dict[VolumeName, HostDir] = Field(default={}, description=(
+        "name -> host directory mounted into the service"))
+    tmpfs: list[AbsPath] = Field(default=[], description="writable in-memory paths on the read-only root (e.g. /tmp)")
+    read_only: bool = Field(default=True, description=(
+        "the container's root filesystem is read-only; write to volumes and tmpfs"))
+    user: str | None = Field(default=None, description=(
+        "user (name or uid[:gid]) the process runs as; default: the image's"))
     volume_owner: Owner | None = Field(default=None, description=(
         "uid[:gid] a fresh volume's top directory is given before the service first starts; default: a "
         "numeric `user`. For images that run as a user but never create their mount points"))
-    cap_add: list[Capability] = []
-    memory_mb: PositiveInt = 512
-    cpus: float | None = Field(default=None, gt=0)
-    replicas: PositiveInt = 1
+    cap_add: list[Capability] = Field(default=[], description=(
+        "Linux capabilities to keep; every other one is dropped (SYS_ADMIN and ALL are refused)"))
+    memory_mb: PositiveInt = Field(default=512, description="memory limit of each container, in MiB")
+    cpus: float | None = Field(description="CPU limit of each container (e.g. 0.5); unset: none", default=None, gt=0)
+    replicas: PositiveInt = Field(default=1, description=(
+        "containers of this service, behind the proxy's load balancing (1 when it has volumes)"))
     max_replicas: PositiveInt | None = Field(default=None, description=(
         "ECS: scale between `replicas` and this on CPU load; one host runs `replicas`"))
-    singleton: bool = False
+    singleton: bool = Field(default=False, description=(
+        "must never run twice, even for a moment (a scheduler, a cron worker): replaced stop-first"))
     gpu: bool = Field(default=False, description=(
         "needs an NVIDIA GPU (the host must have one); a dev stack may set false to run it on the CPU"))
-    depends_on: list[Name] = []
-    healthcheck: HealthCheck | None = None
-    after_deploy: list[Hook] = []
+    depends_on: list[Name] = Field(default=[], description="services started (and healthy) before this one")
+    healthcheck: HealthCheck | None = Field(default=None, description=(
+        "how Docker tells the service is ready; deploys wait for it (required for servers)"))
+    after_deploy: list[Hook] = Field(default=[], description=(
+        "commands run in the new container after each deploy of a new image (migrations)"))
 
     @field_validator("env")
     @classmethod
@@ -248,17 +277,22 @@ class Service(Camel):
 
 
 class Route(Camel):
+    """How requests on one path of the app's host name reach a service, through the proxy."""
+
     """Requests for a path prefix on the app's host name go to one service."""
 
-    service: Name
-    strip_prefix: bool = False
+    service: Name = Field(description="the service requests on this path go to")
+    strip_prefix: bool = Field(default=False, description=(
+        "remove the route's path before passing the request on (/api/x reaches the service as /x)"))
     websocket: bool = Field(default=False, description=(
         "the route carries WebSocket connections; the proxy upgrades them and, without timeoutS, never cuts them"))
     stream: bool = Field(default=False, description="Server-Sent Events: no buffering, no compression")
     timeout_s: PositiveInt | None = Field(default=None, description=(
         "longest the service may stay silent (like nginx proxy_read_timeout); unset: no limit"))
-    sticky: bool = False
-    max_body_mb: PositiveInt | None = None
+    sticky: bool = Field(default=False, description=(
+        "a client keeps reaching the same replica (cookie), for in-process sessions"))
+    max_body_mb: PositiveInt | None = Field(default=None, description=(
+        "largest request body on this route, in MB; default: the app's maxBodyMb"))
     spa: bool = Field(default=False, description="static service: unknown paths fall back to /index.html")
 
 
@@ -278,7 +312,8 @@ class Headers(Camel):
 
     frame_options: Literal["DENY", "SAMEORIGIN"] = Field(default="DENY", description=(
         "SAMEORIGIN only for an app that frames its own pages; no other site may frame it either way"))
-    referrer_policy: Literal[REFERRER_POLICIES] = "strict-origin-when-cross-origin"
+    referrer_policy: Literal[REFERRER_POLICIES] = Field(default="strict-origin-when-cross-origin", description=(
+        "Referrer-Policy: only policies that never send a full URL to another origin"))
     content_security_policy: HeaderValue | None = Field(default=None, description=(
         "the app's own policy; unset, none is sent (a policy the proxy guessed would break the app or protect little)"))
     immutable: list[AssetPath] = Field(default=[], description=(
@@ -290,7 +325,8 @@ class Headers(Camel):
 class Database(Camel):
     """The app's own database in the shared Postgres: created, owned by the app's own role."""
 
-    extensions: list[str] = []
+    extensions: list[str] = Field(default=[], description=(
+        "Postgres extensions created in the app's database (e.g. vector)"))
     init_sql: str | None = Field(default=None, description="SQL file (relative to apps/) run as the app role")
 
 
@@ -317,8 +353,9 @@ class AppBackup(Camel):
 class External(Camel):
     """A service outside the host (MongoDB Atlas, a SaaS API): a name and a secret URI."""
 
-    secret: SecretName
-    description: str = ""
+    secret: SecretName = Field(description=(
+        "the secret config key holding its URI (`pulumi config set --secret <key>`)"))
+    description: str = Field(default="", description="what it is, for reviewers")
 
 
 PRIVATE_RANGES = tuple(IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))  # RFC 1918
@@ -327,9 +364,12 @@ DOCKER_ADDRESS_POOL = IPv4Network("10.200.0.0/16")  # berth hosts' daemon.json: 
 
 
 class AppNetwork(Camel):
+    """The app's own Docker network, when it must have a fixed subnet."""
+
     """The app's own network on a fixed subnet, for apps whose peers or firewall rules expect one."""
 
-    subnet: IPv4Network
+    subnet: IPv4Network = Field(description=(
+        "a fixed IPv4 subnet for the app's network (peers or firewall rules expect it)"))
 
     @field_validator("subnet")
     @classmethod
@@ -348,18 +388,22 @@ class AppNetwork(Camel):
 class App(Camel):
     """One app stack (`apps/<name>.yaml`)."""
 
-    name: Name
-    description: str = ""
+    name: Name = Field(description="the app's name; must match the file name apps/<name>.yaml")
+    description: str = Field(default="", description="what the app is, for reviewers")
     hostname: str = Field(description="sub-domain label, or a full host name containing a dot")
-    services: dict[Name, Service] = Field(min_length=1)
-    routes: dict[str, Route] = {}
-    database: Database | None = None
+    services: dict[Name, Service] = Field(description="the app's services by name", min_length=1)
+    routes: dict[str, Route] = Field(default={}, description=(
+        "path on the app's host name -> route to a service (e.g. /api)"))
+    database: Database | None = Field(default=None, description="its own database and role in the shared Postgres")
     redis: Redis | None = Field(default=None, description="required when a service uses redis: what the app keeps in it")
-    backup: AppBackup = AppBackup()
-    external: dict[Name, External] = {}
-    network: AppNetwork | None = None
-    max_body_mb: PositiveInt = 10
-    headers: Headers = Headers()
+    backup: AppBackup = Field(default=AppBackup(), description="what the scheduled backup leaves out")
+    external: dict[Name, External] = Field(default={}, description=(
+        "services outside the host it connects to, by name (services name them under `uses`)"))
+    network: AppNetwork | None = Field(default=None, description=(
+        "a fixed subnet for its network; unset: Docker picks one"))
+    max_body_mb: PositiveInt = Field(default=10, description=(
+        "largest request body the proxy accepts, in MB (a route may set its own)"))
+    headers: Headers = Field(default=Headers(), description="response headers the proxy sets on the app's site")
 
     @field_validator("routes")
     @classmethod

@@ -22,27 +22,32 @@ Domain = Annotated[str, shaped(r"(\$\{stack\}\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?"
 class LocalHostSettings(Camel):
     """dev: the Docker engine on this machine; ports bind to 127.0.0.1 only."""
 
-    kind: Literal["local"]
-    docker_host: str = "unix:///var/run/docker.sock"
+    kind: Literal["local"] = Field(description="`local`: the Docker engine on this machine (dev)")
+    docker_host: str = Field(default="unix:///var/run/docker.sock", description="the engine's address (DOCKER_HOST)")
     data_dir: str = Field(default=".berth-data", description="host dirs live here (relative to the project)")
 
 
 class Ec2HostSettings(Camel):
     """staging/prod: one EC2 instance berth creates and hardens."""
 
-    kind: Literal["ec2"]
+    kind: Literal["ec2"] = Field(description="`ec2`: one EC2 instance berth creates (staging, prod)")
     instance_type: Annotated[str, shaped(r"[a-z][a-z0-9-]*\.[a-z0-9-]+", "an EC2 instance type such as t3.large")] = Field(
         description="any type AWS offers in the region; berth asks AWS its memory, GPUs and architecture")
     access: Literal["ssh", "ssm"] = Field(default="ssh", description="how pulumi reaches the host (host_access.py)")
-    ssh_user: UserName = "ubuntu"
+    ssh_user: UserName = Field(default="ubuntu", description="the login user (Ubuntu's: ubuntu); may use Docker")
     ssh_public_key: str | None = Field(default=None, description="OpenSSH public key allowed to log in")
     admin_cidrs: dict[Name, IPv4Network | IPv6Network] = Field(default={}, description="SSH allowed from, by name")
-    root_volume_gib: PositiveInt = Field(default=20, alias="rootVolumeGiB")
-    data_volume_gib: PositiveInt = Field(default=50, alias="dataVolumeGiB")
-    snapshot_retention_days: PositiveInt = 7
+    root_volume_gib: PositiveInt = Field(
+        description="size of the root volume (the OS), in GiB", default=20, alias="rootVolumeGiB")
+    data_volume_gib: PositiveInt = Field(
+        default=50, alias="dataVolumeGiB",
+        description="size of the encrypted data volume (Docker, volumes, host dirs), in GiB")
+    snapshot_retention_days: PositiveInt = Field(default=7, description=(
+        "prod: daily snapshots of the data volume kept this many days"))
     data_volume_snapshot_id: SnapshotId | None = Field(
         default=None, description="restore: create the data volume from this snapshot (docs/host.md)")
-    availability_zone: str | None = None
+    availability_zone: str | None = Field(default=None, description=(
+        "zone of the instance and its data volume; default: the region's first (<region>a)"))
 
     @field_validator("ssh_public_key")
     @classmethod
@@ -55,7 +60,8 @@ class Ec2HostSettings(Camel):
 class EcsNetworkSettings(Camel):
     """An existing VPC to deploy into; without one berth creates a VPC with public and private subnets."""
 
-    vpc_id: Annotated[str, shaped(r"vpc-[0-9a-f]{8,17}", "a VPC id such as vpc-0123456789abcdef0")]
+    vpc_id: Annotated[str, shaped(r"vpc-[0-9a-f]{8,17}", "a VPC id such as vpc-0123456789abcdef0")] = Field(
+        description="the VPC's id")
     public_subnet_ids: list[Annotated[str, shaped(r"subnet-[0-9a-f]{8,17}", "a subnet id")]] = Field(
         min_length=2, description="two or more subnets in different zones, routed to an internet gateway (the load balancer)")
     private_subnet_ids: list[Annotated[str, shaped(r"subnet-[0-9a-f]{8,17}", "a subnet id")]] = Field(
@@ -65,32 +71,36 @@ class EcsNetworkSettings(Camel):
 class RdsSettings(Camel):
     """Amazon RDS for PostgreSQL, standing in for the shared Postgres container on ECS stacks."""
 
-    instance_class: str = "db.t4g.small"
-    allocated_storage_gib: PositiveInt = Field(default=20, alias="allocatedStorageGiB")
+    instance_class: str = Field(default="db.t4g.small", description="RDS instance class")
+    allocated_storage_gib: PositiveInt = Field(
+        description="storage at creation, in GiB", default=20, alias="allocatedStorageGiB")
     max_allocated_storage_gib: PositiveInt = Field(default=100, alias="maxAllocatedStorageGiB",
                                                    description="storage autoscaling ceiling")
     multi_az: bool = Field(default=False, description="a standby in a second zone (prod: recommended)")
-    backup_retention_days: int = Field(default=7, ge=1, le=35)
+    backup_retention_days: int = Field(description="automated backups kept this many days", default=7, ge=1, le=35)
 
 
 class ElastiCacheSettings(Camel):
     """Amazon ElastiCache for Redis: one replication group per app that uses Redis (as on one host)."""
 
-    node_type: str = "cache.t4g.micro"
+    node_type: str = Field(default="cache.t4g.micro", description="ElastiCache node type")
     snapshot_retention_days: int = Field(default=7, ge=0, le=35, description="apps using Redis as a store; caches keep none")
 
 
 class EcsHostSettings(Camel):
     """Amazon ECS: the same apps on a cluster (Fargate; GPU services on EC2 capacity), behind an ALB."""
 
-    kind: Literal["ecs"]
+    kind: Literal["ecs"] = Field(description="`ecs`: an ECS cluster berth creates")
     network: EcsNetworkSettings | None = Field(default=None, description="an existing VPC; unset: berth creates one")
     availability_zones: PositiveInt = Field(default=2, ge=2, le=3, description="zones of the VPC berth creates")
     gpu_instance_type: str | None = Field(default=None, description=(
         "EC2 instance type of the GPU capacity provider (e.g. g4dn.xlarge); GPU services cannot run on Fargate"))
-    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = 30
-    database: RdsSettings = RdsSettings()
-    cache: ElastiCacheSettings = ElastiCacheSettings()
+    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = Field(
+        default=30, description="CloudWatch Logs retention of the services' logs, in days")
+    database: RdsSettings = Field(default=RdsSettings(), description=(
+        "the RDS instance standing in for the shared Postgres"))
+    cache: ElastiCacheSettings = Field(default=ElastiCacheSettings(), description=(
+        "the ElastiCache groups standing in for the apps' Redis"))
 
 
 HostSettings = Annotated[Union[LocalHostSettings, Ec2HostSettings, EcsHostSettings], Field(discriminator="kind")]
@@ -99,24 +109,30 @@ HostSettings = Annotated[Union[LocalHostSettings, Ec2HostSettings, EcsHostSettin
 class ProxySettings(Camel):
     """The one container that publishes ports. Caddy: automatic HTTPS, upstreams resolved per request."""
 
-    image: str = "caddy:2.10.2-alpine"
-    http_port: int = Field(default=80, ge=1, le=65535)
-    https_port: int = Field(default=443, ge=1, le=65535)
-    acme_email: Email | None = None
+    image: str = Field(default="caddy:2.10.2-alpine", description="the Caddy image (pinned)")
+    http_port: int = Field(
+        description="port published for HTTP (redirects to HTTPS outside dev)", default=80, ge=1, le=65535)
+    https_port: int = Field(description="port published for HTTPS (not in dev)", default=443, ge=1, le=65535)
+    acme_email: Email | None = Field(default=None, description=(
+        "e-mail the certificate authority warns about expiring certificates"))
     acme_staging: bool = Field(default=False, description="use the CA's staging endpoint (throwaway stacks)")
-    memory_mb: PositiveInt = 256
+    memory_mb: PositiveInt = Field(default=256, description="the proxy's memory limit, in MiB")
 
 
 class PostgresSettings(Camel):
-    image: str = "postgres:17.6-alpine"
-    memory_mb: PositiveInt = 1024
+    """The one Postgres container apps share: a database and a role of its own per app."""
+
+    image: str = Field(default="postgres:17.6-alpine", description=(
+        "the Postgres image (pinned; a major version change needs a dump and restore)"))
+    memory_mb: PositiveInt = Field(default=1024, description="the shared Postgres container's memory limit, in MiB")
 
 
 class RedisSettings(Camel):
     """Each app that uses Redis runs its own, from this image; `memoryMb` is each one's (an app may set its own)."""
 
-    image: str = "redis:7.4.5-alpine"
-    memory_mb: PositiveInt = 256
+    image: str = Field(default="redis:7.4.5-alpine", description="the Redis image (pinned)")
+    memory_mb: PositiveInt = Field(default=256, description=(
+        "each app's Redis memory, in MiB (an app file's redis.memoryMb wins)"))
 
     def memory_mb_for(self, app: App) -> int:
         """The memory of `app`'s own Redis: the app file's `redis.memoryMb`, else this default."""
@@ -126,8 +142,10 @@ class RedisSettings(Camel):
 class SharedSettings(Camel):
     """The stack's data services: one Postgres (a database and role per app), a Redis per app that uses one."""
 
-    postgres: PostgresSettings | None = None
-    redis: RedisSettings | None = None
+    postgres: PostgresSettings | None = Field(default=None, description=(
+        "the shared Postgres (needed when an app has a database)"))
+    redis: RedisSettings | None = Field(default=None, description=(
+        "the apps' Redis containers (needed when an app uses redis)"))
 
 
 class EcrSettings(Camel):
@@ -137,8 +155,9 @@ class EcrSettings(Camel):
     a rollback to a recent version starts without a pull; older ones are pruned so the disk never fills.
     """
 
-    keep_images: PositiveInt = 20
-    keep_on_host: PositiveInt = 3
+    keep_images: PositiveInt = Field(default=20, description="images kept per ECR repository; older ones expire")
+    keep_on_host: PositiveInt = Field(default=3, description=(
+        "built images kept on the host per service (the running one included), for rollbacks"))
 
 
 class DnsSettings(Camel):
@@ -163,9 +182,10 @@ class BackupSettings(Camel):
     when `scripts/backup` is run. A run starts at `at` (UTC) and then every `everyHours` hours.
     """
 
-    enabled: bool = True
+    enabled: bool = Field(default=True, description="false: no scheduled backups (the stack's data is recreatable)")
     every_hours: Literal[1, 2, 3, 4, 6, 8, 12, 24] = Field(default=24, description="hours between runs (divides a day)")
-    at: Annotated[str, shaped(r"([01][0-9]|2[0-3]):[0-5][0-9]", "a UTC time of day such as 03:30")] = "03:30"
+    at: Annotated[str, shaped(r"([01][0-9]|2[0-3]):[0-5][0-9]", "a UTC time of day such as 03:30")] = Field(
+        default="03:30", description="UTC time of the day's first run")
     retention_days: PositiveInt = Field(default=14, description="backups older than this are deleted by the bucket")
     alarm_email: Email | None = Field(default=None, description="told when an app's backup has not succeeded in time")
     local_dir: str = Field(default=".berth-backups", description="dev: where backups go (relative to the project)")
@@ -203,19 +223,24 @@ ServiceOverlay = create_model(
 class AppOverlay(Camel):
     """An app deployed by this stack, with what differs here from `apps/<name>.yaml`."""
 
-    hostname: str | None = None
-    services: dict[Name, ServiceOverlay] = {}
+    hostname: str | None = Field(default=None, description=(
+        "this stack's host name for the app; default: the app file's"))
+    services: dict[Name, ServiceOverlay] = Field(default={}, description="per service, what this stack changes")
 
 
 class StackSettings(Camel):
     """All non-secret `berth:*` settings of a stack. Secrets are separate top-level keys."""
 
-    environment: Environment
-    domain: Domain = "localhost"
-    host: HostSettings
-    apps: dict[Name, AppOverlay] = Field(min_length=1)
-    proxy: ProxySettings = ProxySettings()
-    shared: SharedSettings = SharedSettings()
-    dns: DnsSettings | None = None
-    ecr: EcrSettings = EcrSettings()
-    backups: BackupSettings = BackupSettings()
+    environment: Environment = Field(description=(
+        "dev (local engine), staging or prod: what is protected, how it is reached"))
+    domain: Domain = Field(default="localhost", description=(
+        "domain the apps' host names are under (`${stack}.` gives a PR stack its own)"))
+    host: HostSettings = Field(description="where the apps run: `kind` local, ec2 or ecs, and its settings")
+    apps: dict[Name, AppOverlay] = Field(
+        description="the apps this stack deploys (apps/<name>.yaml), with what differs here", min_length=1)
+    proxy: ProxySettings = Field(default=ProxySettings(), description="the reverse proxy")
+    shared: SharedSettings = Field(default=SharedSettings(), description="the data services apps share")
+    dns: DnsSettings | None = Field(default=None, description=(
+        "Route 53 records for the apps' host names (EC2 stacks)"))
+    ecr: EcrSettings = Field(default=EcrSettings(), description="where built images are kept")
+    backups: BackupSettings = Field(default=BackupSettings(), description="scheduled backups of the apps' data")

@@ -96,3 +96,14 @@ def test_the_reference_names_every_key_users_write():
             assert f"### {name}" in text
             for key in model.get("properties", {}):
                 assert f"| `{key}` |" in text, f"{name}.{key}"
+
+
+def test_every_key_has_a_meaning_in_its_model():
+    """Field descriptions are the one source of docs/reference.md's meanings: none may be missing."""
+    missing = [f"{name}.{key}" for defs in (reference.app_schema()["$defs"], reference.stack_schema()["$defs"])
+               for name, model in defs.items() for key, prop in model.get("properties", {}).items()
+               if not prop.get("description")]
+    top = [key for key, prop in [*reference.app_schema()["properties"].items(),
+                                 *reference.stack_schema()["properties"]["config"]["properties"].items()]
+           if not prop.get("description")]
+    assert missing == [] and top == []
