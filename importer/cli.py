@@ -73,7 +73,6 @@ def summary(drafts, files, problems, project, args) -> str:
         lines += ["", "berth's loader reports (fix these, then `scripts/plan dev` shows the result):"]
         lines += [f"  - {p}" for p in problems]
     else:
-        lines += ["", f"berth's loader accepts the files as a {args.stack if args.stack == 'dev' else 'dev'} stack. "
-                      f"Merge {write.overlay_name(args.stack)} into Pulumi.{args.stack}.yaml and run "
-                      f"`scripts/plan {args.stack}`."]
+        lines += ["", f"berth's loader accepts the files (loaded as a dev stack). Merge {write.overlay_name(args.stack)} "
+                      f"into Pulumi.{args.stack}.yaml and run `scripts/plan {args.stack}`."]
     return "\n".join(lines)

@@ -142,8 +142,11 @@ def _read_only_root(draft: AppDraft) -> None:
 
 def _order(draft: AppDraft) -> None:
     data = draft.data
-    for svc_name, svc in list(data.get("services", {}).items()):
-        data["services"][svc_name] = {k: svc[k] for k in SERVICE_ORDER if k in svc} | svc
+    services = data.get("services", {})
+    for svc_name, svc in list(services.items()):
+        services[svc_name] = {k: svc[k] for k in SERVICE_ORDER if k in svc} | svc
+    # servers first, in the Compose file's order; the static sites nginx served from files after them
+    data["services"] = dict(sorted(services.items(), key=lambda item: item[1].get("kind") == "static"))
     if not data.get("routes"):
         data.pop("routes", None)
     draft.data = {k: data[k] for k in ORDER if k in data} | data

@@ -339,3 +339,27 @@ def test_django_celery_worker_beat_migrations_and_profiles(tmp_path):
     assert app["routes"] == {"/": {"service": "web", "timeoutS": 120}}
     with_profile = import_real_world(tmp_path / "again", "django-celery", "--profile", "monitoring")
     assert "flower" in with_profile.apps["shop"]["services"]
+
+
+def test_a_missing_env_file_or_nginx_config_is_a_clear_error(tmp_path):
+    where = fixture(tmp_path, "seed-003")
+    no_env = run_import(tmp_path, where / "docker-compose.yml", "--env-file", str(where / "missing.env"))
+    no_conf = run_import(tmp_path, where / "docker-compose.yml", "--nginx-conf", str(where / "missing.conf"))
+    assert (no_env.code, no_conf.code) == (2, 2)
+    assert "missing.env: no such env file (--env-file)" in no_env.stderr
+    assert "missing.conf: no such nginx config (--nginx-conf)" in no_conf.stderr
+
+
+def test_an_unreadable_nginx_config_is_refused_with_its_file_and_block(tmp_path):
+    where = fixture(tmp_path, "seed-003")
+    broken = where / "broken.conf"
+    broken.write_text("http { server { location / { proxy_pass http://api:8000; }\n")
+    result = run_import(tmp_path, where / "docker-compose.yml", "--nginx-conf", str(broken))
+    assert result.code == 2 and "broken.conf: the block of `server` is never closed" in result.stderr
+
+
+def test_dry_run_prints_the_files_and_writes_nothing(tmp_path):
+    where = fixture(tmp_path, "seed-004")
+    result = run_import(tmp_path, where / "docker-compose.prod.yml", "--dry-run")
+    assert "--- apps/youtube-talker.yaml" in result.stdout and "would write" in result.stdout
+    assert not (tmp_path / "berth" / "apps").exists()
