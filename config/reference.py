@@ -128,6 +128,8 @@ def _default(prop: dict, required: bool) -> str:
         return "required"
     if "default" not in prop:
         return ""
+    if "$ref" in prop and isinstance(prop["default"], dict):
+        return "its keys' defaults"  # listed in the type's own section
     return f"`{json.dumps(prop['default'])}`"
 
 
