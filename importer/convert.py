@@ -24,19 +24,21 @@ def convert(project: ComposeProject, out_dir: Path, app: str | None = None, ngin
     if not roles.app:
         raise ImportFailed(f"{project.path}: no service to import: every service is a database or a proxy, which "
                            "berth provides itself")
-    groups = grouping.group(project.services, roles.app, servers, _default_name(project, roles), app)
+    groups = grouping.group(project.services, roles.app, servers, grouping.app_name(project.name), app,
+                            _database_name(project, roles))
     drafts = [_draft(project, roles, group, out_dir, conf_notes, stack) for group in groups]
     return drafts
 
 
-def _default_name(project: ComposeProject, roles: Roles) -> str:
-    """The app's name when nothing says otherwise: its database's (so it keeps its name), else the project's."""
+def _database_name(project: ComposeProject, roles: Roles) -> str | None:
+    """An app named after its Compose database (`customer_support` -> customer-support) keeps that database's
+    name in berth, which names each app's database after the app."""
     for name in roles.postgres:
         env = project.services[name].get("environment") or {}
         db = env.get("POSTGRES_DB")
         if db and grouping.NAME.fullmatch(db.replace("_", "-")):
             return db.replace("_", "-")
-    return grouping.app_name(project.name)
+    return None
 
 
 def _nginx(project: ComposeProject, roles: Roles, confs: list[Path]) -> tuple[list[nginx.Server], list[str]]:

@@ -57,17 +57,20 @@ def _short(service: str, app: str) -> str:
 
 def _label(names: list[str]) -> tuple[str | None, str | None]:
     """(app name, full host name) from a server_name such as mediahub.chmedia.com."""
-    for name in names:
-        if "." in name and not name.startswith(("*", "~")) and not re.search(r"yourdomain|example\.", name):
+    real = [n for n in names if not n.startswith(("*", "~")) and not PLACEHOLDER.search(n)]
+    for name in real:
+        if "." in name:
             return app_name(name.split(".")[0]), name
-    for name in names:
-        if not name.startswith(("*", "~")):
-            return app_name(name.split(".")[0]), None
-    return None, None
+    return (app_name(real[0]), None) if real else (None, None)
+
+
+PLACEHOLDER = re.compile(r"yourdomain|example\.|domain\.tld|mydomain")
 
 
 def group(services: dict[str, dict], members: tuple[str, ...], servers: list[nginx.Server], default_name: str,
-          wanted: str | None) -> list[AppGroup]:
+          wanted: str | None, database_name: str | None = None) -> list[AppGroup]:
+    """The apps in the file. One app is named `wanted`, else after its database (which then keeps its
+    name), else after the site nginx served, else `default_name` (the Compose project's)."""
     member_set = set(members)
     groups: list[AppGroup] = []
     routed_servers = [s for s in servers if {loc.service for loc in s.locations} & member_set]
@@ -95,7 +98,7 @@ def group(services: dict[str, dict], members: tuple[str, ...], servers: list[ngi
         else:
             server = routed_servers[0] if routed_servers else None
             name, host = _label(server.names) if server else (None, None)
-            groups.append(AppGroup(wanted or name or default_name, {s: app_name(s) for s in members}, server,
+            groups.append(AppGroup(wanted or database_name or name or default_name, {s: app_name(s) for s in members}, server,
                                    "the whole Compose file", host))
             return groups
     if wanted:

@@ -466,11 +466,17 @@ def _depends_on(draft, roles, svc, out, at) -> None:
                                              "(Compose's condition: service_healthy, always)")
 
 
+# Dropped keys the service may not work without: a person must decide what replaces them.
+NEEDS_A_HUMAN = {"entrypoint", "secrets", "configs", "privileged", "devices", "network_mode", "extra_hosts",
+                 "working_dir", "pid", "ipc", "sysctls"}
+
+
 def _dropped(draft, svc, at) -> None:
     for key in sorted(set(svc) - HANDLED):
         if svc[key] in (None, {}, []):
             continue
-        draft.notes.add(at, f"{key} dropped: {WHY_DROPPED.get(key, 'berth has no equivalent; check whether it matters')}")
+        text = f"{key} dropped: {WHY_DROPPED.get(key, 'berth has no equivalent; check whether it matters')}"
+        draft.notes.add(at, text, human=key in NEEDS_A_HUMAN or key not in WHY_DROPPED)
     for key in ("restart", "networks"):
         value = svc.get(key)
         if value and not (key == "networks" and set(value) == {"default"}):

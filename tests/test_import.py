@@ -300,7 +300,7 @@ def test_n8n_anchors_and_merge_keys_reach_both_services_and_host_settings_need_a
 
 def test_outline_routes_from_its_proxy_config_and_its_env_file_secrets(tmp_path):
     result = import_real_world(tmp_path, "outline")
-    app = result.apps["docs"]  # named after nginx's server_name docs.example.com
+    app = result.apps["outline"]  # named after its database, which so keeps its name
     assert app["routes"] == {"/": {"service": "outline", "websocket": True}} and app["maxBodyMb"] == 250
     outline = app["services"]["outline"]
     assert set(outline["secretEnv"]) == {"SECRET_KEY", "UTILS_SECRET", "SLACK_CLIENT_SECRET"}
@@ -311,7 +311,7 @@ def test_outline_routes_from_its_proxy_config_and_its_env_file_secrets(tmp_path)
 
 def test_mastodon_streaming_route_and_named_location(tmp_path):
     result = import_real_world(tmp_path, "mastodon")
-    app = result.apps["social"]
+    app = result.apps["mastodon"]  # the Compose project (social.example.com is a placeholder name)
     assert app["routes"]["/api/v1/streaming"] == {"service": "streaming", "websocket": True, "stream": True}
     assert app["routes"]["/"]["service"] == "web"
     assert app["services"]["web"]["healthcheck"] == {"path": "/health", "probe": "wget"}
@@ -330,7 +330,7 @@ def test_sentry_upgrade_job_becomes_an_after_deploy_hook(tmp_path):
 
 def test_django_celery_worker_beat_migrations_and_profiles(tmp_path):
     result = import_real_world(tmp_path, "django-celery")
-    app = result.apps["shop"]
+    app = result.apps["app"]  # named after its database `app`
     services = app["services"]
     assert services["web"]["afterDeploy"] == [{"command": ["python", "manage.py", "migrate", "--noinput"]}]
     assert services["worker"]["healthcheck"]["command"][:4] == ["celery", "-A", "config", "inspect"]
@@ -338,7 +338,7 @@ def test_django_celery_worker_beat_migrations_and_profiles(tmp_path):
     assert "flower" not in services and "POSTGRES_PASSWORD" not in services["web"].get("secretEnv", {})
     assert app["routes"] == {"/": {"service": "web", "timeoutS": 120}}
     with_profile = import_real_world(tmp_path / "again", "django-celery", "--profile", "monitoring")
-    assert "flower" in with_profile.apps["shop"]["services"]
+    assert "flower" in with_profile.apps["app"]["services"]
 
 
 def test_a_missing_env_file_or_nginx_config_is_a_clear_error(tmp_path):
@@ -363,3 +363,34 @@ def test_dry_run_prints_the_files_and_writes_nothing(tmp_path):
     result = run_import(tmp_path, where / "docker-compose.prod.yml", "--dry-run")
     assert "--- apps/youtube-talker.yaml" in result.stdout and "would write" in result.stdout
     assert not (tmp_path / "berth" / "apps").exists()
+
+
+def test_compose_semantics_extends_defaults_and_dropped_keys_that_need_a_human(tmp_path):
+    (tmp_path / "base.yml").write_text(
+        "services:\n  common:\n    environment: {LOG_LEVEL: info}\n    deploy: {resources: {limits: {memory: 300M}}}\n")
+    (tmp_path / "docker-compose.yml").write_text(
+        "services:\n"
+        "  api:\n"
+        "    extends: {file: base.yml, service: common}\n"
+        "    image: example/api:${API_TAG:-2.4.1}\n"
+        "    entrypoint: [/docker-entrypoint.sh]\n"
+        "    secrets: [api_key]\n"
+        "    ports: ['8080:8080']\n"
+        "    healthcheck: {test: 'wget -qO- http://localhost:8080/ready || exit 1', interval: 20s}\n"
+        "secrets:\n  api_key: {file: ./api_key.txt}\n")
+    result = run_import(tmp_path, tmp_path / "docker-compose.yml", "--app", "shop")
+    api = result.apps["shop"]["services"]["api"]
+    assert api["image"] == "example/api:2.4.1" and api["env"] == {"LOG_LEVEL": "info"} and api["memoryMb"] == 300
+    assert api["healthcheck"] == {"path": "/ready", "probe": "wget", "intervalS": 20}
+    todo = result.stdout.split("Needs a human", 1)[1]
+    assert "entrypoint dropped" in todo and "secrets dropped" in todo
+    assert result.code == 0, result.stdout
+
+
+def test_a_prod_overlay_carries_the_full_host_names_nginx_served(tmp_path):
+    where = fixture(tmp_path, "seed-000")
+    with_checkouts(where / "docker-compose.prod.yml")
+    result = run_import(tmp_path, where / "docker-compose.prod.yml", "--stack", "prod")
+    apps = result.overlay["berth:apps"]
+    assert apps["chatbot"]["hostname"] == "chatbot.chmedia.com" and apps["mediahub"]["hostname"] == "mediahub.chmedia.com"
+    assert (result.out / "berth-import.prod.yaml").is_file()
