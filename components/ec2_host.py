@@ -177,8 +177,10 @@ class Ec2Host(pulumi.ComponentResource):
                                "delete_on_termination": True},
             monitoring=True, ebs_optimized=True, disable_api_termination=prod, maintenance_options={"auto_recovery": "default"},
             tags={**self._tags, "Name": f"berth-{self._deployment.stack}"},
-            # prod: a newer AMI or user data never silently replaces the host; replace it on purpose.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami", "userData"] if prod else None),
+            # prod: a newer AMI, user data or deploy key never silently replaces the host; replace it on purpose.
+            # The key pair is read only at launch: a rotated key is installed on the running host by hand
+            # (docs/host.md), while the new key pair waits for the next instance.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami", "userData", "keyName"] if prod else None),
         )
         aws.ec2.VolumeAttachment(
             f"{name}-data-attachment", device_name="/dev/sdf", volume_id=self.data_volume.id,

@@ -6,6 +6,7 @@ differs per environment (image versions, sizes, host names) is an overlay in `Pu
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
@@ -13,9 +14,11 @@ from ipaddress import IPv4Network
 from typing import Annotated, Literal
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler,
-                      GetJsonSchemaHandler, PositiveInt, ValidationInfo, field_validator, model_validator)
+                      GetJsonSchemaHandler, ValidationInfo, field_validator, model_validator)
 from pydantic.alias_generators import to_camel
 from pydantic_core import core_schema
+
+from config.conventions import DOCKER_ROOT, EC2_DATA_ROOT
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,86 @@ EnvName = Annotated[str, shaped(r"[A-Za-z_][A-Za-z0-9_]*", "an environment varia
 SecretName = Annotated[str, shaped(r"[a-z][A-Za-z0-9]*", "a config key for a secret: camelCase, e.g. chatbotOpenaiApiKey")]
 AbsPath = Annotated[str, shaped(r"/[^\s:]*", "an absolute path (starting with '/', no spaces or ':')")]
 # A host path: absolute, or relative to the project (`../rag-system`, a checkout next to it; dev only)
-HostPath = Annotated[str, shaped(r"(/|\.\.?(/|$))[^\s:]*", "an absolute path, or one relative to the project ('../x')")]
+HostPath = Annotated[str, shaped(r"(/|\.\.?(/|$))[^\s:]*", "an absolute path, or one relative to the project ('../x')"),
+                     AfterValidator(lambda v: _host_path(v))]
 Owner = Annotated[str, shaped(r"\d+(:\d+)?", "a numeric owner: uid or uid:gid, e.g. 1000:1000")]
-Capability = Annotated[str, shaped(r"[A-Z_]+", "a Linux capability name such as NET_BIND_SERVICE")]
+
+# Numbers users write: positive and bounded, so a typo (`10**400`) is a config error, not a crash later.
+Positive = Annotated[int, Field(gt=0, le=1_000_000)]
+Replicas = Annotated[int, Field(gt=0, le=64)]  # one host runs every replica; more is a typo
+
+# Capabilities a service may add back after berth drops them all: each reviewed for what it lets a
+# process in the container do to the host. Escape-grade ones are named so the refusal can say why.
+ALLOWED_CAPABILITIES = frozenset({"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+                                  "NET_BIND_SERVICE", "SETFCAP"})
+ESCAPE_CAPABILITIES = frozenset({"ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "SYS_BOOT", "SYS_TIME",
+                                 "DAC_READ_SEARCH", "BPF", "PERFMON", "NET_ADMIN", "NET_RAW", "MAC_ADMIN",
+                                 "MAC_OVERRIDE", "SYSLOG", "LINUX_IMMUTABLE", "SYS_RESOURCE", "MKNOD",
+                                 "AUDIT_CONTROL", "CHECKPOINT_RESTORE", "SETPCAP", "IPC_OWNER", "LEASE",
+                                 "WAKE_ALARM", "BLOCK_SUSPEND", "SYS_CHROOT", "SYS_PACCT", "SYS_TTY_CONFIG"})
+
+
+def _capability(value: str) -> str:
+    """`cap_net_bind_service` and `CAP_NET_BIND_SERVICE` mean NET_BIND_SERVICE, as Docker reads them."""
+    name = value.strip().upper().removeprefix("CAP_")
+    if name in ESCAPE_CAPABILITIES:
+        raise ValueError(f"{value!r} lets a container reach past its own walls (as good as privileged); berth "
+                         "never grants it. Run the work that needs it outside the app, or drop it")
+    if name not in ALLOWED_CAPABILITIES:
+        raise ValueError(f"{value!r} is not a capability berth grants; choose from {', '.join(sorted(ALLOWED_CAPABILITIES))}")
+    return name
+
+
+Capability = Annotated[str, AfterValidator(_capability)]
+
+# Host paths no container may mount, wherever it runs: the Docker socket (root on the host) and the
+# host's own system directories, themselves and (for the trees) anything under them.
+FORBIDDEN_HOST_PATHS = ("/", "/home", "/var", "/var/log", "/var/lib", "/srv", "/opt", "/mnt", "/tmp", EC2_DATA_ROOT)
+FORBIDDEN_HOST_PATH_TREES = (DOCKER_ROOT, "/proc", "/sys", "/dev", "/etc", "/boot", "/run", "/var/run", "/var/lib/docker",
+                             "/var/lib/containerd", "/root", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64")
+
+
+def _host_path(value: str) -> str:
+    """Normalised (`/srv/berth/../../etc` is `/etc`) before any check; system paths are refused.
+    A relative path (a dev checkout) is normalised here and judged once resolved (config/checks.py)."""
+    path = posixpath.normpath(value)
+    if not value.startswith("/"):
+        return path if path.startswith(".") else f"./{path}"
+    path = "/" + path.lstrip("/")
+    if path in FORBIDDEN_HOST_PATHS or path in FORBIDDEN_HOST_PATH_TREES or path.endswith(".sock") or any(
+            path.startswith(tree + "/") for tree in FORBIDDEN_HOST_PATH_TREES):
+        raise ValueError(f"{value!r} is {path}, a system path of the host (or its Docker socket); a container that "
+                         "mounts it controls the host. Mount a directory of the app's own instead")
+    return path
+
+
+def _init_sql(value: str) -> str:
+    """A file under apps/, named relative to it: berth reads it and sends it to Postgres."""
+    path = posixpath.normpath(value)
+    if value.startswith("/") or path == ".." or path.startswith("../"):
+        raise ValueError(f"{value!r} is outside apps/; put the SQL file in apps/ and name it relative to apps/ "
+                         "(e.g. sql/rag-init.sql)")
+    return path
+
+
+def _hostname(value: str) -> str:
+    """A DNS name: LDH labels of at most 63 characters, lowercased. An internationalised name is refused
+    with its ASCII (IDNA) form to write instead, so what the proxy, DNS and certificates see is one name."""
+    name = value.lower()
+    if not name.isascii():
+        try:
+            ascii_form = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            ascii_form = None
+        hint = f"write it as {ascii_form!r} (its IDNA form)" if ascii_form else "use letters, digits and '-'"
+        raise ValueError(f"{value!r} is not an ASCII host name; {hint}")
+    if len(name) > 253 or not all(re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", label) for label in name.split(".")):
+        raise ValueError(f"{value!r} is not a DNS host name: labels of letters, digits and '-' (not at either end), "
+                         "joined by '.', no trailing dot, spaces, ports or other characters")
+    return name
+
+
+HostName = Annotated[str, AfterValidator(_hostname)]
 
 SHARED_SERVICES = ("postgres", "redis")
 PLACEHOLDERS = ("url", "hostname")  # `${url}` in env values becomes the app's public URL
@@ -83,9 +163,9 @@ class HealthCheck(Camel):
         "the tool in the image that asks `path`"))
     command: list[str] | None = Field(default=None, description=(
         "a check run in the container, healthy when it exits 0 (e.g. [pg_isready]); give this or `path`"))
-    interval_s: PositiveInt = Field(default=15, description="seconds between checks")
-    timeout_s: PositiveInt = Field(default=5, description="seconds one check may take")
-    retries: PositiveInt = Field(default=5, description=(
+    interval_s: Positive = Field(default=15, description="seconds between checks")
+    timeout_s: Positive = Field(default=5, description="seconds one check may take")
+    retries: Positive = Field(default=5, description=(
         "failed checks in a row before the container counts as unhealthy"))
     start_period_s: int = Field(
         description="seconds after start during which failures do not count (slow starters)", default=20, ge=0)
@@ -204,12 +284,14 @@ class Service(Camel):
         "uid[:gid] a fresh volume's top directory is given before the service first starts; default: a "
         "numeric `user`. For images that run as a user but never create their mount points"))
     cap_add: list[Capability] = Field(default=[], description=(
-        "Linux capabilities to keep; every other one is dropped (SYS_ADMIN and ALL are refused)"))
-    memory_mb: PositiveInt = Field(default=512, description="memory limit of each container, in MiB")
-    cpus: float | None = Field(description="CPU limit of each container (e.g. 0.5); unset: none", default=None, gt=0)
-    replicas: PositiveInt = Field(default=1, description=(
+        "Linux capabilities to keep (CAP_ prefix and case optional); every other one is dropped. Only reviewed "
+        "ones are granted: " + ", ".join(sorted(ALLOWED_CAPABILITIES))))
+    memory_mb: Positive = Field(default=512, description="memory limit of each container, in MiB")
+    cpus: float | None = Field(description="CPU limit of each container (e.g. 0.5); unset: none", default=None, gt=0,
+                               le=192, allow_inf_nan=False)
+    replicas: Replicas = Field(default=1, description=(
         "containers of this service, behind the proxy's load balancing (1 when it has volumes)"))
-    max_replicas: PositiveInt | None = Field(default=None, description=(
+    max_replicas: Replicas | None = Field(default=None, description=(
         "ECS: scale between `replicas` and this on CPU load; one host runs `replicas`"))
     singleton: bool = Field(default=False, description=(
         "must never run twice, even for a moment (a scheduler, a cron worker): replaced stop-first"))
@@ -252,8 +334,6 @@ class Service(Camel):
             raise ValueError(f"volume {overlap[0]!r} is under both `volumes` and `sharedVolumes`; keep it under one")
         if self.kind == "static" and (self.port or self.volumes or self.shared_volumes or self.after_deploy):
             raise ValueError("a static service only carries files for the proxy; drop port/volumes/afterDeploy")
-        if "SYS_ADMIN" in self.cap_add or "ALL" in self.cap_add:
-            raise ValueError("capAdd may not grant SYS_ADMIN or ALL; that is as good as privileged")
         return self
 
     @property
@@ -287,11 +367,11 @@ class Route(Camel):
     websocket: bool = Field(default=False, description=(
         "the route carries WebSocket connections; the proxy upgrades them and, without timeoutS, never cuts them"))
     stream: bool = Field(default=False, description="Server-Sent Events: no buffering, no compression")
-    timeout_s: PositiveInt | None = Field(default=None, description=(
+    timeout_s: Positive | None = Field(default=None, description=(
         "longest the service may stay silent (like nginx proxy_read_timeout); unset: no limit"))
     sticky: bool = Field(default=False, description=(
         "a client keeps reaching the same replica (cookie), for in-process sessions"))
-    max_body_mb: PositiveInt | None = Field(default=None, description=(
+    max_body_mb: Positive | None = Field(default=None, description=(
         "largest request body on this route, in MB; default: the app's maxBodyMb"))
     spa: bool = Field(default=False, description="static service: unknown paths fall back to /index.html")
 
@@ -327,7 +407,7 @@ class Database(Camel):
 
     extensions: list[str] = Field(default=[], description=(
         "Postgres extensions created in the app's database (e.g. vector)"))
-    init_sql: str | None = Field(default=None, description="SQL file (relative to apps/) run as the app role")
+    init_sql: Annotated[str, AfterValidator(_init_sql)] | None = Field(default=None, description="SQL file (relative to apps/) run as the app role")
 
 
 class Redis(Camel):
@@ -340,7 +420,7 @@ class Redis(Camel):
 
     mode: Literal["cache", "store"] = Field(description=(
         "cache: evict least recently used keys, keep nothing on disk; store: never evict, append-only file on a volume"))
-    memory_mb: PositiveInt | None = Field(default=None, description="its container's memory; default berth:shared.redis.memoryMb")
+    memory_mb: Positive | None = Field(default=None, description="its container's memory; default berth:shared.redis.memoryMb")
 
 
 class AppBackup(Camel):
@@ -390,7 +470,7 @@ class App(Camel):
 
     name: Name = Field(description="the app's name; must match the file name apps/<name>.yaml")
     description: str = Field(default="", description="what the app is, for reviewers")
-    hostname: str = Field(description="sub-domain label, or a full host name containing a dot")
+    hostname: HostName = Field(description="sub-domain label, or a full host name containing a dot")
     services: dict[Name, Service] = Field(description="the app's services by name", min_length=1)
     routes: dict[str, Route] = Field(default={}, description=(
         "path on the app's host name -> route to a service (e.g. /api)"))
@@ -401,7 +481,7 @@ class App(Camel):
         "services outside the host it connects to, by name (services name them under `uses`)"))
     network: AppNetwork | None = Field(default=None, description=(
         "a fixed subnet for its network; unset: Docker picks one"))
-    max_body_mb: PositiveInt = Field(default=10, description=(
+    max_body_mb: Positive = Field(default=10, description=(
         "largest request body the proxy accepts, in MB (a route may set its own)"))
     headers: Headers = Field(default=Headers(), description="response headers the proxy sets on the app's site")
 
@@ -437,6 +517,9 @@ class App(Camel):
             elif target.kind == "server" and route.spa:
                 problems.append(f"route {path!r} goes to server {route.service!r}; `spa` applies to static services only")
         problems += self._volume_sharing()
+        for name, svc in self.services.items():
+            if svc.kind == "static" and not any(r.service == name for r in self.routes.values()):
+                problems.append(f"service {name!r} is a static site but no route serves it; add a route to it")
         for name, svc in self.services.items():
             for dep in svc.depends_on:
                 if dep not in self.services:

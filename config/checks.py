@@ -6,10 +6,12 @@ raises; config/load.py runs them all and raises once, so a user sees every probl
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network
+import re
+from ipaddress import IPv4Network, collapse_addresses
 from pathlib import Path
 
-from config.app import SHARED_SERVICES, App, HostDir, Service
+from config import conventions
+from config.app import SHARED_SERVICES, App, HostDir, Service, _host_path, _hostname
 from config.conventions import EC2_DATA_ROOT
 from config.deployment import NAMESPACE, Deployment
 from config.errors import Problems
@@ -51,20 +53,30 @@ def check_environment(settings: StackSettings, apps: dict[str, App], problems: P
         problems.add(f"{NAMESPACE}:host.sshPublicKey",
                      "the Docker provider logs in over SSH (directly or through SSM); give the deploy key's public half")
     if isinstance(host, Ec2HostSettings) and env == "prod":
-        for name, cidr in host.admin_cidrs.items():
-            if cidr.prefixlen == 0:
-                problems.add(f"{NAMESPACE}:host.adminCidrs.{name}",
-                             f"{cidr} opens SSH to the whole internet; prod allows SSH only from named admin networks "
-                             "(or none: use SSM Session Manager)")
+        _check_admin_space(host, problems)
     for app in apps.values():
         for shared in SHARED_SERVICES:
             if app.uses_shared(shared) and getattr(settings.shared, shared) is None:
                 problems.add(f"{NAMESPACE}:shared.{shared}",
                              f"app {app.name!r} uses {shared}; add `{shared}: {{}}` under berth:shared")
-        for svc_name, svc in app.services.items():
-            where = f"apps/{app.name}.yaml: services.{svc_name}"
-            if svc.kind == "static" and not any(r.service == svc_name for r in app.routes.values()):
-                problems.add(where, "is a static site but no route serves it; add a route to it")
+
+# prod admits SSH from named admin networks: offices and VPNs. Several wide CIDRs add up to the
+# internet as surely as 0.0.0.0/0 does, so the total address space admitted is what is judged.
+MAX_ADMIN_ADDRESSES = {4: 2 ** 16, 6: 2 ** 80}  # a /16 of IPv4, a /48 of IPv6 in all
+
+
+def _check_admin_space(host: Ec2HostSettings, problems: Problems) -> None:
+    for version, limit in MAX_ADMIN_ADDRESSES.items():
+        admitted = {name: cidr for name, cidr in host.admin_cidrs.items() if cidr.version == version}
+        total = sum(n.num_addresses for n in collapse_addresses(admitted.values()))
+        if total > limit:
+            widest = max(admitted, key=lambda n: admitted[n].num_addresses)
+            reach = ("the whole internet" if total == 2 ** (32 if version == 4 else 128)
+                     else f"{total} IPv{version} addresses")
+            problems.add(f"{NAMESPACE}:host.adminCidrs.{widest}",
+                         f"{', '.join(str(c) for c in admitted.values())} open SSH to {reach}; prod allows SSH only "
+                         f"from named admin networks (at most a /{16 if version == 4 else 48} in all), or none: use "
+                         "SSM Session Manager")
 
 
 def _is_pinned(ref: str) -> bool:
@@ -236,7 +248,7 @@ def check_secrets(settings: StackSettings, raw: RawConfig, secret_names: frozens
 def check_hostnames(deployment: Deployment, problems: Problems) -> None:
     owners: dict[str, str] = {}
     for app in deployment.apps.values():
-        host = deployment.hostname(app)
+        host = deployment.hostname(app).lower()
         if host in owners:
             problems.add(f"{NAMESPACE}:apps.{app.name}.hostname",
                          f"{host} is already the host name of app {owners[host]!r}; give each app its own")
@@ -246,3 +258,98 @@ def check_hostnames(deployment: Deployment, problems: Problems) -> None:
             problems.add(f"{NAMESPACE}:dns.zoneName",
                          f"app {app.name!r} is served at {host}, which is not inside zone {zone}; name the zone that "
                          "holds the stack's domain, or give the app a host name inside this zone")
+
+
+def check_init_sql(app: App, project_dir: Path, problems: Problems) -> None:
+    """The file must exist inside apps/ (the model refuses names that leave it; a link could still)."""
+    if app.database is None or app.database.init_sql is None:
+        return
+    apps_dir = (project_dir / "apps").resolve()
+    path = (apps_dir / app.database.init_sql).resolve()
+    where = f"apps/{app.name}.yaml: database.initSql"
+    if not path.is_relative_to(apps_dir):
+        problems.add(where, f"{app.database.init_sql} leads outside apps/ (to {path}); keep the SQL file in apps/")
+    elif not path.is_file():
+        problems.add(where, f"there is no file apps/{app.database.init_sql}; create it or remove initSql")
+
+
+# Env names that carry credentials, and values shaped like well-known keys: in plain `env` they would be
+# stored unmarked in state. They belong in `secretEnv`, set with `pulumi config set --secret`.
+SECRET_ENV_NAME = re.compile(r".*(_API_KEY|_SECRET|_SECRET_KEY|_PASSWORD|_TOKEN|_PRIVATE_KEY|APIKEY)|"
+                             r"(API_KEY|SECRET|SECRET_KEY|PASSWORD|TOKEN|PRIVATE_KEY)", re.IGNORECASE)
+SECRET_VALUE = re.compile(r"(sk-[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|xox[abpr]-[A-Za-z0-9-]{10,}"
+                          r"|-----BEGIN [A-Z ]*PRIVATE KEY-----|AIza[0-9A-Za-z_-]{35}|sk_live_[0-9A-Za-z]{20,})")
+
+
+def check_plain_secrets(settings: StackSettings, apps: dict[str, App], problems: Problems) -> None:
+    """prod refuses credentials in plain `env` and says how to set them as secrets instead."""
+    if settings.environment != "prod":
+        return
+    for app in apps.values():
+        for svc_name, svc in app.services.items():
+            overlay = settings.apps[app.name].services.get(svc_name)
+            for key, value in svc.env.items():
+                if not (SECRET_ENV_NAME.fullmatch(key) or SECRET_VALUE.search(value)) or "${" in value:
+                    continue
+                in_overlay = overlay is not None and key in overlay.env
+                where = (f"{NAMESPACE}:apps.{app.name}.services.{svc_name}.env.{key}" if in_overlay
+                         else f"apps/{app.name}.yaml: services.{svc_name}.env.{key}")
+                secret = _camel(f"{app.name}_{key}")
+                problems.add(where, f"looks like a credential, and plain env is stored unmarked in state; set it as a "
+                                    f"secret: pulumi config set --secret {secret} <value>, and move it to "
+                                    f"`secretEnv: {{{key}: {secret}}}` of {app.name}.{svc_name}")
+
+
+def _camel(text: str) -> str:
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", text) if w]
+    return words[0].lower() + "".join(w.capitalize() for w in words[1:])
+
+
+def check_host_names(deployment: Deployment, problems: Problems) -> None:
+    """Every app's full host name is a DNS name (`${stack}` in the domain included), unique ignoring case."""
+    try:
+        _hostname(deployment.domain)
+    except ValueError:
+        problems.add(f"{NAMESPACE}:domain", f"becomes {deployment.domain!r} for stack {deployment.stack!r}, which is not a "
+                                            "DNS name; `${stack}` must yield a DNS label (letters, digits, '-')")
+        return
+    for app in deployment.apps.values():
+        try:
+            _hostname(deployment.hostname(app))
+        except ValueError as err:
+            problems.add(f"{NAMESPACE}:apps.{app.name}.hostname", str(err))
+
+
+RESERVED_VOLUMES = {"shared_postgres": "the shared Postgres data", "berth_proxy_data": "the proxy's certificates",
+                    "berth_proxy_config": "the proxy's state"}
+RESERVED_CONTAINERS = {"shared-postgres": "the shared Postgres", "proxy": "the proxy"}
+
+
+def check_names(apps: dict[str, App], problems: Problems) -> None:
+    """berth derives Docker names from app and service names (`chat-bot` + `data` -> `chat_bot_data`): two
+    things must never derive one name, and berth's own names are reserved."""
+    volumes: dict[str, str] = dict(RESERVED_VOLUMES)
+    containers: dict[str, str] = dict(RESERVED_CONTAINERS)
+
+    def claim(taken: dict[str, str], name: str, what: str, where: str, kind: str) -> None:
+        if name in taken and taken[name] != what:
+            problems.add(where, f"{what} would be the Docker {kind} {name!r}, which is already {taken[name]}; rename one")
+        taken.setdefault(name, what)
+
+    for app in apps.values():
+        if app.uses_shared("redis"):
+            claim(volumes, conventions.redis_volume(app.name), f"app {app.name!r}'s Redis data",
+                  f"apps/{app.name}.yaml: redis", "volume")
+            claim(containers, conventions.redis(app.name), f"app {app.name!r}'s Redis", f"apps/{app.name}.yaml: redis",
+                  "container")
+        for svc_name, svc in app.services.items():
+            where = f"apps/{app.name}.yaml: services.{svc_name}"
+            for vol in svc.mounted_volumes:
+                claim(volumes, conventions.volume(app.name, vol), f"volume {vol!r} of app {app.name!r}",
+                      f"{where}.volumes.{vol}", "volume")
+            if svc.kind == "static":
+                claim(volumes, conventions.site_volume(app.name, svc_name), f"the site of {app.name}.{svc_name}",
+                      where, "volume")
+            for replica in conventions.replica_numbers(svc.replicas):
+                claim(containers, conventions.edge_alias(app.name, svc_name, replica),
+                      f"service {svc_name!r} of app {app.name!r}", where, "container and upstream")

@@ -33,6 +33,12 @@ class ConfigError(pulumi.RunError):
 UNION_TAGS = {"host": ("local", "ec2", "ecs")}  # pydantic puts a tagged union's tag in the path; users never write it
 
 
+def _internal(part) -> bool:
+    """pydantic's names for validator steps (`function-after[...]`, `lax-or-strict[...]`) in an error's location."""
+    return isinstance(part, str) and ("[" in part and part.endswith("]") and not part.startswith("[")
+                                      or part.startswith("function-"))
+
+
 def join_path(prefix: str, loc: tuple) -> str:
     """`berth:host` + ('instanceType',) -> `berth:host.instanceType`; list indexes as `[0]`."""
     out = prefix
@@ -51,12 +57,34 @@ def join_path(prefix: str, loc: tuple) -> str:
     return out.removesuffix(": ") if out.endswith(": ") else out
 
 
+# pydantic's own wording names its internals (class names, discriminators); users get what to write.
+_MESSAGES = {
+    "extra_forbidden": "is not a setting berth knows; remove it or check its spelling",
+    "missing": "is required; set it",
+    "model_type": "should be a mapping of settings (`key: value` lines), not {input}",
+    "model_attributes_type": "should be a mapping of settings (`key: value` lines), not {input}",
+    "dict_type": "should be a mapping (`key: value` lines), not {input}",
+    "list_type": "should be a list, not {input}",
+    "union_tag_not_found": "needs `kind`: {tags}",
+    "union_tag_invalid": "has kind {tag!r}; use one of {tags}",
+    "finite_number": "should be a finite number",
+    "ip_v4_network": "is not an IPv4 or IPv6 network in CIDR notation (e.g. 203.0.113.0/24)",
+    "ip_v6_network": "is not an IPv4 or IPv6 network in CIDR notation (e.g. 203.0.113.0/24)",
+}
+
+
+def _describe(value) -> str:
+    return "nothing (null)" if value is None else {list: "a list", dict: "a mapping", str: "text"}.get(
+        type(value), f"{value!r}")
+
+
 def _friendly(err: dict) -> str:
     kind = err["type"]
-    if kind == "extra_forbidden":
-        return "is not a setting berth knows; remove it or check its spelling"
-    if kind == "missing":
-        return "is required; set it"
+    if kind in _MESSAGES:
+        ctx = err.get("ctx") or {}
+        tags = ctx.get("expected_tags") or ", ".join(next((UNION_TAGS[p] for p in reversed(err["loc"]) if p in UNION_TAGS), ()))
+        return _MESSAGES[kind].format(input=_describe(err.get("input")), tag=ctx.get("tag"),
+                                      tags=tags.replace("'", "") if isinstance(tags, str) else tags)
     msg = err["msg"]
     # Our own validators raise ValueError("..."); pydantic prefixes "Value error, ".
     return msg.removeprefix("Value error, ")
@@ -74,9 +102,11 @@ class Problems:
     def add_validation_error(self, prefix: str, error: ValidationError, origin=None) -> None:
         """Turn each pydantic error into a Problem; `origin(loc)` may re-home a path (overlays)."""
         for err in error.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            loc = tuple(p for p in err["loc"] if not _internal(p))
             where = origin(loc) if origin else join_path(prefix, loc)
-            self.add(where, _friendly(err))
+            problem = Problem(where, _friendly(err))
+            if problem not in self.items:  # a union reports once per member; users need it once
+                self.items.append(problem)
 
     def raise_if_any(self) -> None:
         if self.items:

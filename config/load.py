@@ -20,7 +20,7 @@ from config.errors import Problems, join_path
 from config.instance_types import InstanceTypeLookup, from_aws
 from config.raw_config import RawConfig
 from config.stack import AppOverlay, StackSettings
-from config.yaml_files import load_yaml
+from config.yaml_files import YamlFileError, load_yaml
 
 
 # Set by the offline plan (offline/plan.py): prod's unset secrets get stand-ins, so the plan shows everything
@@ -40,16 +40,20 @@ def load(raw: RawConfig, stack: str, project_dir: Path, offline_plan: bool = Fal
         problems.raise_if_any()
     apps = _apps(settings, project_dir, problems)
     secret_names = frozenset(name for app in apps.values() for name in app.secret_names)
-    checks.check_keys(raw, secret_names, problems)
+    if len(apps) == len(settings.apps):  # with an app file broken, its secrets are unknown: judge no key
+        checks.check_keys(raw, secret_names, problems)
     checks.check_environment(settings, apps, problems)
     checks.check_images(settings, apps, project_dir, problems)
     host_type = checks.host_type(settings, instance_types, problems)
     checks.check_host_type(settings, apps, host_type, problems)
     checks.check_host_dirs(settings, apps, project_dir, problems)
     checks.check_networks(settings, apps, problems)
+    checks.check_names(apps, problems)
+    checks.check_plain_secrets(settings, apps, problems)
     checks.check_secrets(settings, raw, secret_names, problems, stand_ins_allowed=offline_plan)
     ecs_checks.check_ecs(settings, apps, problems)
     deployment = Deployment(stack, project_dir, settings, apps, raw.secret_keys & secret_names, host_type=host_type)
+    checks.check_host_names(deployment, problems)
     checks.check_hostnames(deployment, problems)
     problems.raise_if_any()
     return deployment
@@ -86,16 +90,19 @@ def _apps(settings: StackSettings, project_dir: Path, problems: Problems) -> dic
             continue
         try:
             data = load_yaml(path)
+            if not isinstance(data, dict):
+                raise YamlFileError("must be a mapping of the app's settings (name, hostname, services, routes, ...)")
             app = App.model_validate(data)
         except ValidationError as err:
             problems.add_validation_error(f"apps/{name}.yaml: ", err)
             continue
-        except ValueError as err:  # duplicate keys, YAML syntax
+        except YamlFileError as err:  # YAML syntax, duplicate keys, hostile structure
             problems.add(f"apps/{name}.yaml", str(err))
             continue
         if app.name != name:
             problems.add(f"apps/{name}.yaml: name", f"is {app.name!r}; it must match the file name {name!r}")
             continue
+        checks.check_init_sql(app, project_dir, problems)
         merged = _apply_overlay(app, overlay, where, problems)
         if merged is not None:
             apps[name] = merged
@@ -117,8 +124,8 @@ def _apply_overlay(app: App, overlay: AppOverlay, where: str, problems: Problems
         for key in ("env", "host_dirs"):
             if key in changes:
                 changes[key] = {**data.get(key, {}), **changes[key]}
-        if "build" in changes:
-            base_build = data.get("build", {})
+        if changes.get("build") is not None:
+            base_build = data.get("build") or {}
             args = {**base_build.get("args", {}), **changes["build"].get("args", {})}
             changes["build"] = {**base_build, **changes["build"], **({"args": args} if args else {})}
             data.pop("image", None)

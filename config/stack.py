@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from ipaddress import IPv4Network, IPv6Network
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, PositiveInt, create_model, field_validator
+from pydantic import BeforeValidator, Field, create_model, field_validator
 from pydantic.fields import FieldInfo
 
-from config.app import App, Camel, Name, Service, shaped
+from config.app import App, Camel, HostName, Name, Service, shaped
 
 Environment = Literal["dev", "staging", "prod"]
 Email = Annotated[str, shaped(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")]
@@ -17,6 +17,19 @@ UserName = Annotated[str, shaped(r"[a-z_][a-z0-9_-]{0,31}", "a Linux user name s
 SnapshotId = Annotated[str, shaped(r"snap-[0-9a-f]{8,17}", "an EBS snapshot id such as snap-0123456789abcdef0")]
 Domain = Annotated[str, shaped(r"(\$\{stack\}\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?",
                                "a DNS domain such as chmedia.com (optionally starting with ${stack}.)")]
+
+
+def _cidr(value):
+    """CIDR notation, written out: a bare address or integer silently meaning a /32 is refused."""
+    if not isinstance(value, str) or "/" not in value:
+        raise ValueError(f"{value!r} is not a network in CIDR notation; write it as address/prefix, e.g. 203.0.113.7/32")
+    try:
+        return ip_network(value.strip(), strict=True)
+    except ValueError as err:
+        raise ValueError(f"{value!r} is not a network in CIDR notation ({err}); e.g. 203.0.113.0/24") from None
+
+
+Cidr = Annotated[IPv4Network | IPv6Network, BeforeValidator(_cidr)]
 
 
 class LocalHostSettings(Camel):
@@ -36,13 +49,13 @@ class Ec2HostSettings(Camel):
     access: Literal["ssh", "ssm"] = Field(default="ssh", description="how pulumi reaches the host (host_access.py)")
     ssh_user: UserName = Field(default="ubuntu", description="the login user (Ubuntu's: ubuntu); may use Docker")
     ssh_public_key: str | None = Field(default=None, description="OpenSSH public key allowed to log in")
-    admin_cidrs: dict[Name, IPv4Network | IPv6Network] = Field(default={}, description="SSH allowed from, by name")
-    root_volume_gib: PositiveInt = Field(
+    admin_cidrs: dict[Name, Cidr] = Field(default={}, description="SSH allowed from, by name")
+    root_volume_gib: Positive = Field(
         description="size of the root volume (the OS), in GiB", default=20, alias="rootVolumeGiB")
-    data_volume_gib: PositiveInt = Field(
+    data_volume_gib: Positive = Field(
         default=50, alias="dataVolumeGiB",
         description="size of the encrypted data volume (Docker, volumes, host dirs), in GiB")
-    snapshot_retention_days: PositiveInt = Field(default=7, description=(
+    snapshot_retention_days: Positive = Field(default=7, description=(
         "prod: daily snapshots of the data volume kept this many days"))
     data_volume_snapshot_id: SnapshotId | None = Field(
         default=None, description="restore: create the data volume from this snapshot (docs/host.md)")
@@ -72,9 +85,9 @@ class RdsSettings(Camel):
     """Amazon RDS for PostgreSQL, standing in for the shared Postgres container on ECS stacks."""
 
     instance_class: str = Field(default="db.t4g.small", description="RDS instance class")
-    allocated_storage_gib: PositiveInt = Field(
+    allocated_storage_gib: Positive = Field(
         description="storage at creation, in GiB", default=20, alias="allocatedStorageGiB")
-    max_allocated_storage_gib: PositiveInt = Field(default=100, alias="maxAllocatedStorageGiB",
+    max_allocated_storage_gib: Positive = Field(default=100, alias="maxAllocatedStorageGiB",
                                                    description="storage autoscaling ceiling")
     multi_az: bool = Field(default=False, description="a standby in a second zone (prod: recommended)")
     backup_retention_days: int = Field(description="automated backups kept this many days", default=7, ge=1, le=35)
@@ -92,7 +105,7 @@ class EcsHostSettings(Camel):
 
     kind: Literal["ecs"] = Field(description="`ecs`: an ECS cluster berth creates")
     network: EcsNetworkSettings | None = Field(default=None, description="an existing VPC; unset: berth creates one")
-    availability_zones: PositiveInt = Field(default=2, ge=2, le=3, description="zones of the VPC berth creates")
+    availability_zones: Positive = Field(default=2, ge=2, le=3, description="zones of the VPC berth creates")
     gpu_instance_type: str | None = Field(default=None, description=(
         "EC2 instance type of the GPU capacity provider (e.g. g4dn.xlarge); GPU services cannot run on Fargate"))
     log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = Field(
@@ -116,7 +129,7 @@ class ProxySettings(Camel):
     acme_email: Email | None = Field(default=None, description=(
         "e-mail the certificate authority warns about expiring certificates"))
     acme_staging: bool = Field(default=False, description="use the CA's staging endpoint (throwaway stacks)")
-    memory_mb: PositiveInt = Field(default=256, description="the proxy's memory limit, in MiB")
+    memory_mb: Positive = Field(default=256, description="the proxy's memory limit, in MiB")
 
 
 class PostgresSettings(Camel):
@@ -124,14 +137,14 @@ class PostgresSettings(Camel):
 
     image: str = Field(default="postgres:17.6-alpine", description=(
         "the Postgres image (pinned; a major version change needs a dump and restore)"))
-    memory_mb: PositiveInt = Field(default=1024, description="the shared Postgres container's memory limit, in MiB")
+    memory_mb: Positive = Field(default=1024, description="the shared Postgres container's memory limit, in MiB")
 
 
 class RedisSettings(Camel):
     """Each app that uses Redis runs its own, from this image; `memoryMb` is each one's (an app may set its own)."""
 
     image: str = Field(default="redis:7.4.5-alpine", description="the Redis image (pinned)")
-    memory_mb: PositiveInt = Field(default=256, description=(
+    memory_mb: Positive = Field(default=256, description=(
         "each app's Redis memory, in MiB (an app file's redis.memoryMb wins)"))
 
     def memory_mb_for(self, app: App) -> int:
@@ -155,8 +168,8 @@ class EcrSettings(Camel):
     a rollback to a recent version starts without a pull; older ones are pruned so the disk never fills.
     """
 
-    keep_images: PositiveInt = Field(default=20, description="images kept per ECR repository; older ones expire")
-    keep_on_host: PositiveInt = Field(default=3, description=(
+    keep_images: Positive = Field(default=20, description="images kept per ECR repository; older ones expire")
+    keep_on_host: Positive = Field(default=3, description=(
         "built images kept on the host per service (the running one included), for rollbacks"))
 
 
@@ -186,7 +199,7 @@ class BackupSettings(Camel):
     every_hours: Literal[1, 2, 3, 4, 6, 8, 12, 24] = Field(default=24, description="hours between runs (divides a day)")
     at: Annotated[str, shaped(r"([01][0-9]|2[0-3]):[0-5][0-9]", "a UTC time of day such as 03:30")] = Field(
         default="03:30", description="UTC time of the day's first run")
-    retention_days: PositiveInt = Field(default=14, description="backups older than this are deleted by the bucket")
+    retention_days: Positive = Field(default=14, description="backups older than this are deleted by the bucket")
     alarm_email: Email | None = Field(default=None, description="told when an app's backup has not succeeded in time")
     local_dir: str = Field(default=".berth-backups", description="dev: where backups go (relative to the project)")
 
@@ -223,7 +236,7 @@ ServiceOverlay = create_model(
 class AppOverlay(Camel):
     """An app deployed by this stack, with what differs here from `apps/<name>.yaml`."""
 
-    hostname: str | None = Field(default=None, description=(
+    hostname: HostName | None = Field(default=None, description=(
         "this stack's host name for the app; default: the app file's"))
     services: dict[Name, ServiceOverlay] = Field(default={}, description="per service, what this stack changes")
 

@@ -1,4 +1,8 @@
-"""YAML that refuses duplicate keys: two routes for one path must be an error, not a silent overwrite."""
+"""Reading app files: YAML that refuses duplicate keys, and whose every failure is a message with a line.
+
+Two routes for one path must be an error, not a silent overwrite; a tab indent, an unclosed quote or an
+unknown tag must name the line to fix, never escape as a traceback. Merge keys (`<<: *base`) work.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +10,99 @@ from pathlib import Path
 
 import yaml
 
+MAX_DEPTH = 50  # no app file nests deeper; deeper input is hostile and would exhaust the parser's stack
+MAX_VALUES = 100_000  # an app file has hundreds
 
-class DuplicateKeyError(ValueError):
-    pass
+
+class YamlFileError(ValueError):
+    """An app file that is not the YAML berth reads: the message says where and what to do."""
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base`: merged keys are defaults the explicit ones override
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise YamlFileError(f"line {key_node.start_mark.line + 1}: a key must be a plain word, not "
+                                    f"{_kind(key_node)}; write the key as text")
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise DuplicateKeyError(f"{key!r} appears twice (line {key_node.start_mark.line + 1}); keep one")
+                raise YamlFileError(f"line {key_node.start_mark.line + 1}: {key!r} appears twice; keep one")
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 
+def _kind(node) -> str:
+    return "a mapping" if isinstance(node, yaml.MappingNode) else "a list"
+
+
+def _measure(node, depth: int, memo: dict, active: set) -> tuple[int, int]:
+    """(values, levels) of `node` with aliases expanded; refuses what no app file needs: deep nesting,
+    an alias inside itself, or aliases multiplying into a huge document ("billion laughs")."""
+    line = node.start_mark.line + 1
+    if depth > MAX_DEPTH:
+        raise YamlFileError(f"line {line}: nested more than {MAX_DEPTH} levels deep; an app file never needs that")
+    if id(node) in active:
+        raise YamlFileError(f"line {line}: an alias is used inside the value it names; YAML cannot expand that")
+    if id(node) not in memo:
+        children = (node.value if isinstance(node, yaml.SequenceNode) else
+                    [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else [])
+        active.add(id(node))
+        measured = [_measure(child, depth + 1, memo, active) for child in children]
+        active.discard(id(node))
+        memo[id(node)] = (1 + sum(m[0] for m in measured), 1 + max((m[1] for m in measured), default=0))
+    size, levels = memo[id(node)]
+    if depth + levels - 1 > MAX_DEPTH:
+        raise YamlFileError(f"line {line}: nested more than {MAX_DEPTH} levels deep; an app file never needs that")
+    if size > MAX_VALUES:
+        raise YamlFileError(f"line {line}: aliases expand to more than {MAX_VALUES} values; write the values out")
+    return size, levels
+
+
+def parse_yaml(text: str):
+    """The YAML document in `text`; YamlFileError (with its line) for anything berth cannot read."""
+    if "\x00" in text:
+        line = text[:text.index("\x00")].count("\n") + 1
+        raise YamlFileError(f"line {line}: contains a NUL byte; an app file is text")
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _measure(node, 1, {}, set())
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = err.problem or err.context or "not valid YAML"
+        if problem.startswith("could not determine a constructor for the tag"):
+            problem = f"unknown tag {problem.rsplit(' ', 1)[-1]}; berth reads plain YAML: remove the tag"
+        hint = "; indent with spaces, not tabs" if _starts_with_tab(text, mark) else ""
+        raise YamlFileError(f"{where}{problem}{hint}") from None
+    except yaml.YAMLError as err:
+        raise YamlFileError(f"not valid YAML: {str(err).splitlines()[0]}") from None
+    except RecursionError:
+        raise YamlFileError(f"nested more than {MAX_DEPTH} levels deep; an app file never needs that") from None
+    finally:
+        loader.dispose()
+
+
+def _starts_with_tab(text: str, mark) -> bool:
+    """YAML forbids tab indentation; PyYAML's own message does not say so."""
+    lines = text.splitlines()
+    return mark is not None and mark.line < len(lines) and lines[mark.line].lstrip(" ").startswith("\t")
+
+
 def load_yaml(path: Path):
-    with path.open(encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise YamlFileError(f"cannot be read: {err.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise YamlFileError(f"line {line}: is not UTF-8 text; save the file as UTF-8") from None
+    return parse_yaml(text)

@@ -94,7 +94,7 @@ def test_prod_refuses_ssh_from_the_world(config_problems):
     """checkov CKV_AWS_24, shown broken: prod with SSH open to 0.0.0.0/0 is a config error, nothing deployed."""
     host = {**stack_config("prod").object("berth:host"), "adminCidrs": {"everyone": "0.0.0.0/0"}}
     problems = config_problems("prod", plain={"berth:host": host})
-    assert problems and problems[0].startswith("berth:host.adminCidrs.everyone: 0.0.0.0/0 opens SSH to the whole internet")
+    assert problems and problems[0].startswith("berth:host.adminCidrs.everyone: 0.0.0.0/0 open SSH to the whole internet")
 
 
 def test_staging_may_open_ssh_wider_but_only_when_asked(deploy):
