@@ -68,8 +68,7 @@ _MESSAGES = {
     "union_tag_not_found": "needs `kind`: {tags}",
     "union_tag_invalid": "has kind {tag!r}; use one of {tags}",
     "finite_number": "should be a finite number",
-    "ip_v4_network": "is not an IPv4 or IPv6 network in CIDR notation (e.g. 203.0.113.0/24)",
-    "ip_v6_network": "is not an IPv4 or IPv6 network in CIDR notation (e.g. 203.0.113.0/24)",
+    "ip_v4_network": "is not an IPv4 network in CIDR notation with its host bits zero (e.g. 10.20.0.0/24)",
 }
 
 

@@ -190,7 +190,7 @@ def test_prod_host_is_never_replaced_or_terminated_by_accident(ec2_runs):
     user-data drift, so a newer Ubuntu image never silently replaces the host; staging follows its inputs."""
     prod = ec2_runs["prod"].get("aws:ec2/instance:Instance", "host-instance")
     assert prod.values["disableApiTermination"] is True
-    assert set(prod.ignore_changes) == {"ami", "userData"}
+    assert set(prod.ignore_changes) == {"ami", "userData", "keyName"}
     staging = ec2_runs["staging"].get("aws:ec2/instance:Instance", "host-instance")
     assert staging.values["disableApiTermination"] is False and staging.ignore_changes == []
     assert staging.values["userDataReplaceOnChange"] is True

@@ -590,7 +590,7 @@ def own_apps(tmp_path: Path, rag_subnet: str | None = None, extra: dict | None =
     ("100.64.0.0/16", "100.64.0.0/16 is not a private network; use one inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16"),
     ("10.9.0.0/29", "10.9.0.0/29 leaves too few addresses for the app's containers; use /28 or larger"),
     ("172.17.128.0/20", "172.17.128.0/20 overlaps Docker's default bridge (172.17.0.0/16); choose another range"),
-    ("172.20.0.1/16", "Input is not a valid IPv4 network"),
+    ("172.20.0.1/16", "is not an IPv4 network in CIDR notation with its host bits zero"),
 ])
 def test_an_app_subnet_must_be_a_usable_private_range(config_problems, tmp_path, subnet, message):
     own_apps(tmp_path, rag_subnet=subnet)
