@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Union
 from pydantic import BeforeValidator, Field, create_model, field_validator
 from pydantic.fields import FieldInfo
 
-from config.app import App, Camel, HostName, Name, Service, shaped
+from config.app import App, Camel, HostName, Name, Positive, Service, shaped
 
 Environment = Literal["dev", "staging", "prod"]
 Email = Annotated[str, shaped(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")]
