@@ -77,7 +77,7 @@ def test_build_null_in_an_app_file_means_no_build(tmp_path):
 
 
 @pytest.mark.parametrize("changes, where, message", [
-    ({"memoryMb": 10 ** 400}, "services.api.memoryMb", "Input should be less than or equal to 1048576"),
+    ({"memoryMb": 10 ** 400}, "services.api.memoryMb", "Input should be less than or equal to 1000000"),
     ({"cpus": float("inf")}, "services.api.cpus", "should be a finite number"),
     ({"cpus": float("nan")}, "services.api.cpus", "should be a finite number"),
     ({"replicas": 10 ** 6}, "services.api.replicas", "Input should be less than or equal to 64"),
