@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-SECRET_NAME = re.compile(r"(PASSW(OR)?D|PASSPHRASE|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|"
+SECRET_NAME = re.compile(r"(PASSW(OR)?D|PASSPHRASE|(^|_)PASS(_|$)|(^|_)PWD$|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|"
                          r"_KEY$|^KEY$|SALT|_DSN$|^DSN$|WEBHOOK_URL|COOKIE)", re.IGNORECASE)
 NOT_SECRET_NAME = re.compile(r"(_FILE|_PATH|_ENABLED|_PROVIDER|_EXPIRY|_EXPIRE\w*|_TTL|_LENGTH|_ALGORITHM|_HEADER|"
                              r"_NAME|_ID|_USER(NAME)?)$", re.IGNORECASE)
@@ -40,3 +40,16 @@ def config_key(app: str, env: str) -> str:
     key = words[0] + "".join(w.capitalize() for w in words[1:])
     key = re.sub(r"[^A-Za-z0-9]", "", key)
     return key if key[:1].isalpha() else "s" + key
+
+
+SECRET_FLAG = re.compile(r"^--?(password|passwd|pass|requirepass|token|secret|api-?key|auth)(=.+)?$", re.IGNORECASE)
+
+
+def secret_in_command(words: list[str]) -> str | None:
+    """How a command passes a secret (`--password x`, `--token=x`, a URL with a password), if it does."""
+    for i, word in enumerate(words):
+        if SECRET_FLAG.match(word) and ("=" in word or i + 1 < len(words)):
+            return word.split("=", 1)[0]
+        if URL_PASSWORD.match(word) or KEY_SHAPES.search(word):
+            return "a URL or key with a password in it"
+    return None

@@ -66,7 +66,13 @@ def convert(draft: AppDraft, roles: Roles, compose_name: str, route_port: int | 
     _image(draft, svc, out, at)
     port = _port(draft, svc, out, at, route_port)
     if svc.get("command"):
-        out["command"] = [str(w) for w in svc["command"]]
+        command = [str(w) for w in svc["command"]]
+        flag = secrets.secret_in_command(command)
+        if flag:
+            draft.notes.todo(at, f"its command passes a secret ({flag}), so it was not copied: give the value to the "
+                                 "service as secretEnv and have the command read it from the environment")
+        else:
+            out["command"] = command
     _healthcheck(draft, svc, out, at, port)
     _environment(draft, roles, compose_name, svc, out, at)
     _volumes(draft, roles, compose_name, svc, out, at)
@@ -164,6 +170,10 @@ def _healthcheck(draft, svc, out, at, port) -> None:
         elif check and known and "command" in known and ("path" in check or "curl" in str(check.get("command"))):
             check = {k: v for k, v in check.items() if k not in ("path", "probe", "command")} | known
             said.append(f"{images.repository(image)} has no curl; the check is the one berth knows works in it")
+        if check and secrets.secret_in_command(check.get("command") or []):
+            draft.notes.todo(at + ("healthcheck",), "the Compose check passes a secret on its command line, so it "
+                                                    "was not copied: write one that reads it from the environment")
+            check = None
         if check:
             out["healthcheck"] = check
         for text in said:

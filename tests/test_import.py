@@ -394,3 +394,21 @@ def test_a_prod_overlay_carries_the_full_host_names_nginx_served(tmp_path):
     apps = result.overlay["berth:apps"]
     assert apps["chatbot"]["hostname"] == "chatbot.chmedia.com" and apps["mediahub"]["hostname"] == "mediahub.chmedia.com"
     assert (result.out / "berth-import.prod.yaml").is_file()
+
+
+def test_secrets_on_a_command_line_are_not_copied(tmp_path):
+    (tmp_path / "docker-compose.yml").write_text(
+        "services:\n"
+        "  worker:\n"
+        "    image: example/worker:1.0.0\n"
+        "    command: [worker, --password, hunter2-plaintext]\n"
+        "    healthcheck: {test: [CMD, check, --token=tok-plaintext]}\n"
+        "    environment: {SMTP_PASS: mail-plaintext, MAIL_HOST: smtp.example.com}\n")
+    result = run_import(tmp_path, tmp_path / "docker-compose.yml", "--app", "jobs")
+    written = "".join(result.texts.values()) + result.stdout
+    for value in ("hunter2-plaintext", "tok-plaintext", "mail-plaintext"):
+        assert value not in written
+    worker = result.apps["jobs"]["services"]["worker"]
+    assert "command" not in worker and "healthcheck" not in worker
+    assert worker["secretEnv"] == {"SMTP_PASS": "jobsSmtpPass"} and worker["env"] == {"MAIL_HOST": "smtp.example.com"}
+    assert "its command passes a secret (--password)" in result.stdout
