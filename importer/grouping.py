@@ -8,7 +8,7 @@ services its locations reach and what those depend on), or when its services fal
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from importer import nginx
 from importer.errors import ImportFailed

@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 from importer import healthchecks, images, secrets
 from importer.classify import Roles
 from importer.draft import AppDraft, SecretToSet
-from importer.grouping import app_name
 
 # Ports official images listen on, for services that neither publish nor expose one.
 KNOWN_PORTS = {"qdrant/qdrant": 6333, "chromadb/chroma": 8000, "ollama/ollama": 11434, "mongo": 27017,
@@ -493,7 +492,3 @@ def _dropped(draft, svc, at) -> None:
             draft.notes.add(at, f"{key} dropped: {WHY_DROPPED[key]}")
     if svc.get("cap_drop"):
         draft.notes.add(at, "cap_drop dropped: berth drops every capability not in capAdd")
-
-
-def short_name(text: str) -> str:
-    return app_name(text)
