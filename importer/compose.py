@@ -27,6 +27,7 @@ class ComposeProject:
     volumes: dict[str, dict]
     networks: dict[str, dict]
     raw_environment: dict[str, dict[str, str]]  # service -> env as written, before interpolation
+    env_files: dict[str, list[str]] = field(default_factory=dict)  # service -> the env_file paths it reads
     warnings: list[str] = field(default_factory=list)  # what Compose warned about (unset variables, ...)
 
     @property
@@ -66,11 +67,11 @@ def load(file: Path, env_files: list[Path] = (), profiles: list[str] = (), proje
     if project_name:
         args += ["-p", project_name]
     resolved, warnings = _run(args + ["config", "--format", "json"], file)
-    raw = _raw_environment(args, file)
+    raw, env_files = _as_written(args, file)
     return ComposeProject(
         path=file.resolve(), name=resolved.get("name", file.resolve().parent.name),
         services=resolved.get("services") or {}, volumes=resolved.get("volumes") or {},
-        networks=resolved.get("networks") or {}, raw_environment=raw, warnings=warnings)
+        networks=resolved.get("networks") or {}, raw_environment=raw, env_files=env_files, warnings=warnings)
 
 
 def _run(args: list[str], file: Path) -> tuple[dict, list[str]]:
@@ -91,16 +92,18 @@ def _clean(line: str) -> str:
     return text.strip()
 
 
-def _raw_environment(args: list[str], file: Path) -> dict[str, dict[str, str]]:
-    """Each service's environment as written (`${VAR}` kept); empty where Compose cannot show it so."""
+def _as_written(args: list[str], file: Path) -> tuple[dict[str, dict[str, str]], dict[str, list[str]]]:
+    """Each service's environment as written (`${VAR}` kept) and its env files; empty where Compose cannot
+    show them so."""
     try:
         raw, _ = _run(args + ["config", "--no-interpolate", "--format", "json"], file)
     except ImportFailed:  # e.g. `ports: ["${PORT}:80"]` is not valid before interpolation
-        return {}
-    out = {}
+        return {}, {}
+    environments, env_files = {}, {}
     for name, svc in (raw.get("services") or {}).items():
         env = svc.get("environment") or {}
         if isinstance(env, list):
             env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
-        out[name] = {k: "" if v is None else str(v) for k, v in env.items()}
-    return out
+        environments[name] = {k: "" if v is None else str(v) for k, v in env.items()}
+        env_files[name] = [e["path"] if isinstance(e, dict) else str(e) for e in svc.get("env_file") or []]
+    return environments, env_files

@@ -255,7 +255,7 @@ def _environment(draft: AppDraft, roles: Roles, compose_name: str, svc: dict, ou
             draft.data.setdefault("external", {})[external] = {
                 "secret": secret, "description": f"{urlsplit(value).scheme} outside the Compose file"}
             out.setdefault("uses", {})[external] = key
-            _remember_secret(draft, secret, key, at[1], raw)
+            _remember_secret(draft, secret, key, compose_name, raw)
             draft.notes.add(("external",), f"{external}: {key} of {at[1]} points outside the Compose file; berth hands "
                                            f"it over from the secret {secret} (pulumi config set --secret {secret} <url>)")
             draft.notes.todo(("external",), f"{external}: allow the berth host's address (stack output hostPublicIp) "
@@ -264,7 +264,7 @@ def _environment(draft: AppDraft, roles: Roles, compose_name: str, svc: dict, ou
         if secrets.looks_secret(key, value, raw):
             secret = secrets.config_key(draft.name, key)
             out.setdefault("secretEnv", {})[key] = secret
-            _remember_secret(draft, secret, key, at[1], raw)
+            _remember_secret(draft, secret, key, compose_name, raw)
             draft.notes.add(at + ("secretEnv",), f"{key} looks secret, so its value is not written here: "
                                                  f"pulumi config set --secret {secret} <value>"
                                                  + ("" if value else " (it was empty when Compose loaded the file)"))
@@ -310,9 +310,13 @@ def _external(value: str, compose_services: set[str]) -> str | None:
     return None
 
 
-def _remember_secret(draft: AppDraft, secret: str, env: str, service: str, raw: str | None) -> None:
+def _remember_secret(draft: AppDraft, secret: str, env: str, compose_name: str, raw: str | None) -> None:
+    """A secret to set, and where its value is today in words (never the value)."""
+    files = [draft.shown(f) for f in draft.project.env_files.get(compose_name, [])]
     source = f"`{raw}` in {draft.project.path.name}" if raw and "$" in raw else (
+        f"env file {', '.join(files)}" if raw is None and files else
         "an env file" if raw is None else f"{draft.project.path.name} (in plain text: rotate it)")
+    service = draft.services[compose_name]
     known = draft.secrets.get(secret)
     draft.secrets[secret] = SecretToSet(secret, env, tuple(dict.fromkeys((known.services if known else ()) + (service,))),
                                         source)

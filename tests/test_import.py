@@ -307,6 +307,7 @@ def test_outline_routes_from_its_proxy_config_and_its_env_file_secrets(tmp_path)
     assert outline["uses"] == {"postgres": "DATABASE_URL", "redis": "REDIS_URL"}
     assert outline["env"]["SLACK_CLIENT_ID"] == "test-client-id"
     assert outline["volumes"] == {"storage_data": "/var/lib/outline/data"}
+    assert "--secret outlineUtilsSecret <value>   # UTILS_SECRET of outline; today in env file docker.env" in result.stdout
 
 
 def test_mastodon_streaming_route_and_named_location(tmp_path):
