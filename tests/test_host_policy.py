@@ -17,6 +17,7 @@ from config.app import App
 from config.checks import check_host_type
 from config.errors import Problems
 from config.stack import StackSettings
+from tests.support.policy import policy_violations
 from tests.support.stacks import mocked_instance_type, stack_config
 from tests.support.validators import shellcheck
 from offline.mockrun import Run
@@ -49,6 +50,14 @@ def broken(run: Run, type_: str, name: str, **changes) -> Run:
     return clone
 
 
+def assert_rule(policy: str, runs: dict[str, Run], name: str, type_: str = CONTAINER, **breaking) -> None:
+    """The policy pack's rule holds on every run, and catches `name` broken by `breaking`."""
+    for run in runs.values():
+        assert [v for v in policy_violations(run) if v.startswith(f"{policy}: ")] == []
+    found = policy_violations(broken(runs["prod"], type_, name, **breaking))
+    assert [v for v in found if v.startswith(f"{policy}: {name}: ")], found
+
+
 def instance(run: Run) -> dict:
     return run.get("aws:ec2/instance:Instance", "host-instance").values
 
@@ -74,8 +83,7 @@ def test_only_web_ports_are_open_to_the_world(ec2_runs):
     expected = {(80, "0.0.0.0/0"), (80, "::/0"), (443, "0.0.0.0/0"), (443, "::/0")}
     for run in ec2_runs.values():
         assert world_open_ports(run) == expected
-    opened = broken(ec2_runs["prod"], INGRESS, "host-in-ssh-office", cidrIpv4="0.0.0.0/0")
-    assert (22, "0.0.0.0/0") in world_open_ports(opened)
+    assert_rule("host-only-web-open-to-world", ec2_runs, "host-in-ssh-office", INGRESS, cidrIpv4="0.0.0.0/0")
 
 
 def ssh_sources(run: Run) -> set[str]:
@@ -148,9 +156,8 @@ def test_imdsv2_is_required_and_containers_cannot_reach_it(ec2_runs):
     response hop limit of 1 keeps instance credentials out of reach of containers (one hop further)."""
     for run in ec2_runs.values():
         assert imds(run)["httpTokens"] == "required" and imds(run)["httpPutResponseHopLimit"] == 1
-    loose = broken(ec2_runs["prod"], "aws:ec2/instance:Instance", "host-instance",
-                   metadataOptions={"httpTokens": "optional", "httpPutResponseHopLimit": 2})
-    assert imds(loose)["httpTokens"] != "required"
+    assert_rule("host-imdsv2-encrypted-root", ec2_runs, "host-instance", "aws:ec2/instance:Instance",
+                metadataOptions={"httpTokens": "optional", "httpPutResponseHopLimit": 2})
 
 
 def test_root_disk_is_encrypted_gp3(ec2_runs):
@@ -344,28 +351,19 @@ def containers(run: Run) -> dict[str, dict]:
 
 def test_no_container_is_privileged_or_shares_host_namespaces(ec2_runs):
     """CIS Docker Benchmark v1.2.0 5.4 (no privileged containers), 5.9/5.15/5.16 (no host network, PID
-    or IPC namespace)."""
-    def offenders(run):
-        return [n for n, c in containers(run).items()
-                if c.get("privileged") or c.get("networkMode") == "host" or c.get("pidMode") == "host"
-                or c.get("ipcMode") == "host"]
-
-    for run in ec2_runs.values():
-        assert offenders(run) == []
-    assert offenders(broken(ec2_runs["prod"], CONTAINER, "chatbot-backend", privileged=True)) == ["chatbot-backend"]
+    or IPC namespace): the pack's `container-unprivileged`."""
+    assert_rule("container-unprivileged", ec2_runs, "chatbot-backend", privileged=True)
+    assert_rule("container-unprivileged", ec2_runs, "chatbot-backend", pidMode="host")
 
 
 def test_no_container_mounts_the_docker_socket_or_host_system_dirs(ec2_runs):
     """CIS Docker Benchmark v1.2.0 5.31 (no Docker socket) and 5.5 (no sensitive host directories): the
-    only host paths mounted are berth's own host dirs on the data volume."""
-    def host_mounts(run):
-        return {(n, v["hostPath"]) for n, c in containers(run).items() for v in c.get("volumes", []) if v.get("hostPath")}
-
+    pack's `container-no-host-system-mounts`; the only host paths mounted are berth's own host dirs."""
     for run in ec2_runs.values():
-        assert all(path.startswith("/srv/berth/host-dirs/") for _, path in host_mounts(run))
-    sock = broken(ec2_runs["prod"], CONTAINER, "proxy",
-                  volumes=[{"hostPath": "/var/run/docker.sock", "containerPath": "/var/run/docker.sock"}])
-    assert ("proxy", "/var/run/docker.sock") in host_mounts(sock)
+        mounts = [v["hostPath"] for c in containers(run).values() for v in c.get("volumes", []) if v.get("hostPath")]
+        assert all(path.startswith("/srv/berth/host-dirs/") for path in mounts)
+    assert_rule("container-no-host-system-mounts", ec2_runs, "proxy",
+                volumes=[{"hostPath": "/var/run/docker.sock", "containerPath": "/var/run/docker.sock"}])
 
 
 def test_capabilities_are_dropped_to_what_each_image_needs(ec2_runs):
@@ -388,8 +386,7 @@ def test_capabilities_are_dropped_to_what_each_image_needs(ec2_runs):
 
 def test_containers_cannot_gain_new_privileges(ec2_runs):
     """CIS Docker Benchmark v1.2.0 5.25: `no-new-privileges` on every container (and in daemon.json)."""
-    for run in ec2_runs.values():
-        assert [n for n, c in containers(run).items() if "no-new-privileges:true" not in c["securityOpts"]] == []
+    assert_rule("container-no-new-privileges", ec2_runs, "shared-postgres", securityOpts=[])
 
 
 def test_root_filesystems_are_read_only_with_tmpfs_for_writable_paths(ec2_runs):
@@ -417,13 +414,10 @@ def test_every_container_is_limited_checked_restarted_and_rotates_logs(ec2_runs)
 def test_only_the_proxy_publishes_ports(ec2_runs):
     """The security group is the firewall only if nothing else publishes: Docker-published ports bypass host
     firewalls (CIS Docker Benchmark v1.2.0 5.13). Only the proxy publishes, and only 80/443."""
-    def publishers(run):
-        return {n: sorted(p["external"] for p in c["ports"]) for n, c in containers(run).items() if c.get("ports")}
-
     for run in ec2_runs.values():
-        assert publishers(run) == {"proxy": [80, 443]}
-    leaky = broken(ec2_runs["prod"], CONTAINER, "shared-postgres", ports=[{"internal": 5432, "external": 5432}])
-    assert "shared-postgres" in publishers(leaky)
+        assert sorted(p["external"] for p in containers(run)["proxy"]["ports"]) == [80, 443]
+    assert_rule("container-only-proxy-publishes", ec2_runs, "shared-postgres",
+                ports=[{"internal": 5432, "external": 5432}])
 
 
 def test_stateful_containers_are_replaced_delete_first_stateless_create_first(ec2_runs):

@@ -1,0 +1,235 @@
+"""The rules every resource berth registers must keep, as CrossGuard resource validations.
+
+One place for them: the preview and deploy workflows run this pack (`--policy-pack policy`), and the
+test suite runs the same validate functions over every stack's and example's resources under mocks
+(tests/test_policy_pack.py). A rule here guards every config path, including ones the loader does not
+know about. Each rule names its source (CIS Docker Benchmark v1.2.0, checkov, AWS Well-Architected).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Callable
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+CONTAINER = "docker:index/container:Container"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+WORLD = ("0.0.0.0/0", "::/0")
+WEB_PORTS = {80, 443}
+# Capabilities a container may add back after dropping ALL (config/app.py grants no others to apps).
+REVIEWED_CAPABILITIES = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+                         "NET_BIND_SERVICE", "SETFCAP"}
+SYSTEM_TREES = ("/proc", "/sys", "/dev", "/etc", "/boot", "/run", "/var/run", "/var/lib/docker",
+                "/var/lib/containerd", "/root", "/usr", "/bin", "/sbin", "/lib", "/srv/berth/docker")
+SECRET_NAME = re.compile(r"(.*_)?(API_?KEY|SECRET|SECRET_KEY|PASSWORD|TOKEN|PRIVATE_KEY)", re.IGNORECASE)
+
+
+def _for(resource_type: str, check: Callable[[ResourceValidationArgs, dict], str | None]):
+    """A validation applying `check(args, props)` to one resource type; its message is the violation."""
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        if args.resource_type == resource_type:
+            problem = check(args, dict(args.props))
+            if problem:
+                report_violation(f"{args.name}: {problem}", None)
+    return validate
+
+
+def _kept(args: ResourceValidationArgs, props: dict) -> bool:
+    """prod's data: berth protects it (and tags EC2 pieces with their environment)."""
+    tags = props.get("tags") or {}
+    return bool(args.opts and args.opts.protect) or (isinstance(tags, dict) and tags.get("berth:environment") == "prod")
+
+
+# --- containers (CIS Docker Benchmark v1.2.0) -------------------------------------------------------
+
+def _unprivileged(_, c: dict) -> str | None:
+    if c.get("privileged"):
+        return "runs privileged"
+    shared = [k for k in ("networkMode", "pidMode", "ipcMode", "usernsMode") if c.get(k) == "host"]
+    return f"shares the host's namespaces ({', '.join(shared)})" if shared else None
+
+
+def _no_host_system_mounts(_, c: dict) -> str | None:
+    for volume in c.get("volumes") or []:
+        path = volume.get("hostPath")
+        if path and (path == "/" or path.endswith(".sock") or any(path == t or path.startswith(t + "/") for t in SYSTEM_TREES)):
+            return f"mounts the host's {path}"
+    return None
+
+
+def _capabilities(_, c: dict) -> str | None:
+    caps = c.get("capabilities") or {}
+    added = set(caps.get("adds") or [])
+    if caps.get("drops") != ["ALL"]:
+        return "does not drop ALL capabilities"
+    return f"adds unreviewed capabilities {sorted(added - REVIEWED_CAPABILITIES)}" if added - REVIEWED_CAPABILITIES else None
+
+
+def _no_new_privileges(_, c: dict) -> str | None:
+    return None if "no-new-privileges:true" in (c.get("securityOpts") or []) else "may gain new privileges"
+
+
+def _read_only_root(_, c: dict) -> str | None:
+    if c.get("readOnly") is not True:
+        return "has a writable root filesystem"
+    loose = [p for p, opts in (c.get("tmpfs") or {}).items() if "size=" not in opts or "noexec" not in opts]
+    return f"has tmpfs without a size cap or noexec: {loose}" if loose else None
+
+
+def _limited_and_checked(_, c: dict) -> str | None:
+    if not (c.get("memory") or 0) > 0:
+        return "has no memory limit"
+    if not (c.get("healthcheck") or {}).get("tests") or c.get("wait") is not True:
+        return "has no health check the deploy waits for"
+    if c.get("restart") != "unless-stopped":
+        return "is not restarted unless stopped"
+    if c.get("logDriver") != "json-file" or not (c.get("logOpts") or {}).get("max-size"):
+        return "does not rotate its logs"
+    return None
+
+
+def _only_proxy_publishes(args: ResourceValidationArgs, c: dict) -> str | None:
+    if args.name != "proxy" and c.get("ports"):
+        return "publishes ports; only the proxy does (published ports bypass the host firewall)"
+    return None
+
+
+# --- the EC2 host (checkov, Well-Architected) ------------------------------------------------------
+
+def _web_only_to_world(_, rule: dict) -> str | None:
+    if rule.get("cidrIpv4") in WORLD or rule.get("cidrIpv6") in WORLD:
+        ports = set(range(int(rule.get("fromPort") or 0), int(rule.get("toPort") or 0) + 1))
+        if not ports <= WEB_PORTS or rule.get("ipProtocol") in ("-1", "all"):
+            return f"opens ports {rule.get('fromPort')}-{rule.get('toPort')} to the internet; only 80/443 may be"
+    return None
+
+
+def _imdsv2(_, instance: dict) -> str | None:
+    meta = instance.get("metadataOptions") or {}
+    if meta.get("httpTokens") != "required" or int(meta.get("httpPutResponseHopLimit") or 2) > 1:
+        return "allows IMDSv1 or lets containers reach the metadata service (hop limit > 1)"
+    if not (instance.get("rootBlockDevice") or {}).get("encrypted"):
+        return "has an unencrypted root disk"
+    return None
+
+
+def _encrypted_volume(_, volume: dict) -> str | None:
+    return None if volume.get("encrypted") else "is an unencrypted EBS volume"
+
+
+# --- ECS (issue 16) ---------------------------------------------------------------------------------
+
+def _private_encrypted_database(args: ResourceValidationArgs, db: dict) -> str | None:
+    if db.get("publiclyAccessible"):
+        return "is publicly accessible; databases are reached only from the tasks' security groups"
+    if not db.get("storageEncrypted"):
+        return "stores its data unencrypted"
+    if _kept(args, db) and not db.get("deletionProtection"):
+        return "is a prod database without deletion protection"
+    return None
+
+
+def _encrypted_file_system(_, fs: dict) -> str | None:
+    return None if fs.get("encrypted") else "is an unencrypted EFS file system"
+
+
+def _encrypted_cache(_, group: dict) -> str | None:
+    if not group.get("atRestEncryptionEnabled") or not group.get("transitEncryptionEnabled"):
+        return "is not encrypted at rest and in transit"
+    return None
+
+
+def _least_privilege(_, policy: dict) -> str | None:
+    document = policy.get("policy")
+    try:
+        statements = (json.loads(document) if isinstance(document, str) else document or {}).get("Statement", [])
+    except (ValueError, AttributeError):
+        return None
+    for statement in statements if isinstance(statements, list) else [statements]:
+        actions = statement.get("Action") or []
+        actions = [actions] if isinstance(actions, str) else actions
+        resources = statement.get("Resource") or []
+        resources = [resources] if isinstance(resources, str) else resources
+        if statement.get("Effect") == "Allow" and ("*" in actions or any(a.endswith(":*") for a in actions)) \
+                and "*" in resources:
+            return f"allows {actions} on every resource"
+    return None
+
+
+ADMIN_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess", "AmazonEC2FullAccess",
+                  "AmazonS3FullAccess", "SecretsManagerReadWrite", "AmazonECS_FullAccess")
+
+
+def _no_admin_managed_policy(_, attachment: dict) -> str | None:
+    arn = str(attachment.get("policyArn") or "")
+    return f"attaches {arn}, far more than a role of berth's needs" if arn.rsplit("/", 1)[-1] in ADMIN_POLICIES else None
+
+
+def _no_plain_secrets(_, task: dict) -> str | None:
+    definitions = task.get("containerDefinitions")
+    try:
+        containers = json.loads(definitions) if isinstance(definitions, str) else definitions or []
+    except ValueError:
+        return None
+    for container in containers:
+        for env in container.get("environment") or []:
+            if SECRET_NAME.fullmatch(str(env.get("name", ""))):
+                return (f"container {container.get('name')!r} gets {env.get('name')} as plain environment; "
+                        "pass secrets through the task's `secrets` (Secrets Manager)")
+    return None
+
+
+RESOURCE_TYPES: dict[str, str] = {}  # policy name -> the resource type it judges
+
+
+def _policy(name: str, description: str, resource_type: str, check) -> ResourceValidationPolicy:
+    RESOURCE_TYPES[name] = resource_type
+    return ResourceValidationPolicy(name=name, description=description, validate=_for(resource_type, check))
+
+
+POLICIES: list[ResourceValidationPolicy] = [
+    _policy("container-unprivileged", "CIS Docker 5.4/5.9/5.15/5.16: no privileged containers, no host namespaces",
+            CONTAINER, _unprivileged),
+    _policy("container-no-host-system-mounts", "CIS Docker 5.5/5.31: no Docker socket, no host system directories",
+            CONTAINER, _no_host_system_mounts),
+    _policy("container-capabilities", "CIS Docker 5.3: drop ALL capabilities, add back only reviewed ones",
+            CONTAINER, _capabilities),
+    _policy("container-no-new-privileges", "CIS Docker 5.25: no-new-privileges on every container",
+            CONTAINER, _no_new_privileges),
+    _policy("container-read-only-root", "CIS Docker 5.12: read-only root, size-capped noexec tmpfs",
+            CONTAINER, _read_only_root),
+    _policy("container-limited-and-checked", "CIS Docker 5.10/5.26: memory limit, health check, restart, log rotation",
+            CONTAINER, _limited_and_checked),
+    _policy("container-only-proxy-publishes", "CIS Docker 5.13: only the proxy publishes ports",
+            CONTAINER, _only_proxy_publishes),
+    _policy("host-only-web-open-to-world", "checkov CKV_AWS_24/25/260: only 80/443 are open to the internet",
+            INGRESS, _web_only_to_world),
+    _policy("host-imdsv2-encrypted-root", "checkov CKV_AWS_79/8: IMDSv2 only, hop limit 1, encrypted root disk",
+            "aws:ec2/instance:Instance", _imdsv2),
+    _policy("host-encrypted-volumes", "checkov CKV_AWS_3: EBS volumes encrypted", "aws:ebs/volume:Volume",
+            _encrypted_volume),
+    _policy("ecs-private-encrypted-database", "checkov CKV_AWS_17/16/293: RDS private, encrypted, with deletion protection where berth keeps it (prod)",
+            "aws:rds/instance:Instance", _private_encrypted_database),
+    _policy("ecs-encrypted-file-system", "checkov CKV_AWS_42: EFS encrypted", "aws:efs/fileSystem:FileSystem",
+            _encrypted_file_system),
+    _policy("ecs-encrypted-cache", "checkov CKV_AWS_29/30: ElastiCache encrypted at rest and in transit",
+            "aws:elasticache/replicationGroup:ReplicationGroup", _encrypted_cache),
+    _policy("iam-least-privilege-role-policy", "checkov CKV_AWS_290/355: no wildcard actions on every resource",
+            "aws:iam/rolePolicy:RolePolicy", _least_privilege),
+    _policy("iam-no-admin-managed-policy", "checkov CKV_AWS_274: no administrator-grade AWS managed policies",
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment", _no_admin_managed_policy),
+    _policy("ecs-no-plain-secrets", "checkov CKV_AWS_334-like: secrets reach tasks only through `secrets`",
+            "aws:ecs/taskDefinition:TaskDefinition", _no_plain_secrets),
+]
+
+
+def violations(resource_type: str, name: str, props: dict[str, Any], args_factory) -> list[str]:
+    """Every violation of every policy by one resource (the suite's entry point: the pack's own validators)."""
+    found: list[str] = []
+    args = args_factory(resource_type, name, props)
+    for policy in POLICIES:
+        for validate in policy.validate if isinstance(policy.validate, list) else [policy.validate]:
+            validate(args, lambda message, urn=None, p=policy.name: found.append(f"{p}: {message}"))
+    return found

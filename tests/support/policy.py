@@ -1,0 +1,29 @@
+"""The policy pack's own validators (policy/rules.py) run over what a mock run registered.
+
+Each recorded resource becomes the `ResourceValidationArgs` the Pulumi engine would hand the pack, so
+the suite and `pulumi preview --policy-pack policy` judge with one set of rules.
+"""
+
+from __future__ import annotations
+
+from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
+
+from offline.mockrun import Resource, Run
+from policy.rules import violations
+
+
+def validation_args(resource: Resource) -> ResourceValidationArgs:
+    opts = PolicyResourceOptions(protect=resource.protect, ignore_changes=list(resource.ignore_changes),
+                                 delete_before_replace=resource.delete_before_replace, aliases=list(resource.aliases),
+                                 custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[],
+                                 parent=resource.parent or None)
+    return ResourceValidationArgs(resource.type, resource.values, resource.urn, resource.name, opts, None)
+
+
+def policy_violations(run: Run) -> list[str]:
+    """Every violation of the pack by every resource of `run`."""
+    found = []
+    for resource in run.resources:
+        found += violations(resource.type, resource.name, resource.values,
+                            lambda *_ , r=resource: validation_args(r))
+    return found
