@@ -15,6 +15,7 @@ from config.errors import ConfigError
 from offline import mockrun
 from tests.support.engine import EngineUnavailable, running_engine
 from tests.support.stacks import require_tool, run_stack, stack_config
+from tests.support.standins import StandIns
 
 _base_runs: dict[tuple, mockrun.Run] = {}
 
@@ -77,3 +78,9 @@ def engine():
             yield running
     except EngineUnavailable as err:
         pytest.fail(f"the engine tier needs a Docker engine: {err}")
+
+
+@pytest.fixture(scope="session")
+def standins(engine):
+    """The stand-in images on the session's engine (built or found by recipe hash, once each)."""
+    return StandIns(engine)

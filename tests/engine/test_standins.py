@@ -1,0 +1,185 @@
+"""Each stand-in keeps its official image's runtime contract (docs/standins.md), proven by running it.
+
+What berth's fixes depend on is asserted here on the stand-ins alone: the privilege drop happens only
+for the server command, a fresh volume takes the image's ownership, a Next.js-style server is deaf
+on 127.0.0.1 with Docker's default HOSTNAME, a healthcheck tool the official image lacks is absent.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.support.standins import RECIPES, repository
+
+PINNED = {"postgres": "postgres:17.6-alpine", "redis": "redis:7.4.5-alpine", "caddy": "caddy:2.10.2-alpine",
+          "chroma": "chromadb/chroma:0.6.3", "qdrant": "qdrant/qdrant:v1.15.5", "ollama": "ollama/ollama:0.13.5"}
+ABSENT = {  # tools the official image does not have
+    "postgres": ["curl", "python3", "python", "node", "redis-cli", "perl", "setpriv"],
+    "redis": ["curl", "python3", "bash", "pg_isready", "node", "perl", "setpriv"],
+    "caddy": ["curl", "python3", "bash", "node", "perl"],
+    "chroma": ["wget", "node"],
+    "qdrant": ["curl", "wget", "python3", "python", "node"],
+    "ollama": ["curl", "wget", "python3", "python", "node"],
+}
+PRESENT = {
+    "postgres": ["sh", "bash", "wget", "pg_isready", "psql", "gosu"],
+    "redis": ["sh", "wget", "redis-cli", "redis-server", "gosu"],
+    "caddy": ["sh", "wget", "caddy", "printf"],
+    "chroma": ["bash", "python", "curl"],
+    "qdrant": ["bash"],
+    "ollama": ["bash", "ollama"],
+}
+
+
+def run(engine, image, command=None, *, wait=True, **kwargs):
+    """Run a container to completion (or start it detached with wait=False)."""
+    container = engine.client.containers.run(image, command, detach=True, **kwargs)
+    if not wait:
+        return container
+    status = container.wait(timeout=120)
+    logs = container.logs().decode(errors="replace")
+    container.remove(force=True)
+    return status["StatusCode"], logs
+
+
+def wait_for(check, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def test_every_pinned_repository_has_a_stand_in():
+    assert {repository(ref) for ref in PINNED.values()} <= set(RECIPES)
+    assert repository("docker.io/library/postgres:17.6-alpine@sha256:0123") == "postgres"
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_a_stand_in_has_the_tools_its_official_image_has_and_no_others(engine, standins, name):
+    image = standins.image_for(PINNED[name])
+    script = "; ".join(f'command -v {t} >/dev/null && echo "have {t}" || echo "lack {t}"'
+                       for t in PRESENT[name] + ABSENT[name])
+    shell = "bash" if name in ("qdrant", "ollama", "chroma") else "sh"
+    code, out = run(engine, image, ["-c", script], entrypoint=shell)
+    assert code == 0, out
+    assert {f"have {t}" for t in PRESENT[name]} <= set(out.split("\n")), out
+    assert {f"lack {t}" for t in ABSENT[name]} <= set(out.split("\n")), out
+
+
+def test_postgres_initialises_from_its_env_and_drops_to_postgres_only_for_the_server(engine, standins):
+    image = standins.image_for(PINNED["postgres"])
+    container = run(engine, image, wait=False, environment={"POSTGRES_PASSWORD": "pw-one"}, stop_signal="SIGINT",
+                    cap_drop=["ALL"], cap_add=["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"])
+    try:
+        assert wait_for(lambda: container.exec_run(["pg_isready", "-h", "127.0.0.1", "-U", "postgres"]).exit_code == 0)
+        # Other hosts need the password (scram-sha-256); the socket and loopback are trusted, as initdb
+        # leaves them in the official image. The container's own network address is "another host".
+        address = "$(awk 'END {print $1}' /etc/hosts)"
+
+        def login(password, host):
+            return container.exec_run(["sh", "-c", f'PGPASSWORD={password} psql -h {host} -U postgres -tAc "select current_user"'])
+
+        ok = login("pw-one", address)
+        assert (ok.exit_code, ok.output.decode().strip()) == (0, "postgres"), ok.output
+        wrong = login("wrong", address)
+        assert wrong.exit_code != 0 and b"password authentication failed" in wrong.output, wrong.output
+        trusted = login("wrong", "127.0.0.1")
+        assert (trusted.exit_code, trusted.output.decode().strip()) == (0, "postgres"), trusted.output
+        status = container.exec_run(["sh", "-c", "grep ^Uid /proc/1/status; stat -c '%u %a' $PGDATA"]).output.decode()
+        assert "\t70\t" in status and "70 700" in status  # the server runs as postgres (70), PGDATA is its, 0700
+        container.stop(timeout=60)  # SIGINT, the official STOPSIGNAL (set on the container: import cannot)
+        assert "database system is shut down" in container.logs().decode()
+        assert container.wait(timeout=10)["StatusCode"] == 0
+    finally:
+        container.remove(force=True)
+    code, out = run(engine, image, ["sh", "-c", "id -u"])
+    assert (code, out.strip()) == (0, "0")  # another command runs as given, as root
+    code, out = run(engine, image)
+    assert code == 1 and "superuser password is not specified" in out
+
+
+def test_redis_drops_privileges_only_for_redis_server(engine, standins):
+    image = standins.image_for(PINNED["redis"])
+    caps = dict(cap_drop=["ALL"], cap_add=["CHOWN", "SETGID", "SETUID"])
+    # As the official image: `redis-server` as root is handed /data and run as redis.
+    container = run(engine, image, ["redis-server", "--appendonly", "yes"], wait=False, **caps)
+    try:
+        assert wait_for(lambda: container.exec_run(["redis-cli", "ping"]).output.strip() == b"PONG")
+        status = container.exec_run(["sh", "-c", "grep ^Uid /proc/1/status; ls -ln /data"]).output.decode()
+        assert "\t999\t" in status and "appendonlydir" in status
+    finally:
+        container.remove(force=True)
+    # `sh -c "exec redis-server ..."` as root skips the drop: without DAC_OVERRIDE it cannot write /data.
+    code, out = run(engine, image, ["sh", "-c", "exec redis-server --appendonly yes"], **caps)
+    assert code != 0 and "Permission denied" in out
+
+
+def test_caddy_runs_only_with_net_bind_service_like_the_official_binary(engine, standins):
+    """The official /usr/bin/caddy carries `cap_net_bind_service=+ep`: with that capability dropped the
+    kernel refuses to run it at all; with it added back (berth's proxy) it runs, even without new privileges."""
+    image = standins.image_for(PINNED["caddy"])
+    hardened = dict(cap_drop=["ALL"], security_opt=["no-new-privileges"])
+    code, out = run(engine, image, ["sh", "-c", "caddy version"], **hardened)
+    assert code != 0 and "not permitted" in out, out
+    code, out = run(engine, image, ["sh", "-c", "caddy version"], cap_add=["NET_BIND_SERVICE"], **hardened)
+    assert code == 0 and out.lstrip("v").startswith("2."), out
+
+
+def test_a_fresh_volume_takes_the_image_directorys_owner(engine, standins):
+    volume = engine.client.volumes.create("berth-standin-redis-data")
+    try:
+        code, out = run(engine, standins.image_for(PINNED["redis"]), ["stat", "-c", "%u:%g", "/data"],
+                        entrypoint="", volumes={volume.name: {"bind": "/data", "mode": "rw"}})
+        assert (code, out.strip()) == (0, "999:1000")
+    finally:
+        volume.remove(force=True)
+
+
+def test_a_non_root_service_cannot_write_a_fresh_volume_at_a_path_its_image_lacks(engine, standins):
+    image = standins.app_image("nonroot-service")
+    volume = engine.client.volumes.create("berth-standin-nonroot-data")
+    try:
+        code, out = run(engine, image, ["-c", "id -u; touch /app/data/x"], entrypoint="sh",
+                        volumes={volume.name: {"bind": "/app/data", "mode": "rw"}})
+        assert code != 0 and "1000" in out.splitlines() and "Permission denied" in out, out
+    finally:
+        volume.remove(force=True)
+
+
+def test_the_node_frontend_binds_like_nextjs_standalone(engine, standins):
+    image = standins.app_image("node-frontend")
+    probe = ["node", "-e", "fetch('http://127.0.0.1:3000/').then(r => process.exit(r.ok ? 0 : 1)).catch(() => process.exit(1))"]
+    deaf = run(engine, image, wait=False)  # HOSTNAME is Docker's: the container id
+    heard = run(engine, image, wait=False, environment={"HOSTNAME": "0.0.0.0"})
+    try:
+        assert wait_for(lambda: heard.exec_run(probe).exit_code == 0)
+        assert "listening on" in deaf.logs().decode()
+        assert deaf.exec_run(probe).exit_code != 0
+    finally:
+        deaf.remove(force=True)
+        heard.remove(force=True)
+
+
+def test_vector_store_and_model_stand_ins_answer_what_berth_probes(engine, standins):
+    chroma = run(engine, standins.image_for(PINNED["chroma"]), ["--workers", "1", "--host", "0.0.0.0", "--port", "8000"],
+                 wait=False)
+    qdrant = run(engine, standins.image_for(PINNED["qdrant"]), wait=False, read_only=True, tmpfs={"/tmp": ""},
+                 environment={"QDRANT_INIT_FILE_PATH": "/tmp/.qdrant-initialized"})
+    ollama = run(engine, standins.image_for(PINNED["ollama"]), wait=False)
+    try:
+        heartbeat = ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/v2/heartbeat')"]
+        assert wait_for(lambda: chroma.exec_run(heartbeat).exit_code == 0)
+        ready = ["bash", "-c", 'exec 3<>/dev/tcp/127.0.0.1/6333 && printf "GET /readyz HTTP/1.0\\r\\n\\r\\n" >&3 '
+                 '&& read -r status <&3 && [[ $status == *" 200 "* ]]']
+        assert wait_for(lambda: qdrant.exec_run(ready).exit_code == 0)
+        assert wait_for(lambda: ollama.exec_run(["ollama", "list"]).exit_code == 0)
+    finally:
+        for container in (chroma, qdrant, ollama):
+            container.remove(force=True)
+    # Qdrant writes its marker beside its binary unless told otherwise: that fails on a read-only root.
+    code, _ = run(engine, standins.image_for(PINNED["qdrant"]), read_only=True)
+    assert code != 0
