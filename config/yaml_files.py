@@ -66,8 +66,9 @@ def parse_yaml(text: str):
     if "\x00" in text:
         line = text[:text.index("\x00")].count("\n") + 1
         raise YamlFileError(f"line {line}: contains a NUL byte; an app file is text")
-    loader = _UniqueKeyLoader(text)
+    loader = None
     try:
+        loader = _UniqueKeyLoader(text)  # reads the text at once: a control character fails here
         node = loader.get_single_node()
         if node is None:
             return None
@@ -81,12 +82,16 @@ def parse_yaml(text: str):
             problem = f"unknown tag {problem.rsplit(' ', 1)[-1]}; berth reads plain YAML: remove the tag"
         hint = "; indent with spaces, not tabs" if _starts_with_tab(text, mark) else ""
         raise YamlFileError(f"{where}{problem}{hint}") from None
+    except yaml.reader.ReaderError as err:  # a control character: PyYAML gives its offset, users want its line
+        line = text[:err.position].count("\n") + 1
+        raise YamlFileError(f"line {line}: contains the control character {chr(err.character)!r}; remove it") from None
     except yaml.YAMLError as err:
         raise YamlFileError(f"not valid YAML: {str(err).splitlines()[0]}") from None
     except RecursionError:
         raise YamlFileError(f"nested more than {MAX_DEPTH} levels deep; an app file never needs that") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _starts_with_tab(text: str, mark) -> bool:

@@ -32,6 +32,7 @@ def ec2_host(stack: str, **changes) -> dict:
     ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{k}: &{k} [{', '.join([f'*{p}'] * 10)}]\n" for p, k in zip("abcde", "bcdef")),
      "apps/shop.yaml: line 5: aliases expand to more than 100000 values; write the values out"),
+    ("name: shop\nhostname: \x1f\n", "apps/shop.yaml: line 2: contains the control character '\\x1f'; remove it"),
     ("- name: shop\n", "apps/shop.yaml: must be a mapping of the app's settings (name, hostname, services, routes, ...)"),
 ])
 def test_an_app_file_that_does_not_parse_is_reported_by_line(tmp_path, text, expected):
