@@ -10,6 +10,7 @@ case is printed by Hypothesis as the mutation that produced it (and a @reproduce
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -81,7 +82,7 @@ def mutated(draw, base: Any) -> Any:
     for _ in range(draw(st.integers(1, 3))):
         path = draw(st.sampled_from(_paths(data)))
         op = draw(st.sampled_from(["replace", "replace", "remove", "add"]))
-        value = draw(st.sampled_from(NASTY) | st.text(max_size=12) | st.integers() | st.floats())
+        value = copy.deepcopy(draw(st.sampled_from(NASTY) | st.text(max_size=12) | st.integers() | st.floats()))
         if not path:
             data = value if op == "replace" else data
             continue
