@@ -51,9 +51,23 @@ Name = Annotated[str, shaped(r"[a-z][a-z0-9-]{0,30}", "a name: lowercase letters
 VolumeName = Annotated[str, shaped(r"[a-z][a-z0-9_]{0,40}", "a volume name: lowercase letters, digits and '_'")]
 EnvName = Annotated[str, shaped(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name")]
 SecretName = Annotated[str, shaped(r"[a-z][A-Za-z0-9]*", "a config key for a secret: camelCase, e.g. chatbotOpenaiApiKey")]
-AbsPath = Annotated[str, shaped(r"/[^\s:]*", "an absolute path (starting with '/', no spaces or ':')")]
+
+
+def _usable_path(value: str) -> str:
+    """A path the file system can hold: no NUL byte, no component over 255 bytes, at most 4096 in all."""
+    if "\x00" in value:
+        raise ValueError("a path cannot contain a NUL byte")
+    if len(value.encode()) > 4096 or any(len(part.encode()) > 255 for part in value.split("/")):
+        raise ValueError("is too long for a file system path (255 bytes a name, 4096 in all); shorten it")
+    return value
+
+
+UsablePath = Annotated[str, AfterValidator(_usable_path)]
+AbsPath = Annotated[str, shaped(r"/[^\s:]*", "an absolute path (starting with '/', no spaces or ':')"),
+                    AfterValidator(_usable_path)]
 # A host path: absolute, or relative to the project (`../rag-system`, a checkout next to it; dev only)
 HostPath = Annotated[str, shaped(r"(/|\.\.?(/|$))[^\s:]*", "an absolute path, or one relative to the project ('../x')"),
+                     AfterValidator(_usable_path),
                      AfterValidator(lambda v: _host_path(v))]
 Owner = Annotated[str, shaped(r"\d+(:\d+)?", "a numeric owner: uid or uid:gid, e.g. 1000:1000")]
 
@@ -199,9 +213,9 @@ class Build(Camel):
     of the app, so public env a frontend bakes in (`NEXT_PUBLIC_API_URL: ${url}/api`) fits each stack.
     """
 
-    context: str | None = Field(default=None, description=(
+    context: UsablePath | None = Field(default=None, description=(
         "source directory, relative to the project (a checkout next to it: ../chm-chatbot)"))
-    dockerfile: str | None = Field(default=None, description=(
+    dockerfile: UsablePath | None = Field(default=None, description=(
         "Dockerfile path inside the context; default: its Dockerfile"))
     target: str | None = Field(default=None, description="stage of a multi-stage Dockerfile to build")
     args: Annotated[dict[EnvName, str], AfterValidator(_known_placeholders)] = Field(default={}, description=(
@@ -407,7 +421,7 @@ class Database(Camel):
 
     extensions: list[str] = Field(default=[], description=(
         "Postgres extensions created in the app's database (e.g. vector)"))
-    init_sql: Annotated[str, AfterValidator(_init_sql)] | None = Field(default=None, description="SQL file (relative to apps/) run as the app role")
+    init_sql: Annotated[str, AfterValidator(_usable_path), AfterValidator(_init_sql)] | None = Field(default=None, description="SQL file (relative to apps/) run as the app role")
 
 
 class Redis(Camel):

@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Union
 from pydantic import BeforeValidator, Field, create_model, field_validator
 from pydantic.fields import FieldInfo
 
-from config.app import App, Camel, HostName, Name, Positive, Service, shaped
+from config.app import App, Camel, HostName, Name, Positive, Service, UsablePath, shaped
 
 Environment = Literal["dev", "staging", "prod"]
 Email = Annotated[str, shaped(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")]
@@ -37,7 +37,7 @@ class LocalHostSettings(Camel):
 
     kind: Literal["local"] = Field(description="`local`: the Docker engine on this machine (dev)")
     docker_host: str = Field(default="unix:///var/run/docker.sock", description="the engine's address (DOCKER_HOST)")
-    data_dir: str = Field(default=".berth-data", description="host dirs live here (relative to the project)")
+    data_dir: UsablePath = Field(default=".berth-data", description="host dirs live here (relative to the project)")
 
 
 class Ec2HostSettings(Camel):
@@ -201,7 +201,7 @@ class BackupSettings(Camel):
         default="03:30", description="UTC time of the day's first run")
     retention_days: Positive = Field(default=14, description="backups older than this are deleted by the bucket")
     alarm_email: Email | None = Field(default=None, description="told when an app's backup has not succeeded in time")
-    local_dir: str = Field(default=".berth-backups", description="dev: where backups go (relative to the project)")
+    local_dir: UsablePath = Field(default=".berth-backups", description="dev: where backups go (relative to the project)")
 
     @property
     def on_calendar(self) -> str:

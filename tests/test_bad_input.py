@@ -265,3 +265,13 @@ def test_rotating_the_deploy_key_never_replaces_the_prod_instance(deploy):
         assert "keyName" in run.get("aws:ec2/instance:Instance", "host-instance").ignore_changes
     assert prod.get("aws:ec2/keyPair:KeyPair", "host-key").inputs["publicKey"] != \
         rotated.get("aws:ec2/keyPair:KeyPair", "host-key").inputs["publicKey"]
+
+
+@pytest.mark.parametrize("context, message", [("../" + "x" * 300, "is too long for a file system path (255 bytes a "
+                                                                  "name, 4096 in all); shorten it"),
+                                              ("../src\x00", "a path cannot contain a NUL byte")])
+def test_a_path_the_file_system_cannot_hold_is_a_problem_not_a_crash(config_problems, context, message):
+    apps = stack_config("dev").object("berth:apps")
+    apps["chatbot"]["services"]["backend"]["build"]["context"] = context
+    problems = config_problems("dev", plain={"berth:apps": apps}, leave_missing=(context,))
+    assert problems == [f"berth:apps.chatbot.services.backend.build.context: {message}"]
