@@ -30,7 +30,8 @@ def check_keys(raw: RawConfig, secret_names: frozenset[str], problems: Problems)
                          f"or reference it from an app's `secretEnv`/`external` (settings: {', '.join(sorted(SETTINGS_KEYS))})")
 
 
-def check_environment(settings: StackSettings, apps: dict[str, App], problems: Problems) -> None:
+def check_placement(settings: StackSettings, problems: Problems) -> None:
+    """Where each environment runs and under which names: dev locally, staging/prod on AWS with a real domain."""
     env, host = settings.environment, settings.host
     if env == "dev" and host.kind != "local":
         problems.add(f"{NAMESPACE}:host.kind", "dev runs on the local Docker engine; set `kind: local`")
@@ -41,24 +42,40 @@ def check_environment(settings: StackSettings, apps: dict[str, App], problems: P
     if settings.dns is not None and host.kind == "local":
         problems.add(f"{NAMESPACE}:dns", "DNS records point at the EC2 host's public IP, but this stack runs on the "
                                          "local Docker engine; remove berth:dns (dev serves *.localhost names)")
-    if env != "dev" and host.kind == "ec2" and settings.proxy.acme_email is None:
+
+
+def check_proxy(settings: StackSettings, problems: Problems) -> None:
+    """The proxy's ports, and the contact its certificate authority needs outside dev."""
+    if settings.environment != "dev" and settings.host.kind == "ec2" and settings.proxy.acme_email is None:
         problems.add(f"{NAMESPACE}:proxy.acmeEmail", "set the e-mail the certificate authority may warn about expiring certificates")
     if settings.proxy.http_port == settings.proxy.https_port:
         problems.add(f"{NAMESPACE}:proxy.httpsPort", "must differ from proxy.httpPort")
-    if isinstance(host, Ec2HostSettings) and host.access == "ssh" and not host.admin_cidrs:
+
+
+def check_host_access(settings: StackSettings, problems: Problems) -> None:
+    """How pulumi reaches an EC2 host, and who else may: the deploy key, and SSH only from admin networks."""
+    host = settings.host
+    if not isinstance(host, Ec2HostSettings):
+        return
+    if host.access == "ssh" and not host.admin_cidrs:
         problems.add(f"{NAMESPACE}:host.adminCidrs",
                      "with `access: ssh` pulumi reaches the host on port 22, which opens only to these networks; "
                      "name the network you deploy from, or set `access: ssm` to deploy through SSM Session Manager")
-    if isinstance(host, Ec2HostSettings) and not host.ssh_public_key:
+    if not host.ssh_public_key:
         problems.add(f"{NAMESPACE}:host.sshPublicKey",
                      "the Docker provider logs in over SSH (directly or through SSM); give the deploy key's public half")
-    if isinstance(host, Ec2HostSettings) and env == "prod":
+    if settings.environment == "prod":
         _check_admin_space(host, problems)
+
+
+def check_shared_services(settings: StackSettings, apps: dict[str, App], problems: Problems) -> None:
+    """Every shared service an app uses is one the stack runs."""
     for app in apps.values():
         for shared in SHARED_SERVICES:
             if app.uses_shared(shared) and getattr(settings.shared, shared) is None:
                 problems.add(f"{NAMESPACE}:shared.{shared}",
                              f"app {app.name!r} uses {shared}; add `{shared}: {{}}` under berth:shared")
+
 
 # prod admits SSH from named admin networks: offices and VPNs. Several wide CIDRs add up to the
 # internet as surely as 0.0.0.0/0 does, so the total address space admitted is what is judged.

@@ -42,7 +42,10 @@ def load(raw: RawConfig, stack: str, project_dir: Path, offline_plan: bool = Fal
     secret_names = frozenset(name for app in apps.values() for name in app.secret_names)
     if len(apps) == len(settings.apps):  # with an app file broken, its secrets are unknown: judge no key
         checks.check_keys(raw, secret_names, problems)
-    checks.check_environment(settings, apps, problems)
+    checks.check_placement(settings, problems)
+    checks.check_proxy(settings, problems)
+    checks.check_host_access(settings, problems)
+    checks.check_shared_services(settings, apps, problems)
     checks.check_images(settings, apps, project_dir, problems)
     host_type = checks.host_type(settings, instance_types, problems)
     checks.check_host_type(settings, apps, host_type, problems)
