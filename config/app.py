@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import core_schema
 
 from config.conventions import DOCKER_ROOT, EC2_DATA_ROOT
+from policy.rules import REVIEWED_CAPABILITIES, SYSTEM_TREES
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,7 @@ Replicas = Annotated[int, Field(gt=0, le=64)]  # one host runs every replica; mo
 
 # Capabilities a service may add back after berth drops them all: each reviewed for what it lets a
 # process in the container do to the host. Escape-grade ones are named so the refusal can say why.
-ALLOWED_CAPABILITIES = frozenset({"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
-                                  "NET_BIND_SERVICE", "SETFCAP"})
+ALLOWED_CAPABILITIES = REVIEWED_CAPABILITIES  # the policy pack's list: one place for both
 ESCAPE_CAPABILITIES = frozenset({"ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "SYS_BOOT", "SYS_TIME",
                                  "DAC_READ_SEARCH", "BPF", "PERFMON", "NET_ADMIN", "NET_RAW", "MAC_ADMIN",
                                  "MAC_OVERRIDE", "SYSLOG", "LINUX_IMMUTABLE", "SYS_RESOURCE", "MKNOD",
@@ -102,8 +102,7 @@ Capability = Annotated[str, AfterValidator(_capability)]
 # Host paths no container may mount, wherever it runs: the Docker socket (root on the host) and the
 # host's own system directories, themselves and (for the trees) anything under them.
 FORBIDDEN_HOST_PATHS = ("/", "/home", "/var", "/var/log", "/var/lib", "/srv", "/opt", "/mnt", "/tmp", EC2_DATA_ROOT)
-FORBIDDEN_HOST_PATH_TREES = (DOCKER_ROOT, "/proc", "/sys", "/dev", "/etc", "/boot", "/run", "/var/run", "/var/lib/docker",
-                             "/var/lib/containerd", "/root", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64")
+FORBIDDEN_HOST_PATH_TREES = (DOCKER_ROOT, *SYSTEM_TREES)  # the policy pack's list, and the EC2 host's Docker root
 
 
 def _host_path(value: str) -> str:

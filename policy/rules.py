@@ -18,11 +18,13 @@ CONTAINER = "docker:index/container:Container"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 WORLD = ("0.0.0.0/0", "::/0")
 WEB_PORTS = {80, 443}
-# Capabilities a container may add back after dropping ALL (config/app.py grants no others to apps).
-REVIEWED_CAPABILITIES = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
-                         "NET_BIND_SERVICE", "SETFCAP"}
-SYSTEM_TREES = ("/proc", "/sys", "/dev", "/etc", "/boot", "/run", "/var/run", "/var/lib/docker",
-                "/var/lib/containerd", "/root", "/usr", "/bin", "/sbin", "/lib", "/srv/berth/docker")
+# Capabilities a container may add back after dropping ALL, each reviewed for what it lets a process
+# in the container do to the host. config/app.py grants apps these and no others (it imports them).
+REVIEWED_CAPABILITIES = frozenset({"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+                                   "NET_BIND_SERVICE", "SETFCAP"})
+# Host directories no container mounts, nor anything under them (config/app.py refuses them in config).
+SYSTEM_TREES = ("/proc", "/sys", "/dev", "/etc", "/boot", "/run", "/var/run", "/var/lib/docker", "/var/lib/containerd",
+                "/root", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/srv/berth/docker")
 SECRET_NAME = re.compile(r"(.*_)?(API_?KEY|SECRET|SECRET_KEY|PASSWORD|TOKEN|PRIVATE_KEY)", re.IGNORECASE)
 
 
