@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.support.standins import RECIPES, repository
+from tests.support.standins import RECIPES, StandIns, repository
 
 PINNED = {"postgres": "postgres:17.6-alpine", "redis": "redis:7.4.5-alpine", "caddy": "caddy:2.10.2-alpine",
           "chroma": "chromadb/chroma:0.6.3", "qdrant": "qdrant/qdrant:v1.15.5", "ollama": "ollama/ollama:0.13.5"}
@@ -183,3 +183,11 @@ def test_vector_store_and_model_stand_ins_answer_what_berth_probes(engine, stand
     # Qdrant writes its marker beside its binary unless told otherwise: that fails on a read-only root.
     code, _ = run(engine, standins.image_for(PINNED["qdrant"]), read_only=True)
     assert code != 0
+
+
+def test_benchmark_every_stand_in_ready(benchmark, engine):
+    """Seconds until every stand-in is on the engine: on a warm cache (the usual run) each is found by
+    its recipe hash. A cold build logs each image's time (`-o log_cli=true --log-cli-level=INFO`)."""
+    images = benchmark.pedantic(lambda: StandIns(engine).ensure_all(), rounds=1, iterations=1)
+    assert set(images) == set(RECIPES)
+    assert {engine.client.images.get(image).id for image in images.values()} == set(images.values())

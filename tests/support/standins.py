@@ -17,18 +17,21 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import re
 import struct
 import subprocess
 import tarfile
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.engine import cache_dir
 from tests.support.stacks import require_tool
 
+log = logging.getLogger(__name__)
 SERVERS = Path(__file__).parent / "standin_servers"
 SUITE = "bookworm"
 APT_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
@@ -234,6 +237,7 @@ def base_rootfs() -> Path:
     path = cache_dir() / f"rootfs-{key}.tar"
     if not path.is_file():
         mmdebstrap = require_tool("mmdebstrap")
+        started = time.monotonic()
         partial = path.with_suffix(".partial")
         path.parent.mkdir(parents=True, exist_ok=True)
         done = subprocess.run([mmdebstrap, "--variant=minbase", "--quiet", f"--include={','.join(BASE_PACKAGES)}",
@@ -241,6 +245,7 @@ def base_rootfs() -> Path:
         if done.returncode != 0:
             raise RuntimeError(f"mmdebstrap failed:\n{done.stderr[-3000:]}")
         partial.rename(path)
+        log.info("stand-ins: built the root file system %s in %.0f s", path.name, time.monotonic() - started)
     return path
 
 
@@ -351,10 +356,12 @@ class StandIns:
         for image in client.images.list(name=f"berth-standin/{recipe.name}"):
             if tag in image.tags:
                 return image.id
+        started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="berth-standin-") as tmp:
             rootfs = Path(tmp) / "rootfs.tar"
             cut(recipe, base, rootfs)
             changes = [*recipe.changes, f"LABEL {LABEL}={digest}"]
             client.api.import_image_from_file(str(rootfs), repository=f"berth-standin/{recipe.name}", tag=digest,
                                               changes=changes)
+        log.info("stand-ins: built %s in %.1f s", tag, time.monotonic() - started)
         return client.images.get(tag).id
