@@ -1,0 +1,101 @@
+"""What the seeds' apps need, seen at run time on a real engine (issue 13; the mock tier is
+tests/test_seed_needs.py): the headers a browser and an upstream see through the proxy, and one
+uploads volume shared by every backend replica.
+
+Collabry (prod, 3 backend replicas behind the proxy over HTTPS) is applied once. Run alone with
+`scripts/test -m engine tests/engine/test_seed_needs.py`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from ipaddress import ip_address
+
+import pytest
+
+from tests.support.engine_stacks import EngineStack, deploy_on_engine
+
+pytestmark = pytest.mark.engine
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+# GET or PUT the stand-in server's data file ($STANDIN_DATA_DIR/standin.txt: the service's first volume)
+# on the container's own port, from inside its network
+DATA_FILE = "standin.txt"
+DATA = ("import sys, urllib.request\n"
+        "port, body = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None\n"
+        "request = urllib.request.Request(f'http://127.0.0.1:{port}/__standin/data', method='PUT' if body else 'GET',\n"
+        "                                 data=body.encode() if body else None)\n"
+        "try:\n"
+        "    print(urllib.request.urlopen(request, timeout=10).read().decode())\n"
+        "except urllib.error.HTTPError as error:\n"
+        "    print(error.code, error.read().decode())\n"
+        "    sys.exit(1)\n")
+
+
+@pytest.fixture(scope="module")
+def collabry(engine, standins, tmp_path_factory) -> EngineStack:
+    deployed = deploy_on_engine("collabry", engine, standins, tmp_path_factory.mktemp("collabry"))
+    yield deployed
+    deployed.applied.destroy()
+
+
+def data(stack: EngineStack, container: str, port: int, body: str | None = None) -> tuple[int, str]:
+    """The data endpoint of one container's own server, asked from inside it (a PUT when `body` is
+    given): (exit code, output). The stand-in's python is on PATH, or the server's own interpreter."""
+    running = stack.applied.container(container)
+    for python in ("python3", "/opt/standin/bin/python3"):
+        code, output = running.exec_run([python, "-c", DATA, str(port), *([body] if body is not None else [])])
+        if code not in (126, 127):
+            return code, output.decode(errors="replace")
+    raise AssertionError(f"{container} has no python to ask its server with")
+
+
+# --- headers -----------------------------------------------------------------------------------------------
+
+def test_the_browser_gets_the_seeds_security_headers(collabry):
+    app = collabry.deployment.apps["collabry"]
+    response = collabry.through.request(collabry.url(app, "/"))
+    assert response.status == 200
+    assert response.headers["x-frame-options"] == "DENY"  # seed 004's, berth's default
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["strict-transport-security"].startswith("max-age=31536000")
+    assert "cache-control" not in response.headers or "immutable" not in response.headers["cache-control"]
+
+
+def test_hashed_next_assets_are_kept_a_year(collabry):
+    app = collabry.deployment.apps["collabry"]
+    response = collabry.through.request(collabry.url(app, "/_next/static/chunks/main-3f9c2a1.js"))
+    assert response.status == 200 and response.json()["service"] == "collabry/frontend"
+    assert response.headers["cache-control"] == IMMUTABLE
+
+
+def test_upstreams_see_the_clients_address_as_x_real_ip_and_cannot_be_fooled(collabry):
+    app = collabry.deployment.apps["collabry"]
+    seen = collabry.through.request(collabry.url(app, "/api/who"), headers={"X-Real-IP": "203.0.113.66"}).json()
+    headers = {k.lower(): v for k, v in seen["headers"].items()}
+    assert seen["service"] == "collabry/backend"
+    real_ip = headers["x-real-ip"]
+    ip_address(real_ip)  # an address, not the client's claim
+    assert real_ip != "203.0.113.66"
+    assert headers["x-forwarded-for"].split(",")[-1].strip() == real_ip  # the proxy's own view of the client
+
+
+# --- one uploads volume for every backend replica -------------------------------------------------------------
+
+def test_every_backend_replica_mounts_the_one_uploads_volume(collabry):
+    backends = collabry.containers_of("collabry", "backend")
+    assert len(backends) == 3
+    for name in backends:
+        mounts = collabry.client.api.inspect_container(collabry.applied.containers[name])["Mounts"]
+        uploads = [m for m in mounts if m["Destination"] == "/app/uploads"]
+        assert [(m["Type"], m["Name"], m["RW"]) for m in uploads] == [("volume", "collabry_uploads", True)]
+
+
+def test_a_file_one_replica_stored_is_served_by_every_other(collabry):
+    first, *others = collabry.containers_of("collabry", "backend")
+    body = secrets.token_hex(16)
+    code, output = data(collabry, first, 5000, body)
+    assert code == 0, output
+    for replica in others:
+        code, output = data(collabry, replica, 5000)
+        assert (code, output.strip()) == (0, body), f"{replica} does not see what {first} stored: {output}"
