@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import re
 import struct
 import subprocess
@@ -238,13 +239,16 @@ def base_rootfs() -> Path:
     if not path.is_file():
         mmdebstrap = require_tool("mmdebstrap")
         started = time.monotonic()
-        partial = path.with_suffix(".partial")
         path.parent.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run([mmdebstrap, "--variant=minbase", "--quiet", f"--include={','.join(BASE_PACKAGES)}",
-                               SUITE, str(partial), str(APT_SOURCES)], capture_output=True, text=True, timeout=1200)
-        if done.returncode != 0:
+        # mmdebstrap picks its output format from the name: the partial file must end in .tar too
+        partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.tar")
+        done = subprocess.run([mmdebstrap, "--variant=minbase", "--format=tar", "--quiet",
+                               f"--include={','.join(BASE_PACKAGES)}", SUITE, str(partial), str(APT_SOURCES)],
+                              capture_output=True, text=True, timeout=1200)
+        if done.returncode != 0 or not partial.is_file():
+            partial.unlink(missing_ok=True)
             raise RuntimeError(f"mmdebstrap failed:\n{done.stderr[-3000:]}")
-        partial.rename(path)
+        partial.rename(path)  # whole or not at all: a cut-short build never looks like the cache
         log.info("stand-ins: built the root file system %s in %.0f s", path.name, time.monotonic() - started)
     return path
 
