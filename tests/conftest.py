@@ -14,6 +14,7 @@ import pytest
 from config.errors import ConfigError
 from offline import mockrun
 from tests.support.engine import EngineUnavailable, running_engine
+from tests.support.engine_stacks import OnEngine
 from tests.support.stacks import require_tool, run_stack, stack_config
 from tests.support.standins import StandIns
 
@@ -84,3 +85,11 @@ def engine():
 def standins(engine):
     """The stand-in images on the session's engine (built or found by recipe hash, once each)."""
     return StandIns(engine)
+
+
+@pytest.fixture(scope="session")
+def on_engine(engine, standins, tmp_path_factory):
+    """`on_engine(name)`: that stack deployed on the engine, one at a time (tests/support/engine_stacks.py)."""
+    shelf = OnEngine(engine, standins, tmp_path_factory)
+    yield shelf
+    shelf.discard()

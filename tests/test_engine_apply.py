@@ -8,6 +8,10 @@ the mapped calls on a real engine.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import tarfile
 import threading
 import time
 
@@ -17,7 +21,7 @@ from offline.mockrun import reveal
 from tests.support import docker_inputs
 from tests.support.apply import ApplyFailed, Applied, Step, _run_graph, deployment_of
 from tests.support.docker_inputs import NotMapped, container_plan, go_duration_ns
-from tests.support.service_images import derived_context, role
+from tests.support.service_images import HOOK_LOG, derived_changes, derived_image_archive, role
 from tests.support.stacks import REPO
 
 EXAMPLES = REPO / "examples"
@@ -162,8 +166,32 @@ def test_each_service_gets_the_stand_in_its_app_file_points_to(deploy):
     assert role(chatbot.services["frontend"]) == "node-frontend"
     support = deployment_of(_run(deploy, "prod", "customer-support/Pulumi.prod.yaml")).apps["customer-support"]
     assert role(support.services["backend"]) == "nonroot-service"
-    assert b"USER 1000:1000" in derived_context("berth-standin/nonroot-service", support, "backend",
-                                                support.services["backend"], "sha256:v1")
-    context = derived_context("berth-standin/python-backend", talker, "backend", talker.services["backend"], "sha256:v1")
-    assert b'PORT="8000" STANDIN_PORT="8000" STANDIN_SERVICE="youtube-talker/backend" STANDIN_SOURCE="sha256:v1"' in context
-    assert b"root/usr/local/bin/alembic" in context and b"COPY root/ /" in context
+    assert derived_changes(support, "backend", support.services["backend"], "sha256:v1")[1] == "1000:1000"
+    env, user, files = derived_changes(talker, "backend", talker.services["backend"], "sha256:v1")
+    assert env == {"PORT": "8000", "STANDIN_PORT": "8000", "STANDIN_SERVICE": "youtube-talker/backend",
+                   "STANDIN_SOURCE": "sha256:v1"} and user is None
+    assert HOOK_LOG in files["usr/local/bin/alembic"][0] and files["usr/local/bin/alembic"][1] == 0o755
+    site = derived_changes(talker, "frontend", talker.services["frontend"], "sha256:v1")[2]
+    assert set(site) == {"site/index.html", "site/assets/app.js", "site/about/index.html"}
+
+
+def test_a_service_image_is_its_stand_ins_layers_and_a_new_config():
+    """The archive `docker load` takes: the stand-in's layers named (not copied), its env and user
+    changed, and one more layer holding only the service's files."""
+    base = {"Id": "sha256:b", "Architecture": "amd64", "Os": "linux", "Created": "2026-01-01T00:00:00Z",
+            "Config": {"Env": ["PATH=/usr/bin", "PORT=1"], "User": "app", "Entrypoint": ["/opt/standin/run"]},
+            "RootFS": {"Type": "layers", "Layers": ["sha256:" + "1" * 64]}}
+    archive = derived_image_archive(base, {"PORT": "8000"}, "1000:1000", {"usr/local/bin/alembic": ("#!/bin/sh", 0o755)},
+                                    "berth-applied/x:1")
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())[0]
+        config = json.loads(tar.extractfile(manifest["Config"]).read())
+        layer = tar.extractfile("files/layer.tar").read()
+        assert "base-0/layer.tar" not in tar.getnames()
+    assert manifest["RepoTags"] == ["berth-applied/x:1"] and manifest["Layers"][-1] == "files/layer.tar"
+    assert config["config"]["Env"] == ["PATH=/usr/bin", "PORT=8000"] and config["config"]["User"] == "1000:1000"
+    assert config["config"]["Entrypoint"] == ["/opt/standin/run"]
+    assert config["rootfs"]["diff_ids"] == ["sha256:" + "1" * 64, "sha256:" + hashlib.sha256(layer).hexdigest()]
+    with tarfile.open(fileobj=io.BytesIO(layer)) as files:
+        assert files.getnames() == ["usr", "usr/local", "usr/local/bin", "usr/local/bin/alembic"]
+        assert files.getmember("usr/local/bin/alembic").mode == 0o755

@@ -3,7 +3,8 @@ tests/test_seed_needs.py): the headers a browser and an upstream see through the
 volume shared by every backend replica, and a volume inside a read-only source checkout.
 
 Collabry (prod, 3 backend replicas behind the proxy over HTTPS) and the on-prem RAG dev stack are
-applied once each, one after the other (both run a container named `proxy`). Run alone with
+applied once each, one after the other (both run a container named `proxy`; `on_engine` keeps the last
+one up for tests/engine/test_stacks.py). Run alone with
 `scripts/test -m engine tests/engine/test_seed_needs.py`.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.engine_stacks import EngineStack, deploy_on_engine
+from tests.support.engine_stacks import EngineStack
 
 pytestmark = pytest.mark.engine
 
@@ -34,11 +35,9 @@ DATA = ("import sys, urllib.request\n"
         "    sys.exit(1)\n")
 
 
-@pytest.fixture(scope="class")
-def collabry(engine, standins, tmp_path_factory) -> EngineStack:
-    deployed = deploy_on_engine("collabry", engine, standins, tmp_path_factory.mktemp("collabry"))
-    yield deployed
-    deployed.applied.destroy()
+@pytest.fixture
+def collabry(on_engine) -> EngineStack:
+    return on_engine("collabry")
 
 
 def data(stack: EngineStack, container: str, port: int, body: str | None = None) -> tuple[int, str]:
@@ -105,11 +104,9 @@ class TestCollabry:
 
 # --- a volume inside a read-only source checkout (dev) ---------------------------------------------------------
 
-@pytest.fixture(scope="class")
-def rag_dev(engine, standins, tmp_path_factory) -> EngineStack:
-    deployed = deploy_on_engine("on-prem-rag-dev", engine, standins, tmp_path_factory.mktemp("rag-dev"))
-    yield deployed
-    deployed.applied.destroy()
+@pytest.fixture
+def rag_dev(on_engine) -> EngineStack:
+    return on_engine("on-prem-rag-dev")
 
 
 class TestRagDevCheckout:

@@ -211,13 +211,27 @@ class Applied:
             list(pool.map(lambda cid: self._delete_container(cid, current.get(cid, 0), True),
                           [*self.created, *self._command_containers()]))
         for network in self.networks.values():
-            _ignore_missing(lambda: self.client.api.remove_network(network))
+            self._remove_network(network)
         for volume in self.volumes:
             _ignore_missing(lambda: self.client.api.remove_volume(volume, force=True))
         self.containers.clear()
         self.created.clear()
         self.networks.clear()
         self.volumes.clear()
+
+    def _remove_network(self, network: str) -> None:
+        """Remove a network once the daemon has let go of its removed containers' endpoints (it does
+        that just after a removal returns, so a first try can find one still there)."""
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                return _ignore_missing(lambda: self.client.api.remove_network(network))
+            except docker.errors.APIError as error:
+                if "active endpoints" not in str(error) or time.monotonic() > deadline:
+                    attached = self.client.api.inspect_network(network).get("Containers") or {}
+                    raise ApplyFailed(f"network {network} still has {sorted(c['Name'] for c in attached.values())}"
+                                      f" attached: {error}") from error
+                time.sleep(0.5)
 
     def _command_containers(self) -> list[str]:
         """Containers a host command started on this apply's volumes or networks and left behind (a

@@ -6,8 +6,12 @@ resources and host commands (tests/support/apply.py). Secure config values are t
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from config.app import SHARED_SERVICES, App
 from config.deployment import Deployment
@@ -40,11 +44,36 @@ def example_secrets(example: str | None) -> dict[str, str] | None:
     return {f"berth:{k}": f"test{k}Value0" for k in EXAMPLE_SECRETS.get(example or "", [])} or None
 
 
+def app_files_checked_every_second(into: Path) -> None:
+    """The app files, copied into a sandboxed project, with each service's healthcheck run every second.
+
+    Docker probes a container first one `interval` after it starts, and each level of a stack's
+    dependency chain waits for that: with the files' 15-30 s a stack takes minutes to come up, on
+    stand-ins that are ready in under a second. What is probed, how, its timeout, retries and start
+    period stay as the app file says; the shared services and the proxy keep theirs.
+    `BERTH_ENGINE_APP_INTERVALS=keep` runs the files as they are (the benchmark's real waiting).
+    """
+    if into.exists():
+        return
+    into.mkdir(parents=True)
+    keep = os.environ.get("BERTH_ENGINE_APP_INTERVALS") == "keep"
+    for source in (REPO / "apps").iterdir():
+        if source.suffix != ".yaml" or keep:
+            shutil.copy2(source, into / source.name)
+            continue
+        app = yaml.safe_load(source.read_text(encoding="utf-8"))
+        for svc in (app.get("services") or {}).values():
+            if isinstance(svc.get("healthcheck"), dict):
+                svc["healthcheck"]["intervalS"] = 1
+        (into / source.name).write_text(yaml.safe_dump(app, sort_keys=False), encoding="utf-8")
+
+
 def mock_run(name: str, tmp: Path, plain: dict | None = None):
-    """The stack's program run under mocks (with `plain` config overrides)."""
+    """The stack's program run under mocks (with `plain` config overrides), its app files checked every second."""
     stack, example = ENGINE_STACKS[name]
     config = stack_config(stack, stack_file=EXAMPLES / example if example else None,
                           secrets=example_secrets(example), plain=plain)
+    app_files_checked_every_second(tmp / "berth" / "apps")
     return run_stack(tmp, stack, config)
 
 
@@ -121,3 +150,26 @@ def deploy_on_engine(name: str, engine, standins, tmp: Path, plain: dict | None 
         applied.destroy()
         raise
     return EngineStack(name, applied, deployment, through, tmp / "program")
+
+
+class OnEngine:
+    """At most one stack on the engine at a time (every stack runs a container named `proxy`): asking
+    for another destroys the one there first. Test modules share it, so a stack one module left up is
+    not deployed again by the next."""
+
+    def __init__(self, engine, standins, tmp_factory):
+        self._engine, self._standins, self._tmp = engine, standins, tmp_factory
+        self.current: EngineStack | None = None
+
+    def __call__(self, name: str) -> EngineStack:
+        if self.current is not None and self.current.name != name:
+            self.discard()
+        if self.current is None:
+            self.current = deploy_on_engine(name, self._engine, self._standins, self._tmp.mktemp(name))
+        return self.current
+
+    def discard(self) -> None:
+        """Destroy the stack on the engine (a test that changed it beyond what the next one expects)."""
+        if self.current is not None:
+            current, self.current = self.current, None
+            current.applied.destroy()

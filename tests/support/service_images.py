@@ -12,7 +12,8 @@ host pulls) becomes one of the app stand-ins, chosen by what the app file says a
 |  that user and never creates its mount points            |                   |
 | anything else (python, curl or wget probe)               | `python-backend`  |
 
-and then specific to it, in one small build on top (`FROM <stand-in>`): `PORT`/`STANDIN_PORT` set to
+and then specific to it, as an image loaded over the stand-in's own layers (a new config, and one small
+layer for its files; no build, which on vfs copies the whole image per instruction): `PORT`/`STANDIN_PORT` set to
 the service's port (the stand-in servers listen there, as a Next.js server reads `PORT`), the
 image's `USER` for a non-root service (its `volumeOwner` uid:gid, as the seeds' `USER app`),
 `STANDIN_SERVICE` (`<app>/<service>`, which the stand-in server reports), `STANDIN_DATA_DIR` (its
@@ -76,39 +77,70 @@ def hook_script(command: str) -> str:
             f'echo "stand-in {command} $*: done"\n')
 
 
-def derived_context(base: str, app: App, svc_name: str, svc: Service, source: str) -> bytes:
-    """The build context (a tar with its Dockerfile) of one service's image.
+def derived_changes(app: App, svc_name: str, svc: Service, source: str) -> tuple[dict[str, str], str | None, dict[str, tuple[str, int]]]:
+    """What one service's image adds to its stand-in: env, user, and files (path -> (text, mode)).
 
-    As few instructions as possible: with the engine's vfs storage driver each one copies the whole
-    image once. The environment says which service and which program image this is, so a new version
-    is a new image id, as a real new build is.
+    The environment says which service and which program image this is, so a new version is a new
+    image id, as a real new build is.
     """
     env = {"STANDIN_SERVICE": f"{app.name}/{svc_name}", "STANDIN_SOURCE": source}
     if svc.port is not None:
         env.update(PORT=str(svc.port), STANDIN_PORT=str(svc.port))
     if svc.mounted_volumes:
         env["STANDIN_DATA_DIR"] = next(iter(svc.mounted_volumes.values()))  # where its data endpoint writes
-    lines = [f"FROM {base}", "ENV " + " ".join(f"{k}={json.dumps(v)}" for k, v in sorted(env.items()))]
-    if role(svc) == "nonroot-service":
-        uid, gid = svc.volume_owner_ids
-        lines.append(f"USER {uid}:{gid}")
+    user = "{}:{}".format(*svc.volume_owner_ids) if role(svc) == "nonroot-service" else None
     files: dict[str, tuple[str, int]] = {}
     if svc.kind == "static":
         for path, text in site_files(app.name, svc_name).items():
-            files[f"root{svc.site_path}/{path}"] = (text, 0o644)
+            files[f"{svc.site_path.strip('/')}/{path}"] = (text, 0o644)
     for command in sorted({hook.command[0] for hook in svc.after_deploy}):
-        files[f"root/usr/local/bin/{command}"] = (hook_script(command), 0o755)
-    if files:
-        lines.append("COPY root/ /")
-    files["Dockerfile"] = ("\n".join(lines) + "\n", 0o644)
+        files[f"usr/local/bin/{command}"] = (hook_script(command), 0o755)
+    return env, user, files
+
+
+def _tar(entries: dict[str, tuple[bytes, int]], directories: set[str] = frozenset()) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for path, (text, mode) in sorted(files.items()):
-            data = text.encode()
+        for path in sorted(directories):
+            info = tarfile.TarInfo(path)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for path, (data, mode) in sorted(entries.items()):
             info = tarfile.TarInfo(path)
             info.size, info.mode = len(data), mode
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+def derived_image_archive(base: dict, env: dict[str, str], user: str | None, files: dict[str, tuple[str, int]],
+                          tag: str) -> bytes:
+    """A `docker load` archive of the service's image: the stand-in's own layers (`base` is its
+    inspect), a new config, and at most one small layer with the files.
+
+    Not a `docker build`: with the vfs storage driver every build instruction copies the whole image
+    (~250 MB), twice; an image loaded over layers the engine already has is only a new config (the
+    engine reuses a layer it holds by its chain id and never reads the archive's copy).
+    """
+    config = dict(base["Config"])
+    kept = [item for item in config.get("Env") or [] if item.split("=", 1)[0] not in env]
+    config["Env"] = kept + [f"{k}={v}" for k, v in sorted(env.items())]
+    if user:
+        config["User"] = user
+    diff_ids = list(base["RootFS"]["Layers"])
+    members: dict[str, tuple[bytes, int]] = {}
+    layers = [f"base-{i}/layer.tar" for i in range(len(diff_ids))]  # not read: the engine has them
+    if files:
+        directories = {"/".join(path.split("/")[:i]) for path in files for i in range(1, path.count("/") + 1)}
+        layer = _tar({path: (text.encode(), mode) for path, (text, mode) in files.items()}, directories)
+        diff_ids.append("sha256:" + hashlib.sha256(layer).hexdigest())
+        layers.append("files/layer.tar")
+        members["files/layer.tar"] = (layer, 0o644)
+    image_config = json.dumps({"architecture": base["Architecture"], "os": base["Os"], "created": base["Created"],
+                               "config": config, "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    config_name = hashlib.sha256(image_config).hexdigest() + ".json"
+    members[config_name] = (image_config, 0o644)
+    members["manifest.json"] = (json.dumps([{"Config": config_name, "RepoTags": [tag], "Layers": layers}]).encode(), 0o644)
+    return _tar(members)
 
 
 class ServiceImages:
@@ -144,9 +176,13 @@ class ServiceImages:
             lock = self._building.setdefault(key, threading.Lock())
         with lock:
             if key not in self._built:
-                context = derived_context(self._standins.app_image(role(svc)), app, svc_name, svc, source)
-                tag = f"berth-applied/{component}:{hashlib.sha256(context).hexdigest()[:12]}"
-                image, _ = self._client.images.build(fileobj=io.BytesIO(context), custom_context=True, tag=tag,
-                                                     rm=True, forcerm=True)
-                self._built[key] = image.id
+                base = self._client.api.inspect_image(self._standins.app_image(role(svc)))
+                env, user, files = derived_changes(app, svc_name, svc, source)
+                recipe = json.dumps([base["Id"], env, user, files], sort_keys=True).encode()
+                tag = f"berth-applied/{component}:{hashlib.sha256(recipe).hexdigest()[:12]}"
+                try:
+                    self._built[key] = self._client.images.get(tag).id  # cached on the engine's data root
+                except docker.errors.ImageNotFound:
+                    (image,) = self._client.images.load(derived_image_archive(base, env, user, files, tag))
+                    self._built[key] = image.id
             return self._built[key]

@@ -201,14 +201,17 @@ def in_network_of(client: docker.DockerClient, container: str, image: str, comma
         probe.remove(force=True)
 
 
-CONNECT = ("import socket, sys\n"
-           "for target in sys.argv[1:]:\n"
+CONNECT = ("import socket, sys, threading\n"
+           "def probe(target):\n"
            "    host, port = target.rsplit(':', 1)\n"
            "    try:\n"
            "        socket.create_connection((host, int(port)), 3).close()\n"
-           "        print('open', target)\n"
+           "        print('open', target, flush=True)\n"
            "    except OSError as error:\n"
-           "        print('closed', target, error)\n")
+           "        print('closed', target, error, flush=True)\n"
+           "threads = [threading.Thread(target=probe, args=(t,)) for t in sys.argv[1:]]\n"
+           "for t in threads: t.start()\n"
+           "for t in threads: t.join()\n")  # all at once: an unreachable address costs its 3 s timeout once
 
 
 NODE_CONNECT = ("const net = require('net'); const targets = process.argv.slice(1); let left = targets.length;"
@@ -219,8 +222,9 @@ NODE_CONNECT = ("const net = require('net'); const targets = process.argv.slice(
                 " s.on('connect', () => done(true)); s.on('timeout', () => done(false)); s.on('error', () => done(false)); }")
 
 
-def reachable(client: docker.DockerClient, container: str, targets: list[str]) -> set[str]:
-    """Which `host:port` targets a TCP connection from inside `container` reaches (its python3, or node)."""
+def reachable(client: docker.DockerClient, container: str, targets: list[str], probe_image: str | None = None) -> set[str]:
+    """Which `host:port` targets a TCP connection from inside `container` reaches: with its own python3
+    or node, or else (an image with neither, such as Qdrant's) from `probe_image`'s python3 in its network."""
     for command in (["python3", "-c", CONNECT, *targets], ["node", "-e", NODE_CONNECT, *targets]):
         code, output = client.containers.get(container).exec_run(command)
         output = output.decode(errors="replace")
@@ -228,7 +232,11 @@ def reachable(client: docker.DockerClient, container: str, targets: list[str]) -
             return {line.split()[1] for line in output.splitlines() if line.startswith("open ")}
         if code not in (126, 127):
             raise AssertionError(f"probe in {container} failed ({code}): {output}")
-    raise AssertionError(f"{container} has neither python3 nor node to probe with")
+    if probe_image is None:
+        raise AssertionError(f"{container} has neither python3 nor node to probe with")
+    code, output = in_network_of(client, container, probe_image, ["-c", CONNECT, *targets], entrypoint=["python3"])
+    assert code == 0, f"probe in the network of {container} failed ({code}): {output}"
+    return {line.split()[1] for line in output.splitlines() if line.startswith("open ")}
 
 
 def addresses(client: docker.DockerClient, container: str) -> list[str]:

@@ -2,7 +2,7 @@
 // (hostname = $HOSTNAME || '0.0.0.0', port = $PORT || 3000), so a container whose HOSTNAME is Docker's
 // default (its id, resolving to its own address) does not listen on 127.0.0.1, as with Next.js.
 // Answers like tests/support/standin_servers/server.py: a JSON echo on every path, a WebSocket echo,
-// Server-Sent Events at /__standin/sse and a data file at /__standin/data.
+// Server-Sent Events at /__standin/sse and a data file at /__standin/data (under any prefix).
 'use strict';
 const http = require('http');
 const crypto = require('crypto');
@@ -21,7 +21,7 @@ function send(res, status, body, type = 'application/json') {
 
 const server = http.createServer((req, res) => {
   const [pathname, query = ''] = req.url.split('?');
-  if (pathname === '/__standin/sse') {
+  if (pathname.endsWith('/__standin/sse')) {
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
     let n = 0;
     const tick = () => {
@@ -30,7 +30,7 @@ const server = http.createServer((req, res) => {
     };
     return tick();
   }
-  if (pathname === '/__standin/data') {
+  if (pathname.endsWith('/__standin/data')) {
     if (req.method === 'PUT') {
       const chunks = [];
       req.on('data', (c) => chunks.push(c));

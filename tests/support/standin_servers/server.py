@@ -4,7 +4,7 @@ It answers what the engine tier asks of a service, on every path (so any healthc
 - any request: 200 with JSON `{service, method, path, query, headers}` (prefix stripping, forwarded
   headers and routing are read from it);
 - `Upgrade: websocket` on any path: a WebSocket (RFC 6455) that echoes text frames;
-- `/__standin/sse`: Server-Sent Events, three events 0.5 s apart (an unbuffered route delivers the
+- `/__standin/sse` (under any prefix, so a route that keeps its prefix reaches it too): Server-Sent Events, three events 0.5 s apart (an unbuffered route delivers the
   first long before the last);
 - `/__standin/data`: PUT writes the body to `$STANDIN_DATA_DIR/standin.txt`, GET reads it back
   (volumes, ownership, data surviving a replacement);
@@ -65,9 +65,9 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Upgrade", "").lower() == "websocket":
             return self._websocket()
         path = self.path.partition("?")[0]
-        if path == "/__standin/sse":
+        if path.endswith("/__standin/sse"):
             return self._events()
-        if path == "/__standin/data":
+        if path.endswith("/__standin/data"):
             try:
                 with open(self._data_file(), "rb") as f:
                     return self._send(200, f.read(), "text/plain")
@@ -79,7 +79,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_PUT(self):  # noqa: N802
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if self.path.partition("?")[0] == "/__standin/data":
+        if self.path.partition("?")[0].endswith("/__standin/data"):
             try:
                 with open(self._data_file(), "wb") as f:
                     f.write(body)

@@ -1,0 +1,411 @@
+"""Every stack berth deploys, applied on a real Docker engine (issue 10): what users see through the
+proxy, who can reach what, and what survives a change.
+
+Each stack (dev, the CHM server; every example whose host is not ECS, of the EC2 ones their Docker part)
+is run under mocks and applied with the stand-in images (tests/support/engine_stacks.py), one at a time.
+`TestEveryStack` checks each as deployed; `TestChangingChm` and `TestHooks` change a stack the way
+operators and deploys do. Run alone: `scripts/test -m engine tests/engine/test_stacks.py -k chm-dev`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import threading
+import time
+
+import pytest
+
+from config.app import App
+from offline.mockrun import StackConfig, reveal
+from render.datastores import POSTGRES_PORT, REDIS_PORT
+from tests.support.apply import NO_GPU
+from tests.support.engine_stacks import ENGINE_STACKS, EXAMPLES, EngineStack
+from tests.support.service_images import HOOK_LOG, SITE_MARKER
+from tests.support.stack_probes import addresses, in_network_of, reachable
+
+pytestmark = pytest.mark.engine
+
+# test_seed_needs leaves on-prem-rag-dev up; tests that change a stack run after the rest of its tests
+ORDER = ["on-prem-rag-dev", "collabry", "customer-support", "on-prem-rag", "youtube-talker", "chm-dev"]
+assert sorted(ORDER) == sorted(ENGINE_STACKS)
+PROBE = "berth-probe"
+
+
+@pytest.fixture(scope="module", params=ORDER)
+def stack_name(request) -> str:
+    """Module-scoped, so pytest runs every test of one stack before the next stack is deployed."""
+    return request.param
+
+
+@pytest.fixture
+def stack(stack_name, on_engine) -> EngineStack:
+    return on_engine(stack_name)
+
+
+# --- reading a stack ---------------------------------------------------------------------------------------------
+
+def state(stack: EngineStack, name: str) -> dict:
+    return stack.client.api.inspect_container(stack.applied.containers[name])["State"]
+
+
+def wait_healthy(stack: EngineStack, names: list[str], timeout_s: float = 180) -> None:
+    """Wait until each container runs and, where it has a healthcheck, is healthy."""
+    deadline = time.monotonic() + timeout_s
+    waiting = list(names)
+    while waiting:
+        now = {n: state(stack, n) for n in waiting}
+        waiting = [n for n, s in now.items()
+                   if not s["Running"] or (s.get("Health") and s["Health"]["Status"] != "healthy")]
+        if waiting and time.monotonic() > deadline:
+            raise AssertionError(f"not healthy after {timeout_s}s: {waiting}: "
+                                 f"{ {n: now[n].get('Health', {}).get('Log', [])[-1:] for n in waiting} }")
+        time.sleep(1)
+
+
+def running_app_containers(stack: EngineStack) -> list[str]:
+    return [n for n in stack.app_containers() if n not in stack.applied.not_run]
+
+
+def env_of(stack: EngineStack, name: str) -> dict[str, str]:
+    env = stack.client.api.inspect_container(stack.applied.containers[name])["Config"]["Env"] or []
+    return dict(item.split("=", 1) for item in env)
+
+
+def url_env(stack: EngineStack, app: App, shared: str) -> tuple[str, str]:
+    """(container, URL) of the first of the app's services given a `shared` URL, as it was given it."""
+    for name in running_app_containers(stack):
+        app_name, svc = stack.service_of(name)
+        if app_name == app.name and shared in app.services[svc].uses:
+            return name, env_of(stack, name)[app.services[svc].uses[shared].env]
+    raise AssertionError(f"no running service of {app.name} uses {shared}")
+
+
+def probe_path(prefix: str, rest: str = PROBE) -> str:
+    return prefix + rest if prefix.endswith("/") else prefix
+
+
+def expected_path(prefix: str, path: str, strip: bool) -> str:
+    if not strip:
+        return path
+    return "/" + path[len(prefix):].lstrip("/")
+
+
+def psql(stack: EngineStack, from_container: str, url: str, sql: str) -> tuple[int, str]:
+    """psql (the Postgres stand-in's) from inside `from_container`'s network, as that service connects."""
+    image = stack.pinned_image("shared-postgres")
+    return in_network_of(stack.client, stack.applied.containers[from_container], image,
+                         ["psql", url, "-v", "ON_ERROR_STOP=1", "-tAc", sql], entrypoint=[])
+
+
+def redis_cli(stack: EngineStack, from_container: str, redis_container: str, url: str, *command: str) -> tuple[int, str]:
+    image = stack.pinned_image(redis_container)
+    return in_network_of(stack.client, stack.applied.containers[from_container], image,
+                         ["redis-cli", "-u", url, "--no-auth-warning", *command], entrypoint=[])
+
+
+def with_password(url: str, password: str) -> str:
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.split("@", 1)
+    return f"{scheme}://{credentials.split(':', 1)[0]}:{password}@{host}"
+
+
+def plain_postgres(url: str) -> str:
+    """A service's Postgres URL as psql takes it (`postgresql+asyncpg://` is SQLAlchemy's)."""
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+# --- each stack as deployed --------------------------------------------------------------------------------------
+
+class TestEveryStack:
+    def test_every_container_runs_healthy(self, stack):
+        unhealthy = {}
+        for name in stack.applied.containers:
+            s = state(stack, name)
+            if not s["Running"] or (s.get("Health") and s["Health"]["Status"] != "healthy"):
+                unhealthy[name] = s
+        assert not unhealthy, unhealthy
+        # every container the program declares is on the engine, but GPU ones where there is no GPU
+        declared = {r.name for r in stack.applied.run.of_type("docker:index/container:Container")}
+        missing = declared - set(stack.applied.containers)
+        assert {name: stack.applied.not_run.get(name) for name in missing} == {name: NO_GPU for name in missing}
+
+    def test_gpu_services_run_where_there_is_a_gpu(self, stack):
+        gpu = [r.name for r in stack.applied.run.of_type("docker:index/container:Container")
+               if reveal(r.inputs).get("gpus") == "all"]
+        if not gpu:
+            return  # nothing asks for a GPU in this stack
+        if not stack.applied.gpu:
+            assert set(gpu) <= set(stack.applied.not_run)
+            pytest.skip(f"{', '.join(gpu)}: {NO_GPU} (they run on a host with an NVIDIA GPU)")
+        for name in gpu:
+            assert state(stack, name)["Running"]
+
+    def test_only_the_proxy_publishes_ports(self, stack):
+        published = {}
+        for name, cid in stack.applied.containers.items():
+            bindings = stack.client.api.inspect_container(cid)["HostConfig"]["PortBindings"] or {}
+            if bindings:
+                published[name] = {port: [(b["HostIp"], b["HostPort"]) for b in binds] for port, binds in bindings.items()}
+        assert set(published) == {"proxy"}
+        if stack.deployment.environment == "dev":  # dev's proxy answers this machine only
+            assert {ip for binds in published["proxy"].values() for ip, _ in binds} == {"127.0.0.1"}
+        else:
+            assert set(published["proxy"]) == {"80/tcp", "443/tcp"}
+
+    def test_every_route_reaches_its_service(self, stack):
+        for app in stack.deployment.apps.values():
+            for prefix, route in app.routes.items():
+                svc = app.services[route.service]
+                if route.service in stack.deployment.apps[app.name].services and svc.gpu and not stack.applied.gpu:
+                    continue
+                if svc.kind == "static":
+                    page = stack.through.request(stack.url(app, prefix))
+                    assert page.status == 200 and f"{SITE_MARKER} {app.name}/{route.service}" in page.body.decode()
+                    asset = stack.through.request(stack.url(app, probe_path(prefix, "assets/app.js")))
+                    assert asset.status == 200 and app.name in asset.body.decode()
+                    missing = stack.through.request(stack.url(app, probe_path(prefix, "no/such/page")))
+                    if route.spa:  # the app's router decides: the index answers
+                        assert missing.status == 200 and SITE_MARKER in missing.body.decode()
+                    else:
+                        assert missing.status == 404
+                    continue
+                path = probe_path(prefix)
+                response = stack.through.request(stack.url(app, path + "?q=1"))
+                assert response.status == 200, f"{app.name} {path}: {response.status} {response.body[:200]!r}"
+                seen = response.json()
+                assert seen["service"] == f"{app.name}/{route.service}", f"{path} reached {seen['service']}"
+                assert seen["path"] == expected_path(prefix, path, route.strip_prefix)
+                assert seen["query"] == "q=1"
+
+    def test_websocket_routes_upgrade(self, stack):
+        routes = [(app, prefix) for app in stack.deployment.apps.values()
+                  for prefix, route in app.routes.items() if route.websocket]
+        for app, prefix in routes:
+            message = f"hello {secrets.token_hex(4)}"
+            assert stack.through.websocket_echo(stack.url(app, probe_path(prefix)), message) == message
+
+    def test_stream_routes_deliver_each_event_as_it_is_sent(self, stack):
+        routes = [(app, prefix) for app in stack.deployment.apps.values()
+                  for prefix, route in app.routes.items() if route.stream]
+        for app, prefix in routes:
+            events = stack.through.event_stream(stack.url(app, probe_path(prefix, "__standin/sse")))
+            assert len(events) == 3, events
+            # sent 0.5 s apart: a buffering proxy would hand all three over at the end
+            assert events[-1][0] - events[0][0] > 0.8, events
+
+    def test_a_service_without_a_database_reaches_none(self, stack):
+        data = [n for n in stack.applied.containers if n == "shared-postgres" or n.endswith("-redis")]
+        targets = ["postgres:5432", "redis:6379"] + [
+            f"{ip}:{POSTGRES_PORT if n == 'shared-postgres' else REDIS_PORT}"
+            for n in data for ip in addresses(stack.client, stack.applied.containers[n])]
+        for name in running_app_containers(stack):
+            if stack.uses_database(name):
+                continue
+            assert reachable(stack.client, stack.applied.containers[name], targets, stack.python_image) == set(), name
+
+    def test_a_service_reaches_only_its_own_apps_databases(self, stack):
+        """Each app's Redis is on that app's data network only; the shared Postgres is on every data
+        network, but no app service reaches another app's Redis by address."""
+        for name in running_app_containers(stack):
+            app, _ = stack.service_of(name)
+            others = [n for n in stack.applied.containers if n.endswith("-redis") and n != f"{app}-redis"]
+            targets = [f"{ip}:{REDIS_PORT}" for n in others for ip in addresses(stack.client, stack.applied.containers[n])]
+            if targets:
+                assert reachable(stack.client, stack.applied.containers[name], targets, stack.python_image) == set(), name
+
+    def test_each_apps_postgres_credentials_open_its_own_database_only(self, stack):
+        apps = [a for a in stack.deployment.apps.values() if a.uses_shared("postgres")]
+        if not apps:
+            return
+        databases = {a.name: plain_postgres(url_env(stack, a, "postgres")[1]).rsplit("/", 1)[1] for a in apps}
+        for app in apps:
+            container, url = url_env(stack, app, "postgres")
+            url = plain_postgres(url)
+            code, out = psql(stack, container, url, "SELECT current_user, rolsuper, rolcreatedb FROM pg_roles "
+                                                    "WHERE rolname = current_user")
+            assert code == 0, out
+            assert out.strip() == f"{databases[app.name]}|f|f"  # its own role: no superuser, no new databases
+            assert psql(stack, container, with_password(url, "wrong" + secrets.token_hex(8)), "SELECT 1")[0] != 0
+            for other, database in databases.items():
+                if other != app.name:
+                    code, out = psql(stack, container, url.rsplit("/", 1)[0] + "/" + database, "SELECT 1")
+                    assert code != 0 and "permission denied" in out, out
+
+    def test_each_apps_redis_credentials_work_and_nothing_else_does(self, stack):
+        for app in stack.deployment.apps.values():
+            if not app.uses_shared("redis"):
+                continue
+            container, url = url_env(stack, app, "redis")
+            redis = f"{app.name}-redis"
+            key = f"berth-probe-{secrets.token_hex(4)}"
+            assert redis_cli(stack, container, redis, url, "SET", key, "1") == (0, "OK\n")
+            assert redis_cli(stack, container, redis, url, "DEL", key) == (0, "1\n")
+            assert "WRONGPASS" in redis_cli(stack, container, redis, with_password(url, "wrong" + key), "PING")[1]
+            code, out = redis_cli(stack, container, redis, "redis://redis:6379/0", "GET", key)  # no user at all
+            assert "NOAUTH" in out, out
+            for admin in (["CONFIG", "SET", "appendonly", "no"], ["ACL", "LIST"], ["SHUTDOWN"]):
+                code, out = redis_cli(stack, container, redis, url, *admin)  # its own data, not the server's settings
+                assert "NOPERM" in out, (admin, out)
+
+    def test_benchmark_deploy_time_and_critical_path(self, stack, benchmark):
+        """Seconds from the first create to the last container healthy, and the chain of dependent
+        steps that bounds it (printed with `-s`; `scripts/test -m engine -k benchmark`)."""
+        applied = stack.applied
+        total, path = benchmark.pedantic(lambda: applied.critical_path(), rounds=1, iterations=1)
+        benchmark.extra_info.update(stack=stack.name, seconds_to_healthy=round(applied.seconds_to_healthy, 1),
+                                    critical_path=" -> ".join(f"{s.name} {s.seconds:.1f}s" for s in path))
+        print(f"\n{stack.name}: {applied.seconds_to_healthy:.1f}s to healthy; critical path {total:.1f}s: "
+              + " -> ".join(f"{s.name} ({s.type.split(':')[-1]}) {s.seconds:.1f}s" for s in path))
+        assert path and total <= applied.seconds_to_healthy + 1
+
+
+# --- changing a stack ----------------------------------------------------------------------------------------------
+
+def reach(stack: EngineStack, app: str, path: str = "/") -> int:
+    try:
+        return stack.through.request(stack.url(stack.deployment.apps[app], path), timeout=10).status
+    except OSError:
+        return 0
+
+
+def data_endpoint(stack: EngineStack, container: str, body: str | None = None) -> str:
+    """PUT (with `body`) or GET the stand-in server's data file ($STANDIN_DATA_DIR/standin.txt, the
+    service's first volume) on the container's own port, from inside it."""
+    app, svc = stack.service_of(container)
+    port = stack.deployment.apps[app].services[svc].port
+    script = ("import sys, urllib.request\n"
+              "body = sys.argv[2].encode() if len(sys.argv) > 2 else None\n"
+              "r = urllib.request.Request(f'http://127.0.0.1:{sys.argv[1]}/__standin/data', data=body,"
+              " method='PUT' if body else 'GET')\n"
+              "print(urllib.request.urlopen(r, timeout=10).read().decode(), end='')\n")
+    code, out = stack.applied.container(container).exec_run(["python3", "-c", script, str(port), *([body] if body else [])])
+    assert code == 0, out.decode(errors="replace")
+    return out.decode()
+
+
+@pytest.mark.parametrize("stack_name", ["chm-dev"], indirect=True)
+class TestChangingChm:
+    """The CHM server (dev) changed as operators and deploys change it. In order: each leaves the stack
+    serving for the next; the last stops it."""
+
+    def test_a_container_killed_from_outside_comes_back(self, stack):
+        (backend,) = stack.containers_of("chatbot", "backend")
+        before = stack.client.api.inspect_container(stack.applied.containers[backend])
+        os.kill(before["State"]["Pid"], signal.SIGKILL)  # a crash or the OOM killer, not `docker stop`
+        deadline = time.monotonic() + 30
+        while stack.client.api.inspect_container(stack.applied.containers[backend])["RestartCount"] == before["RestartCount"]:
+            assert time.monotonic() < deadline, "the killed container was not restarted"
+            time.sleep(0.5)
+        wait_healthy(stack, [backend])
+        assert reach(stack, "chatbot", "/api/" + PROBE) == 200
+
+    def test_replacing_a_stateless_service_loses_no_request(self, stack):
+        (frontend,) = stack.containers_of("chatbot", "frontend")
+        old = stack.applied.containers[frontend]
+        statuses, done = [], threading.Event()
+
+        def keep_asking():
+            while not done.is_set():
+                statuses.append(reach(stack, "chatbot", "/"))
+                time.sleep(0.05)
+
+        asker = threading.Thread(target=keep_asking)
+        asker.start()
+        try:
+            stack.applied.replace(frontend)  # create-first: the new one healthy before the old goes
+            time.sleep(2)
+        finally:
+            done.set()
+            asker.join()
+        assert stack.applied.containers[frontend] != old
+        assert len(statuses) > 20 and set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
+
+    def test_data_survives_replacing_its_container(self, stack):
+        mediahub = stack.deployment.apps["mediahub"]
+        token = secrets.token_hex(8)
+        pg_from, pg_url = url_env(stack, mediahub, "postgres")
+        assert psql(stack, pg_from, pg_url, f"CREATE TABLE kept_{token} (v text); INSERT INTO kept_{token} VALUES ('{token}')")[0] == 0
+        redis_from, redis_url = url_env(stack, mediahub, "redis")  # mediahub's Redis is a store
+        assert redis_cli(stack, redis_from, "mediahub-redis", redis_url, "SET", "kept", token)[0] == 0
+        (backend,) = stack.containers_of("chatbot", "backend")
+        data_endpoint(stack, backend, token)
+
+        for name in ("shared-postgres", "mediahub-redis", backend):
+            stack.applied.replace(name)
+        wait_healthy(stack, list(stack.applied.containers))
+
+        assert psql(stack, pg_from, pg_url, f"SELECT v FROM kept_{token}") == (0, token + "\n")
+        assert redis_cli(stack, redis_from, "mediahub-redis", redis_url, "GET", "kept") == (0, token + "\n")
+        assert data_endpoint(stack, backend) == token
+
+    def test_one_app_down_leaves_the_others_serving(self, stack):
+        mediahub = [n for n in stack.app_containers() if stack.service_of(n)[0] == "mediahub"]
+        for name in mediahub:
+            stack.applied.container(name).stop(timeout=10)
+        try:
+            assert reach(stack, "mediahub", "/") >= 500  # the proxy answers for the app that is down
+            assert reach(stack, "chatbot", "/") == 200
+            assert reach(stack, "chatbot", "/api/" + PROBE) == 200
+        finally:
+            for name in mediahub:
+                stack.applied.container(name).start()
+        wait_healthy(stack, mediahub)
+        assert reach(stack, "mediahub", "/") == 200
+
+    def test_data_survives_restarting_the_engine(self, stack):
+        mediahub = stack.deployment.apps["mediahub"]
+        token = secrets.token_hex(8)
+        pg_from, pg_url = url_env(stack, mediahub, "postgres")
+        assert psql(stack, pg_from, pg_url, f"CREATE TABLE boot_{token} (v text); INSERT INTO boot_{token} VALUES ('{token}')")[0] == 0
+        (backend,) = stack.containers_of("chatbot", "backend")
+        data_endpoint(stack, backend, token)
+
+        stack.applied.restart_engine()  # a host reboot: every container comes back by its restart policy
+        wait_healthy(stack, list(stack.applied.containers))
+
+        assert psql(stack, pg_from, pg_url, f"SELECT v FROM boot_{token}") == (0, token + "\n")
+        assert data_endpoint(stack, backend) == token
+        assert reach(stack, "chatbot", "/") == 200 and reach(stack, "mediahub", "/api/" + PROBE) == 200
+
+    def test_docker_stop_ends_postgres_and_redis_cleanly(self, stack, on_engine):
+        try:
+            for name, last_words in (("shared-postgres", "database system is shut down"),
+                                     ("mediahub-redis", "ready to exit")):
+                container = stack.applied.container(name)
+                container.stop()  # the container's own stop signal and timeout
+                container.reload()
+                assert container.attrs["State"]["ExitCode"] == 0, container.logs(tail=20).decode()
+                assert last_words in container.logs(tail=20).decode()
+        finally:
+            on_engine.discard()  # stopped on purpose: the next test deploys afresh
+
+
+@pytest.mark.parametrize("stack_name", ["youtube-talker"], indirect=True)
+class TestHooks:
+    """youtube-talker's `alembic upgrade head` after each new backend image, and only then."""
+
+    def hook_runs(self, stack: EngineStack) -> list[str]:
+        (backend,) = stack.containers_of("youtube-talker", "backend")
+        code, out = stack.applied.container(backend).exec_run(["cat", HOOK_LOG])
+        return out.decode().splitlines() if code == 0 else []
+
+    def test_after_deploy_hooks_run_again_exactly_when_the_image_changes(self, stack, on_engine):
+        try:
+            assert self.hook_runs(stack) == ["alembic upgrade head"]
+            apps = StackConfig.from_file(EXAMPLES / ENGINE_STACKS["youtube-talker"][1]).object("berth:apps")
+            backend = apps["youtube-talker"]["services"]["backend"]
+            # a new env value: the container is replaced, the image is not: no migration
+            backend["env"] = {"LOG_LEVEL": "debug"}
+            changed = stack.applied.update(stack.rerun({"berth:apps": apps}))
+            assert any("backend" in c for c in changed) and not any("after-deploy" in c for c in changed), changed
+            wait_healthy(stack, list(stack.applied.containers))
+            assert self.hook_runs(stack) == []  # a new container: its /tmp log starts empty, no hook ran in it
+            # a new version: a new image, a new container, and the migration runs in it
+            backend["version"] = "9e1d2c3"
+            changed = stack.applied.update(stack.rerun({"berth:apps": apps}))
+            assert any("after-deploy" in c for c in changed), changed
+            assert self.hook_runs(stack) == ["alembic upgrade head"]
+        finally:
+            on_engine.discard()  # changed on purpose: the next test deploys afresh
