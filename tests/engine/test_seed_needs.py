@@ -2,7 +2,7 @@
 tests/test_seed_needs.py): the headers a browser and an upstream see through the proxy, one uploads
 volume shared by every backend replica, and a volume inside a read-only source checkout.
 
-Collabry (prod, 3 backend replicas behind the proxy over HTTPS) and the on-prem RAG dev stack are
+The on-prem RAG dev stack and Collabry (prod, 3 backend replicas behind the proxy over HTTPS) are
 applied once each, one after the other (both run a container named `proxy`; `on_engine` keeps the last
 one up for tests/engine/test_stacks.py). Run alone with
 `scripts/test -m engine tests/engine/test_seed_needs.py`.
@@ -33,6 +33,37 @@ DATA = ("import sys, urllib.request\n"
         "except urllib.error.HTTPError as error:\n"
         "    print(error.code, error.read().decode())\n"
         "    sys.exit(1)\n")
+
+
+# --- a volume inside a read-only source checkout (dev) ---------------------------------------------------------
+
+@pytest.fixture
+def rag_dev(on_engine) -> EngineStack:
+    return on_engine("on-prem-rag-dev")
+
+
+class TestRagDevCheckout:
+    def test_a_volume_inside_the_read_only_checkout_takes_the_writes_and_the_checkout_none(self, rag_dev):
+        (api,) = rag_dev.containers_of("rag", "api")
+        mounts = {m["Destination"]: m for m in
+                  rag_dev.client.api.inspect_container(rag_dev.applied.containers[api])["Mounts"]}
+        assert mounts["/app"]["Type"] == "bind" and mounts["/app"]["RW"] is False
+        assert (mounts["/app/data/documents"]["Type"], mounts["/app/data/documents"]["RW"]) == ("volume", True)
+        port = rag_dev.deployment.apps["rag"].services["api"].port
+        body = secrets.token_hex(16)
+        code, output = data(rag_dev, api, port, body)
+        assert code == 0, output
+        assert data(rag_dev, api, port) == (0, body + "\n")
+        # the volume covers the checkout's (empty) directory: nothing lands in the user's checkout
+        assert not (Path(mounts["/app"]["Source"]) / "data" / "documents" / DATA_FILE).exists()
+
+    def test_each_dev_service_runs_on_its_own_checkout(self, rag_dev):
+        sources = {}
+        for service in ("api", "frontend"):
+            (name,) = rag_dev.containers_of("rag", service)
+            mounts = rag_dev.client.api.inspect_container(rag_dev.applied.containers[name])["Mounts"]
+            sources[service] = next(m["Source"] for m in mounts if m["Destination"] == "/app")
+        assert sources["frontend"] == sources["api"] + "/frontend"
 
 
 @pytest.fixture
@@ -100,34 +131,3 @@ class TestCollabry:
         for replica in others:
             code, output = data(collabry, replica, 5000)
             assert (code, output.strip()) == (0, body), f"{replica} does not see what {first} stored: {output}"
-
-
-# --- a volume inside a read-only source checkout (dev) ---------------------------------------------------------
-
-@pytest.fixture
-def rag_dev(on_engine) -> EngineStack:
-    return on_engine("on-prem-rag-dev")
-
-
-class TestRagDevCheckout:
-    def test_a_volume_inside_the_read_only_checkout_takes_the_writes_and_the_checkout_none(self, rag_dev):
-        (api,) = rag_dev.containers_of("rag", "api")
-        mounts = {m["Destination"]: m for m in
-                  rag_dev.client.api.inspect_container(rag_dev.applied.containers[api])["Mounts"]}
-        assert mounts["/app"]["Type"] == "bind" and mounts["/app"]["RW"] is False
-        assert (mounts["/app/data/documents"]["Type"], mounts["/app/data/documents"]["RW"]) == ("volume", True)
-        port = rag_dev.deployment.apps["rag"].services["api"].port
-        body = secrets.token_hex(16)
-        code, output = data(rag_dev, api, port, body)
-        assert code == 0, output
-        assert data(rag_dev, api, port) == (0, body + "\n")
-        # the volume covers the checkout's (empty) directory: nothing lands in the user's checkout
-        assert not (Path(mounts["/app"]["Source"]) / "data" / "documents" / DATA_FILE).exists()
-
-    def test_each_dev_service_runs_on_its_own_checkout(self, rag_dev):
-        sources = {}
-        for service in ("api", "frontend"):
-            (name,) = rag_dev.containers_of("rag", service)
-            mounts = rag_dev.client.api.inspect_container(rag_dev.applied.containers[name])["Mounts"]
-            sources[service] = next(m["Source"] for m in mounts if m["Destination"] == "/app")
-        assert sources["frontend"] == sources["api"] + "/frontend"

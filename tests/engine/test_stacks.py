@@ -27,8 +27,8 @@ from tests.support.stack_probes import addresses, in_network_of, reachable
 
 pytestmark = pytest.mark.engine
 
-# test_seed_needs leaves on-prem-rag-dev up; tests that change a stack run after the rest of its tests
-ORDER = ["on-prem-rag-dev", "collabry", "customer-support", "on-prem-rag", "youtube-talker", "chm-dev"]
+# test_seed_needs leaves collabry up; tests that change a stack run after the rest of its tests
+ORDER = ["collabry", "on-prem-rag-dev", "customer-support", "on-prem-rag", "youtube-talker", "chm-dev"]
 assert sorted(ORDER) == sorted(ENGINE_STACKS)
 PROBE = "berth-probe"
 
