@@ -6,6 +6,8 @@ unknown tag must name the line to fix, never escape as a traceback. Merge keys (
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
 
 import yaml
@@ -62,7 +64,16 @@ def _measure(node, depth: int, memo: dict, active: set) -> tuple[int, int]:
 
 
 def parse_yaml(text: str):
-    """The YAML document in `text`; YamlFileError (with its line) for anything berth cannot read."""
+    """The YAML document in `text`; YamlFileError (with its line) for anything berth cannot read.
+
+    Each text is parsed once per process (the offline plan, its diff and the tests run the program
+    many times in one process, on the same app files); callers get their own copy.
+    """
+    return copy.deepcopy(_parse_once(text))
+
+
+@functools.lru_cache(maxsize=128)
+def _parse_once(text: str):
     if "\x00" in text:
         line = text[:text.index("\x00")].count("\n") + 1
         raise YamlFileError(f"line {line}: contains a NUL byte; an app file is text")

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextvars
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -407,8 +408,7 @@ def sandbox_project(root: Path, config: StackConfig, leave_missing: tuple[str, .
     project.mkdir(parents=True, exist_ok=True)
     if not (project / "apps").exists():
         (project / "apps").symlink_to(REPO / "apps", target_is_directory=True)
-    dockerfiles = {b["dockerfile"] for f in (REPO / "apps").glob("*.yaml")
-                   for b in _builds(yaml.safe_load(f.read_text(encoding="utf-8"))) if b.get("dockerfile")}
+    dockerfiles = {b["dockerfile"] for app in _repo_app_files().values() for b in _builds(app) if b.get("dockerfile")}
     for key in config.values:
         for build in _builds({"build": config.object(key)}) + _builds(config.object(key)):
             if isinstance(build.get("context"), str) and build["context"] not in leave_missing:
@@ -421,11 +421,16 @@ def sandbox_project(root: Path, config: StackConfig, leave_missing: tuple[str, .
     return project
 
 
+@functools.cache
+def _repo_app_files() -> dict[str, dict]:
+    """The repository's app files by name, read once per process (a sandbox is made for every run)."""
+    return {f.stem: yaml.safe_load(f.read_text(encoding="utf-8")) or {} for f in sorted((REPO / "apps").glob("*.yaml"))}
+
+
 def _mount_points(project: Path, overlays: dict, leave_missing: tuple[str, ...]) -> None:
     """In each read-only source checkout a stack mounts, the directories the service mounts over."""
     for app_name, overlay in overlays.items():
-        app_file = REPO / "apps" / f"{app_name}.yaml"
-        services = (yaml.safe_load(app_file.read_text(encoding="utf-8")) or {}).get("services", {}) if app_file.is_file() else {}
+        services = (_repo_app_files().get(app_name) or {}).get("services", {})
         for svc_name, svc in ((overlay or {}).get("services") or {}).items():
             base = services.get(svc_name) or {}
             for hd in ((svc or {}).get("hostDirs") or {}).values():
