@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import subprocess
 import threading
 import time
 
@@ -23,6 +24,7 @@ from render.datastores import POSTGRES_PORT, REDIS_PORT
 from tests.support.apply import NO_GPU
 from tests.support.engine_stacks import ENGINE_STACKS, EXAMPLES, EngineStack
 from tests.support.service_images import HOOK_LOG, SITE_MARKER
+from tests.support.stacks import REPO
 from tests.support.stack_probes import addresses, in_network_of, reachable
 
 pytestmark = pytest.mark.engine
@@ -368,6 +370,43 @@ class TestChangingChm:
         assert psql(stack, pg_from, pg_url, f"SELECT v FROM boot_{token}") == (0, token + "\n")
         assert data_endpoint(stack, backend) == token
         assert reach(stack, "chatbot", "/") == 200 and reach(stack, "mediahub", "/api/" + PROBE) == 200
+
+    def test_a_backup_brings_back_each_apps_data_as_it_was(self, stack, engine):
+        """scripts/backup and scripts/restore (issue 14) on the deployed stack: mediahub's database and
+        Redis store and chatbot's volumes are backed up, changed, and restored to what was backed up,
+        with the apps serving again afterwards."""
+        mediahub = stack.deployment.apps["mediahub"]
+        plan = stack.program_dir / "berth" / ".berth-data" / "backup-plan.json"  # written by the deploy
+        env = {**engine.env, "BERTH_BACKUP_PLAN": str(plan)}
+        pg_from, pg_url = url_env(stack, mediahub, "postgres")
+        redis_from, redis_url = url_env(stack, mediahub, "redis")
+        (backend,) = stack.containers_of("chatbot", "backend")
+        before = secrets.token_hex(8)
+        assert psql(stack, pg_from, pg_url, f"CREATE TABLE saved (v text); INSERT INTO saved VALUES ('{before}')")[0] == 0
+        assert redis_cli(stack, redis_from, "mediahub-redis", redis_url, "SET", "saved", before)[0] == 0
+        data_endpoint(stack, backend, before)
+
+        def run(*argv: str) -> str:
+            done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, f"{argv}: {done.stdout}{done.stderr}"
+            return done.stdout
+
+        run("scripts/backup", "mediahub", "chatbot")
+        after = secrets.token_hex(8)
+        assert psql(stack, pg_from, pg_url, f"UPDATE saved SET v = '{after}'; CREATE TABLE later (v text)")[0] == 0
+        assert redis_cli(stack, redis_from, "mediahub-redis", redis_url, "SET", "saved", after)[0] == 0
+        data_endpoint(stack, backend, after)
+
+        for app in ("mediahub", "chatbot"):
+            (backup_id,) = run("scripts/restore", app, "--list").split()
+            run("scripts/restore", app, "--from", backup_id)
+        wait_healthy(stack, list(stack.applied.containers))
+
+        assert psql(stack, pg_from, pg_url, "SELECT v FROM saved") == (0, before + "\n")
+        assert psql(stack, pg_from, pg_url, "SELECT to_regclass('later') IS NULL") == (0, "t\n")
+        assert redis_cli(stack, redis_from, "mediahub-redis", redis_url, "GET", "saved") == (0, before + "\n")
+        assert data_endpoint(stack, backend) == before
+        assert reach(stack, "mediahub", "/api/" + PROBE) == 200 and reach(stack, "chatbot", "/") == 200
 
     def test_docker_stop_ends_postgres_and_redis_cleanly(self, stack, on_engine):
         try:
