@@ -13,6 +13,7 @@ import yaml
 
 from importer import healthchecks, images, nginx, secrets
 from tests.support.compose_import import berth_app, fixture, run_import, with_checkouts
+from tests.support.stacks import REPO
 
 # (fixture, Compose file, import arguments, berth's app file) for each seed
 SEEDS = {
@@ -241,6 +242,10 @@ def test_written_files_are_yaml_berth_reads_back_unchanged(tmp_path):
     text = result.texts["collabry"]
     assert yaml.safe_load(text) == result.apps["collabry"]
     assert text.count("# ") > 20
+    # editors check both files against berth's schemas from their first line, as the repository's own files
+    assert text.splitlines()[0] == (REPO / "apps" / "collabry.yaml").read_text().splitlines()[0]
+    overlay = next(result.out.glob("berth-import.*.yaml")).read_text()
+    assert overlay.splitlines()[0] == (REPO / "Pulumi.dev.yaml").read_text().splitlines()[0]
 
 
 # --- real-world-shaped Compose files -----------------------------------------------------------------------
