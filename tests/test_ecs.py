@@ -16,7 +16,7 @@ import pytest
 from components.ecs.app_service import posix_owner
 from config.app import Service
 from config.fargate import task_size
-from offline.mockrun import REPO, Run, plain_strings
+from offline.mockrun import REPO, Run, StackConfig, plain_strings
 from render.ecs_tasks import OneOffTask, run_task_script
 from tests.support.stacks import run_stack, stack_config
 from tests.support.validators import shellcheck
@@ -310,14 +310,39 @@ def test_volumes_are_efs_access_points_and_tmpfs_is_task_scratch(ecs):
 
 def test_databases_are_provisioned_by_a_one_off_task_before_the_apps_start(ecs):
     run = ecs(CHM)
-    provision = run.get("command:local:Command", "data-provision")
+    provision = run.get("command:local:Command", "mediahub-postgres-provision")
     backend = run.get(SERVICE, "mediahub-backend")
     assert provision.urn in backend.dependencies
     assert "aws ecs run-task" in provision.values["create"] and "aws ecs wait tasks-stopped" in provision.values["create"]
     sql = next(v for v in run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
-               if v.name == "berth-provision-sql")
+               if v.name == "mediahub-provision-sql")
     assert sql.is_secret("secretString")
     assert 'GRANT "mediahub" TO "berth_admin";' in sql.values["secretString"]
+
+
+def test_each_apps_database_is_provisioned_by_its_own_task(tmp_path):
+    """As on one host: one app's failing init SQL stops its own deploy, never another app's. With a
+    second Postgres app (youtube-talker) beside mediahub, each has its own SQL secret, task and run,
+    and each app's services wait for their own provisioning only."""
+    apps = StackConfig.from_file(EXAMPLES / CHM).object("berth:apps")
+    apps["youtube-talker"] = {"services": {name: {"build": {"context": "../youtube-talker"}, "version": "3f9c2a1"}
+                                           for name in ("backend", "frontend")}}
+    config = stack_config("prod", stack_file=EXAMPLES / CHM, plain={"berth:apps": apps}, secrets={
+        **SECRETS[CHM], "berth:youtubeTalkerOpenrouterApiKey": "or-test", "berth:youtubeTalkerSupadataApiKey": "sd-test"})
+    run = run_stack(tmp_path, "chm-ecs-prod", config)
+    runs = {r.name: r for r in run.of_type("command:local:Command") if r.name.endswith("-postgres-provision")}
+    assert set(runs) == {"mediahub-postgres-provision", "youtube-talker-postgres-provision"}
+    sql = {v.name: v.values["secretString"] for v in run.of_type("aws:secretsmanager/secretVersion:SecretVersion")}
+    tasks = {t.name: json.loads(t.values["containerDefinitions"]) for t in run.of_type(TASK)}
+    for app, other in (("mediahub", "youtube_talker"), ("youtube-talker", "mediahub")):
+        own = sql[f"{app}-provision-sql"]
+        assert f'CREATE DATABASE "{app.replace("-", "_")}"' in own and f'"{other}"' not in own
+        (container,) = tasks[f"{app}-postgres-provision"]  # the app's own task reads the app's own SQL
+        assert {s["name"]: s["valueFrom"] for s in container["secrets"]}["PROVISION_SQL"].endswith(
+            f":secret/{app}-provision-sql")
+        assert runs[f"{app}-postgres-provision"].urn in run.get(SERVICE, f"{app}-backend").dependencies
+        other_run = runs[f"{'youtube-talker' if app == 'mediahub' else 'mediahub'}-postgres-provision"]
+        assert other_run.urn not in run.get(SERVICE, f"{app}-backend").dependencies
 
 
 def test_one_off_task_script_fails_unless_the_container_exits_zero(tmp_path):

@@ -1,9 +1,9 @@
 """Managed Postgres and Redis for an ECS stack, fenced per app as on one host.
 
 - Postgres: one Amazon RDS instance, private, encrypted, reached only from the security group of
-  the services that use it. Each app gets its own role and database, provisioned by a one-off task
-  that runs the same SQL as on one host (render/datastores.py) with the master password from
-  Secrets Manager. Prod: deletion protection, a final snapshot, automated backups retained.
+  the services that use it. Each app gets its own role and database, provisioned by its own one-off
+  task that runs the same SQL as on one host (render/datastores.py) with the master password from
+  Secrets Manager, so one app's failing init SQL holds up no other app. Prod: deletion protection, a final snapshot, automated backups retained.
 - Redis: one ElastiCache replication group per app that uses Redis (TLS, encrypted at rest, an auth
   token), so no app sees another's keys; a cache evicts, a store keeps its data and snapshots.
 Staging protects nothing and takes no final snapshot: `pulumi destroy` leaves nothing behind.
@@ -117,42 +117,52 @@ class ManagedData(pulumi.ComponentResource):
             data.urls["postgres"] = pulumi.Output.secret(pulumi.Output.all(passwords[app.name], instance.address).apply(
                 lambda a, app=app: datastores.postgres_url(app.name, a[0]).replace("@postgres:", f"@{a[1]}:")))
         # The master is no superuser on RDS: it must belong to a role to create a database that role owns.
-        script = pulumi.Output.all(*passwords.values()).apply(lambda pws: "".join(
-            datastores.provision_sql(app_database(deployment, app, pw), admin=MASTER_USER)
-            for app, pw in zip(apps, pws, strict=True)))
-        provision = self._provision(name, script, master, instance, provisioner, cluster, log_group)
+        scripts = {app.name: passwords[app.name].apply(
+            lambda pw, app=app: datastores.provision_sql(app_database(deployment, app, pw), admin=MASTER_USER))
+            for app in apps}
+        provisions = self._provision(name, scripts, master, instance, provisioner, cluster, log_group)
         for app in apps:
-            self.apps[app.name].ready.append(provision)
+            self.apps[app.name].ready.append(provisions[app.name])
         return instance
 
-    def _provision(self, name, script, master, instance, provisioner, cluster, log_group) -> command.local.Command:
-        """A one-off task of the pinned Postgres image runs the provisioning SQL with psql over TLS."""
+    def _provision(self, name, scripts: dict[str, pulumi.Output[str]], master, instance, provisioner, cluster,
+                   log_group) -> dict[str, command.local.Command]:
+        """Per app, a one-off task of the pinned Postgres image runs its provisioning SQL with psql over TLS.
+
+        One task per app, as each app's own provisioning on one host: one app's failing init SQL stops
+        that app's deploy and no other's.
+        """
         deployment, store = self._deployment, self._store
-        sql_arn = store.put("berth", "PROVISION_SQL", script, parent=self)
+        sql_arns = {app: store.put(app, "PROVISION_SQL", script, parent=self) for app, script in scripts.items()}
         master_arn = store.put("berth", "POSTGRES_MASTER_PASSWORD", master, parent=self)
-        role = task_execution_role(f"{name}-provisioner", deployment, [sql_arn, master_arn], log_group, parent=self)
-        container = pulumi.Output.json_dumps([{
-            "name": "provision", "image": deployment.settings.shared.postgres.image, "essential": True,
-            "command": ["sh", "-c", 'printf "%s\\n" "$PROVISION_SQL" | psql -X -q'],
-            "environment": pulumi.Output.all(instance.address).apply(lambda a: [
-                {"name": "PGHOST", "value": a[0]}, {"name": "PGUSER", "value": MASTER_USER},
-                {"name": "PGDATABASE", "value": "postgres"}, {"name": "PGSSLMODE", "value": "require"}]),
-            "secrets": [{"name": "PROVISION_SQL", "valueFrom": sql_arn},
-                        {"name": "PGPASSWORD", "valueFrom": master_arn}],
-            "readonlyRootFilesystem": True, "user": "postgres",
-            "linuxParameters": {"capabilities": {"drop": ["ALL"]}},
-            "logConfiguration": awslogs(log_group, "provision"),
-        }])
-        task = aws.ecs.TaskDefinition(f"{name}-provision", family=f"berth-{deployment.stack}-provision",
-                                      network_mode="awsvpc", requires_compatibilities=["FARGATE"], cpu="256",
-                                      memory="512", execution_role_arn=role.arn, container_definitions=container,
-                                      opts=pulumi.ResourceOptions(parent=self))
-        script_text = pulumi.Output.all(cluster.name, task.arn, self._network.private_subnet_ids, provisioner.id).apply(
-            lambda a: run_task_script(OneOffTask(cluster=a[0], task_definition=a[1], container="provision",
-                                                 subnets=tuple(a[2]), security_groups=(a[3],))))
-        return command.local.Command(f"{name}-provision", create=script_text, interpreter=["/bin/bash", "-c"],
-                                     triggers=[sql_arn, task.arn], logging=command.local.Logging.STDERR,
-                                     opts=pulumi.ResourceOptions(parent=self, depends_on=[instance]))
+        role = task_execution_role(f"{name}-provisioner", deployment, [*sql_arns.values(), master_arn], log_group,
+                                   parent=self)
+        provisions = {}
+        for app, sql_arn in sql_arns.items():
+            container = pulumi.Output.json_dumps([{
+                "name": "provision", "image": deployment.settings.shared.postgres.image, "essential": True,
+                "command": ["sh", "-c", 'printf "%s\\n" "$PROVISION_SQL" | psql -X -q'],
+                "environment": pulumi.Output.all(instance.address).apply(lambda a: [
+                    {"name": "PGHOST", "value": a[0]}, {"name": "PGUSER", "value": MASTER_USER},
+                    {"name": "PGDATABASE", "value": "postgres"}, {"name": "PGSSLMODE", "value": "require"}]),
+                "secrets": [{"name": "PROVISION_SQL", "valueFrom": sql_arn},
+                            {"name": "PGPASSWORD", "valueFrom": master_arn}],
+                "readonlyRootFilesystem": True, "user": "postgres",
+                "linuxParameters": {"capabilities": {"drop": ["ALL"]}},
+                "logConfiguration": awslogs(log_group, f"provision-{app}"),
+            }])
+            task = aws.ecs.TaskDefinition(f"{app}-postgres-provision", family=f"berth-{deployment.stack}-provision-{app}",
+                                          network_mode="awsvpc", requires_compatibilities=["FARGATE"], cpu="256",
+                                          memory="512", execution_role_arn=role.arn, container_definitions=container,
+                                          opts=pulumi.ResourceOptions(parent=self))
+            script_text = pulumi.Output.all(cluster.name, task.arn, self._network.private_subnet_ids, provisioner.id).apply(
+                lambda a: run_task_script(OneOffTask(cluster=a[0], task_definition=a[1], container="provision",
+                                                     subnets=tuple(a[2]), security_groups=(a[3],))))
+            provisions[app] = command.local.Command(
+                f"{app}-postgres-provision", create=script_text, interpreter=["/bin/bash", "-c"],
+                triggers=[sql_arn, task.arn], logging=command.local.Logging.STDERR,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[instance]))
+        return provisions
 
     def _redis(self, app: App) -> None:
         deployment, network = self._deployment, self._network
