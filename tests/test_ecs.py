@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from components.ecs.app_service import posix_owner
 from config.app import Service
@@ -306,6 +307,28 @@ def test_volumes_are_efs_access_points_and_tmpfs_is_task_scratch(ecs):
     assert mounts["/data/chroma_db"] == "volume-chroma" and mounts["/tmp"].startswith("scratch-")
     volumes = {v["name"]: v for v in run.get(TASK, "chatbot-backend").values["volumes"]}
     assert volumes["volume-chroma"]["efsVolumeConfiguration"]["transitEncryption"] == "ENABLED"
+
+
+def test_two_services_mounting_one_volume_share_its_access_point(tmp_path):
+    """A volume two services name is one directory for both, as the one Docker volume on a host: one
+    access point, mounted by each service's task."""
+    apps = tmp_path / "berth" / "apps"
+    apps.mkdir(parents=True)
+    for source in (REPO / "apps").iterdir():
+        (apps / source.name).write_bytes(source.read_bytes())
+    chatbot = yaml.safe_load((apps / "chatbot.yaml").read_text())
+    backend, frontend = chatbot["services"]["backend"], chatbot["services"]["frontend"]
+    backend["sharedVolumes"] = {"pdfs": backend["volumes"].pop("pdfs")}
+    frontend["sharedVolumes"] = {"pdfs": "/app/public/pdfs"}  # serves the PDFs the backend stores
+    (apps / "chatbot.yaml").write_text(yaml.safe_dump(chatbot, sort_keys=False))
+    run = run_stack(tmp_path, "chm-ecs-prod", ecs_config(CHM))
+    (pdfs,) = [p.name for p in run.of_type("aws:efs/accessPoint:AccessPoint") if "pdfs" in p.name]
+    for service, path in (("backend", "/data/pdfs"), ("frontend", "/app/public/pdfs")):
+        task = run.get(TASK, f"chatbot-{service}")
+        volume = next(v for v in task.values["volumes"] if v["name"] == "volume-pdfs")
+        assert volume["efsVolumeConfiguration"]["authorizationConfig"]["accessPointId"] == f"{pdfs}-id"  # the mocks' id
+        mounts = {m["containerPath"]: m["sourceVolume"] for m in containers(run, f"chatbot-{service}")[service]["mountPoints"]}
+        assert mounts[path] == "volume-pdfs"
 
 
 def test_databases_are_provisioned_by_a_one_off_task_before_the_apps_start(ecs):

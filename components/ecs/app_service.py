@@ -148,21 +148,24 @@ class EcsApp(pulumi.ComponentResource):
         return group
 
     def _access_points(self) -> dict[tuple[str, str], aws.efs.AccessPoint]:
-        """One EFS access point per volume (and host dir): its own directory, owned by the service's user."""
+        """One EFS access point per volume (and host dir): its own directory, owned by the user of the
+        first service mounting it. Services naming the same volume share its access point, as they
+        share the one Docker volume on a host; the access point makes each act as that owner."""
         app, platform = self._app, self._platform
+        by_volume: dict[str, aws.efs.AccessPoint] = {}
         points = {}
         for svc_name, svc in app.services.items():
             uid, gid = posix_owner(svc)
             for volume in [*svc.mounted_volumes, *svc.host_dirs]:
-                if (svc_name, volume) in points:
-                    continue
-                points[(svc_name, volume)] = aws.efs.AccessPoint(
-                    f"{app.name}-{volume}", file_system_id=platform.file_system.id,
-                    posix_user={"uid": uid, "gid": gid},
-                    root_directory={"path": f"/berth/{app.name}/{volume}", "creation_info": {
-                        "owner_uid": uid, "owner_gid": gid, "permissions": "0750"}},
-                    tags={**self._tags, "Name": conventions.volume(app.name, volume)},
-                    opts=kept_in_prod(platform.deployment, self))
+                if volume not in by_volume:
+                    by_volume[volume] = aws.efs.AccessPoint(
+                        f"{app.name}-{volume}", file_system_id=platform.file_system.id,
+                        posix_user={"uid": uid, "gid": gid},
+                        root_directory={"path": f"/berth/{app.name}/{volume}", "creation_info": {
+                            "owner_uid": uid, "owner_gid": gid, "permissions": "0750"}},
+                        tags={**self._tags, "Name": conventions.volume(app.name, volume)},
+                        opts=kept_in_prod(platform.deployment, self))
+                points[(svc_name, volume)] = by_volume[volume]
         return points
 
     def _secrets(self) -> dict[tuple[str, str], pulumi.Output[str]]:
