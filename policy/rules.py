@@ -121,6 +121,24 @@ def _encrypted_volume(_, volume: dict) -> str | None:
     return None if volume.get("encrypted") else "is an unencrypted EBS volume"
 
 
+def _prod_volume_kept(args: ResourceValidationArgs, volume: dict) -> str | None:
+    tags = volume.get("tags") or {}
+    if isinstance(tags, dict) and tags.get("berth:environment") == "prod" and not (args.opts and args.opts.protect):
+        return "is a prod EBS volume without `protect`: `pulumi destroy` or a replacement would delete its data"
+    return None
+
+
+def _daily_snapshots(_, policy: dict) -> str | None:
+    details = policy.get("policyDetails") or {}
+    if policy.get("state") != "ENABLED":
+        return "is not enabled: no snapshots are taken"
+    daily = [s for s in details.get("schedules") or []
+             if (s.get("createRule") or {}).get("intervalUnit") == "HOURS"
+             and 0 < int((s.get("createRule") or {}).get("interval") or 0) <= 24
+             and int((s.get("retainRule") or {}).get("count") or 0) >= 1]
+    return None if daily else "has no schedule taking a snapshot at least daily and keeping it"
+
+
 # --- ECS (issue 16) ---------------------------------------------------------------------------------
 
 def _private_encrypted_database(args: ResourceValidationArgs, db: dict) -> str | None:
@@ -212,6 +230,10 @@ POLICIES: list[ResourceValidationPolicy] = [
             "aws:ec2/instance:Instance", _imdsv2),
     _policy("host-encrypted-volumes", "checkov CKV_AWS_3: EBS volumes encrypted", "aws:ebs/volume:Volume",
             _encrypted_volume),
+    _policy("host-prod-volumes-protected", "AWS Well-Architected REL09: prod's data volume cannot be deleted by a deploy",
+            "aws:ebs/volume:Volume", _prod_volume_kept),
+    _policy("host-daily-snapshots", "AWS Well-Architected REL09-BP03: data volume snapshots at least daily, kept",
+            "aws:dlm/lifecyclePolicy:LifecyclePolicy", _daily_snapshots),
     _policy("ecs-private-encrypted-database", "checkov CKV_AWS_17/16/293: RDS private, encrypted, with deletion protection where berth keeps it (prod)",
             "aws:rds/instance:Instance", _private_encrypted_database),
     _policy("ecs-encrypted-file-system", "checkov CKV_AWS_42: EFS encrypted", "aws:efs/fileSystem:FileSystem",

@@ -49,6 +49,8 @@ BREAKS = {
     "host-only-web-open-to-world": {"cidrIpv4": "0.0.0.0/0", "fromPort": 22, "toPort": 22, "ipProtocol": "tcp"},
     "host-imdsv2-encrypted-root": {"metadataOptions": {"httpTokens": "optional"}},
     "host-encrypted-volumes": {"encrypted": False},
+    "host-prod-volumes-protected": {"tags": {"berth:environment": "prod"}},  # staging's volume, unprotected, said prod
+    "host-daily-snapshots": {"state": "DISABLED"},
     "ecs-private-encrypted-database": {"publiclyAccessible": True},
     "ecs-encrypted-file-system": {"encrypted": False},
     "ecs-encrypted-cache": {"atRestEncryptionEnabled": False},
@@ -87,3 +89,13 @@ def test_a_prod_database_needs_deletion_protection(run_of):
     database.inputs["deletionProtection"] = False
     assert policy_violations(run) == [f"ecs-private-encrypted-database: {database.name}: is a prod database without "
                                       "deletion protection"]
+
+
+def test_prods_data_volume_is_judged_as_prod_and_kept(run_of):
+    """The prod rule judges prod's real data volume (tagged with its environment), not only a made-up one."""
+    run = copy.deepcopy(run_of("prod", None))
+    (volume,) = run.of_type("aws:ebs/volume:Volume")
+    assert volume.values["tags"]["berth:environment"] == "prod" and volume.protect
+    volume.protect = False
+    assert policy_violations(run) == [f"host-prod-volumes-protected: {volume.name}: is a prod EBS volume without "
+                                      "`protect`: `pulumi destroy` or a replacement would delete its data"]
