@@ -267,7 +267,9 @@ class Service(Camel):
     build: Build | None = Field(default=None, description="build the image from source instead of `image`")
     version: str | None = Field(default=None, description=(
         "built services: the version (git commit or tag) of the source; a new one rebuilds and redeploys"))
-    site_path: AbsPath = Field(default="/site", description="static kind: where the built site is in the image")
+    site_path: AbsPath = Field(default="/site", description=(
+        "static kind: where the built site is in the image; the image needs `sh` and `cp` (the files are "
+        "copied out of it into a volume the proxy serves)"))
     port: int | None = Field(
         default=None, ge=1, le=65535,
         description="the port the service listens on inside its network (routes reach it there); nothing is published")
