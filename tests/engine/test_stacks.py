@@ -15,6 +15,7 @@ import signal
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -202,20 +203,25 @@ class TestEveryStack:
         targets = ["postgres:5432", "redis:6379"] + [
             f"{ip}:{POSTGRES_PORT if n == 'shared-postgres' else REDIS_PORT}"
             for n in data for ip in addresses(stack.client, stack.applied.containers[n])]
-        for name in running_app_containers(stack):
-            if stack.uses_database(name):
-                continue
-            assert reachable(stack.client, stack.applied.containers[name], targets, stack.python_image) == set(), name
+        probed = [n for n in running_app_containers(stack) if not stack.uses_database(n)]
+        with ThreadPoolExecutor(8) as pool:  # each waits out its unreachable targets' timeouts
+            found = dict(zip(probed, pool.map(
+                lambda n: reachable(stack.client, stack.applied.containers[n], targets, stack.python_image), probed)))
+        assert found == {name: set() for name in probed}
 
     def test_a_service_reaches_only_its_own_apps_databases(self, stack):
         """Each app's Redis is on that app's data network only; the shared Postgres is on every data
         network, but no app service reaches another app's Redis by address."""
-        for name in running_app_containers(stack):
+        def others_reached(name: str) -> set[str]:
             app, _ = stack.service_of(name)
             others = [n for n in stack.applied.containers if n.endswith("-redis") and n != f"{app}-redis"]
             targets = [f"{ip}:{REDIS_PORT}" for n in others for ip in addresses(stack.client, stack.applied.containers[n])]
-            if targets:
-                assert reachable(stack.client, stack.applied.containers[name], targets, stack.python_image) == set(), name
+            return reachable(stack.client, stack.applied.containers[name], targets, stack.python_image) if targets else set()
+
+        probed = running_app_containers(stack)
+        with ThreadPoolExecutor(8) as pool:
+            found = dict(zip(probed, pool.map(others_reached, probed)))
+        assert found == {name: set() for name in probed}
 
     def test_each_apps_postgres_credentials_open_its_own_database_only(self, stack):
         apps = [a for a in stack.deployment.apps.values() if a.uses_shared("postgres")]
@@ -334,8 +340,8 @@ class TestChangingChm:
         (backend,) = stack.containers_of("chatbot", "backend")
         data_endpoint(stack, backend, token)
 
-        for name in ("shared-postgres", "mediahub-redis", backend):
-            stack.applied.replace(name)
+        with ThreadPoolExecutor(3) as pool:  # independent of each other, as Pulumi would replace them
+            list(pool.map(stack.applied.replace, ("shared-postgres", "mediahub-redis", backend)))
         wait_healthy(stack, list(stack.applied.containers))
 
         assert psql(stack, pg_from, pg_url, f"SELECT v FROM kept_{token}") == (0, token + "\n")
