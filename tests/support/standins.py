@@ -18,10 +18,8 @@ import hashlib
 import io
 import json
 import logging
-import os
 import re
 import struct
-import subprocess
 import tarfile
 import tempfile
 import threading
@@ -29,15 +27,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.engine import cache_dir
+from tests.support import rootfs
 from tests.support.stacks import require_tool
 
 log = logging.getLogger(__name__)
 SERVERS = Path(__file__).parent / "standin_servers"
-SUITE = "bookworm"
-APT_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
-BASE_PACKAGES = ("bash", "busybox", "curl", "python3", "nodejs", "postgresql-15", "redis-server", "redis-tools",
-                 "caddy")
 PG_BIN = "/usr/lib/postgresql/15/bin"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LABEL = "berth.standin.recipe"
@@ -233,23 +227,12 @@ def repository(ref: str) -> str:
 # --- the shared root file system ---------------------------------------------------------------------
 
 def base_rootfs() -> Path:
-    """The Debian root file system every stand-in is cut from; built once per package list and cached."""
-    key = hashlib.sha256(json.dumps([SUITE, BASE_PACKAGES, APT_SOURCES.read_text()]).encode()).hexdigest()[:16]
-    path = cache_dir() / f"rootfs-{key}.tar"
-    if not path.is_file():
-        mmdebstrap = require_tool("mmdebstrap")
-        started = time.monotonic()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # mmdebstrap picks its output format from the name: the partial file must end in .tar too
-        partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.tar")
-        done = subprocess.run([mmdebstrap, "--variant=minbase", "--format=tar", "--quiet",
-                               f"--include={','.join(BASE_PACKAGES)}", SUITE, str(partial), str(APT_SOURCES)],
-                              capture_output=True, text=True, timeout=1200)
-        if done.returncode != 0 or not partial.is_file():
-            partial.unlink(missing_ok=True)
-            raise RuntimeError(f"mmdebstrap failed:\n{done.stderr[-3000:]}")
-        partial.rename(path)  # whole or not at all: a cut-short build never looks like the cache
-        log.info("stand-ins: built the root file system %s in %.0f s", path.name, time.monotonic() - started)
+    """The Debian root file system every stand-in is cut from (tests/support/rootfs.py); built once per
+    package list and cached."""
+    path, seconds = rootfs.build(require_tool("mmdebstrap")) if not rootfs.rootfs_path().is_file() else (
+        rootfs.rootfs_path(), None)
+    if seconds is not None:
+        log.info("stand-ins: built the root file system %s in %.0f s", path.name, seconds)
     return path
 
 
