@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,12 @@ COMMAND = ".venv/bin/python -m config.reference"
 # The first line of every app and stack file, `<HEADER><relative path of its schema>`: yaml-language-server
 # (VS Code's YAML extension, Neovim, ...) reads it.
 HEADER = "# yaml-language-server: $schema="
+
+
+def schema_line(relative_file: str) -> str:
+    """The first line of the app or stack file at `relative_file` (relative to the project)."""
+    schema = APP_SCHEMA if relative_file.startswith("apps/") else STACK_SCHEMA
+    return HEADER + os.path.relpath(schema, Path(relative_file).parent) + "\n"
 
 SECRET = {
     "description": "an app secret, set with `pulumi config set --secret <name> <value>` (the apps' `secretEnv` "

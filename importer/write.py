@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from config.reference import schema_line
 from importer import yaml_out
 from importer.draft import AppDraft
 from importer.errors import ImportFailed
 from importer.notes import Notes
 from importer.validate import stack_config
-
-
-# The first line of every app and stack file: editors check the file against berth's schema as you type.
-APP_SCHEMA_HEADER = "# yaml-language-server: $schema=../schema/app.schema.json\n"
-STACK_SCHEMA_HEADER = "# yaml-language-server: $schema=schema/stack.schema.json\n"
 
 
 def overlay_name(stack: str) -> str:
@@ -24,7 +20,7 @@ def texts(drafts: list[AppDraft], stack: str) -> dict[str, str]:
     """Project-relative path -> text: each app file, its init SQL, and the overlay for Pulumi.<stack>.yaml."""
     out = {}
     for draft in drafts:
-        out[f"apps/{draft.name}.yaml"] = APP_SCHEMA_HEADER + yaml_out.dump(draft.data, draft.notes)
+        out[f"apps/{draft.name}.yaml"] = schema_line(f"apps/{draft.name}.yaml") + yaml_out.dump(draft.data, draft.notes)
         out.update({f"apps/{name}": text for name, text in draft.files.items()})
     out[overlay_name(stack)] = _overlay(drafts, stack)
     return out
@@ -41,7 +37,7 @@ def _overlay(drafts: list[AppDraft], stack: str) -> str:
             key = "berth:shared" if note.path[0] == "shared" else "berth:apps"
             path = ("config", key) + (note.path[1:] if key == "berth:shared" else (draft.name,) + note.path)
             notes.add(path, note.text, note.human)
-    return STACK_SCHEMA_HEADER + yaml_out.dump({"config": config}, notes)
+    return schema_line(overlay_name(stack)) + yaml_out.dump({"config": config}, notes)  # editors check it as you type
 
 
 def write(files: dict[str, str], out_dir: Path, force: bool) -> list[Path]:

@@ -3,7 +3,8 @@
 - Postgres: one Amazon RDS instance, private, encrypted, reached only from the security group of
   the services that use it. Each app gets its own role and database, provisioned by its own one-off
   task that runs the same SQL as on one host (render/datastores.py) with the master password from
-  Secrets Manager, so one app's failing init SQL holds up no other app. Prod: deletion protection, a final snapshot, automated backups retained.
+  Secrets Manager, so one app's failing init SQL holds up no other app. Prod: deletion protection, a
+  final snapshot, automated backups retained.
 - Redis: one ElastiCache replication group per app that uses Redis (TLS, encrypted at rest, an auth
   token), so no app sees another's keys; a cache evicts, a store keeps its data and snapshots.
 Staging protects nothing and takes no final snapshot: `pulumi destroy` leaves nothing behind.

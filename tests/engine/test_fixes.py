@@ -29,6 +29,7 @@ from offline import mockrun
 from offline.mockrun import reveal
 from tests.support.apply import ApplyFailed, Applied, apply, deployment_of, engine_has_gpu
 from tests.support.service_images import ServiceImages
+from tests.support.stack_probes import in_network_of
 
 pytestmark = pytest.mark.engine
 
@@ -185,6 +186,24 @@ def test_one_app_cannot_read_another_apps_keys(stack):
     assert redis_cli(stack, "web-redis", "web", "GET", "secret-of-alpha") == (0, "\n")
     code, out = redis_cli(stack, "web-redis", "alpha", "GET", "secret-of-alpha")
     assert "WRONGPASS" in out or "NOAUTH" in out, out
+
+
+def test_one_apps_database_credentials_open_no_other_apps_database(stack):
+    """Both apps' services reach the one shared Postgres; each app's credentials open its own database
+    and, with CONNECT revoked from PUBLIC, not the other app's (psql from inside each app's network)."""
+    postgres_image = stack.client.api.inspect_container(stack.containers["shared-postgres"])["Image"]
+    urls = {"alpha": ("alpha-api", env_of(stack.run, "alpha-api")["DATABASE_URL"]),
+            "web": ("web-frontend", env_of(stack.run, "web-frontend")["DATABASE_URL"])}
+
+    def connect(container: str, url: str) -> tuple[int, str]:
+        return in_network_of(stack.client, stack.containers[container], postgres_image,
+                             ["psql", url, "-tAc", "SELECT current_database()"], entrypoint=[])
+
+    for app, other in (("alpha", "web"), ("web", "alpha")):
+        container, url = urls[app]
+        assert connect(container, url) == (0, f"{app}\n")
+        code, out = connect(container, url.rsplit("/", 1)[0] + f"/{other}")
+        assert code != 0 and f'permission denied for database "{other}"' in out, out
 
 
 def test_a_full_cache_evicts_instead_of_refusing_writes(stack):

@@ -21,18 +21,7 @@ from tests.support.engine_stacks import EngineStack
 pytestmark = pytest.mark.engine
 
 IMMUTABLE = "public, max-age=31536000, immutable"
-# GET or PUT the stand-in server's data file ($STANDIN_DATA_DIR/standin.txt: the service's first volume)
-# on the container's own port, from inside its network
-DATA_FILE = "standin.txt"
-DATA = ("import sys, urllib.request\n"
-        "port, body = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None\n"
-        "request = urllib.request.Request(f'http://127.0.0.1:{port}/__standin/data', method='PUT' if body else 'GET',\n"
-        "                                 data=body.encode() if body else None)\n"
-        "try:\n"
-        "    print(urllib.request.urlopen(request, timeout=10).read().decode())\n"
-        "except urllib.error.HTTPError as error:\n"
-        "    print(error.code, error.read().decode())\n"
-        "    sys.exit(1)\n")
+DATA_FILE = "standin.txt"  # where the stand-in server keeps what it is given, in its first volume
 
 
 # --- a volume inside a read-only source checkout (dev) ---------------------------------------------------------
@@ -49,11 +38,9 @@ class TestRagDevCheckout:
                   rag_dev.client.api.inspect_container(rag_dev.applied.containers[api])["Mounts"]}
         assert mounts["/app"]["Type"] == "bind" and mounts["/app"]["RW"] is False
         assert (mounts["/app/data/documents"]["Type"], mounts["/app/data/documents"]["RW"]) == ("volume", True)
-        port = rag_dev.deployment.apps["rag"].services["api"].port
         body = secrets.token_hex(16)
-        code, output = data(rag_dev, api, port, body)
-        assert code == 0, output
-        assert data(rag_dev, api, port) == (0, body + "\n")
+        rag_dev.standin_data(api, body)
+        assert rag_dev.standin_data(api) == body
         # the volume covers the checkout's (empty) directory: nothing lands in the user's checkout
         assert not (Path(mounts["/app"]["Source"]) / "data" / "documents" / DATA_FILE).exists()
 
@@ -69,17 +56,6 @@ class TestRagDevCheckout:
 @pytest.fixture
 def collabry(on_engine) -> EngineStack:
     return on_engine("collabry")
-
-
-def data(stack: EngineStack, container: str, port: int, body: str | None = None) -> tuple[int, str]:
-    """The data endpoint of one container's own server, asked from inside it (a PUT when `body` is
-    given): (exit code, output). The stand-in's python is on PATH, or the server's own interpreter."""
-    running = stack.applied.container(container)
-    for python in ("python3", "/opt/standin/bin/python3"):
-        code, output = running.exec_run([python, "-c", DATA, str(port), *([body] if body is not None else [])])
-        if code not in (126, 127):
-            return code, output.decode(errors="replace")
-    raise AssertionError(f"{container} has no python to ask its server with")
 
 
 class TestCollabry:
@@ -126,8 +102,6 @@ class TestCollabry:
     def test_a_file_one_replica_stored_is_served_by_every_other(self, collabry):
         first, *others = collabry.containers_of("collabry", "backend")
         body = secrets.token_hex(16)
-        code, output = data(collabry, first, 5000, body)
-        assert code == 0, output
+        collabry.standin_data(first, body)
         for replica in others:
-            code, output = data(collabry, replica, 5000)
-            assert (code, output.strip()) == (0, body), f"{replica} does not see what {first} stored: {output}"
+            assert collabry.standin_data(replica) == body, f"{replica} does not see what {first} stored"

@@ -77,6 +77,14 @@ def mock_run(name: str, tmp: Path, plain: dict | None = None):
     return run_stack(tmp, stack, config)
 
 
+# PUT (a body given) or GET the stand-in server's data endpoint on the service's own port
+STANDIN_DATA = ("import sys, urllib.request\n"
+                "body = sys.argv[2].encode() if len(sys.argv) > 2 else None\n"
+                "request = urllib.request.Request(f'http://127.0.0.1:{sys.argv[1]}/__standin/data', data=body,"
+                " method='PUT' if body else 'GET')\n"
+                "print(urllib.request.urlopen(request, timeout=10).read().decode(), end='')\n")
+
+
 @dataclass
 class EngineStack:
     """One stack on the engine, and how to look at it."""
@@ -120,6 +128,19 @@ class EngineStack:
     def uses_database(self, resource_name: str) -> bool:
         app, svc = self.service_of(resource_name)
         return any(u in SHARED_SERVICES for u in self.deployment.apps[app].services[svc].uses)
+
+    def standin_data(self, container: str, body: str | None = None) -> str:
+        """The stand-in server's data file (`$STANDIN_DATA_DIR/standin.txt`: the service's first volume)
+        through its own port, from inside the container: written when `body` is given, else read."""
+        app, svc = self.service_of(container)
+        port = self.deployment.apps[app].services[svc].port
+        running = self.applied.container(container)
+        for python in ("python3", "/opt/standin/bin/python3"):  # on PATH, or the server's own interpreter
+            code, out = running.exec_run([python, "-c", STANDIN_DATA, str(port), *([body] if body is not None else [])])
+            if code not in (126, 127):
+                assert code == 0, f"{container}: {out.decode(errors='replace')}"
+                return out.decode()
+        raise AssertionError(f"{container} has no python to ask its server with")
 
     @property
     def python_image(self) -> str:
