@@ -219,18 +219,25 @@ class Applied:
         self.networks.clear()
         self.volumes.clear()
 
-    def _remove_network(self, network: str) -> None:
+    def _remove_network(self, network: str, restarted: bool = False) -> None:
         """Remove a network once the daemon has let go of its removed containers' endpoints (it does
-        that just after a removal returns, so a first try can find one still there)."""
-        deadline = time.monotonic() + 20
+        that just after a removal returns, so a first try can find one still there). An endpoint no
+        container holds any more is a stale record of Docker 20.10's libnetwork after many containers
+        on one network are removed at once (moby/moby#17217): restarting the daemon clears it, once."""
+        deadline = time.monotonic() + 10
         while True:
             try:
                 return _ignore_missing(lambda: self.client.api.remove_network(network))
             except docker.errors.APIError as error:
-                if "active endpoints" not in str(error) or time.monotonic() > deadline:
-                    attached = self.client.api.inspect_network(network).get("Containers") or {}
-                    raise ApplyFailed(f"network {network} still has {sorted(c['Name'] for c in attached.values())}"
-                                      f" attached: {error}") from error
+                if "active endpoints" not in str(error):
+                    raise
+                attached = self.client.api.inspect_network(network).get("Containers") or {}
+                if time.monotonic() > deadline:
+                    if attached or restarted:
+                        raise ApplyFailed(f"network {network} still has "
+                                          f"{sorted(c['Name'] for c in attached.values())} attached: {error}") from error
+                    self.engine.restart()
+                    return self._remove_network(network, restarted=True)
                 time.sleep(0.5)
 
     def _command_containers(self) -> list[str]:
