@@ -18,8 +18,8 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 from pydantic.alias_generators import to_camel
 from pydantic_core import core_schema
 
-from config.conventions import DOCKER_ROOT, EC2_DATA_ROOT
-from policy.rules import REVIEWED_CAPABILITIES, SYSTEM_TREES
+from config.conventions import EC2_DATA_ROOT
+from rules.containers import ESCAPE_CAPABILITIES, REVIEWED_CAPABILITIES, capability_name, is_system_path
 
 
 @dataclass(frozen=True)
@@ -76,33 +76,22 @@ Owner = Annotated[str, shaped(r"\d+(:\d+)?", "a numeric owner: uid or uid:gid, e
 Positive = Annotated[int, Field(gt=0, le=1_000_000)]
 Replicas = Annotated[int, Field(gt=0, le=64)]  # one host runs every replica; more is a typo
 
-# Capabilities a service may add back after berth drops them all: each reviewed for what it lets a
-# process in the container do to the host. Escape-grade ones are named so the refusal can say why.
-ALLOWED_CAPABILITIES = REVIEWED_CAPABILITIES  # the policy pack's list: one place for both
-ESCAPE_CAPABILITIES = frozenset({"ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "SYS_BOOT", "SYS_TIME",
-                                 "DAC_READ_SEARCH", "BPF", "PERFMON", "NET_ADMIN", "NET_RAW", "MAC_ADMIN",
-                                 "MAC_OVERRIDE", "SYSLOG", "LINUX_IMMUTABLE", "SYS_RESOURCE", "MKNOD",
-                                 "AUDIT_CONTROL", "CHECKPOINT_RESTORE", "SETPCAP", "IPC_OWNER", "LEASE",
-                                 "WAKE_ALARM", "BLOCK_SUSPEND", "SYS_CHROOT", "SYS_PACCT", "SYS_TTY_CONFIG"})
-
-
 def _capability(value: str) -> str:
     """`cap_net_bind_service` and `CAP_NET_BIND_SERVICE` mean NET_BIND_SERVICE, as Docker reads them."""
-    name = value.strip().upper().removeprefix("CAP_")
+    name = capability_name(value)
     if name in ESCAPE_CAPABILITIES:
         raise ValueError(f"{value!r} lets a container reach past its own walls (as good as privileged); berth "
                          "never grants it. Run the work that needs it outside the app, or drop it")
-    if name not in ALLOWED_CAPABILITIES:
-        raise ValueError(f"{value!r} is not a capability berth grants; choose from {', '.join(sorted(ALLOWED_CAPABILITIES))}")
+    if name not in REVIEWED_CAPABILITIES:
+        raise ValueError(f"{value!r} is not a capability berth grants; choose from {', '.join(sorted(REVIEWED_CAPABILITIES))}")
     return name
 
 
 Capability = Annotated[str, AfterValidator(_capability)]
 
-# Host paths no container may mount, wherever it runs: the Docker socket (root on the host) and the
-# host's own system directories, themselves and (for the trees) anything under them.
-FORBIDDEN_HOST_PATHS = ("/", "/home", "/var", "/var/log", "/var/lib", "/srv", "/opt", "/mnt", "/tmp", EC2_DATA_ROOT)
-FORBIDDEN_HOST_PATH_TREES = (DOCKER_ROOT, *SYSTEM_TREES)  # the policy pack's list, and the EC2 host's Docker root
+# Host paths no container may mount, besides the system trees (rules/containers.py): directories that
+# hold every app's or user's files.
+FORBIDDEN_HOST_PATHS = ("/home", "/var", "/var/log", "/var/lib", "/srv", "/opt", "/mnt", "/tmp", EC2_DATA_ROOT)
 
 
 def _host_path(value: str) -> str:
@@ -112,8 +101,7 @@ def _host_path(value: str) -> str:
     if not value.startswith("/"):
         return path if path.startswith(".") else f"./{path}"
     path = "/" + path.lstrip("/")
-    if path in FORBIDDEN_HOST_PATHS or path in FORBIDDEN_HOST_PATH_TREES or path.endswith(".sock") or any(
-            path.startswith(tree + "/") for tree in FORBIDDEN_HOST_PATH_TREES):
+    if path in FORBIDDEN_HOST_PATHS or is_system_path(path):
         raise ValueError(f"{value!r} is {path}, a system path of the host (or its Docker socket); a container that "
                          "mounts it controls the host. Mount a directory of the app's own instead")
     return path
@@ -300,7 +288,7 @@ class Service(Camel):
         "numeric `user`. For images that run as a user but never create their mount points"))
     cap_add: list[Capability] = Field(default=[], description=(
         "Linux capabilities to keep (CAP_ prefix and case optional); every other one is dropped. Only reviewed "
-        "ones are granted: " + ", ".join(sorted(ALLOWED_CAPABILITIES))))
+        "ones are granted: " + ", ".join(sorted(REVIEWED_CAPABILITIES))))
     memory_mb: Positive = Field(default=512, description="memory limit of each container, in MiB")
     cpus: float | None = Field(description="CPU limit of each container (e.g. 0.5); unset: none", default=None, gt=0,
                                le=192, allow_inf_nan=False)

@@ -18,6 +18,7 @@ from config.errors import Problems
 from config.instance_types import InstanceType, InstanceTypeLookup, UnknownInstanceType
 from config.raw_config import RawConfig
 from config.stack import Ec2HostSettings, StackSettings
+from rules import credentials, images
 
 SETTINGS_KEYS = frozenset(f.alias or n for n, f in StackSettings.model_fields.items())
 
@@ -96,14 +97,6 @@ def _check_admin_space(host: Ec2HostSettings, problems: Problems) -> None:
                          "SSM Session Manager")
 
 
-def _is_pinned(ref: str) -> bool:
-    """A reference is pinned when it names a digest, or a tag other than `latest`."""
-    if "@sha256:" in ref:
-        return True
-    last = ref.rsplit("/", 1)[-1]
-    return ":" in last and not last.endswith(":latest")
-
-
 def check_images(settings: StackSettings, apps: dict[str, App], project_dir: Path, problems: Problems) -> None:
     env = settings.environment
     if env == "prod":
@@ -111,15 +104,15 @@ def check_images(settings: StackSettings, apps: dict[str, App], project_dir: Pat
             (f"{NAMESPACE}:shared.{name}.image", getattr(settings.shared, name).image)
             for name in SHARED_SERVICES if getattr(settings.shared, name) is not None
         ]:
-            if not _is_pinned(ref):
-                problems.add(where, f"{ref!r} is not pinned; prod needs a tag other than `latest`, or a digest")
+            if not images.is_pinned(ref):
+                problems.add(where, images.pin_fix(ref, "prod deploys only pinned images"))
     for app in apps.values():
         for svc_name, svc in app.services.items():
             where = f"{NAMESPACE}:apps.{app.name}.services.{svc_name}"
             if svc.image is None and svc.build is None:
                 problems.add(where, "has no image; set `image` (a pinned reference) or `build.context` (a source dir)")
-            elif svc.image is not None and env == "prod" and not _is_pinned(svc.image):
-                problems.add(f"{where}.image", f"{svc.image!r} is not pinned; prod needs a tag other than `latest`, or a digest")
+            elif svc.image is not None and env == "prod" and not images.is_pinned(svc.image):
+                problems.add(f"{where}.image", images.pin_fix(svc.image, "prod deploys only pinned images"))
             elif svc.build is not None:
                 _check_build(app, svc_name, svc, env, where, project_dir, problems)
 
@@ -290,14 +283,6 @@ def check_init_sql(app: App, project_dir: Path, problems: Problems) -> None:
         problems.add(where, f"there is no file apps/{app.database.init_sql}; create it or remove initSql")
 
 
-# Env names that carry credentials, and values shaped like well-known keys: in plain `env` they would be
-# stored unmarked in state. They belong in `secretEnv`, set with `pulumi config set --secret`.
-SECRET_ENV_NAME = re.compile(r".*(_API_KEY|_SECRET|_SECRET_KEY|_PASSWORD|_TOKEN|_PRIVATE_KEY|APIKEY)|"
-                             r"(API_KEY|SECRET|SECRET_KEY|PASSWORD|TOKEN|PRIVATE_KEY)", re.IGNORECASE)
-SECRET_VALUE = re.compile(r"(sk-[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|xox[abpr]-[A-Za-z0-9-]{10,}"
-                          r"|-----BEGIN [A-Z ]*PRIVATE KEY-----|AIza[0-9A-Za-z_-]{35}|sk_live_[0-9A-Za-z]{20,})")
-
-
 def check_plain_secrets(settings: StackSettings, apps: dict[str, App], problems: Problems) -> None:
     """prod refuses credentials in plain `env` and says how to set them as secrets instead."""
     if settings.environment != "prod":
@@ -306,7 +291,7 @@ def check_plain_secrets(settings: StackSettings, apps: dict[str, App], problems:
         for svc_name, svc in app.services.items():
             overlay = settings.apps[app.name].services.get(svc_name)
             for key, value in svc.env.items():
-                if not (SECRET_ENV_NAME.fullmatch(key) or SECRET_VALUE.search(value)) or "${" in value:
+                if not (credentials.is_credential_name(key) or credentials.credential_in_value(value)) or "${" in value:
                     continue
                 in_overlay = overlay is not None and key in overlay.env
                 where = (f"{NAMESPACE}:apps.{app.name}.services.{svc_name}.env.{key}" if in_overlay

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from importer import healthchecks, images, secrets
 from importer.classify import Roles
 from importer.draft import AppDraft, SecretToSet
+from rules.credentials import looks_secret
+from rules.images import is_pinned, pin_fix, repository
 
 # Ports official images listen on, for services that neither publish nor expose one.
 KNOWN_PORTS = {"qdrant/qdrant": 6333, "chromadb/chroma": 8000, "ollama/ollama": 11434, "mongo": 27017,
@@ -96,7 +98,7 @@ def _image(draft: AppDraft, svc: dict, out: dict, at: tuple) -> None:
         spec = {k: v for k, v in (("dockerfile", build.get("dockerfile")), ("target", build.get("target"))) if v}
         args = {}
         for key, value in (build.get("args") or {}).items():
-            if secrets.looks_secret(key, str(value or "")):
+            if looks_secret(key, str(value or "")):
                 draft.notes.todo(at + ("build",), f"build arg {key} looks secret and was left out: build args stay in "
                                                   "the image's history. Read it at run time (secretEnv) instead")
             else:
@@ -120,10 +122,10 @@ def _image(draft: AppDraft, svc: dict, out: dict, at: tuple) -> None:
     ref = svc.get("image")
     if not ref:
         draft.notes.todo(at, "neither image nor build in Compose; set one")
-    elif images.is_pinned(ref):
+    elif is_pinned(ref):
         out["image"] = ref
     else:
-        draft.notes.todo(at, images.pin_fix(ref))
+        draft.notes.todo(at, pin_fix(ref, "berth did not copy it: set `image:` here"))
 
 
 def _port(draft, svc, out, at, route_port) -> int | None:
@@ -140,8 +142,8 @@ def _port(draft, svc, out, at, route_port) -> int | None:
     for port in svc.get("ports") or []:
         found.append((int(port["target"]), "the container port Compose published"))
     image = svc.get("image") or ""
-    if image and images.repository(image) in KNOWN_PORTS:
-        found.append((KNOWN_PORTS[images.repository(image)], "the port the image listens on"))
+    if image and repository(image) in KNOWN_PORTS:
+        found.append((KNOWN_PORTS[repository(image)], "the port the image listens on"))
     if not found:
         return None
     port, why = found[0]
@@ -160,15 +162,15 @@ def _port(draft, svc, out, at, route_port) -> int | None:
 def _healthcheck(draft, svc, out, at, port) -> None:
     image = svc.get("image") or ""
     compose = svc.get("healthcheck")
-    known = KNOWN_CHECKS.get(images.repository(image)) if image else None
+    known = KNOWN_CHECKS.get(repository(image)) if image else None
     if compose:
         check, said = healthchecks.convert(compose, port)
         if check and known and "command" not in known and check.get("probe") == "curl":
             check = {**check, **known}
-            said.append(f"{images.repository(image)} has no curl: the check uses {known}")
+            said.append(f"{repository(image)} has no curl: the check uses {known}")
         elif check and known and "command" in known and ("path" in check or "curl" in str(check.get("command"))):
             check = {k: v for k, v in check.items() if k not in ("path", "probe", "command")} | known
-            said.append(f"{images.repository(image)} has no curl; the check is the one berth knows works in it")
+            said.append(f"{repository(image)} has no curl; the check is the one berth knows works in it")
         if check and secrets.secret_in_command(check.get("command") or []):
             draft.notes.todo(at + ("healthcheck",), "the Compose check passes a secret on its command line, so it "
                                                     "was not copied: write one that reads it from the environment")
@@ -180,7 +182,7 @@ def _healthcheck(draft, svc, out, at, port) -> None:
         return
     if known:
         out["healthcheck"] = dict(known)
-        draft.notes.add(at + ("healthcheck",), f"none in Compose; the check berth knows for {images.repository(image)}")
+        draft.notes.add(at + ("healthcheck",), f"none in Compose; the check berth knows for {repository(image)}")
         return
     command = " ".join(out.get("command") or [])
     celery = re.search(r"celery\s+(?:-A|--app)[= ](\S+).*\b(worker|beat)\b", command)
@@ -250,7 +252,7 @@ def _environment(draft: AppDraft, roles: Roles, compose_name: str, svc: dict, ou
             _build_time(draft, out, at, key, value)
             continue
         external = _external(value, set(draft.project.services))
-        if external and secrets.looks_secret(key, value, raw):
+        if external and looks_secret(key, value, raw):
             secret = secrets.config_key(draft.name, key)
             draft.data.setdefault("external", {})[external] = {
                 "secret": secret, "description": f"{urlsplit(value).scheme} outside the Compose file"}
@@ -261,7 +263,7 @@ def _environment(draft: AppDraft, roles: Roles, compose_name: str, svc: dict, ou
             draft.notes.todo(("external",), f"{external}: allow the berth host's address (stack output hostPublicIp) "
                                             "in its firewall or IP access list")
             continue
-        if secrets.looks_secret(key, value, raw):
+        if looks_secret(key, value, raw):
             secret = secrets.config_key(draft.name, key)
             out.setdefault("secretEnv", {})[key] = secret
             _remember_secret(draft, secret, key, compose_name, raw)

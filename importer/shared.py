@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from importer import images
 from importer.draft import AppDraft
+from rules.images import repository, tag
 
 BERTH_POSTGRES_MAJOR = "17"  # config/stack.py PostgresSettings.image: postgres:17.6-alpine
 EXTENSION_IMAGES = {"postgis/postgis": "postgis", "pgvector/pgvector": "vector", "timescale/timescaledb": "timescaledb"}
@@ -37,13 +37,13 @@ def database(draft: AppDraft, compose_name: str) -> None:
         draft.notes.add(at, f"{', '.join(dropped)} dropped: berth's Postgres has its own superuser and a generated "
                             "role per app")
     image = svc.get("image") or ""
-    extension = EXTENSION_IMAGES.get(images.repository(image))
+    extension = EXTENSION_IMAGES.get(repository(image))
     if extension:
         db.setdefault("extensions", []).append(extension)
         draft.notes.todo(("database", "extensions"), f"{image} brings the {extension} extension; berth's default "
                                                      f"Postgres image lacks it: set berth:shared.postgres.image to a "
-                                                     f"pinned {images.repository(image)} image")
-    major = re.match(r"(\d+)", images.tag(image) or "")
+                                                     f"pinned {repository(image)} image")
+    major = re.match(r"(\d+)", tag(image) or "")
     if major and major.group(1) != BERTH_POSTGRES_MAJOR:
         draft.shared.setdefault("postgres", {})
         draft.overlay_notes.todo(("shared", "postgres"),

@@ -1,7 +1,16 @@
-"""berth's policy pack: `pulumi preview --policy-pack policy` (and `up`) refuse a stack breaking any rule."""
+"""berth's policy pack: `pulumi preview --policy-pack policy` (and `up`) refuse a stack breaking any rule.
 
-from pulumi_policy import EnforcementLevel, PolicyPack
+Pulumi runs the pack from this directory, so the repository's root (where berth's shared rules live,
+`rules/`) is put on the path explicitly.
+"""
 
-from rules import POLICIES
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
+
+from policy.policies import POLICIES  # noqa: E402
 
 PolicyPack("berth", POLICIES, enforcement_level=EnforcementLevel.MANDATORY)

@@ -57,11 +57,13 @@ def test_prod_must_run_on_ec2_or_ecs(config_problems):
 
 def test_prod_refuses_unpinned_images(config_problems):
     problems = config_problems("prod", plain={"berth:proxy": {"acmeEmail": "ops@chmedia.com", "image": "caddy:latest"},
-                                              "berth:shared": {"postgres": {"image": "postgres"}, "redis": {}}})
-    assert problems == [
-        "berth:proxy.image: 'caddy:latest' is not pinned; prod needs a tag other than `latest`, or a digest",
-        "berth:shared.postgres.image: 'postgres' is not pinned; prod needs a tag other than `latest`, or a digest",
+                                              "berth:shared": {"postgres": {"image": "postgres:17"}, "redis": {}}})
+    assert [p.split(". Pin")[0] for p in problems] == [
+        "berth:proxy.image: 'caddy:latest' is not pinned (latest moves with every release); prod deploys only pinned images",
+        "berth:shared.postgres.image: 'postgres:17' is not pinned (17 moves with every release); prod deploys only "
+        "pinned images",
     ]
+    assert "postgres@sha256:..., or pick its exact version tag (e.g. postgres:1.2.3)" in problems[1]
 
 
 def test_missing_build_context_says_which_path_and_how_to_set_it(config_problems):
@@ -225,11 +227,13 @@ def test_prod_refuses_an_unpinned_image_set_in_a_stack_overlay(config_problems):
     apps["chatbot"]["services"]["frontend"] = {"image": "registry.example.com:5000/chatbot-web:latest"}
     apps["mediahub"]["services"]["backend"] = {"image": "registry.example.com:5000/mediahub-api"}
     problems = config_problems("prod", plain={"berth:apps": apps})
-    unpinned = "is not pinned; prod needs a tag other than `latest`, or a digest"
-    assert set(problems) == {
-        f"berth:apps.chatbot.services.backend.image: 'example/chatbot-api' {unpinned}",
-        f"berth:apps.chatbot.services.frontend.image: 'registry.example.com:5000/chatbot-web:latest' {unpinned}",
-        f"berth:apps.mediahub.services.backend.image: 'registry.example.com:5000/mediahub-api' {unpinned}",
+    unpinned = "moves with every release); prod deploys only pinned images"
+    assert {p.split(". Pin")[0] for p in problems} == {
+        f"berth:apps.chatbot.services.backend.image: 'example/chatbot-api' is not pinned (no tag (latest) {unpinned}",
+        f"berth:apps.chatbot.services.frontend.image: 'registry.example.com:5000/chatbot-web:latest' is not pinned "
+        f"(latest {unpinned}",
+        f"berth:apps.mediahub.services.backend.image: 'registry.example.com:5000/mediahub-api' is not pinned "
+        f"(no tag (latest) {unpinned}",
     }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from importer import healthchecks, images, nginx, secrets
+from importer import healthchecks, nginx, secrets
 from tests.support.compose_import import berth_app, fixture, run_import, with_checkouts
 from tests.support.stacks import REPO
 
@@ -188,23 +188,6 @@ def test_existing_app_files_are_not_overwritten_without_force(tmp_path):
 
 
 # --- the pieces -------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("ref,pinned", [
-    ("redis:7-alpine", False), ("qdrant/qdrant:latest", False), ("nginx", False), ("postgres:15", False),
-    ("qdrant/qdrant:v1.15.5", True), ("chromadb/chroma:0.6.3", True), ("ghcr.io/x/y@sha256:" + "a" * 64, True),
-    ("registry:5000/team/app:3f9c2a1", True), ("minio/minio:RELEASE.2024-10-02T17-50-41Z", True)])
-def test_only_references_naming_one_release_are_pinned(ref, pinned):
-    assert images.is_pinned(ref) is pinned
-
-
-@pytest.mark.parametrize("name,value,written,secret", [
-    ("OPENAI_API_KEY", "x", None, True), ("JWT_SECRET", "x", None, True), ("LOG_LEVEL", "info", None, False),
-    ("DATABASE_URL", "postgresql://u:pw@db/x", None, True), ("MY_URL", "https://api.example.com", None, False),
-    ("SENTRY_URL", "http://x", "http://${SENTRY_TOKEN}@x", True), ("SECRET_KEY_FILE", "/run/secrets/k", None, False),
-    ("EMPTY_PASSWORD", "", None, False)])
-def test_secret_values_are_told_by_name_url_and_origin(name, value, written, secret):
-    assert secrets.looks_secret(name, value, written) is secret
-
 
 def test_config_keys_are_camel_case_per_app():
     assert secrets.config_key("customer-support", "OPENAI_API_KEY") == "customerSupportOpenaiApiKey"

@@ -1,4 +1,4 @@
-"""The policy pack (policy/rules.py) over every stack and example, under mocks.
+"""The policy pack (policy/policies.py) over every stack and example, under mocks.
 
 The workflows run the same pack in `pulumi preview|up --policy-pack policy`; here its own validate
 functions judge what each stack registers. Every stack must pass, and every rule is shown catching a
@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from offline.mockrun import Run
-from policy.rules import POLICIES, RESOURCE_TYPES
+from policy.policies import POLICIES, RESOURCE_TYPES
 from tests.support.policy import policy_violations
 from tests.support.stacks import PROD_SECRETS, REPO
 
@@ -99,3 +102,16 @@ def test_prods_data_volume_is_judged_as_prod_and_kept(run_of):
     volume.protect = False
     assert policy_violations(run) == [f"host-prod-volumes-protected: {volume.name}: is a prod EBS volume without "
                                       "`protect`: `pulumi destroy` or a replacement would delete its data"]
+
+
+def test_the_pack_loads_as_pulumi_runs_it_from_its_own_directory():
+    """Pulumi runs the pack with `policy/` as its directory; it must find berth's shared rules (rules/) and
+    serve: the analyzer prints the port it listens on (pulumi_policy.PolicyPack), then waits for the engine."""
+    pack = subprocess.Popen([sys.executable, "__main__.py"], cwd=REPO / "policy", stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": ""})
+    try:
+        port = pack.stdout.readline().decode().strip()
+        assert port.isdigit(), pack.stderr.read().decode() if pack.poll() is not None else port
+    finally:
+        pack.kill()
+        pack.wait(timeout=10)

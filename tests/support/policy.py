@@ -1,4 +1,4 @@
-"""The policy pack's own validators (policy/rules.py) run over what a mock run registered.
+"""The policy pack's own validators (policy/policies.py) run over what a mock run registered.
 
 Each recorded resource becomes the `ResourceValidationArgs` the Pulumi engine would hand the pack, so
 the suite and `pulumi preview --policy-pack policy` judge with one set of rules.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
 
 from offline.mockrun import Resource, Run
-from policy.rules import violations
+from policy.policies import violations
 
 
 def validation_args(resource: Resource) -> ResourceValidationArgs:

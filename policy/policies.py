@@ -14,18 +14,13 @@ from typing import Any, Callable
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
+from rules.containers import REVIEWED_CAPABILITIES, is_system_path
+from rules.credentials import is_credential_name
+
 CONTAINER = "docker:index/container:Container"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 WORLD = ("0.0.0.0/0", "::/0")
 WEB_PORTS = {80, 443}
-# Capabilities a container may add back after dropping ALL, each reviewed for what it lets a process
-# in the container do to the host. config/app.py grants apps these and no others (it imports them).
-REVIEWED_CAPABILITIES = frozenset({"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
-                                   "NET_BIND_SERVICE", "SETFCAP"})
-# Host directories no container mounts, nor anything under them (config/app.py refuses them in config).
-SYSTEM_TREES = ("/proc", "/sys", "/dev", "/etc", "/boot", "/run", "/var/run", "/var/lib/docker", "/var/lib/containerd",
-                "/root", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/srv/berth/docker")
-SECRET_NAME = re.compile(r"(.*_)?(API_?KEY|SECRET|SECRET_KEY|PASSWORD|TOKEN|PRIVATE_KEY)", re.IGNORECASE)
 
 
 def _for(resource_type: str, check: Callable[[ResourceValidationArgs, dict], str | None]):
@@ -56,7 +51,7 @@ def _unprivileged(_, c: dict) -> str | None:
 def _no_host_system_mounts(_, c: dict) -> str | None:
     for volume in c.get("volumes") or []:
         path = volume.get("hostPath")
-        if path and (path == "/" or path.endswith(".sock") or any(path == t or path.startswith(t + "/") for t in SYSTEM_TREES)):
+        if path and is_system_path(path):
             return f"mounts the host's {path}"
     return None
 
@@ -195,7 +190,7 @@ def _no_plain_secrets(_, task: dict) -> str | None:
         return None
     for container in containers:
         for env in container.get("environment") or []:
-            if SECRET_NAME.fullmatch(str(env.get("name", ""))):
+            if is_credential_name(str(env.get("name", ""))):
                 return (f"container {container.get('name')!r} gets {env.get('name')} as plain environment; "
                         "pass secrets through the task's `secrets` (Secrets Manager)")
     return None
