@@ -1,6 +1,6 @@
 """How long one program run under mocks takes: the unit every test of a stack pays.
 
-Run with `scripts/test --benchmark-enable -k benchmark` to measure; in normal runs (pytest.ini has
+Run with `scripts/test --benchmark-enable -k benchmark` to measure; in normal runs (pyproject.toml has
 `--benchmark-disable`) each runs once, as a plain test of the same property.
 """
 

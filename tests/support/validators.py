@@ -58,4 +58,4 @@ def shellcheck(script: str | Path, workdir: Path | None = None, shell: str = "ba
         path = workdir / "script.sh"
         path.write_text(script if script.startswith("#!") else f"#!/bin/{shell}\n{script}\n", encoding="utf-8")
         script = path
-    run_tool([require_tool("shellcheck"), "--severity=style", str(script)])
+    run_tool([require_tool("shellcheck"), "--external-sources", "--severity=style", str(script)])
