@@ -7,16 +7,21 @@ on 127.0.0.1 with Docker's default HOSTNAME, a healthcheck tool the official ima
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
+import yaml
 
-from tests.support.standins import RECIPES, StandIns, repository
+from tests.support.pins import pinned_images, series
+from tests.support.stacks import REPO
+from tests.support.standins import POSTGRES_MAJORS, RECIPES, StandIns, recipe_for
 
-PINNED = {"postgres": "postgres:17.6-alpine", "redis": "redis:7.4.5-alpine", "caddy": "caddy:2.10.2-alpine",
-          "chroma": "chromadb/chroma:0.6.3", "qdrant": "qdrant/qdrant:v1.15.5", "ollama": "ollama/ollama:0.13.5"}
+# every public image berth pins, by the stand-in that runs it
+PINNED = {recipe_for(ref).name: ref for ref in pinned_images()}
 ABSENT = {  # tools the official image does not have
-    "postgres": ["curl", "python3", "python", "node", "redis-cli", "perl", "setpriv"],
+    "postgres-17": ["curl", "python3", "python", "node", "redis-cli", "perl", "setpriv"],
+    "postgres-15": ["curl", "python3", "python", "node", "redis-cli", "perl", "setpriv"],
     "redis": ["curl", "python3", "bash", "pg_isready", "node", "perl", "setpriv"],
     "caddy": ["curl", "python3", "bash", "node", "perl"],
     "chroma": ["wget", "node"],
@@ -24,10 +29,11 @@ ABSENT = {  # tools the official image does not have
     "ollama": ["curl", "wget", "python3", "python", "node"],
 }
 PRESENT = {
-    "postgres": ["sh", "bash", "wget", "pg_isready", "psql", "gosu"],
+    "postgres-17": ["sh", "bash", "wget", "pg_isready", "psql", "gosu"],
+    "postgres-15": ["sh", "bash", "wget", "pg_isready", "psql", "gosu"],
     "redis": ["sh", "wget", "redis-cli", "redis-server", "gosu"],
     "caddy": ["sh", "wget", "caddy", "printf"],
-    "chroma": ["bash", "python", "curl"],
+    "chroma": ["bash", "python", "curl", "uvicorn", "chroma"],
     "qdrant": ["bash"],
     "ollama": ["bash", "ollama"],
 }
@@ -53,9 +59,30 @@ def wait_for(check, timeout=60):
     return False
 
 
-def test_every_pinned_repository_has_a_stand_in():
-    assert {repository(ref) for ref in PINNED.values()} <= set(RECIPES)
-    assert repository("docker.io/library/postgres:17.6-alpine@sha256:0123") == "postgres"
+def test_every_pinned_image_has_a_stand_in_and_postgres_one_per_major():
+    assert set(PINNED) == {name for name, recipe in RECIPES.items() if recipe.stands_for}
+    assert recipe_for("docker.io/library/postgres:15.14-alpine@sha256:0123").name == "postgres-15"
+    with pytest.raises(KeyError, match="release line"):
+        recipe_for("postgres:16.10-alpine")
+
+
+VERSION_COMMAND = {  # what prints the version the server runs
+    "postgres-17": "postgres --version", "postgres-15": "postgres --version", "redis": "redis-server --version",
+    "caddy": "caddy version", "chroma": "python -c 'import chromadb; print(chromadb.__version__)'",
+}
+
+
+@pytest.mark.parametrize("name", sorted(VERSION_COMMAND))
+def test_a_stand_in_runs_the_release_it_says(engine, standins, name):
+    """The release line each stand-in claims (its recipe's `runs`, docs/standins.md), from the server itself."""
+    recipe = RECIPES[name]
+    code, out = run(engine, standins.image_for(PINNED[name]), ["-c", VERSION_COMMAND[name]], entrypoint="sh",
+                    cap_add=["NET_BIND_SERVICE"])
+    found = re.search(r"(\d+\.\d+(?:\.\d+)?)", out)
+    assert code == 0 and found, out
+    assert series(recipe.stands_for, found[1]) == series(recipe.stands_for, recipe.runs), out
+    if recipe.runs.count(".") == 2:
+        assert found[1] == recipe.runs, out
 
 
 @pytest.mark.parametrize("name", sorted(PINNED))
@@ -70,8 +97,9 @@ def test_a_stand_in_has_the_tools_its_official_image_has_and_no_others(engine, s
     assert {f"lack {t}" for t in ABSENT[name]} <= set(out.split("\n")), out
 
 
-def test_postgres_initialises_from_its_env_and_drops_to_postgres_only_for_the_server(engine, standins):
-    image = standins.image_for(PINNED["postgres"])
+@pytest.mark.parametrize("major", POSTGRES_MAJORS)
+def test_postgres_initialises_from_its_env_and_drops_to_postgres_only_for_the_server(engine, standins, major):
+    image = standins.postgres(major)
     container = run(engine, image, wait=False, environment={"POSTGRES_PASSWORD": "pw-one"}, stop_signal="SIGINT",
                     cap_drop=["ALL"], cap_add=["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"])
     try:
@@ -164,21 +192,64 @@ def test_the_node_frontend_binds_like_nextjs_standalone(engine, standins):
         heard.remove(force=True)
 
 
+COLLECTIONS = "http://127.0.0.1:8000/api/v2/tenants/default_tenant/databases/default_database/collections"
+
+
+def test_chroma_answers_berths_probe_keeps_its_token_and_persists_in_its_volume(engine, standins):
+    """The real Chroma 0.6.3, run as apps/rag.yaml runs it: read-only root, token auth, data on a volume."""
+    vectordb = yaml.safe_load((REPO / "apps/rag.yaml").read_text())["services"]["vectordb"]
+    environment = {**vectordb["env"], "CHROMA_SERVER_AUTHN_CREDENTIALS": "t0ken"}
+    volume = engine.client.volumes.create("berth-standin-chroma-data")
+
+    def start():
+        return run(engine, standins.image_for(vectordb["image"]), vectordb["command"], wait=False, read_only=True,
+                   tmpfs={"/tmp": ""}, environment=environment, volumes={volume.name: {"bind": "/chroma/chroma", "mode": "rw"}})
+
+    def curl(container, *args):
+        return container.exec_run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", *args]).output.decode()
+
+    heartbeat = ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/v2/heartbeat')"]
+    chroma = start()
+    try:
+        assert wait_for(lambda: chroma.exec_run(heartbeat).exit_code == 0), chroma.logs().decode()
+        assert curl(chroma, COLLECTIONS) in ("401", "403")
+        assert curl(chroma, "-H", "Authorization: Bearer t0ken", "-H", "Content-Type: application/json",
+                    "-d", '{"name": "kept"}', COLLECTIONS) == "200"
+    finally:
+        chroma.remove(force=True)
+    chroma = start()
+    try:
+        assert wait_for(lambda: chroma.exec_run(heartbeat).exit_code == 0), chroma.logs().decode()
+        listed = chroma.exec_run(["curl", "-s", "-H", "Authorization: Bearer t0ken", COLLECTIONS]).output.decode()
+        assert '"kept"' in listed, listed
+        assert b"chroma.sqlite3" in chroma.exec_run(["ls", "/chroma/chroma"]).output
+    finally:
+        chroma.remove(force=True)
+        volume.remove(force=True)
+
+
+def test_chroma_starts_with_its_images_own_arguments(engine, standins):
+    """The default CMD (one string naming ${CHROMA_*}, with a log config relative to /chroma) starts it."""
+    chroma = run(engine, standins.image_for(PINNED["chroma"]), wait=False)
+    try:
+        probe = ["curl", "-sf", "http://127.0.0.1:8000/api/v2/heartbeat"]
+        assert wait_for(lambda: chroma.exec_run(probe).exit_code == 0), chroma.logs().decode()
+        assert "Starting 'uvicorn chromadb.app:app' with args: --workers 1 --host 0.0.0.0 --port 8000" in chroma.logs().decode()
+    finally:
+        chroma.remove(force=True)
+
+
 def test_vector_store_and_model_stand_ins_answer_what_berth_probes(engine, standins):
-    chroma = run(engine, standins.image_for(PINNED["chroma"]), ["--workers", "1", "--host", "0.0.0.0", "--port", "8000"],
-                 wait=False)
     qdrant = run(engine, standins.image_for(PINNED["qdrant"]), wait=False, read_only=True, tmpfs={"/tmp": ""},
                  environment={"QDRANT_INIT_FILE_PATH": "/tmp/.qdrant-initialized"})
     ollama = run(engine, standins.image_for(PINNED["ollama"]), wait=False)
     try:
-        heartbeat = ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/v2/heartbeat')"]
-        assert wait_for(lambda: chroma.exec_run(heartbeat).exit_code == 0)
         ready = ["bash", "-c", 'exec 3<>/dev/tcp/127.0.0.1/6333 && printf "GET /readyz HTTP/1.0\\r\\n\\r\\n" >&3 '
                  '&& read -r status <&3 && [[ $status == *" 200 "* ]]']
         assert wait_for(lambda: qdrant.exec_run(ready).exit_code == 0)
         assert wait_for(lambda: ollama.exec_run(["ollama", "list"]).exit_code == 0)
     finally:
-        for container in (chroma, qdrant, ollama):
+        for container in (qdrant, ollama):
             container.remove(force=True)
     # Qdrant writes its marker beside its binary unless told otherwise: that fails on a read-only root.
     code, _ = run(engine, standins.image_for(PINNED["qdrant"]), read_only=True)

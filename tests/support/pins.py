@@ -1,4 +1,10 @@
-"""The versions berth pins, read from where berth pins them: here, the Caddy binary at berth's pin."""
+"""The server versions berth pins, read from where berth pins them, and the pinned Caddy binary.
+
+berth pins its public images in three places: `config/stack.py`'s defaults (the proxy, the shared
+Postgres and Redis), stack files that override them (`berth:proxy.image`, `berth:shared.*.image`, here
+and under examples/), and app files (`services.<name>.image`). The stand-ins and validators run the
+same release line as each pin (docs/standins.md); `series` says which part of a version that is.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +16,46 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from config.stack import ProxySettings
-from rules.images import tag
+from config.stack import PostgresSettings, ProxySettings, RedisSettings
+from rules.images import TWO_NUMBER_RELEASES, tag
+from tests.support.stacks import REPO
+
+DEFAULTS = (ProxySettings, PostgresSettings, RedisSettings)
 
 
 def version(ref: str) -> str | None:
     """`caddy:2.10.2-alpine` -> `2.10.2`, `qdrant/qdrant:v1.15.5` -> `1.15.5`; None without a numbered tag."""
     match = re.match(r"v?(\d+(?:\.\d+)*)", tag(ref) or "")
     return match[1] if match else None
+
+
+def series(repository: str, number: str) -> str:
+    """The release line a version belongs to: Postgres's major (17.6 -> 17: its releases have two numbers,
+    the second a bug-fix release), else major.minor (2.10.2 -> 2.10)."""
+    parts = number.split(".")
+    return parts[0] if repository.rsplit("/", 1)[-1] in TWO_NUMBER_RELEASES else ".".join(parts[:2])
+
+
+def pinned_images() -> dict[str, list[str]]:
+    """Every public image reference berth pins -> where (repository-relative file, and the key)."""
+    found: dict[str, list[str]] = {}
+    for settings in DEFAULTS:
+        found.setdefault(settings.model_fields["image"].default, []).append(f"config/stack.py ({settings.__name__}.image)")
+    for path in sorted([*REPO.glob("Pulumi.*.yaml"), *REPO.glob("examples/*/Pulumi.*.yaml")]):
+        config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+        images = {"berth:proxy.image": (config.get("berth:proxy") or {}).get("image")}
+        images.update({f"berth:shared.{name}.image": (settings or {}).get("image")
+                       for name, settings in (config.get("berth:shared") or {}).items()})
+        for key, image in images.items():
+            if image:
+                found.setdefault(image, []).append(f"{path.relative_to(REPO).as_posix()} ({key})")
+    for path in sorted(REPO.glob("apps/*.yaml")):
+        for name, service in ((yaml.safe_load(path.read_text()) or {}).get("services") or {}).items():
+            if image := (service or {}).get("image"):
+                found.setdefault(image, []).append(f"{path.relative_to(REPO).as_posix()} (services.{name}.image)")
+    return found
 
 
 def caddy_version() -> str:
