@@ -2,7 +2,8 @@
 
 No Pulumi CLI, cloud account or Docker engine is needed: every resource registration is recorded
 with its inputs (secrets still marked), its options (protect, retainOnDelete, ignoreChanges,
-deleteBeforeReplace, dependencies) and its provider; stack outputs with their secret flag; and
+deleteBeforeReplace and whether the program set it, replaceOnChanges, replacementTrigger, dependencies,
+per-property dependencies) and its provider; stack outputs with their secret flag; and
 every log line. Tests assert on this record, and `plan` prints it.
 
 It shows intended state, not what the cloud currently runs.
@@ -31,6 +32,7 @@ from typing import Any
 
 import pulumi
 import yaml
+from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime import stack as pulumi_stack
@@ -93,6 +95,11 @@ class Resource:
     ignore_changes: list[str]
     state: dict = field(default_factory=dict)
     aliases: list[str] = field(default_factory=list)  # URNs it was known by before (so it is not replaced)
+    # What decides the step of a second `pulumi up` (tests/support/apply.py, offline/diff.py):
+    delete_before_replace_defined: bool = False  # the program set deleteBeforeReplace (True or False)
+    replace_on_changes: list[str] = field(default_factory=list)
+    replacement_trigger: Any = None
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)  # input -> URNs its value came from
 
     @property
     def values(self) -> dict:
@@ -327,6 +334,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 delete_before_replace=request.deleteBeforeReplace, ignore_changes=list(request.ignoreChanges),
                 state=self.resources.get(urn).state if urn in self.resources else {},
                 aliases=[self._alias_urn(a, request) for a in request.aliases],
+                delete_before_replace_defined=request.deleteBeforeReplaceDefined,
+                replace_on_changes=list(request.replaceOnChanges),
+                replacement_trigger=(json_format.MessageToDict(request.replacement_trigger)
+                                     if request.HasField("replacement_trigger") else None),
+                property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             ))
         return response
 

@@ -333,8 +333,7 @@ class TestChangingChm:
         (backend,) = stack.containers_of("chatbot", "backend")
         stack.standin_data(backend, token)
 
-        with ThreadPoolExecutor(3) as pool:  # independent of each other, as Pulumi would replace them
-            list(pool.map(stack.applied.replace, ("shared-postgres", "mediahub-redis", backend)))
+        stack.applied.replace("shared-postgres", "mediahub-redis", backend)  # one `up --replace` of the three
         wait_healthy(stack, list(stack.applied.containers))
 
         assert mediahub_sql(stack, f"SELECT v FROM kept_{token}") == token

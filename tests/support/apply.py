@@ -1,39 +1,44 @@
-"""A mock run's Docker resources and host commands, created on a real engine as `pulumi up` would.
+"""`pulumi up` without Pulumi: a mock run's Docker resources and host commands applied to a real engine,
+across runs, as Pulumi and the pinned providers apply them.
 
-`apply(run, engine, standins)` walks what the real `__main__.py` registered under mocks
-(offline/mockrun.py) and creates it on the engine:
+`apply(run, engine, standins)` is the first `pulumi up` of a stack; `Applied.up(run)` every later one,
+over the state the earlier ones left:
 
-- in dependency order (each resource's recorded `dependencies`; a dependency on a component is one on
-  everything under it), as parallel as Pulumi is: a resource starts the moment all it depends on is done;
-- networks, volumes and containers through the Docker API exactly as terraform-provider-docker (under
-  pulumi-docker) calls it (tests/support/docker_inputs.py);
-- images as stand-ins (tests/support/service_images.py): a `RemoteImage` is the stand-in for its
-  repository, a build (`docker.Image`) or the host's pull of an ECR image is the app stand-in made
-  specific to its service;
-- host commands (`command:local`/`command:remote`: provisioning SQL over stdin, after-deploy hooks,
-  static-site publishing) run in a shell here with DOCKER_HOST pointing at the engine, stdin given;
-  the EC2 readiness gate (cloud-init, the docker group) is the engine answering;
-- AWS, random and Pulumi-internal resources are not applied: their recorded outputs stand; remote
-  commands that set up the EC2 instance's own system (the backup timer) are listed in `not_run`;
+- a state kept between runs (`Applied.state`: each resource's resolved inputs, the provider's outputs,
+  its options, initialization errors; `Applied.pending`: what waits to be deleted);
+- for each resource, in dependency order and as parallel as Pulumi is (a resource starts once all it
+  depends on is done; a dependency on a component is one on everything under it), the step Pulumi and
+  the provider would take (tests/support/pulumi_steps.py, config/docker_provider.py): create, same,
+  update in place applying only what the provider's Update applies, or replace (for a ForceNew input,
+  `replace_on_changes`, a changed `replacement_trigger`), delete-first or create-first;
+- deletes after every create and update succeeded: create-first replacements' old resources and what
+  the program no longer declares, dependents first; a failed `up` deletes nothing;
+- a container create that fails after the provider set its ID (a failed network join, start or health
+  wait) is kept with an initialization error; a failed host command keeps nothing;
+- `refresh()` reads each container back as the provider's Read stores it; `preview(run, refresh=True)`
+  gives each resource's step without applying it; `pulumi_destroy()` deletes as Pulumi does, refusing
+  protected resources and leaving retained ones.
 
-Outputs the mocks made up (image ids, container ids) are replaced, in every input and script that
-carries them, by what the engine returned: Pulumi hands a resource's real outputs to its dependents.
-Containers keep the names the run recorded (a stateless container's auto-name included), so scripts
-that name them (`docker exec -i shared-postgres …`) reach them.
-
-A container asking for a GPU is created only where the engine has one; otherwise it is listed in
-`Applied.not_run` with "GPU service not run: no GPU here" and its dependents go ahead without it.
-Anything else the mapping does not know fails the apply (`NotMapped`).
+How inputs become Docker API calls is tests/support/docker_inputs.py; images are stand-ins
+(tests/support/service_images.py); host commands (`command:local`/`command:remote`: provisioning SQL
+over stdin, health gates, after-deploy hooks, static-site publishing) run in a shell here with
+DOCKER_HOST at the engine. AWS, random and Pulumi-internal resources are not applied: their recorded
+outputs stand; commands that set up the EC2 instance's own system are listed in `not_run`. Outputs
+the mocks made up (image ids, container ids and names) are replaced in every input and script that
+carries them by what the engine returned, as Pulumi hands a resource's real outputs to its dependents.
+A container asking for a GPU is created only where the engine has one (else `not_run`, "GPU service
+not run: no GPU here"). Anything else the mapping does not know fails the apply (`NotMapped`).
 """
 
 from __future__ import annotations
 
+import copy
 import secrets as pysecrets
 import shutil
 import subprocess
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -41,11 +46,14 @@ from typing import Any, Iterable
 import docker
 from docker.errors import APIError, NotFound
 
+from config import docker_provider
 from config.load import load
 from config.raw_config import RawConfig
 from offline.mockrun import PULLED, Resource, Run, reveal
 from tests.support import docker_inputs as inputs
+from tests.support import pulumi_steps as steps
 from tests.support.docker_inputs import NotMapped
+from tests.support.pulumi_steps import Decision, Entry
 from tests.support.service_images import ServiceImages, StandIns
 from tests.support.stacks import mocked_instance_type
 
@@ -59,17 +67,18 @@ HOST_SYSTEM_PARENTS = {"berth:backups:Backups": "installs the backup tool and it
 SERVICE_IMAGE = "berth:image:ServiceImage"
 PARALLEL = 16  # Pulumi runs every ready resource at once by default; the engine is the limit here
 HEALTH_POLL_S = 1.0  # the provider inspects once a second while it waits for healthy
-COMMAND_TIMEOUT_S = 180
+COMMAND_TIMEOUT_S = 420
 NO_GPU = "GPU service not run: no GPU here"
+OUTPUTS = ("name", "imageId", "repoDigest", "stdout")  # mock outputs other resources' inputs carry
 
 
 class ApplyFailed(AssertionError):
-    """A resource could not be created on the engine, with what the engine said."""
+    """A step failed on the engine, with what the engine said."""
 
 
 @dataclass
 class Step:
-    """One resource's creation: when it started and finished (the benchmark's raw data)."""
+    """One resource's step in an `up`: what it was, when it started and finished (the benchmark's data)."""
 
     urn: str
     type: str
@@ -77,6 +86,7 @@ class Step:
     started: float
     finished: float
     depends_on: frozenset[str]
+    decision: Decision = Decision("create")
 
     @property
     def seconds(self) -> float:
@@ -90,34 +100,51 @@ class CommandRun:
     stdout: str
     stderr: str
     at: float
+    exit_code: int = 0
 
 
 @dataclass
 class Applied:
-    """What a run became on the engine; `destroy()` removes it."""
+    """A stack on the engine and the state Pulumi would keep for it."""
 
     run: Run
     engine: Any
     client: docker.DockerClient
     images: ServiceImages
     gpu: bool
-    containers: dict[str, str] = field(default_factory=dict)  # container resource name -> engine container id
+    standins: StandIns | None = None
+    state: dict[str, Entry] = field(default_factory=dict)  # live resources by URN
+    pending: list[Entry] = field(default_factory=list)  # replaced create-first, deleted once an up succeeds
     not_run: dict[str, str] = field(default_factory=dict)  # resource name -> why it was not created
     commands: list[CommandRun] = field(default_factory=list)  # every host command run, in order
-    steps: dict[str, Step] = field(default_factory=dict)
-    networks: dict[str, str] = field(default_factory=dict)  # network name -> id
-    volumes: list[str] = field(default_factory=list)
-    created: list[str] = field(default_factory=list)  # every container id created, failed ones too (destroy)
+    steps: dict[str, Step] = field(default_factory=dict)  # the last up's steps by URN
+    created: list[str] = field(default_factory=list)  # every container id created, failed ones too (cleanup)
     _real: dict[str, str] = field(default_factory=dict)  # a mock-made output -> the engine's value
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- reading it ---------------------------------------------------------------------------------
+
+    @property
+    def containers(self) -> dict[str, str]:
+        """Container resource name -> engine container id, for the live containers."""
+        return {e.name: e.id for e in self.state.values() if e.type == inputs.CONTAINER}
+
+    @property
+    def networks(self) -> dict[str, str]:
+        return {e.inputs["name"]: e.id for e in [*self.state.values(), *self.pending] if e.type == inputs.NETWORK}
+
+    @property
+    def volumes(self) -> list[str]:
+        return [e.id for e in [*self.state.values(), *self.pending] if e.type == inputs.VOLUME]
 
     def container(self, name: str) -> docker.models.containers.Container:
         """The engine's container for the container resource `name` (e.g. "chatbot-backend")."""
         if name in self.not_run:
             raise KeyError(f"{name} was not created: {self.not_run[name]}")
         return self.client.containers.get(self.containers[name])
+
+    def entry(self, type_: str, name: str) -> Entry:
+        return next(e for e in self.state.values() if e.type == type_ and e.name == name)
 
     def resource(self, type_: str, name: str) -> Resource:
         return self.run.get(type_, name)
@@ -127,7 +154,7 @@ class Applied:
 
     @property
     def seconds_to_healthy(self) -> float:
-        """From the first create to the last container healthy (or last step done)."""
+        """From the first step's start to the last one's end (the last container healthy)."""
         return max(s.finished for s in self.steps.values()) - min(s.started for s in self.steps.values())
 
     def critical_path(self) -> tuple[float, list[Step]]:
@@ -144,80 +171,445 @@ class Applied:
 
         return max((longest(u) for u in self.steps), key=lambda x: x[0])
 
-    # --- changing it ----------------------------------------------------------------------------------
+    # --- `pulumi up` ----------------------------------------------------------------------------------
 
-    def replace(self, name: str) -> docker.models.containers.Container:
-        """Replace container resource `name` as the provider does: delete-first when the program asked
-        for `deleteBeforeReplace`, otherwise the new container (a new auto-name) healthy before the old
-        goes. Host commands triggered by the container's id run again, as its new id triggers them."""
-        self._replace(self.run.get(inputs.CONTAINER, name))
-        for command in self._triggered_by(self.run.get(inputs.CONTAINER, name)):
-            self._apply_command(command)
-        return self.client.containers.get(self.containers[name])
-
-    def _replace(self, resource: Resource) -> None:
-        name = resource.name
-        old_id = self.containers[name]
-        plan = self._plan(resource, reveal(resource.inputs).get("name") or f"{name}-{pysecrets.token_hex(4)[:7]}")
-        if resource.delete_before_replace:
-            self._delete_container(old_id, plan.destroy_grace_s, plan.remove_volumes)
-            new_id = self._create_container(plan)
-        else:
-            new_id = self._create_container(plan)
-            self._delete_container(old_id, plan.destroy_grace_s, plan.remove_volumes)
-        with self._lock:
-            self.containers[name] = new_id
-            self.created.remove(old_id)
-            self._real[_mock_id(resource)] = new_id
+    def up(self, run: Run, *, replace: Iterable[str] = ()) -> dict[str, Decision]:
+        """`pulumi up` of `run` over the state (`replace`: URNs, as `--replace`). Returns each
+        resource's step by name; raises ApplyFailed (after what ran finished) when a step fails."""
+        nodes = self._nodes(run)
+        self.run = run
+        if self.standins is not None:
+            self.images = ServiceImages(self.client, self.standins, deployment_of(run))
+        graph = {urn: self._dependencies(r) & nodes.keys() for urn, r in nodes.items()}
+        forced = set(replace)
+        self.steps = {}
+        _run_graph(graph, lambda urn: self._step(nodes[urn], graph[urn], urn in forced))
+        self._delete_condemned(nodes)
+        return {s.name: s.decision for s in self.steps.values()}
 
     def update(self, run: Run) -> list[str]:
-        """`pulumi up` of `run` over what is applied: a resource whose inputs changed is replaced (a
-        container, as `replace`) or run again (a host command; an image is resolved again), in the
-        dependency order of `run`; unchanged ones are left alone. Returns the names of what changed.
-        Adding, removing or changing networks and volumes is not mapped (no test needs it)."""
-        old = {r.urn: r for r in self.run.resources if r.type in APPLIED_TYPES}
-        nodes = {r.urn: r for r in run.resources if r.type in APPLIED_TYPES}
-        if set(old) != set(nodes):
-            raise NotMapped(f"update adds or removes resources: {sorted(set(old) ^ set(nodes))}")
-        changed = {urn for urn, r in nodes.items() if reveal(r.inputs) != reveal(old[urn].inputs)}
-        for urn in changed:
-            if nodes[urn].type in (inputs.NETWORK, inputs.VOLUME):
-                raise NotMapped(f"update changes {nodes[urn].type} {nodes[urn].name}: not mapped")
-        self.run = run
-        graph = {urn: self._dependencies(r) & nodes.keys() for urn, r in nodes.items()}
+        """`pulumi up` of `run`: the names of the resources whose step was not "same"."""
+        return sorted(name for name, d in self.up(run).items() if d.kind != "same")
 
-        def step(urn: str) -> None:
-            r = nodes[urn]
-            if urn not in changed:
-                return
-            if r.type == inputs.CONTAINER:
-                self._replace(r)
+    def replace(self, *names: str) -> docker.models.containers.Container:
+        """`pulumi up --replace` of container resources `names` (the program unchanged): each is replaced
+        as the provider replaces it, and what depends on its id (health gate, provisioning) runs again."""
+        self.up(self.run, replace=[self.run.get(inputs.CONTAINER, name).urn for name in names])
+        return self.client.containers.get(self.containers[names[0]])
+
+    def apply_all(self) -> None:
+        """The first `pulumi up` (an empty state)."""
+        self.up(self.run)
+
+    def _nodes(self, run: Run) -> dict[str, Resource]:
+        for r in run.resources:
+            if r.type not in APPLIED_TYPES and not r.type.startswith(NOT_APPLIED_PREFIXES):
+                raise NotMapped(f"{r.type} ({r.name}): the engine mapping does not know this resource type")
+        return {r.urn: r for r in run.resources if r.type in APPLIED_TYPES}
+
+    def _step(self, r: Resource, depends_on: set[str], forced: bool) -> None:
+        started = time.monotonic()
+        old = self.state.get(r.urn)
+        values = self._inputs(r)
+        delete_first = steps.effective_delete_before_replace(r.type, r)
+        try:
+            decision = steps.decide(old, values, r, delete_first)
+        except steps.ProtectedReplace as refused:
+            raise ApplyFailed(str(refused)) from refused
+        if forced and old is not None:
+            decision = Decision("replace", ("id",), delete_first)
+        try:
+            if decision.kind == "create":
+                self._create(r, values)
+            elif decision.kind == "replace":
+                self._replace(r, old, values, decision)
+            elif decision.kind == "update":
+                self._update(r, old, values, decision)
             else:
-                self._apply_step(r, graph[urn])
+                self._same(r, old, values)
+        finally:
+            with self._lock:
+                self.steps[r.urn] = Step(r.urn, r.type, r.name, started, time.monotonic(), frozenset(depends_on),
+                                         decision)
 
-        _run_graph(graph, step)
-        return sorted(nodes[u].name for u in changed)
+    # --- the steps ------------------------------------------------------------------------------------
+
+    def _create(self, r: Resource, values: dict) -> None:
+        create = {inputs.NETWORK: self._create_network, inputs.VOLUME: self._create_volume,
+                  inputs.REMOTE_IMAGE: self._resolve_remote_image, inputs.IMAGE: self._resolve_image,
+                  inputs.CONTAINER: self._create_container_entry, inputs.LOCAL_COMMAND: self._run_command,
+                  inputs.REMOTE_COMMAND: self._run_command}[r.type]
+        entry = create(r, values)
+        if entry is not None:
+            self._keep(entry)
+
+    def _replace(self, r: Resource, old: Entry, values: dict, decision: Decision) -> None:
+        if decision.delete_first:
+            with self._lock:
+                dependents = steps.dependents_replaced_with(old, self.state)
+            for entry in [*dependents, old]:
+                self._delete(entry)
+                with self._lock:
+                    self.state.pop(entry.urn, None)
+            self._create(r, values)
+            return
+        with self._lock:
+            old.pending_delete = True
+            self.pending.append(old)
+            del self.state[r.urn]
+        try:
+            self._create(r, values)
+        except BaseException:
+            if r.urn not in self.state:  # nothing kept of the new one: the old stays current
+                with self._lock:
+                    self.pending.remove(old)
+                    old.pending_delete = False
+                    self.state[r.urn] = old
+            raise
+
+    def _update(self, r: Resource, old: Entry, values: dict, decision: Decision) -> None:
+        outputs = dict(old.outputs)
+        if r.type == inputs.CONTAINER:
+            outputs = self._update_container(old, values, set(decision.keys))
+        elif r.type in (inputs.LOCAL_COMMAND, inputs.REMOTE_COMMAND):
+            entry = self._run_command(r, values)  # pulumi-command's Update runs `create` again
+            outputs = entry.outputs if entry else outputs
+        elif r.type in (inputs.REMOTE_IMAGE, inputs.IMAGE):
+            outputs = (self._create_image_entry(r, values) or old).outputs
+        self._keep(Entry(**{**vars(old), "inputs": values, "outputs": outputs, "init_errors": [],
+                            "protect": r.protect, "retain_on_delete": r.retain_on_delete,
+                            "replace_on_changes": tuple(r.replace_on_changes),
+                            "replacement_trigger": r.replacement_trigger}))
+
+    def _same(self, r: Resource, old: Entry, values: dict) -> None:
+        with self._lock:
+            if r.type == inputs.CONTAINER and old.id:
+                self._real[_mock_id(r)] = old.id
+                self._real[str(r.state.get("name"))] = old.outputs.get("name", old.id)
+        self._keep(Entry(**{**vars(old), "inputs": values, "protect": r.protect, "retain_on_delete": r.retain_on_delete,
+                            "replace_on_changes": tuple(r.replace_on_changes),
+                            "replacement_trigger": r.replacement_trigger}))
+
+    def _keep(self, entry: Entry) -> None:
+        with self._lock:
+            self.state[entry.urn] = entry
+
+    def _entry(self, r: Resource, values: dict, id_: str, outputs: dict, init_errors: list[str] | None = None) -> Entry:
+        return Entry(urn=r.urn, type=r.type, name=r.name, id=id_, inputs=values, outputs=outputs,
+                     dependencies=frozenset(self._dependencies(r)), property_dependencies=dict(r.property_dependencies),
+                     protect=r.protect, retain_on_delete=r.retain_on_delete,
+                     delete_before_replace=steps.effective_delete_before_replace(r.type, r),
+                     replace_on_changes=tuple(r.replace_on_changes), replacement_trigger=r.replacement_trigger,
+                     init_errors=list(init_errors or []))
+
+    # --- networks, volumes, images ----------------------------------------------------------------------
+
+    def _create_network(self, r: Resource, values: dict) -> Entry:
+        kwargs = inputs.network_create(values)
+        network = self.client.networks.create(**kwargs)
+        return self._entry(r, values, network.id, dict(values))
+
+    def _create_volume(self, r: Resource, values: dict) -> Entry:
+        kwargs = inputs.volume_create(values)
+        self.client.volumes.create(**kwargs)  # Docker returns the volume of that name if it exists (adopted)
+        return self._entry(r, values, kwargs["name"], dict(values))
+
+    def _resolve_remote_image(self, r: Resource, values: dict) -> Entry:
+        return self._create_image_entry(r, values)
+
+    def _resolve_image(self, r: Resource, values: dict) -> Entry:
+        return self._create_image_entry(r, values)
+
+    def _create_image_entry(self, r: Resource, values: dict) -> Entry:
+        if r.type == inputs.REMOTE_IMAGE:
+            real = self.images.pinned(inputs.remote_image_ref(values))
+            self._produced(r, real, "imageId", "repoDigest")
+        else:
+            inputs.image_build(values)
+            real = self.images.for_service(self._service_component(r), r.state["repoDigest"])
+            self._produced(r, real, "repoDigest")
+        return self._entry(r, values, real, {**values, "imageId": real})
+
+    # --- containers ------------------------------------------------------------------------------------
+
+    def _create_container_entry(self, r: Resource, values: dict) -> Entry | None:
+        if values.get("gpus") and not self.gpu:
+            with self._lock:
+                self.not_run[r.name] = NO_GPU
+            return None
+        first = r.urn not in {e.urn for e in self.pending}
+        name = values.get("name") or (str(r.state.get("name")) if first else f"{r.name}-{pysecrets.token_hex(4)[:7]}")
+        plan = self._plan(r, values, name)
+        try:
+            cid = self._create_container(plan)
+        except ContainerFailed as failed:
+            if failed.cid:  # the provider had set the ID: Pulumi keeps it with an initialization error
+                self._keep(self._entry(r, values, failed.cid, {**values, "name": name}, [str(failed)]))
+                self._produced_container(r, failed.cid, name)
+            raise ApplyFailed(str(failed)) from failed
+        self._produced_container(r, cid, name)
+        inspect = self.client.api.inspect_container(cid)
+        return self._entry(r, values, cid, {**values, **docker_provider.read_back(inspect, values)})
+
+    def _produced_container(self, r: Resource, cid: str, name: str) -> None:
+        with self._lock:
+            self._real[_mock_id(r)] = cid
+            if r.state.get("name"):
+                self._real[str(r.state["name"])] = name
+
+    def _update_container(self, old: Entry, values: dict, changed: set[str]) -> dict:
+        """resourceDockerContainerUpdate: ContainerUpdate when a field it applies changed; nothing else
+        reaches the container; the state records every new value (no read-back)."""
+        if changed & docker_provider.UPDATE_APPLIES:
+            swap = values.get("memorySwap")
+            kwargs = {"restart_policy": {"Name": values.get("restart") or "no",
+                                         "MaximumRetryCount": int(values.get("maxRetryCount") or 0)},
+                      "mem_limit": int(values.get("memory") or 0) * docker_provider.MIB,
+                      "cpu_shares": int(values.get("cpuShares") or 0), "cpuset_cpus": values.get("cpuSet") or ""}
+            if swap:
+                kwargs["memswap_limit"] = int(swap) * docker_provider.MIB if int(swap) > 0 else int(swap)
+            try:
+                self.client.api.update_container(old.id, **kwargs)
+            except APIError as error:
+                raise ApplyFailed(f"container {old.name}: Unable to update a container: {error.explanation or error}") \
+                    from error
+        if "mustRun" in changed and old.outputs.get("mustRun") is False:
+            self.client.api.start(old.id)
+        return planned_state(old.outputs, values)
+
+    def _plan(self, r: Resource, values: dict, name: str) -> inputs.ContainerPlan:
+        image = values.get("image")
+        with self._lock:
+            produced = set(self._real.values())
+        if image not in produced:
+            raise NotMapped(f"container {r.name}: its image {image!r} is no output of a resource this apply created")
+        return inputs.container_plan(values, name, image)
+
+    def _create_container(self, plan: inputs.ContainerPlan) -> str:
+        """The provider's create: create (the ID is set here), leave the default bridge, join networks,
+        upload, start, wait. Raises ContainerFailed with the ID when a step after the create failed."""
+        api = self.client.api
+        try:
+            cid = api.create_container(host_config=api.create_host_config(**plan.host_config), **plan.create)["Id"]
+        except APIError as error:
+            raise ContainerFailed(f"container {plan.name}: Unable to create container: {error.explanation or error}",
+                                  None) from error
+        with self._lock:
+            self.created.append(cid)
+        try:
+            self._start_container(cid, plan)
+        except APIError as error:
+            raise ContainerFailed(f"container {plan.name}: {error.explanation or error}", cid) from error
+        return cid
+
+    def _start_container(self, cid: str, plan: inputs.ContainerPlan) -> None:
+        api = self.client.api
+        if plan.networks:
+            try:
+                api.disconnect_container_from_network(cid, "bridge")
+            except APIError as error:
+                if "is not connected to the network bridge" not in str(error):
+                    raise
+            for network, aliases, ipv4 in plan.networks:
+                api.connect_container_to_network(cid, network, aliases=aliases or None, ipv4_address=ipv4)
+        if plan.uploads:
+            api.put_archive(cid, "/", plan.upload_archive())
+        if plan.start:
+            api.start(cid)
+            if plan.wait:
+                self._wait_healthy(cid, plan)
+
+    def _wait_healthy(self, cid: str, plan: inputs.ContainerPlan) -> None:
+        """As the provider waits (`wait`), but it fails at once when Docker already calls the container
+        unhealthy, instead of sitting out `waitTimeout`: the outcome is the same failed deploy."""
+        deadline = time.monotonic() + plan.wait_timeout_s
+        while True:
+            state = self.client.api.inspect_container(cid)["State"]
+            health = (state.get("Health") or {}).get("Status")
+            if health is None:
+                raise ContainerFailed(f"container {plan.name}: 'wait' without a healthcheck (the provider refuses it)", cid)
+            if health == "healthy":
+                return
+            if health == "unhealthy" or time.monotonic() > deadline:
+                raise ContainerFailed(f"container {plan.name}: container failed to be in healthy state ({health}, "
+                                      f"{state.get('Status')})\n{self._why(cid)}", cid)
+            time.sleep(HEALTH_POLL_S)
+
+    def _why(self, cid: str) -> str:
+        state = self.client.api.inspect_container(cid)["State"]
+        probes = [f"probe exit {p.get('ExitCode')}: {p.get('Output', '').strip()[-400:]}"
+                  for p in (state.get("Health") or {}).get("Log", [])[-3:]]
+        logs = self.client.api.logs(cid, tail=40).decode(errors="replace")
+        return "\n".join([*probes, "--- logs", logs])
+
+    def _delete_container(self, cid: str, grace_s: int, remove_volumes: bool) -> None:
+        """The provider's delete: stop with `destroyGraceSeconds`, remove (force); a container already
+        gone is no error ("No such container" is ignored at each step)."""
+        api = self.client.api
+        _ignore_missing(lambda: api.stop(cid, timeout=grace_s))
+        _ignore_missing(lambda: api.remove_container(cid, v=remove_volumes, force=True))
+
+    # --- host commands ----------------------------------------------------------------------------------
+
+    def _run_command(self, r: Resource, values: dict) -> Entry | None:
+        inputs.command_inputs(r.type, values)
+        create = values.get("create") or ""
+        parent_type = self._type_of(r.parent)
+        if parent_type in HOST_GATE_PARENTS:
+            self.client.ping()  # the gate waits for cloud-init and docker; here the engine is up
+            return self._entry(r, values, f"{r.name}-gate", dict(values))
+        if r.type == inputs.REMOTE_COMMAND and parent_type in HOST_SYSTEM_PARENTS:
+            with self._lock:
+                self.not_run[r.name] = f"{HOST_SYSTEM_PARENTS[parent_type]}: not run on this machine"
+            return None
+        pulled = PULLED.search(create)
+        if pulled:  # the host pulls an image: the stand-in is there
+            real = self.images.for_service(self._service_component(r), pulled.group(1))
+            self._produced(r, real, "stdout")
+            return self._entry(r, values, f"{r.name}-{pysecrets.token_hex(4)}", {**values, "stdout": real + "\n"})
+        done = subprocess.run(["/bin/sh", "-c", create], input=values.get("stdin"), text=True, capture_output=True,
+                              env=self.engine.env, timeout=COMMAND_TIMEOUT_S, check=False)
+        with self._lock:
+            self.commands.append(CommandRun(r.name, create, done.stdout, done.stderr, time.time(), done.returncode))
+        if done.returncode != 0:  # pulumi-command: a plain error, nothing kept
+            raise ApplyFailed(f"host command {r.name} exited {done.returncode}\n--- script\n{create}\n"
+                              f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}")
+        return self._entry(r, values, f"{r.name}-{pysecrets.token_hex(4)}",
+                           {**values, "stdout": done.stdout, "stderr": done.stderr})
+
+    # --- deletes ----------------------------------------------------------------------------------------
+
+    def _delete_condemned(self, nodes: dict[str, Resource]) -> None:
+        """After every step succeeded: the pending deletes and what the program no longer declares."""
+        with self._lock:
+            removed = [e for urn, e in self.state.items() if urn not in nodes]
+            condemned = [*self.pending, *removed]
+        errors = self._delete_in_order(condemned, refuse_protected=removed)
+        if errors:
+            raise ApplyFailed("\n".join(errors))
+
+    def _delete_in_order(self, condemned: list[Entry], refuse_protected: Iterable[Entry] = ()) -> list[str]:
+        """ScheduleDeletes: dependents first, one batch at a time; a protected resource is refused and
+        what it depends on is left; a retained one leaves state without being deleted."""
+        refused_ids = {id(e) for e in refuse_protected if e.protect}
+        errors, blocked, ready = [], set(), []
+        for batch in steps.delete_antichains(condemned):
+            ready = []
+            for entry in batch:
+                if entry.urn in blocked or id(entry) in refused_ids:
+                    blocked |= entry.dependencies  # what a resource left in place depends on stays too
+                if id(entry) in refused_ids:
+                    errors.append(f"unable to delete resource {entry.urn}: it is protected; remove `protect` or "
+                                  "run `pulumi state unprotect` first")
+                elif entry.urn not in blocked:
+                    ready.append(entry)
+            with ThreadPoolExecutor(PARALLEL) as pool:
+                list(pool.map(self._forget, ready))
+        return errors
+
+    def _forget(self, entry: Entry) -> None:
+        if not entry.retain_on_delete:
+            self._delete(entry)
+        with self._lock:
+            if entry in self.pending:
+                self.pending.remove(entry)
+            elif self.state.get(entry.urn) is entry:
+                del self.state[entry.urn]
+
+    def _delete(self, entry: Entry) -> None:
+        """The provider's Delete for one resource (commands have no delete script: nothing runs)."""
+        if entry.type == inputs.CONTAINER:
+            self._delete_container(entry.id, int(entry.inputs.get("destroyGraceSeconds") or 0),
+                                   entry.inputs.get("removeVolumes", True) is not False)
+        elif entry.type == inputs.NETWORK:
+            self._remove_network(entry.id)
+        elif entry.type == inputs.VOLUME:
+            _ignore_missing(lambda: self.client.api.remove_volume(entry.id))
+
+    def pulumi_destroy(self, *, exclude_protected: bool = False) -> list[str]:
+        """`pulumi destroy` (`--exclude-protected`): every resource deleted, dependents first; a protected
+        one fails (or, excluded, stays with what it depends on) and a retained one is left on the engine.
+        Returns the errors Pulumi would print."""
+        everything = [*self.state.values(), *self.pending]
+        if exclude_protected:
+            kept = {e.urn for e in everything if e.protect}
+            kept |= {d for e in everything if e.urn in kept for d in e.dependencies}
+            everything = [e for e in everything if e.urn not in kept]
+        return self._delete_in_order(everything, refuse_protected=everything)
+
+    # --- refresh and preview ----------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """`pulumi refresh`: each container read back as the provider's Read stores it (one that is gone
+        leaves state), networks and volumes checked to exist; initialization errors are cleared."""
+        for entry in [*self.state.values(), *self.pending]:
+            gone = False
+            if entry.type == inputs.CONTAINER:
+                try:
+                    inspect = self.client.api.inspect_container(entry.id)
+                    entry.outputs = {**entry.outputs, **docker_provider.read_back(inspect, entry.inputs)}
+                except NotFound:
+                    gone = True
+            elif entry.type in (inputs.NETWORK, inputs.VOLUME):
+                look = self.client.api.inspect_network if entry.type == inputs.NETWORK else self.client.api.inspect_volume
+                try:
+                    look(entry.id)
+                except NotFound:
+                    gone = True
+            entry.init_errors = []
+            if gone:
+                self._forget_quietly(entry)
+
+    def _forget_quietly(self, entry: Entry) -> None:
+        if entry in self.pending:
+            self.pending.remove(entry)
+        elif self.state.get(entry.urn) is entry:
+            del self.state[entry.urn]
+
+    def preview(self, run: Run, *, refresh: bool = False) -> dict[str, Decision]:
+        """`pulumi preview [--refresh]`: each resource's step, nothing applied (the state unchanged). An
+        output of a resource the preview creates or replaces is unknown to its dependents."""
+        saved = copy.deepcopy((self.state, self.pending))
+        try:
+            if refresh:
+                self.refresh()
+            return self._plan_steps(run)
+        finally:
+            self.state, self.pending = saved
+
+    def _plan_steps(self, run: Run) -> dict[str, Decision]:
+        nodes = self._nodes(run)
+        unknown: set[str] = set()
+        decisions = {}
+        for r in _in_dependency_order(nodes, self._dependencies):
+            values = _replaced(self._inputs(r), {m: steps.UNKNOWN for m in unknown})
+            decision = steps.decide(self.state.get(r.urn), values, r, steps.effective_delete_before_replace(r.type, r))
+            decisions[r.name] = decision
+            if decision.kind in ("create", "replace"):
+                unknown |= {_mock_id(r), *(str(r.state[o]).strip() for o in OUTPUTS if r.state.get(o))}
+        return decisions
+
+    # --- cleanup -----------------------------------------------------------------------------------------
 
     def restart_engine(self) -> None:
         """Stop and start the engine itself (its data root kept), as a host reboot does."""
         self.engine.restart()
 
     def destroy(self) -> None:
-        """Remove the containers, networks and volumes this apply created (images stay, as a cache)."""
-        grace = {r.name: int(reveal(r.inputs).get("destroyGraceSeconds") or 0)
-                 for r in self.run.of_type(inputs.CONTAINER)}
-        current = {cid: grace.get(name, 0) for name, cid in self.containers.items()}
+        """Remove everything this stack made on the engine, kept resources too (the tests' cleanup, not
+        `pulumi destroy`: see pulumi_destroy). Images stay, as a cache."""
+        entries = [*self.state.values(), *self.pending]
+        grace = {e.id: int(e.inputs.get("destroyGraceSeconds") or 0) for e in entries if e.type == inputs.CONTAINER}
         with ThreadPoolExecutor(PARALLEL) as pool:
-            list(pool.map(lambda cid: self._delete_container(cid, current.get(cid, 0), True),
+            list(pool.map(lambda cid: self._delete_container(cid, grace.get(cid, 0), True),
                           [*self.created, *self._command_containers()]))
         for network in self.networks.values():
             self._remove_network(network)
         for volume in self.volumes:
             _ignore_missing(lambda: self.client.api.remove_volume(volume, force=True))
-        self.containers.clear()
+        self.state.clear()
+        self.pending.clear()
         self.created.clear()
-        self.networks.clear()
-        self.volumes.clear()
 
     def _remove_network(self, network: str, restarted: bool = False) -> None:
         """Remove a network once the daemon has let go of its removed containers' endpoints (it does
@@ -241,7 +633,7 @@ class Applied:
                 time.sleep(0.5)
 
     def _command_containers(self) -> list[str]:
-        """Containers a host command started on this apply's volumes or networks and left behind (a
+        """Containers a host command started on this stack's volumes or networks and left behind (a
         script that timed out leaves its `docker run --rm` running)."""
         ours = set(self.volumes) | set(self.networks)
         left = []
@@ -253,149 +645,6 @@ class Applied:
             if ours & (mounts | networks):
                 left.append(container["Id"])
         return left
-
-    # --- applying ------------------------------------------------------------------------------------
-
-    def apply_all(self) -> None:
-        nodes = {r.urn: r for r in self.run.resources if r.type in APPLIED_TYPES}
-        for r in self.run.resources:
-            if r.type not in APPLIED_TYPES and not r.type.startswith(NOT_APPLIED_PREFIXES):
-                raise NotMapped(f"{r.type} ({r.name}): the engine mapping does not know this resource type")
-        graph = {urn: self._dependencies(r) & nodes.keys() for urn, r in nodes.items()}
-        _run_graph(graph, lambda urn: self._apply_step(nodes[urn], graph[urn]))
-
-    def _apply_step(self, r: Resource, depends_on: set[str]) -> None:
-        started = time.monotonic()
-        {
-            inputs.NETWORK: self._apply_network,
-            inputs.VOLUME: self._apply_volume,
-            inputs.REMOTE_IMAGE: self._apply_remote_image,
-            inputs.IMAGE: self._apply_image,
-            inputs.CONTAINER: self._apply_container,
-            inputs.LOCAL_COMMAND: self._apply_command,
-            inputs.REMOTE_COMMAND: self._apply_command,
-        }[r.type](r)
-        with self._lock:
-            self.steps[r.urn] = Step(r.urn, r.type, r.name, started, time.monotonic(), frozenset(depends_on))
-
-    def _apply_network(self, r: Resource) -> None:
-        kwargs = inputs.network_create(r.inputs)
-        network = self.client.networks.create(**kwargs)
-        with self._lock:
-            self.networks[kwargs["name"]] = network.id
-
-    def _apply_volume(self, r: Resource) -> None:
-        kwargs = inputs.volume_create(r.inputs)
-        self.client.volumes.create(**kwargs)
-        with self._lock:
-            self.volumes.append(kwargs["name"])
-
-    def _apply_remote_image(self, r: Resource) -> None:
-        self._produced(r, self.images.pinned(inputs.remote_image_ref(r.inputs)), "imageId", "repoDigest")
-
-    def _apply_image(self, r: Resource) -> None:
-        inputs.image_build(r.inputs)
-        self._produced(r, self.images.for_service(self._service_component(r), r.state["repoDigest"]), "repoDigest")
-
-    def _apply_container(self, r: Resource) -> None:
-        values = reveal(r.inputs)
-        if values.get("gpus") and not self.gpu:
-            with self._lock:
-                self.not_run[r.name] = NO_GPU
-            return
-        cid = self._create_container(self._plan(r, values.get("name") or r.state["name"]))
-        with self._lock:
-            self.containers[r.name] = cid
-            self._real[_mock_id(r)] = cid
-
-    def _apply_command(self, r: Resource) -> None:
-        values = inputs.command_inputs(r.type, r.inputs)
-        create = values.get("create") or ""
-        parent_type = self._type_of(r.parent)
-        if parent_type in HOST_GATE_PARENTS:
-            self.client.ping()  # the gate waits for cloud-init and docker; here the engine is up
-            return
-        if r.type == inputs.REMOTE_COMMAND and parent_type in HOST_SYSTEM_PARENTS:
-            with self._lock:
-                self.not_run[r.name] = f"{HOST_SYSTEM_PARENTS[parent_type]}: not run on this machine"
-            return
-        pulled = PULLED.search(create)
-        if pulled:  # the host pulls an image: the stand-in is there
-            component = self._service_component(r)
-            real = self.images.for_service(component, pulled.group(1))
-            self._produced(r, real, "stdout")
-            return
-        script, stdin = self._resolve(create), self._resolve(values.get("stdin"))
-        done = subprocess.run(["/bin/sh", "-c", script], input=stdin, text=True, capture_output=True,
-                              env=self.engine.env, timeout=COMMAND_TIMEOUT_S, check=False)
-        with self._lock:
-            self.commands.append(CommandRun(r.name, script, done.stdout, done.stderr, time.time()))
-        if done.returncode != 0:
-            raise ApplyFailed(f"host command {r.name} exited {done.returncode}\n--- script\n{script}\n"
-                              f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}")
-
-    # --- containers ------------------------------------------------------------------------------------
-
-    def _plan(self, r: Resource, name: str) -> inputs.ContainerPlan:
-        image = reveal(r.inputs).get("image")
-        real = self._real.get(image)
-        if real is None:
-            raise NotMapped(f"container {r.name}: its image {image!r} is no output of a resource this apply created")
-        return inputs.container_plan(r.inputs, name, real)
-
-    def _create_container(self, plan: inputs.ContainerPlan) -> str:
-        """The provider's create: create, leave the default bridge, join networks, upload, start, wait."""
-        api = self.client.api
-        try:
-            cid = api.create_container(host_config=api.create_host_config(**plan.host_config), **plan.create)["Id"]
-            with self._lock:
-                self.created.append(cid)
-            if plan.networks:
-                try:
-                    api.disconnect_container_from_network(cid, "bridge")
-                except APIError as error:
-                    if "is not connected to the network bridge" not in str(error):
-                        raise
-                for network, aliases, ipv4 in plan.networks:
-                    api.connect_container_to_network(cid, network, aliases=aliases or None, ipv4_address=ipv4)
-            if plan.uploads:
-                api.put_archive(cid, "/", plan.upload_archive())
-            if plan.start:
-                api.start(cid)
-                if plan.wait:
-                    self._wait_healthy(cid, plan)
-        except APIError as error:
-            raise ApplyFailed(f"container {plan.name}: {error.explanation or error}") from error
-        return cid
-
-    def _wait_healthy(self, cid: str, plan: inputs.ContainerPlan) -> None:
-        """As the provider waits (`wait`), but it fails at once when Docker already calls the container
-        unhealthy, instead of sitting out `waitTimeout`: the outcome is the same failed deploy."""
-        deadline = time.monotonic() + plan.wait_timeout_s
-        while True:
-            state = self.client.api.inspect_container(cid)["State"]
-            health = (state.get("Health") or {}).get("Status")
-            if health is None:
-                raise ApplyFailed(f"container {plan.name}: 'wait' without a healthcheck (the provider refuses it)")
-            if health == "healthy":
-                return
-            if health == "unhealthy" or time.monotonic() > deadline:
-                raise ApplyFailed(f"container {plan.name} failed to be in healthy state ({health}, "
-                                  f"{state.get('Status')})\n{self._why(cid)}")
-            time.sleep(HEALTH_POLL_S)
-
-    def _why(self, cid: str) -> str:
-        state = self.client.api.inspect_container(cid)["State"]
-        probes = [f"probe exit {p.get('ExitCode')}: {p.get('Output', '').strip()[-400:]}"
-                  for p in (state.get("Health") or {}).get("Log", [])[-3:]]
-        logs = self.client.api.logs(cid, tail=40).decode(errors="replace")
-        return "\n".join([*probes, "--- logs", logs])
-
-    def _delete_container(self, cid: str, grace_s: int, remove_volumes: bool) -> None:
-        """The provider's delete: stop with `destroyGraceSeconds`, remove (force), wait until gone."""
-        api = self.client.api
-        _ignore_missing(lambda: api.stop(cid, timeout=grace_s))
-        _ignore_missing(lambda: api.remove_container(cid, v=remove_volumes, force=True))
 
     # --- the graph and the outputs -----------------------------------------------------------------------
 
@@ -433,18 +682,44 @@ class Applied:
                 if made_up:
                     self._real[made_up] = real
 
-    def _resolve(self, text: str | None) -> str | None:
-        """`text` with every made-up output replaced by the engine's."""
-        if text is None:
-            return None
-        for made_up, real in sorted(self._real.items(), key=lambda kv: -len(kv[0])):
-            text = text.replace(made_up, real)
-        return text
+    def _inputs(self, r: Resource) -> dict:
+        """`r`'s inputs with every made-up output replaced by the engine's (as Pulumi resolves them)."""
+        with self._lock:
+            real = dict(self._real)
+        return _replaced(reveal(r.inputs), real)
 
-    def _triggered_by(self, container: Resource) -> list[Resource]:
-        mock_id = _mock_id(container)
-        return [r for r in self.run.resources if r.type in (inputs.LOCAL_COMMAND, inputs.REMOTE_COMMAND)
-                and mock_id in (reveal(r.inputs).get("triggers") or [])]
+
+class ContainerFailed(Exception):
+    """A container create failed; `cid` is the ID the provider had set by then (None: nothing created)."""
+
+    def __init__(self, message: str, cid: str | None):
+        super().__init__(message)
+        self.cid = cid
+
+
+def planned_state(outputs: dict, values: dict) -> dict:
+    """What an update records: the program's values; a Computed input it left out keeps its old value."""
+    kept = {k: v for k, v in outputs.items() if k in docker_provider.COMPUTED or k not in docker_provider.SDK_INPUTS}
+    return {**kept, **{k: v for k, v in values.items() if v is not None}}
+
+
+def _replaced(value: Any, real: dict[str, str]) -> Any:
+    """`value` with every occurrence of a key of `real` (longest first) replaced by its value."""
+    if isinstance(value, str):
+        for made_up in sorted((k for k in real if k and k in value), key=len, reverse=True):
+            value = value.replace(made_up, real[made_up])
+        return value
+    if isinstance(value, dict):
+        return {k: _replaced(v, real) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replaced(v, real) for v in value]
+    return value
+
+
+def _in_dependency_order(nodes: dict[str, Resource], dependencies) -> list[Resource]:
+    entries = [Entry(urn, r.type, r.name, "", {}, {}, frozenset(dependencies(r) & nodes.keys()))
+               for urn, r in nodes.items()]
+    return [nodes[e.urn] for e in steps.dependency_order(entries)]
 
 
 def _mock_id(r: Resource) -> str:
@@ -499,10 +774,10 @@ def deployment_of(run: Run):
 
 
 def apply(run: Run, engine, standins: StandIns) -> Applied:
-    """Create `run`'s Docker resources on `engine`; on failure what was created is removed again."""
+    """The stack's first `pulumi up` on `engine`; on failure what was created is removed again."""
     client = docker.DockerClient(base_url=engine.url, timeout=COMMAND_TIMEOUT_S, max_pool_size=PARALLEL + 4)
     applied = Applied(run, engine, client, ServiceImages(client, standins, deployment_of(run)),
-                      gpu=engine_has_gpu(client))
+                      gpu=engine_has_gpu(client), standins=standins)
     try:
         applied.apply_all()
     except BaseException as failure:
