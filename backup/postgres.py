@@ -5,9 +5,12 @@ provisioning does), so no password is handled here. A restore never touches the 
 until the new copy is complete:
 
 1. `pg_restore --list` reads the whole dump's table of contents (a truncated dump fails here).
-2. A new database `<db>__restore` is created like berth provisions one (owned by the app's role, no
-   access for PUBLIC), the dump's extensions are created in it as the superuser, and the dump is
-   restored into it in one transaction *as the app's role*, so the app owns every object again.
+2. A new database `<db>__restore` is created like berth provisions one (the superuser's, the app's role
+   owning its `public` schema). The dump's schemas (with their owners and grants) and extensions are
+   restored first, as the superuser, while the app cannot connect to it yet: each extension in the
+   schema it was in (berth's `berth_extensions`, owned by the superuser, or one of the app's), its
+   script running where nothing of the app's can be. Then the rest in one transaction *as the app's
+   role*, so the app owns every object again, and only then is the app let in.
 3. With the app stopped: `<db>` becomes `<db>__previous` and `<db>__restore` becomes `<db>` (two
    renames; undone if the second fails). `<db>__previous` is dropped once the app is back up.
 """
@@ -22,12 +25,12 @@ from backup.manifest import BackupError
 from backup.runtime import Runtime
 
 SUPERUSER = "postgres"
-EXTENSION = re.compile(r"^\d+; \d+ \d+ EXTENSION - (\S+)")
-EXTENSION_COMMENT = re.compile(r"^\d+; \d+ \d+ COMMENT - EXTENSION ")
-# Restore as the app's role, without the objects' recorded owners, from a list with the extensions
-# taken out (the superuser creates them first; their comments belong to the superuser).
-RESTORE = ('list=$(mktemp) && printf "%s\\n" "$1" > "$list" && pg_restore -U postgres -d "$2" --no-owner --role="$3" '
-           '--single-transaction --exit-on-error -L "$list"; status=$?; rm -f "$list"; exit $status')
+# Table-of-contents entries the superuser restores (owners kept): schemas, their grants, extensions and
+# their comments. The app's role restores everything else.
+SUPERUSERS_ENTRY = re.compile(r"^\d+; \d+ \d+ (SCHEMA - |ACL - SCHEMA |EXTENSION - |COMMENT - EXTENSION )")
+# pg_restore of the entries listed in $1 into database $2, then any further options.
+RESTORE = ('list=$(mktemp) && printf "%s\\n" "$1" > "$list" && db=$2 && shift 2 && pg_restore -U postgres -d "$db" '
+           '--single-transaction --exit-on-error -L "$list" "$@"; status=$?; rm -f "$list"; exit $status')
 
 
 def ident(name: str) -> str:
@@ -71,21 +74,22 @@ class Database:
                               f"(or rename it back to {self.name}) before restoring again")
 
     def stage(self, dump: Path, toc: str) -> None:
-        """Restore the dump into `<db>__restore`, owned by the app's role, while the app keeps running."""
+        """Restore the dump into `<db>__restore` while the app keeps running; see the module docstring."""
         role, staged = ident(self.name), ident(self.staged)
-        extensions = [m.group(1) for line in toc.splitlines() if (m := EXTENSION.match(line))]
         self.psql(
             f"DROP DATABASE IF EXISTS {staged};",
-            f"CREATE DATABASE {staged} OWNER {role};",
+            f"CREATE DATABASE {staged};",
             f"REVOKE ALL ON DATABASE {staged} FROM PUBLIC;",
-            f"GRANT ALL ON DATABASE {staged} TO {role};",
             f"\\connect {staged}",
             f"ALTER SCHEMA public OWNER TO {role};",
-            *[f"CREATE EXTENSION IF NOT EXISTS {ident(e)};" for e in extensions],
         )
-        keep = "\n".join(line for line in toc.splitlines() if not (EXTENSION.match(line) or EXTENSION_COMMENT.match(line)))
-        with dump.open("rb") as f:
-            self.runtime.run_in(self.container, ["sh", "-c", RESTORE, "sh", keep, self.staged, self.name], stdin=f)
+        lines = toc.splitlines()
+        superusers = "\n".join(line for line in lines if SUPERUSERS_ENTRY.match(line))
+        rest = "\n".join(line for line in lines if not SUPERUSERS_ENTRY.match(line))
+        for entries, options in ((superusers, []), (rest, ["--no-owner", f"--role={self.name}"])):
+            with dump.open("rb") as f:
+                self.runtime.run_in(self.container, ["sh", "-c", RESTORE, "sh", entries, self.staged, *options], stdin=f)
+        self.psql(f"GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {staged} TO {role};")
 
     def _rename(self, old: str, new: str) -> str:
         return (f"SELECT format('ALTER DATABASE %I RENAME TO %I', {literal(old)}, {literal(new)}) "

@@ -6,7 +6,9 @@ what must be up first, and its connection URLs. Credentials are generated and ke
 secrets. Frontends join no data network, so they cannot reach a database at all.
 
 - Postgres: one container; each app gets its own role and database, provisioned by its own run of
-  psql, so one app's failing init SQL never keeps another app's database from being created.
+  psql as the superuser (berth's text only), then its init SQL in a throwaway container logged in as
+  the app's role (render/datastores.py), so one app's failing init SQL never keeps another app's
+  database from being created, and no app's SQL ever runs as the superuser.
 - Redis: one container per app, because Redis cannot fence one ACL user's keys from another's (any
   user with `~*` can read and FLUSHALL everything). It runs as the image's `redis` user with no
   capabilities at all: the official entrypoint's chown and privilege drop happen only when its first
@@ -34,6 +36,7 @@ from components.options import on_host, retained_in_prod
 from config import conventions
 from config.app import App, HealthCheck
 from config.deployment import Deployment
+from rules.postgres import SUPERUSER
 from render import datastores
 
 POSTGRES_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]  # entrypoint chowns PGDATA, drops to postgres
@@ -49,6 +52,22 @@ def generated_password(name: str, parent: pulumi.Resource) -> pulumi.Output[str]
     """A generated credential, secret in state. No special characters: it goes into URLs unescaped."""
     generated = random.RandomPassword(name, length=32, special=False, opts=pulumi.ResourceOptions(parent=parent))
     return pulumi.Output.secret(generated.result)
+
+
+def init_sql_command(app: App, image: str) -> str:
+    """`docker run` of a throwaway psql that sends the app's init SQL as one query, logged in as the app's role.
+
+    It runs on the app's own data network (internal: the shared Postgres and the app's Redis, no way
+    out), as the image's `postgres` user with no capabilities, no new privileges and a read-only root,
+    and is removed when it exits. Its password and query come on standard input, never a command line.
+    """
+    name = datastores.db_name(app.name)
+    return " ".join([
+        "docker run --rm -i", f"--network {shlex.quote(conventions.data_network(app.name))}",
+        "--read-only --cap-drop ALL --security-opt no-new-privileges --user postgres --memory 64m --pids-limit 32",
+        f"-e PGHOST=postgres -e PGUSER={name} -e PGDATABASE={name}",
+        f"--entrypoint sh {shlex.quote(image)} -c {shlex.quote(datastores.RUN_INIT_SQL_FROM_STDIN)}",
+    ])
 
 
 def app_database(deployment: Deployment, app: App, password: str) -> datastores.AppDatabase:
@@ -111,7 +130,7 @@ class SharedServices(pulumi.ComponentResource):
             networks=[Attachment(self.apps[a.name].network, ["postgres"]) for a in apps],
             healthcheck=healthcheck_args(HealthCheck(command=datastores.POSTGRES_HEALTHCHECK, start_period_s=30), None),
             memory_mb=settings.memory_mb,
-            env=superuser.apply(lambda pw: ["POSTGRES_USER=postgres", f"POSTGRES_PASSWORD={pw}"]),
+            env=superuser.apply(lambda pw: [f"POSTGRES_USER={SUPERUSER}", f"POSTGRES_PASSWORD={pw}"]),
             volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path="/var/lib/postgresql/data")],
             tmpfs=["/var/run/postgresql", "/tmp"],
             cap_add=POSTGRES_CAPS,
@@ -121,15 +140,20 @@ class SharedServices(pulumi.ComponentResource):
             **POSTGRES_STOP,
         ), host=self._host, parent=self)
 
-        psql = container.name.apply(lambda c: f"docker exec -i {shlex.quote(c)} psql -q -X -U postgres -d postgres")
+        admin_psql = container.name.apply(lambda c: f"docker exec -i {shlex.quote(c)} psql -q -X -U {SUPERUSER} -d postgres")
         for app in apps:
             data = self.apps[app.name]
             data.passwords["postgres"] = generated_password(f"{app.name}-postgres-password", self)
-            script = data.passwords["postgres"].apply(
-                lambda pw, app=app: datastores.provision_sql(app_database(self._deployment, app, pw)))
-            data.ready.append(self._host.run(
-                f"{app.name}-postgres-provision", psql, stdin=pulumi.Output.secret(script), triggers=[container.id],
-                parent=self, depends_on=[container]))
+            db = data.passwords["postgres"].apply(lambda pw, app=app: app_database(self._deployment, app, pw))
+            provision = self._host.run(
+                f"{app.name}-postgres-provision", admin_psql, stdin=pulumi.Output.secret(db.apply(datastores.provision_sql)),
+                triggers=[container.id], parent=self, depends_on=[container])
+            data.ready.append(provision)
+            if app.database and app.database.init_sql:
+                data.ready.append(self._host.run(
+                    f"{app.name}-postgres-init", container.image.apply(lambda image, app=app: init_sql_command(app, image)),
+                    stdin=pulumi.Output.secret(db.apply(datastores.init_sql_stdin)), triggers=[container.id],
+                    parent=self, depends_on=[provision]))
         return container
 
     def _redis(self, app: App) -> docker.Container:

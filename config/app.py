@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import core_schema
 
 from config.conventions import EC2_DATA_ROOT
+from rules import postgres
 from rules.containers import ESCAPE_CAPABILITIES, REVIEWED_CAPABILITIES, capability_name, is_system_path
 
 
@@ -406,11 +407,15 @@ class Headers(Camel):
 
 
 class Database(Camel):
-    """The app's own database in the shared Postgres: created, owned by the app's own role."""
+    """The app's own database in the shared Postgres (RDS on ECS), reached only by its own role, which owns
+    its `public` schema and all it creates (docs/trust.md, "Databases")."""
 
-    extensions: list[str] = Field(default=[], description=(
-        "Postgres extensions created in the app's database (e.g. vector)"))
-    init_sql: Annotated[str, AfterValidator(_usable_path), AfterValidator(_init_sql)] | None = Field(default=None, description="SQL file (relative to apps/) run as the app role")
+    extensions: list[Literal[postgres.EXTENSIONS]] = Field(default=[], description=(
+        "Postgres extensions berth creates in the app's database (schema berth_extensions, on the app role's "
+        "search_path): Postgres's trusted extensions, e.g. pg_trgm, pgcrypto, uuid-ossp, citext, hstore"))
+    init_sql: Annotated[str, AfterValidator(_usable_path), AfterValidator(_init_sql)] | None = Field(default=None, description=(
+        "SQL file (relative to apps/) run on every deploy as the app's role in its own database, as one "
+        "transaction; plain SQL only (psql's backslash commands are not read)"))
 
 
 class Redis(Camel):

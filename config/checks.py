@@ -18,7 +18,7 @@ from config.errors import Problems
 from config.instance_types import InstanceType, InstanceTypeLookup, UnknownInstanceType
 from config.raw_config import RawConfig
 from config.stack import Ec2HostSettings, StackSettings
-from rules import credentials, images
+from rules import credentials, images, postgres
 
 SETTINGS_KEYS = frozenset(f.alias or n for n, f in StackSettings.model_fields.items())
 
@@ -281,6 +281,19 @@ def check_init_sql(app: App, project_dir: Path, problems: Problems) -> None:
         problems.add(where, f"{app.database.init_sql} leads outside apps/ (to {path}); keep the SQL file in apps/")
     elif not path.is_file():
         problems.add(where, f"there is no file apps/{app.database.init_sql}; create it or remove initSql")
+    elif path.stat().st_size > postgres.INIT_SQL_MAX_BYTES:
+        problems.add(where, f"apps/{app.database.init_sql} has {path.stat().st_size} bytes; berth sends at most "
+                            f"{postgres.INIT_SQL_MAX_BYTES}: keep schema changes in the app's migrations")
+
+
+def check_database_names(apps: dict[str, App], problems: Problems) -> None:
+    """An app's role and database (and Redis user) are named after it: names Postgres, RDS, Redis or
+    berth already use are not free (rules/postgres.py)."""
+    for app in apps.values():
+        reason = postgres.reserved_reason(app.name)
+        if reason is not None and (app.database is not None or app.uses_shared("postgres") or app.uses_shared("redis")):
+            problems.add(f"apps/{app.name}.yaml: name", f"app {app.name!r} would own the database role and user "
+                                                        f"{reason}; rename the app (and its file)")
 
 
 def check_plain_secrets(settings: StackSettings, apps: dict[str, App], problems: Problems) -> None:

@@ -52,6 +52,7 @@ def load(raw: RawConfig, stack: str, project_dir: Path, offline_plan: bool = Fal
     checks.check_host_dirs(settings, apps, project_dir, problems)
     checks.check_networks(settings, apps, problems)
     checks.check_names(apps, problems)
+    checks.check_database_names(apps, problems)
     checks.check_plain_secrets(settings, apps, problems)
     checks.check_secrets(settings, raw, secret_names, problems, stand_ins_allowed=offline_plan)
     ecs_checks.check_ecs(settings, apps, problems)

@@ -2,14 +2,30 @@
 
 Pure functions of plain values; the component feeds them secret passwords inside `apply`, so what
 they return is itself a secret.
+
+Postgres is provisioned in two sessions per app (docs/trust.md, "Databases"):
+
+- `provision_sql`, as the admin (the superuser on one host, the RDS master on ECS): the app's role,
+  its database and the extensions it asks for. Only berth's own text: a name derived from the
+  validated app name, a generated password, extension names from the allow-list.
+- the app's init SQL, in a session that logged in as the app's role with its password, to its own
+  database. psql gets it as the argument of `-c`, which it sends to the server as one query string
+  without reading it: a meta-command (`\\connect`, `\\!`, `\\copy`, `\\i`, `\\o |cmd`) is a syntax error there,
+  not a command (psql's startup.c: `-c` not starting with a backslash is ACT_SINGLE_QUERY, sent with
+  SendQuery). The role belongs to no other role, so `RESET ROLE` leads back to itself and `SET ROLE`
+  or `SET SESSION AUTHORIZATION` to nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rules.postgres import database_name as db_name
+
 POSTGRES_PORT = 5432
 REDIS_PORT = 6379
+# Where berth creates an app's extensions: a schema of the admin's in the app's database, which the app may use.
+EXTENSIONS_SCHEMA = "berth_extensions"
 
 
 def sql_identifier(name: str) -> str:
@@ -20,11 +36,6 @@ def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def db_name(app: str) -> str:
-    """Role, database and Redis user name of an app: its name, usable unquoted in URLs."""
-    return app.replace("-", "_")
-
-
 @dataclass(frozen=True)
 class AppDatabase:
     app: str
@@ -33,32 +44,82 @@ class AppDatabase:
     init_sql: str | None = None
 
 
-def provision_sql(db: AppDatabase, admin: str | None = None) -> str:
-    """Idempotent psql script for one app: (re)create its role and database, keep its password in step.
+def provision_sql(db: AppDatabase) -> str:
+    """Idempotent psql script the admin runs for one app: its role, database and extensions; no app text.
 
-    Run as the superuser (or, on RDS, as `admin`, which must belong to the role to create a database
-    it owns) and safe to run on every change. The app's init SQL runs as its role and is closed with
-    its own `;` line, so a last statement written without one still ends before `RESET ROLE`.
+    The same text on one host (as the superuser) and on RDS (as the master, which is no superuser: it
+    may not touch SUPERUSER, and it acts on the app's role and database through its membership in the
+    role, which it grants itself). Safe to run on every change. The database belongs to the admin, so
+    the app cannot `ALTER DATABASE ... SET` what the admin's next session runs with (`role`,
+    `session_authorization`, `search_path`); the app gets CONNECT, CREATE and TEMPORARY on it and owns
+    its `public` schema. Each session pins `search_path` to pg_catalog, so no name the admin uses
+    resolves to an object of the app's.
     """
-    name = db_name(db.app)
-    role, lit = sql_identifier(name), sql_literal(name)
+    role, lit = sql_identifier(db_name(db.app)), sql_literal(db_name(db.app))
     lines = [
         "\\set ON_ERROR_STOP on",
-        f"SELECT 'CREATE ROLE {role} LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {lit})\\gexec",
-        f"ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {sql_literal(db.password)};",
-        *([f"GRANT {role} TO {sql_identifier(admin)};"] if admin else []),
-        f"SELECT 'CREATE DATABASE {role} OWNER {role}' WHERE NOT EXISTS "
-        f"(SELECT FROM pg_database WHERE datname = {lit})\\gexec",
+        "SET client_min_messages = warning;",  # not the NOTICEs of what exists already
+        "SET search_path = pg_catalog, pg_temp;",
+        f"SELECT 'CREATE ROLE {role}' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {lit})\\gexec",
+        f"ALTER ROLE {role} WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD {sql_literal(db.password)};",
+        # Only ever true of a role someone else changed; on RDS the master cannot, and fails here.
+        f"SELECT 'ALTER ROLE {role} NOSUPERUSER NOREPLICATION NOBYPASSRLS' FROM pg_roles WHERE rolname = {lit} "
+        "AND (rolsuper OR rolreplication OR rolbypassrls)\\gexec",
+        f"GRANT {role} TO CURRENT_USER;",
+        f"SELECT 'CREATE DATABASE {role}' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = {lit})\\gexec",
+        f"ALTER DATABASE {role} OWNER TO CURRENT_USER;",
+        f"ALTER DATABASE {role} RESET ALL;",
         f"REVOKE ALL ON DATABASE {role} FROM PUBLIC;",
-        f"GRANT ALL ON DATABASE {role} TO {role};",
+        f"GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {role} TO {role};",
         f"\\connect {role}",
+        "SET client_min_messages = warning;",
+        "SET search_path = pg_catalog, pg_temp;",
         f"ALTER SCHEMA public OWNER TO {role};",
-        *[f"CREATE EXTENSION IF NOT EXISTS {sql_identifier(ext)};" for ext in db.extensions],
+        *_extensions_sql(db_name(db.app), db.extensions),
     ]
-    if db.init_sql:
-        lines += [f"SET ROLE {role};", db.init_sql.rstrip(), ";", "RESET ROLE;"]
-    lines.append("\\connect postgres")
     return "\n".join(lines) + "\n"
+
+
+def _extensions_sql(name: str, extensions: tuple[str, ...]) -> list[str]:
+    """The app's extensions, created where the app cannot have put anything, and on its search_path.
+
+    An extension's script runs with its target schema first on the search_path, then the schemas of
+    the extensions it needs (PostgreSQL docs, CREATE EXTENSION and "Security Considerations for
+    Extensions": trojan-horse objects are a hazard only there). So the target is a schema the admin
+    owns and the app may only use; the allow-listed extensions need no other. One that exists already
+    (IF NOT EXISTS) runs no script. The app's sessions find the extensions' objects unqualified.
+    """
+    if not extensions:
+        return []
+    role, schema = sql_identifier(name), sql_identifier(EXTENSIONS_SCHEMA)
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {schema};",
+        "DO $$BEGIN IF EXISTS (SELECT FROM pg_namespace WHERE nspname = "
+        f"{sql_literal(EXTENSIONS_SCHEMA)} AND nspowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user)) "
+        f"THEN RAISE EXCEPTION 'schema {EXTENSIONS_SCHEMA} belongs to another role: berth creates extensions only in "
+        "a schema the app cannot write; rename that schema'; END IF; END$$;",
+        f"REVOKE ALL ON SCHEMA {schema} FROM PUBLIC, {role};",
+        f"GRANT USAGE ON SCHEMA {schema} TO {role};",
+        *[f"CREATE EXTENSION IF NOT EXISTS {sql_identifier(ext)} WITH SCHEMA {schema};" for ext in extensions],
+        f'ALTER ROLE {role} SET search_path = "$user", public, {schema};',
+    ]
+
+
+def init_sql_query(app: str, init_sql: str) -> str:
+    """The app's init SQL as the one query psql sends: led by a comment line, so even a file that starts
+    with a backslash is never read as a meta-command (`psql -c` treats a leading one as one)."""
+    return f"-- init SQL of app {app}, run as its own role in its own database\n{init_sql}"
+
+
+# Runs the init SQL in $INIT_SQL as one query (libpq's PG* variables say where and as whom).
+RUN_INIT_SQL = 'exec psql -X -w -q -c "$INIT_SQL"'
+# On one host: the password, then the query, arrive on standard input (neither is on a command line).
+RUN_INIT_SQL_FROM_STDIN = f'IFS= read -r PGPASSWORD && export PGPASSWORD && INIT_SQL=$(cat) && {RUN_INIT_SQL}'
+
+
+def init_sql_stdin(db: AppDatabase) -> str:
+    """What RUN_INIT_SQL_FROM_STDIN reads: the app's password on the first line, then its query."""
+    return f"{db.password}\n{init_sql_query(db.app, db.init_sql or '')}"
 
 
 def postgres_url(app: str, password: str, scheme: str | None = None) -> str:

@@ -87,7 +87,9 @@ def shop(tmp_path_factory, s3):
 def write_state(runtime: LocalRuntime, version: str) -> None:
     pg, redis = runtime.postgres, runtime.services["shop/redis"]
     if version == "a":
-        pg.psql("CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL, uid uuid DEFAULT uuid_generate_v4());"
+        # uuid-ossp is berth's (in berth_extensions); citext the app's own, in a schema of its own
+        pg.psql("CREATE SCHEMA mine; CREATE EXTENSION citext SCHEMA mine;"
+                "CREATE TABLE items (id serial PRIMARY KEY, name mine.citext NOT NULL, uid uuid DEFAULT uuid_generate_v4());"
                 "COMMENT ON TABLE items IS 'what the shop sells';"
                 "INSERT INTO items (name) SELECT 'item ' || i FROM generate_series(1, 500) AS i;", user="shop", db="shop")
         redis.pipe([f'SET cart:{i} "items {i}"' for i in range(200)])
@@ -125,6 +127,10 @@ def state(runtime: LocalRuntime) -> dict:
         "tables": pg.psql("SELECT string_agg(tablename || ' ' || tableowner, ',' ORDER BY tablename) "
                           "FROM pg_tables WHERE schemaname = 'public'", db="shop"),
         "comment": pg.psql("SELECT obj_description('items'::regclass)", db="shop"),
+        "extensions": pg.psql("SELECT string_agg(extname || ' in ' || n.nspname || ' of ' || nspowner::regrole, ',' "
+                              "ORDER BY extname) FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace", db="shop"),
+        "access": pg.psql("SELECT datdba::regrole || ' ' || has_database_privilege('shop', 'shop', 'CONNECT, CREATE') "
+                          "FROM pg_database WHERE datname = 'shop'"),
         "keys": keys,
         "values": redis.cli("DEBUG", "DIGEST"),  # a checksum of every key and value
         "files": files,
@@ -164,6 +170,11 @@ def test_a_backup_restores_exactly_what_was_backed_up(shop, s3, tmp_path):
     jobs.restore_app(PLAN, "shop", shop, tool_store(), tmp_path)  # the latest complete backup
     assert state(shop) == before
     assert before["tables"] == "items shop" and before["comment"] == "what the shop sells"
+    # each extension back in its schema (berth's owned by the superuser, the app's own by the app), the
+    # database the superuser's and open to the app again
+    assert before["extensions"] == ("citext in mine of shop,plpgsql in pg_catalog of postgres,"
+                                    "uuid-ossp in berth_extensions of postgres")
+    assert before["access"] == "postgres true"
     assert shop.events == ["stop shop/worker", "stop shop/redis", "start shop/redis", "start shop/worker"]
     leftovers = [p.name for p in shop.volumes_root.glob("*/*") if p.name != "_data"]
     assert leftovers == [] and shop.postgres.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'shop__%'") == "0"

@@ -166,7 +166,7 @@ def test_postgres_provisioning_sends_its_sql_as_a_secret_on_stdin(deploy):
     provision = deploy("dev").get("command:local:Command", "mediahub-postgres-provision")
     assert provision.is_secret("stdin")
     sql = provision.values["stdin"]
-    assert "CREATE DATABASE \"mediahub\" OWNER \"mediahub\"" in sql
+    assert "SELECT 'CREATE DATABASE \"mediahub\"'" in sql and 'GRANT CONNECT, CREATE, TEMPORARY ON DATABASE "mediahub"' in sql
     assert "test-secret" not in provision.values["create"] and "PASSWORD" not in provision.values["create"]
 
 

@@ -98,25 +98,32 @@ def test_env_placeholders_become_this_stacks_address(tmp_path):
     assert substitute(web.env["HOST"], deployment, APP) == "shop.localhost"
 
 
-def test_provisioning_sql_is_idempotent_and_quotes_what_it_is_given():
-    sql = datastores.provision_sql(datastores.AppDatabase("my-app", "pa'ss", ("uuid-ossp",), "CREATE TABLE IF NOT EXISTS t ();"))
+def test_the_admin_script_is_idempotent_quotes_what_it_is_given_and_holds_no_app_text():
+    db = datastores.AppDatabase("my-app", "pa'ss", ("uuid-ossp",), "CREATE TABLE IF NOT EXISTS t ();")
+    sql = datastores.provision_sql(db)
     assert "WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'my_app')\\gexec" in sql
     assert "WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'my_app')\\gexec" in sql
     assert "PASSWORD 'pa''ss';" in sql
-    assert 'CREATE EXTENSION IF NOT EXISTS "uuid-ossp";' in sql
-    assert sql.index('SET ROLE "my_app";') < sql.index("CREATE TABLE IF NOT EXISTS t ();") < sql.index("RESET ROLE;")
+    assert 'CREATE EXTENSION IF NOT EXISTS "uuid-ossp" WITH SCHEMA "berth_extensions";' in sql
+    assert db.init_sql not in sql and "SET ROLE" not in sql
     assert sql.startswith("\\set ON_ERROR_STOP on")
 
 
-def test_init_sql_without_a_last_semicolon_still_ends_before_reset_role():
-    sql = datastores.provision_sql(datastores.AppDatabase("rag", "pw", (), "CREATE TABLE t (id int)\n-- done\n"))
-    assert 'SET ROLE "rag";\nCREATE TABLE t (id int)\n-- done\n;\nRESET ROLE;\n' in sql
+def test_the_admin_script_names_no_admin_so_the_superuser_and_the_rds_master_run_the_same_text():
+    """The master (no superuser) acts on the app's database through membership in its role."""
+    sql = datastores.provision_sql(datastores.AppDatabase("rag", "pw"))
+    assert "berth_admin" not in sql and '"postgres"' not in sql and "SUPERUSER " not in sql.split("\\gexec")[0]
+    assert sql.index('GRANT "rag" TO CURRENT_USER;') < sql.index("""SELECT 'CREATE DATABASE "rag"'""")
+    assert 'ALTER DATABASE "rag" OWNER TO CURRENT_USER;' in sql
 
 
-def test_on_rds_the_master_joins_the_app_role_before_creating_its_database():
-    sql = datastores.provision_sql(datastores.AppDatabase("rag", "pw"), admin="berth_admin")
-    assert sql.index('GRANT "rag" TO "berth_admin";') < sql.index('CREATE DATABASE "rag" OWNER "rag"')
-    assert "GRANT" not in datastores.provision_sql(datastores.AppDatabase("rag", "pw")).split("REVOKE")[0]
+def test_init_sql_is_one_query_led_by_a_comment_so_a_leading_backslash_is_sql():
+    """psql -c reads a leading backslash as a meta-command; anything else it sends unread."""
+    query = datastores.init_sql_query("rag", "\\! touch /tmp/x")
+    assert query.startswith("-- ") and query.endswith("\n\\! touch /tmp/x")
+    stdin = datastores.init_sql_stdin(datastores.AppDatabase("rag", "pw", (), "SELECT 1"))
+    assert stdin.split("\n", 1) == ["pw", datastores.init_sql_query("rag", "SELECT 1")]
+    assert datastores.RUN_INIT_SQL.endswith('-c "$INIT_SQL"')
 
 
 @pytest.mark.parametrize("mode, policy, persistence", [

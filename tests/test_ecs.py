@@ -338,9 +338,12 @@ def test_databases_are_provisioned_by_a_one_off_task_before_the_apps_start(ecs):
     assert provision.urn in backend.dependencies
     assert "aws ecs run-task" in provision.values["create"] and "aws ecs wait tasks-stopped" in provision.values["create"]
     sql = next(v for v in run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
-               if v.name == "mediahub-provision-sql")
+               if v.name == "mediahub-postgres.provision-sql")
     assert sql.is_secret("secretString")
-    assert 'GRANT "mediahub" TO "berth_admin";' in sql.values["secretString"]
+    assert 'GRANT "mediahub" TO CURRENT_USER;' in sql.values["secretString"]
+    (container,) = json.loads(run.get(TASK, "mediahub-postgres-provision").values["containerDefinitions"])
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert (env["PGUSER"], env["PGDATABASE"], env["PGSSLMODE"]) == ("berth_admin", "postgres", "require")
 
 
 def test_each_apps_database_is_provisioned_by_its_own_task(tmp_path):
@@ -354,18 +357,51 @@ def test_each_apps_database_is_provisioned_by_its_own_task(tmp_path):
         **SECRETS[CHM], "berth:youtubeTalkerOpenrouterApiKey": "or-test", "berth:youtubeTalkerSupadataApiKey": "sd-test"})
     run = run_stack(tmp_path, "chm-ecs-prod", config)
     runs = {r.name: r for r in run.of_type("command:local:Command") if r.name.endswith("-postgres-provision")}
+    assert not [r for r in run.of_type("command:local:Command") if r.name.endswith("-postgres-init")]  # no init SQL
     assert set(runs) == {"mediahub-postgres-provision", "youtube-talker-postgres-provision"}
     sql = {v.name: v.values["secretString"] for v in run.of_type("aws:secretsmanager/secretVersion:SecretVersion")}
     tasks = {t.name: json.loads(t.values["containerDefinitions"]) for t in run.of_type(TASK)}
     for app, other in (("mediahub", "youtube_talker"), ("youtube-talker", "mediahub")):
-        own = sql[f"{app}-provision-sql"]
+        own = sql[f"{app}-postgres.provision-sql"]
         assert f'CREATE DATABASE "{app.replace("-", "_")}"' in own and f'"{other}"' not in own
         (container,) = tasks[f"{app}-postgres-provision"]  # the app's own task reads the app's own SQL
         assert {s["name"]: s["valueFrom"] for s in container["secrets"]}["PROVISION_SQL"].endswith(
-            f":secret/{app}-provision-sql")
+            f":secret/{app}-postgres.provision-sql")
         assert runs[f"{app}-postgres-provision"].urn in run.get(SERVICE, f"{app}-backend").dependencies
         other_run = runs[f"{'youtube-talker' if app == 'mediahub' else 'mediahub'}-postgres-provision"]
         assert other_run.urn not in run.get(SERVICE, f"{app}-backend").dependencies
+
+
+def test_init_sql_runs_in_a_task_of_its_own_as_the_apps_role_without_the_masters_password(tmp_path):
+    """The admin task has the master's password and berth's SQL; the init task, after it, has the app's
+    password and the app's SQL, and psql sends that as one query (`-c`): no meta-command is read."""
+    apps = tmp_path / "berth" / "apps"
+    apps.mkdir(parents=True)
+    for source in (REPO / "apps").iterdir():
+        (apps / source.name).write_bytes(source.read_bytes())
+    mediahub = yaml.safe_load((apps / "mediahub.yaml").read_text())
+    mediahub["database"] = {"initSql": "mediahub-init.sql", "extensions": ["pg_trgm"]}
+    (apps / "mediahub.yaml").write_text(yaml.safe_dump(mediahub, sort_keys=False))
+    (apps / "mediahub-init.sql").write_text("\\! id\nCREATE TABLE IF NOT EXISTS notes (body text);\n")
+    run = run_stack(tmp_path, "chm-ecs-prod", ecs_config(CHM))
+    admin, init = (run.get("command:local:Command", f"mediahub-postgres-{step}") for step in ("provision", "init"))
+    assert admin.urn in init.dependencies and init.urn in run.get(SERVICE, "mediahub-backend").dependencies
+    (container,) = json.loads(run.get(TASK, "mediahub-postgres-init").values["containerDefinitions"])
+    assert container["command"] == ["sh", "-c", 'exec psql -X -w -q -c "$INIT_SQL"']
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert (env["PGUSER"], env["PGDATABASE"], env["PGSSLMODE"]) == ("mediahub", "mediahub", "require")
+    secrets = {s["name"]: s["valueFrom"].rsplit(":secret/", 1)[1] for s in container["secrets"]}
+    assert secrets == {"INIT_SQL": "mediahub-postgres.init-sql", "PGPASSWORD": "mediahub-postgres.password"}
+    assert container["readonlyRootFilesystem"] is True and container["linuxParameters"]["capabilities"]["drop"] == ["ALL"]
+    values = {v.name: v.values["secretString"] for v in run.of_type("aws:secretsmanager/secretVersion:SecretVersion")}
+    assert values["mediahub-postgres.init-sql"].startswith("-- ")
+    assert values["mediahub-postgres.init-sql"].endswith("\n\\! id\nCREATE TABLE IF NOT EXISTS notes (body text);\n")
+    assert "notes" not in values["mediahub-postgres.provision-sql"]
+    assert values["mediahub-postgres.password"] in values["mediahub-postgres.provision-sql"]
+    # the init tasks' execution role reads the app's two secrets, never the master's password
+    policy = json.loads(run.get("aws:iam/rolePolicy:RolePolicy", "data-init").values["policy"])
+    (readable,) = [s["Resource"] for s in policy["Statement"] if s["Sid"] == "OwnSecrets"]
+    assert sorted(r.rsplit(":secret/", 1)[1] for r in readable) == ["mediahub-postgres.init-sql", "mediahub-postgres.password"]
 
 
 def test_one_off_task_script_fails_unless_the_container_exits_zero(tmp_path):

@@ -249,8 +249,9 @@ def test_support_runs_the_backend_the_shared_postgres_17_and_its_own_redis_7(sys
 
 def test_support_database_has_its_app_role_and_uuid_ossp(system):
     sql = provisioning_sql(system(SUPPORT), "customer-support")
-    assert 'CREATE DATABASE "customer_support" OWNER "customer_support"' in sql
-    assert 'CREATE EXTENSION IF NOT EXISTS "uuid-ossp";' in sql.split('\\connect "customer_support"')[1]
+    assert """SELECT 'CREATE ROLE "customer_support"'""" in sql and """SELECT 'CREATE DATABASE "customer_support"'""" in sql
+    assert ('CREATE EXTENSION IF NOT EXISTS "uuid-ossp" WITH SCHEMA "berth_extensions";'
+            in sql.split('\\connect "customer_support"')[1])
 
 
 def test_support_backend_gets_its_connections_and_secrets_as_secrets(system):
@@ -412,9 +413,11 @@ def test_rag_services_reach_each_other_by_the_seeds_names(system):
 def test_rag_init_sql_runs_as_the_app_role_on_postgres_15(system):
     run = system(RAG)
     assert pulled(run, "shared-postgres").startswith("postgres:15.")
-    sql = provisioning_sql(run, "rag")
-    init = (REPO / "apps" / "rag-init.sql").read_text(encoding="utf-8").rstrip()
-    assert f'SET ROLE "rag";\n{init}\n;\nRESET ROLE;' in sql
+    init = next(r for r in run.resources if r.name == "rag-postgres-init")
+    assert init.is_secret("stdin") and "-e PGUSER=rag -e PGDATABASE=rag" in init.values["create"]
+    rag_init = (REPO / "apps" / "rag-init.sql").read_text(encoding="utf-8")
+    assert init.values["stdin"].split("\n", 1)[1].endswith(f"\n{rag_init}")  # after the password line
+    assert rag_init not in provisioning_sql(run, "rag")
 
 
 def test_rag_streamlit_and_api_routes(system, tmp_path):

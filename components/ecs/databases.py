@@ -1,10 +1,11 @@
 """Managed Postgres and Redis for an ECS stack, fenced per app as on one host.
 
 - Postgres: one Amazon RDS instance, private, encrypted, reached only from the security group of
-  the services that use it. Each app gets its own role and database, provisioned by its own one-off
-  task that runs the same SQL as on one host (render/datastores.py) with the master password from
-  Secrets Manager, so one app's failing init SQL holds up no other app. Prod: deletion protection, a
-  final snapshot, automated backups retained.
+  the services that use it. Each app gets its own role and database from its own one-off task that
+  runs the same admin SQL as on one host (render/datastores.py) as the master (no superuser on RDS),
+  then, in a task of its own that has only the app's password, its init SQL as the app's role. One
+  app's failing init SQL holds up no other app. Prod: deletion protection, a final snapshot,
+  automated backups retained.
 - Redis: one ElastiCache replication group per app that uses Redis (TLS, encrypted at rest, an auth
   token), so no app sees another's keys; a cache evicts, a store keeps its data and snapshots.
 Staging protects nothing and takes no final snapshot: `pulumi destroy` leaves nothing behind.
@@ -12,6 +13,7 @@ Staging protects nothing and takes no final snapshot: `pulumi destroy` leaves no
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -26,13 +28,16 @@ from components.shared_services import app_database, generated_password
 from config.app import App
 from config.deployment import Deployment
 from config.ecs_checks import postgres_major
+from rules.postgres import RDS_MASTER_USER as MASTER_USER
 from config.stack import EcsHostSettings
 from render import datastores
 from render.ecs_tasks import OneOffTask, run_task_script
 
 POSTGRES_PORT = 5432
 REDIS_PORT = 6379
-MASTER_USER = "berth_admin"
+# Secrets of the provisioning tasks, under each app's prefix: a `.` no env name has, so no secret an app's
+# services get (named after their env) can share one's name.
+PROVISION_SQL_KEY, INIT_SQL_KEY, PASSWORD_KEY = "postgres.provision-sql", "postgres.init-sql", "postgres.password"
 REDIS_ENGINE_VERSION = "7.1"
 REDIS_FAMILY = "redis7"
 
@@ -117,53 +122,86 @@ class ManagedData(pulumi.ComponentResource):
             data = self.apps[app.name]
             data.urls["postgres"] = pulumi.Output.secret(pulumi.Output.all(passwords[app.name], instance.address).apply(
                 lambda a, app=app: datastores.postgres_url(app.name, a[0]).replace("@postgres:", f"@{a[1]}:")))
-        # The master is no superuser on RDS: it must belong to a role to create a database that role owns.
-        scripts = {app.name: passwords[app.name].apply(
-            lambda pw, app=app: datastores.provision_sql(app_database(deployment, app, pw), admin=MASTER_USER))
-            for app in apps}
-        provisions = self._provision(name, scripts, master, instance, provisioner, cluster, log_group)
+        databases = {app.name: passwords[app.name].apply(lambda pw, app=app: app_database(deployment, app, pw))
+                     for app in apps}
+        provisions = self._provision(name, databases, master, instance, provisioner, cluster, log_group)
         for app in apps:
-            self.apps[app.name].ready.append(provisions[app.name])
+            self.apps[app.name].ready.extend(provisions[app.name])
         return instance
 
-    def _provision(self, name, scripts: dict[str, pulumi.Output[str]], master, instance, provisioner, cluster,
-                   log_group) -> dict[str, command.local.Command]:
-        """Per app, a one-off task of the pinned Postgres image runs its provisioning SQL with psql over TLS.
+    def _provision(self, name, databases: dict[str, pulumi.Output[datastores.AppDatabase]], master, instance,
+                   provisioner, cluster, log_group) -> dict[str, list[command.local.Command]]:
+        """Per app, one-off tasks of the pinned Postgres image: the admin SQL as the master, then the app's
+        init SQL as its own role (a task that never sees the master's password), both with psql over TLS.
 
-        One task per app, as each app's own provisioning on one host: one app's failing init SQL stops
-        that app's deploy and no other's.
+        Their own tasks per app, as each app's own provisioning on one host: one app's failing init SQL
+        stops that app's deploy and no other's.
         """
         deployment, store = self._deployment, self._store
-        sql_arns = {app: store.put(app, "PROVISION_SQL", script, parent=self) for app, script in scripts.items()}
+        scripts = {app: db.apply(datastores.provision_sql) for app, db in databases.items()}
+        sql_arns = {app: store.put(app, PROVISION_SQL_KEY, script, parent=self) for app, script in scripts.items()}
         master_arn = store.put("berth", "POSTGRES_MASTER_PASSWORD", master, parent=self)
         role = task_execution_role(f"{name}-provisioner", deployment, [*sql_arns.values(), master_arn], log_group,
                                    parent=self)
-        provisions = {}
+        init_apps = [a for a in databases if (db := deployment.apps[a].database) and db.init_sql]
+        init_arns = {app: (store.put(app, INIT_SQL_KEY, databases[app].apply(
+                               lambda db: datastores.init_sql_query(db.app, db.init_sql)), parent=self),
+                           store.put(app, PASSWORD_KEY, databases[app].apply(lambda db: db.password), parent=self))
+                     for app in init_apps}
+        init_role = task_execution_role(f"{name}-init", deployment, [a for pair in init_arns.values() for a in pair],
+                                        log_group, parent=self) if init_apps else None
+        network = (self._network.private_subnet_ids, provisioner.id)
+        runs = {}
         for app, sql_arn in sql_arns.items():
-            container = pulumi.Output.json_dumps([{
-                "name": "provision", "image": deployment.settings.shared.postgres.image, "essential": True,
+            # What the task reads, so a changed script (whose secret keeps its ARN) runs again.
+            admin_digest = scripts[app].apply(digest)
+            admin = self._one_off(f"{app}-postgres-provision", f"provision-{app}", instance, role, log_group, network, {
                 "command": ["sh", "-c", 'printf "%s\\n" "$PROVISION_SQL" | psql -X -q'],
-                "environment": pulumi.Output.all(instance.address).apply(lambda a: [
-                    {"name": "PGHOST", "value": a[0]}, {"name": "PGUSER", "value": MASTER_USER},
-                    {"name": "PGDATABASE", "value": "postgres"}, {"name": "PGSSLMODE", "value": "require"}]),
-                "secrets": [{"name": "PROVISION_SQL", "valueFrom": sql_arn},
-                            {"name": "PGPASSWORD", "valueFrom": master_arn}],
-                "readonlyRootFilesystem": True, "user": "postgres",
-                "linuxParameters": {"capabilities": {"drop": ["ALL"]}},
-                "logConfiguration": awslogs(log_group, f"provision-{app}"),
-            }])
-            task = aws.ecs.TaskDefinition(f"{app}-postgres-provision", family=f"berth-{deployment.stack}-provision-{app}",
-                                          network_mode="awsvpc", requires_compatibilities=["FARGATE"], cpu="256",
-                                          memory="512", execution_role_arn=role.arn, container_definitions=container,
-                                          opts=pulumi.ResourceOptions(parent=self))
-            script_text = pulumi.Output.all(cluster.name, task.arn, self._network.private_subnet_ids, provisioner.id).apply(
-                lambda a: run_task_script(OneOffTask(cluster=a[0], task_definition=a[1], container="provision",
-                                                     subnets=tuple(a[2]), security_groups=(a[3],))))
-            provisions[app] = command.local.Command(
-                f"{app}-postgres-provision", create=script_text, interpreter=["/bin/bash", "-c"],
-                triggers=[sql_arn, task.arn], logging=command.local.Logging.STDERR,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[instance]))
-        return provisions
+                "environment": {"PGUSER": MASTER_USER, "PGDATABASE": "postgres"},
+                "secrets": {"PROVISION_SQL": sql_arn, "PGPASSWORD": master_arn}},
+                cluster, [sql_arn, admin_digest], [instance])
+            runs[app] = [admin]
+            if app in init_arns:
+                init_sql_arn, password_arn = init_arns[app]
+                user = datastores.db_name(app)
+                runs[app].append(self._one_off(
+                    f"{app}-postgres-init", f"init-{app}", instance, init_role, log_group, network, {
+                        "command": ["sh", "-c", datastores.RUN_INIT_SQL],
+                        "environment": {"PGUSER": user, "PGDATABASE": user},
+                        "secrets": {"INIT_SQL": init_sql_arn, "PGPASSWORD": password_arn}},
+                    cluster, [init_sql_arn, password_arn, admin_digest,
+                              databases[app].apply(lambda db: digest(datastores.init_sql_stdin(db)))], [admin]))
+        return runs
+
+    def _one_off(self, name: str, family: str, instance, role, log_group, network, run: dict, cluster,
+                 triggers: list, after: list) -> command.local.Command:
+        """A task definition of one psql container and the command that runs it to completion.
+
+        The container: the pinned Postgres image as its `postgres` user, read-only root, no
+        capabilities, libpq's PG* variables (TLS required) and `run`'s command, variables and secrets.
+        """
+        deployment = self._deployment
+        container = pulumi.Output.json_dumps([{
+            "name": "provision", "image": deployment.settings.shared.postgres.image, "essential": True,
+            "command": run["command"],
+            "environment": instance.address.apply(lambda host: [{"name": k, "value": v} for k, v in {
+                "PGHOST": host, **run["environment"], "PGSSLMODE": "require"}.items()]),
+            "secrets": [{"name": k, "valueFrom": v} for k, v in run["secrets"].items()],
+            "readonlyRootFilesystem": True, "user": "postgres",
+            "linuxParameters": {"capabilities": {"drop": ["ALL"]}},
+            "logConfiguration": awslogs(log_group, family),
+        }])
+        task = aws.ecs.TaskDefinition(name, family=f"berth-{deployment.stack}-{family}", network_mode="awsvpc",
+                                      requires_compatibilities=["FARGATE"], cpu="256", memory="512",
+                                      execution_role_arn=role.arn, container_definitions=container,
+                                      opts=pulumi.ResourceOptions(parent=self))
+        subnets, group = network
+        script = pulumi.Output.all(cluster.name, task.arn, subnets, group).apply(
+            lambda a: run_task_script(OneOffTask(cluster=a[0], task_definition=a[1], container="provision",
+                                                 subnets=tuple(a[2]), security_groups=(a[3],))))
+        return command.local.Command(name, create=script, interpreter=["/bin/bash", "-c"],
+                                     triggers=[*triggers, task.arn], logging=command.local.Logging.STDERR,
+                                     opts=pulumi.ResourceOptions(parent=self, depends_on=after))
 
     def _redis(self, app: App) -> None:
         deployment, network = self._deployment, self._network
@@ -192,6 +230,10 @@ class ManagedData(pulumi.ComponentResource):
         self.apps[app.name].urls["redis"] = pulumi.Output.secret(pulumi.Output.all(
             token, cluster.primary_endpoint_address).apply(lambda a: f"rediss://:{a[0]}@{a[1]}:{REDIS_PORT}/0"))
         self.apps[app.name].ready.append(cluster)
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def awslogs(log_group: aws.cloudwatch.LogGroup, prefix: str) -> dict:

@@ -17,6 +17,7 @@ from being provisioned.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 import urllib.request
@@ -78,7 +79,8 @@ services:
     healthcheck: {path: /, probe: wget, intervalS: 1, startPeriodS: 1}
     uses: {postgres: DATABASE_URL}
 """
-BROKEN_INIT = "CREATE TABLE oops (;\n"
+# Init SQL that tries to climb back to the superuser: it ran as the superuser once (`SET ROLE … RESET ROLE`).
+BROKEN_INIT = "RESET ROLE;\nCREATE ROLE intruder SUPERUSER LOGIN PASSWORD 'x';\n"
 
 
 def free_port() -> int:
@@ -132,18 +134,22 @@ def psql(applied: Applied, database: str, sql: str) -> str:
 # --- 6. one app's bad init SQL (first: it applies, and removes, a stack of its own) ---------------------
 
 def test_one_apps_bad_init_sql_leaves_the_other_apps_provisioned(engine, standins, tmp_path):
-    """`broken` comes first; its SQL fails, and `alpha` (after it) still gets its role, database and table."""
+    """`broken` comes first; its SQL (RESET ROLE, then make a superuser) fails, as the app's own role, and
+    changes nothing; `alpha` (after it) still gets its role, database and table."""
     run = project_run(tmp_path, {"broken": BROKEN, "alpha": ALPHA},
                       {"broken-init.sql": BROKEN_INIT, "alpha-init.sql": ALPHA_INIT}, free_port())
     client = docker.DockerClient(base_url=engine.url, timeout=300)
     applied = Applied(run, engine, client, ServiceImages(client, standins, deployment_of(run)),
                       gpu=engine_has_gpu(client))
     try:
-        with pytest.raises(ApplyFailed, match="broken-postgres-provision"):
+        with pytest.raises(ApplyFailed, match="broken-postgres-init") as failed:
             applied.apply_all()
+        # refused as the app's role (Postgres 15's words; 16 and later say "permission denied to create role")
+        assert re.search(r"must be superuser to create superusers|permission denied to create role", str(failed.value))
         # Both provisioning runs start once Postgres is healthy; a failure lets what runs finish.
-        assert applied.command_runs("alpha-postgres-provision")
+        assert applied.command_runs("alpha-postgres-provision") and applied.command_runs("alpha-postgres-init")
         assert psql(applied, "alpha", "SELECT tableowner FROM pg_tables WHERE tablename = 'notes'") == "alpha"
+        assert psql(applied, "postgres", "SELECT count(*) FROM pg_roles WHERE rolname = 'intruder'") == "0"
     finally:
         applied.destroy()
 
