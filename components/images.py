@@ -27,6 +27,7 @@ import pulumi_docker as docker
 
 from components.host import DockerHost
 from components.options import kept_in_prod, on_host
+from config import conventions
 from config.app import App, Service
 from config.deployment import Deployment
 
@@ -149,7 +150,7 @@ class ServiceImage(pulumi.ComponentResource):
             self.ref = pinned_image(name, svc.image, host, self)
         elif not deployment.on_ec2:
             built = docker.Image(
-                name, image_name=f"berth-dev/{app.name}-{svc_name}:dev", build=build_args(deployment, app, svc),
+                name, image_name=conventions.dev_image(app.name, svc_name), build=build_args(deployment, app, svc),
                 skip_push=True, opts=pulumi.ResourceOptions(parent=self, provider=host.provider),
             )
             self.ref = built.repo_digest  # a local build's image id: changes exactly when the build does
@@ -171,7 +172,7 @@ def ecr_reference(name: str, deployment: Deployment, builder: Builder, app: App,
     not there yet); returns `<repository>@<digest>`, the reference hosts and ECS tasks pull."""
     prod = deployment.is_prod
     ecr = deployment.settings.ecr
-    repository_name = f"berth/{deployment.stack}/{app.name}-{svc_name}"
+    repository_name = conventions.ecr_repository(deployment.stack, app.name, svc_name)
     repo = aws.ecr.Repository(
         name, name=repository_name,
         image_tag_mutability="IMMUTABLE", image_scanning_configuration={"scan_on_push": True},

@@ -70,7 +70,7 @@ class Proxy(pulumi.ComponentResource):
             tmpfs=["/tmp", "/etc/caddy"],
             cap_add=CAPS,
             ports=ports,
-            labels={conventions.SERVICE_LABEL: "proxy", "berth.caddyfile-sha256": hashlib.sha256(self.config.encode()).hexdigest()},
+            labels={conventions.SERVICE_LABEL: conventions.PROXY_SERVICE, "berth.caddyfile-sha256": hashlib.sha256(self.config.encode()).hexdigest()},
             stateful=True,  # fixed ports: the old container must let go of them first
         ), host=host, parent=self)
         self.register_outputs({"container": self.container.name, "caddyfile": self.config})

@@ -134,7 +134,7 @@ class SharedServices(pulumi.ComponentResource):
             volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path="/var/lib/postgresql/data")],
             tmpfs=["/var/run/postgresql", "/tmp"],
             cap_add=POSTGRES_CAPS,
-            labels={conventions.SERVICE_LABEL: conventions.service_label("shared", "postgres")},
+            labels={conventions.SERVICE_LABEL: conventions.service_label(conventions.SHARED_APP, "postgres")},
             stateful=True,
             init=False,  # the entrypoint execs postgres as PID 1 (see components/container.py)
             **POSTGRES_STOP,

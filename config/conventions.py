@@ -21,6 +21,8 @@ LOG_OPTS = {"max-size": "10m", "max-file": "5"}
 
 APP_LABEL = "berth.app"  # on an app's networks and containers
 SERVICE_LABEL = "berth.service"  # `<app>/<service>`: how hooks and the backup tool find a service's containers
+PROXY_SERVICE = "proxy"  # the proxy's `berth.service` (it belongs to no app)
+SHARED_APP = "shared"  # what stands for the app in the shared Postgres's `berth.service` (`shared/postgres`)
 
 
 def service_label(app: str, service: str) -> str:
@@ -29,6 +31,21 @@ def service_label(app: str, service: str) -> str:
 
 
 # --- names --------------------------------------------------------------------------------------------
+
+
+def dev_image(app: str, service: str) -> str:
+    """The tag a dev build of a service gets on the local engine."""
+    return f"berth-dev/{app}-{service}:dev"
+
+
+def ecr_repository(stack: str, app: str, service: str) -> str:
+    """This stack's ECR repository of a built service; its images are tagged with the service's version."""
+    return f"berth/{stack}/{app}-{service}"
+
+
+def log_group(stack: str, owner: str) -> str:
+    """The CloudWatch log group of an app (or of `proxy`, `shared`, berth's own tasks) in a stack."""
+    return f"/berth/{stack}/{owner}"
 
 
 def app_network(app: str) -> str:

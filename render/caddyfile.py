@@ -47,6 +47,13 @@ FAIL_DURATION = "30s"
 # finish for this long. Without a bound an open event stream holds the old proxy, and ports 80/443,
 # until Docker kills it.
 GRACE_PERIOD_S = 5
+# Every site's access log: one JSON line per request on the proxy's stdout (`docker logs proxy`,
+# scripts/logs, CloudWatch Logs), its `status` and `request.host` per app. Headers are left out:
+# Caddy blanks only Cookie, Set-Cookie, Authorization and Proxy-Authorization
+# (modules/caddyhttp/marshalers.go, v2.6.2 and v2.10.2), and an app may carry a key in another one.
+# `wrap` and `fields` read the same in both versions (modules/logging/filterencoder.go).
+ACCESS_LOG = ["log {", "\toutput stdout", "\tformat filter {", "\t\twrap json", "\t\tfields {",
+              "\t\t\trequest>headers delete", "\t\t\tresp_headers delete", "\t\t}", "\t}", "}"]
 
 
 @dataclass(frozen=True)
@@ -226,7 +233,7 @@ def _headers(site: Site, plan_: ProxyPlan) -> list[str]:
 
 def _site(site: Site, plan_: ProxyPlan) -> list[str]:
     address = site.host if plan_.tls else f"http://{site.host}"
-    body = _headers(site, plan_)
+    body = ACCESS_LOG + _headers(site, plan_)
     taken: set[str] = {"immutable"}  # the site's own matcher (_headers)
     for rule in sorted(site.rules, key=lambda r: (r.path == "/", -len(r.path.rstrip("/")), r.path)):
         if rule.path == "/":

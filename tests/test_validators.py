@@ -87,7 +87,7 @@ def test_readiness_gate_command_passes_shellcheck(deploy, stack, tmp_path):
 
 @pytest.mark.parametrize("script", ["scripts/dev-up", "scripts/test", "scripts/plan", "scripts/volume", "scripts/backup",
                                     "scripts/restore", "scripts/backup-tool", "scripts/import", "scripts/lib/bootstrap.sh",
-                                    ".ci/run"])
+                                    "scripts/status", "scripts/logs", ".ci/run"])
 def test_every_script_a_user_or_ci_runs_passes_shellcheck(script):
     from tests.support.stacks import REPO
     shellcheck(REPO / script)

@@ -22,6 +22,7 @@ import pytest
 from config.app import App
 from offline.mockrun import StackConfig, reveal
 from render.datastores import POSTGRES_PORT, REDIS_PORT
+from tests.engine.operating import OperatingChm
 from tests.support.apply import NO_GPU
 from tests.support.engine_stacks import ENGINE_STACKS, EXAMPLES, EngineStack
 from tests.support.service_images import HOOK_LOG, SITE_MARKER
@@ -287,6 +288,12 @@ def mediahub_redis(stack: EngineStack, *command: str) -> str:
     code, out = redis_cli(stack, container, "mediahub-redis", url, *command)
     assert code == 0, out
     return out.strip()
+
+
+@pytest.mark.parametrize("stack_name", ["chm-dev"], indirect=True)
+class TestOperatingChm(OperatingChm):
+    """scripts/status and scripts/logs on the CHM server as deployed (tests/engine/operating.py); each
+    test leaves it as it was, for TestChangingChm."""
 
 
 @pytest.mark.parametrize("stack_name", ["chm-dev"], indirect=True)

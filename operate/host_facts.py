@@ -1,0 +1,211 @@
+"""What runs on a berth host, as its Docker engine and kernel answer: one JSON document.
+
+Standard library only, one file: `scripts/status` runs it in-process for the local engine and sends
+it to the EC2 host over SSH (`python3 - REQUEST`), so one round trip reads everything. It reads and
+never changes anything, and prints no environment value of any container (`docker inspect` has
+them; only the fields below leave this file).
+
+    python3 host_facts.py '{"routes": [{"host": "chatbot.chmedia.com", "path": "/api/", "tls": true}]}'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+SERVICE_LABEL = "berth.service"  # config/conventions.py (this file runs where berth's package is not)
+PROXY = "proxy"
+PROBE_TIMEOUT_S = 5
+
+
+def docker(*args: str) -> str:
+    done = subprocess.run(["docker", *args], check=False, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise RuntimeError(f"docker {args[0]} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+# --- containers ----------------------------------------------------------------------------------------
+
+def container_facts(inspect: dict, stats: dict | None) -> dict:
+    """The fields status needs of one container (its env, command and mounts stay here)."""
+    state, config, host = inspect["State"], inspect["Config"], inspect["HostConfig"]
+    health = state.get("Health") or {}
+    last = (health.get("Log") or [{}])[-1]
+    return {
+        "id": inspect["Id"][:12],
+        "name": inspect["Name"].lstrip("/"),
+        "service": (config.get("Labels") or {}).get(SERVICE_LABEL),
+        "imageId": inspect["Image"],
+        "status": state.get("Status"),
+        "running": bool(state.get("Running")),
+        "exitCode": state.get("ExitCode"),
+        "oomKilled": bool(state.get("OOMKilled")),
+        "startedAt": state.get("StartedAt"),
+        "finishedAt": state.get("FinishedAt"),
+        "health": health.get("Status"),  # None: no healthcheck
+        "failingStreak": health.get("FailingStreak", 0),
+        "lastProbe": {"exitCode": last.get("ExitCode"), "output": (last.get("Output") or "").strip()[-500:]} if last else None,
+        "restarts": inspect.get("RestartCount", 0),
+        "memoryLimitBytes": host.get("Memory") or None,
+        "cpuLimit": (host.get("NanoCpus") or 0) / 1e9 or None,
+        "memoryBytes": parse_size(stats["MemUsage"].split("/")[0]) if stats else None,
+        "cpuPercent": float(stats["CPUPerc"].rstrip("%") or 0) if stats else None,
+    }
+
+
+UNITS = {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30,
+         "tib": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """`docker stats` sizes: `12.5MiB`, `1.2GB`, `0B`."""
+    text = text.strip()
+    number = text.rstrip("BbKkMmGgTtIi")
+    return int(float(number) * UNITS[text[len(number):].lower()])
+
+
+def containers() -> list[dict]:
+    ids = docker("ps", "-aq", "--no-trunc", "--filter", f"label={SERVICE_LABEL}").split()
+    if not ids:
+        return []
+    inspected = json.loads(docker("inspect", *ids))
+    running = [c["Id"] for c in inspected if c["State"].get("Running")]
+    stats = {}
+    if running:
+        stats = {s["ID"]: s for s in json_lines(docker("stats", "--no-stream", "--no-trunc", "--format", "{{json .}}",
+                                                       *running))}
+    return [container_facts(c, stats.get(c["Id"])) for c in inspected]
+
+
+def images() -> list[dict]:
+    """Every image the engine keeps, by id, with the names and digests it is known by."""
+    rows = json_lines(docker("image", "ls", "--no-trunc", "--digests", "--format", "{{json .}}"))
+    return [{"id": r["ID"], "repository": r["Repository"], "tag": r["Tag"], "digest": r["Digest"]} for r in rows]
+
+
+# --- the host ------------------------------------------------------------------------------------------
+
+def meminfo() -> dict[str, int]:
+    with open("/proc/meminfo", encoding="ascii") as f:
+        return {k: int(v.split()[0]) * 1024 for k, v in (line.split(":", 1) for line in f)}
+
+
+def host(info: dict) -> dict:
+    """The data volume (the file system holding Docker's data root) and memory, where this machine
+    is the engine's (an EC2 host, dev's engine on Linux); unknown for an engine in a VM."""
+    out: dict = {"dockerRoot": info.get("DockerRootDir"), "engineMemoryBytes": info.get("MemTotal"),
+                 "cpus": info.get("NCPU"), "engineVersion": info.get("ServerVersion")}
+    root = out["dockerRoot"]
+    if root and os.path.isdir(root):
+        fs = os.statvfs(root)
+        out["disk"] = {"path": root, "totalBytes": fs.f_blocks * fs.f_frsize,
+                       "usedBytes": (fs.f_blocks - fs.f_bfree) * fs.f_frsize,
+                       "availableBytes": fs.f_bavail * fs.f_frsize}
+    try:
+        mem = meminfo()
+    except OSError:
+        return out
+    if info.get("MemTotal") and abs(mem["MemTotal"] - info["MemTotal"]) <= 0.05 * info["MemTotal"]:
+        out["memory"] = {"totalBytes": mem["MemTotal"], "availableBytes": mem["MemAvailable"]}
+    return out
+
+
+# --- the routes, through the proxy ---------------------------------------------------------------------
+
+def _tlv(data: bytes, i: int) -> tuple[int, int, int]:
+    """One DER element at `i`: (tag, start of its value, end of its value)."""
+    tag, length, i = data[i], data[i + 1], i + 2
+    if length & 0x80:
+        size = length & 0x7F
+        length, i = int.from_bytes(data[i:i + size], "big"), i + size
+    return tag, i, i + length
+
+
+def not_after(der: bytes) -> datetime:
+    """A certificate's notAfter, read from its DER (X.509: tbsCertificate's fifth field, validity)."""
+    _, start, _ = _tlv(der, 0)
+    _, i, end = _tlv(der, start)
+    fields = []
+    while i < end:
+        fields.append(_tlv(der, i))
+        i = fields[-1][2]
+    if fields[0][0] == 0xA0:  # [0] version
+        fields = fields[1:]
+    _, validity, _ = fields[3]  # serial, signature, issuer, validity
+    _, _, before_end = _tlv(der, validity)
+    tag, start, end = _tlv(der, before_end)
+    text = der[start:end].decode("ascii")
+    stamp = datetime.strptime(text, "%y%m%d%H%M%SZ" if tag == 0x17 else "%Y%m%d%H%M%SZ")
+    return stamp.replace(tzinfo=UTC)
+
+
+def published(proxy: dict | None, port: str) -> tuple[str, int] | None:
+    bindings = ((proxy or {}).get("NetworkSettings", {}).get("Ports") or {}).get(port) or []
+    if not bindings:
+        return None
+    ip = bindings[0].get("HostIp") or "127.0.0.1"
+    return ("127.0.0.1" if ip in ("0.0.0.0", "::") else ip), int(bindings[0]["HostPort"])
+
+
+def probe(address: tuple[str, int], host: str, path: str, tls: bool) -> dict:
+    """GET `path` of `host` through the proxy, as a browser would; any answer below 500 is an answer."""
+    started = time.monotonic()
+    try:
+        sock = socket.create_connection(address, PROBE_TIMEOUT_S)
+        days = None
+        if tls:
+            context = ssl.create_default_context()
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the route, not the chain
+            sock = context.wrap_socket(sock, server_hostname=host)
+            days = round((not_after(sock.getpeercert(binary_form=True)) - datetime.now(UTC)).total_seconds()
+                         / 86400, 1)
+        with sock:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: berth-status\r\n"
+                         "Connection: close\r\n\r\n".encode())
+            head = sock.recv(4096).split(b"\r\n", 1)[0].decode(errors="replace")
+        status = int(head.split()[1]) if head.startswith("HTTP/") else None
+        return {"status": status, "error": None if status else f"no HTTP answer: {head[:80]!r}",
+                "seconds": round(time.monotonic() - started, 3), "certificateDaysLeft": days}
+    except (OSError, ValueError, IndexError) as err:
+        return {"status": None, "error": f"{type(err).__name__}: {err}", "seconds": round(time.monotonic() - started, 3),
+                "certificateDaysLeft": None}
+
+
+def routes(wanted: list[dict]) -> list[dict]:
+    try:
+        proxy = json.loads(docker("inspect", PROXY))[0]
+    except (RuntimeError, ValueError):
+        proxy = None
+    out = []
+    for route in wanted:
+        address = published(proxy, "443/tcp" if route["tls"] else "80/tcp")
+        answer = (probe(address, route["host"], route["path"], route["tls"]) if address
+                  else {"status": None, "error": "the proxy publishes no port for it", "seconds": 0,
+                        "certificateDaysLeft": None})
+        out.append({**route, **answer})
+    return out
+
+
+def collect(request: dict) -> dict:
+    info = json.loads(docker("info", "--format", "{{json .}}"))
+    return {"collectedAt": datetime.now(UTC).isoformat(timespec="seconds"), "host": host(info),
+            "containers": containers(), "images": images(), "routes": routes(request.get("routes", []))}
+
+
+if __name__ == "__main__":
+    try:
+        print(json.dumps(collect(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {})))
+    except (RuntimeError, OSError, subprocess.SubprocessError) as failure:
+        print(f"berth: {failure}", file=sys.stderr)
+        sys.exit(3)
