@@ -233,7 +233,7 @@ def render_text(report: Report) -> str:
         for r in report.routes:
             answer = r["status"] if r["status"] is not None else r["error"]
             cert = f"  certificate {r['certificateDaysLeft']} days" if r.get("certificateDaysLeft") is not None else ""
-            lines.append(f"    {r['host']}{r['path']:<24} {answer}  {r['seconds']}s{cert}")
+            lines.append(f"    {r['host'] + r['path']:<48} {answer}  {r['seconds']}s{cert}")
     host = report.host
     lines += ["", "  host: " + ", ".join(filter(None, [
         f"data volume {host['diskUsedPercent']}% used of {host['disk']['totalBytes'] / (1 << 30):.1f} GiB"
