@@ -1,7 +1,7 @@
 """The image each service of a run gets on the engine: a stand-in, made specific to that service.
 
 No registry is reachable, so a pinned public image (`postgres:17.6-alpine`) becomes the stand-in
-engine-images built for its repository, and an app's own image (a dev build, or the ECR image a prod
+built for its repository (for Postgres, for its major: tests/support/standins.py), and an app's own image (a dev build, or the ECR image a prod
 host pulls) becomes one of the app stand-ins, chosen by what the app file says about the service:
 
 | the app file says                                        | stand-in          |
