@@ -16,7 +16,7 @@ import shlex
 import pulumi
 import pulumi_docker as docker
 
-from components.container import Attachment, ContainerSpec, hardened_container, healthcheck_args
+from components.container import Attachment, ContainerSpec, Deployed, hardened_container, healthcheck_args
 from components.host import DockerHost
 from components.images import Builder, ServiceImage
 from components.options import on_host, retained_in_prod
@@ -64,7 +64,7 @@ class AppStack(pulumi.ComponentResource):
         }
         self._owned: dict[str, pulumi.Resource] = {}  # volume -> the run that gave it its owner
         self.site_volumes: dict[str, docker.Volume] = {}
-        self.containers: dict[str, list[docker.Container]] = {}
+        self.containers: dict[str, list[Deployed]] = {}
         for svc_name in start_order(app):
             svc = app.services[svc_name]
             image = ServiceImage(f"{name}-{svc_name}", deployment, host, builder, app, svc_name, svc,
@@ -80,7 +80,7 @@ class AppStack(pulumi.ComponentResource):
         self.url = deployment.url(app)
         self.register_outputs({
             "url": self.url,
-            "containers": {s: [c.name for c in cs] for s, cs in self.containers.items()},
+            "containers": {s: [c.container.name for c in cs] for s, cs in self.containers.items()},
         })
 
     # --- containers ----------------------------------------------------------------------------------
@@ -115,7 +115,7 @@ class AppStack(pulumi.ComponentResource):
         return out
 
     def _container(self, svc_name: str, svc: Service, image: ServiceImage, replica: int | None,
-                   routed: bool) -> docker.Container:
+                   routed: bool) -> Deployed:
         app = self._app
         resource = f"{app.name}-{svc_name}" + (f"-{replica}" if replica else "")
         volumes = [docker.ContainerVolumeArgs(volume_name=self.volumes[v].name, container_path=path)
@@ -123,7 +123,7 @@ class AppStack(pulumi.ComponentResource):
         volumes += [docker.ContainerVolumeArgs(host_path=self._deployment.host_dir_source(app, svc, d), container_path=h.target,
                                                read_only=h.read_only)
                     for d, h in svc.host_dirs.items()]
-        depends = [c for dep in svc.depends_on for c in self.containers[dep]]
+        depends = [c.healthy for dep in svc.depends_on for c in self.containers[dep]]
         depends += [self._own_volume(v, path, svc, image) for v, path in svc.mounted_volumes.items()
                     if svc.volume_owner_ids]
         if any(u in SHARED_SERVICES for u in svc.uses):
@@ -144,6 +144,7 @@ class AppStack(pulumi.ComponentResource):
             gpu=svc.gpu,
             labels={conventions.APP_LABEL: app.name, conventions.SERVICE_LABEL: conventions.service_label(app.name, svc_name)},
             stateful=svc.stateful,
+            replicas=[f"{app.name}-{svc_name}" + (f"-{r}" if r else "") for r in conventions.replica_numbers(svc.replicas)],
         ), host=self._host, parent=self, depends_on=depends)
 
     # --- what runs beside the containers ----------------------------------------------------------------
@@ -158,7 +159,7 @@ class AppStack(pulumi.ComponentResource):
                 f'[ -n "$c" ] || {{ echo "no healthy {self._app.name}/{svc_name} container runs {ref}" >&2; exit 1; }}; '
                 f'docker exec "$c" {shlex.join(cmd)}'))
             self._host.run(f"{self._app.name}-{svc_name}-after-deploy-{i}", create, triggers=[image.ref],
-                           parent=self, depends_on=self.containers[svc_name])
+                           parent=self, depends_on=[c.healthy for c in self.containers[svc_name]])
 
     def _own_volume(self, volume_name: str, path: str, svc: Service, image: ServiceImage) -> pulumi.Resource:
         """Give a fresh volume's top directory to the service's user, before the service first starts.

@@ -1,22 +1,35 @@
-"""One place that turns "run this image" into a hardened docker.Container.
+"""One place that turns "run this image" into a hardened docker.Container, and the gate a deploy waits on.
 
-Every container berth runs gets the same floor: restart `unless-stopped`, a healthcheck the deploy
-waits on (`wait=True`), a memory limit, rotated logs set on the container itself (config/conventions.py), `no-new-privileges`, every
-capability dropped but those named, a read-only root with tmpfs for writable paths, never
-privileged, never the Docker socket, never `uploads` (the provider copies them by extracting an
-archive at `/` before start, which the daemon refuses on a read-only root).
+Every container berth runs gets the same floor: restart `unless-stopped`, a healthcheck every deploy
+waits on, a memory limit, rotated logs set on the container itself (config/conventions.py),
+`no-new-privileges`, every capability dropped but those named, a read-only root with tmpfs for writable
+paths, never privileged, never the Docker socket, never `uploads` (the provider copies them by
+extracting an archive at `/` before start, which the daemon refuses on a read-only root).
 
 PID 1 is Docker's init (tini), which reaps zombies and forwards signals, unless the spec says the
 image's entrypoint execs its server as PID 1 itself (`init=False`). Datastores must: their entrypoint
 starts as root and drops to the server's own user, and tini, root without `KILL`, cannot signal a
 process of another user, so `docker stop` would end in SIGKILL and crash recovery on every start.
-A datastore also names its stop signal (the image's STOPSIGNAL, which the provider would otherwise
-reset) and gets time for a clean shutdown (`stop_timeout_s`, also the grace before a destroy).
+A datastore names its stop signal (otherwise the image's STOPSIGNAL applies, as Docker keeps it) and
+gets time for a clean shutdown (`stop_timeout_s`, also the grace before a destroy).
 
-Replacement: the provider replaces containers create-first (pulumi/pulumi-docker#1356), which is
-what a stateless service wants: the new container (auto-named, found by its network alias) is
-healthy before the old one goes. A stateful one (data volume, singleton, fixed port) must never
-run twice, so it is replaced delete-first.
+The second `pulumi up` (what the pinned provider does, config/docker_provider.py):
+- Replacement: pulumi-docker maps containers with `DeleteBeforeReplace: true`; berth says which it
+  wants. A stateful container (data volume, singleton, fixed port) must never run twice: delete-first,
+  under a fixed name. A stateless one is create-first (`delete_before_replace=False` overrides the
+  provider): auto-named, found by its network alias, the new one healthy before the old one goes.
+- Every change reaches the container: the provider's Update applies only restart policy, memory and
+  CPU shares, so a change to what it records but never applies (healthcheck, tmpfs, init) replaces the
+  container (`replace_on_changes`); a setting the program stops giving (`command`, `user`, all env)
+  is one the provider keeps (Optional+Computed), so a `replacement_trigger` of them replaces it.
+- Memory can rise in place: Docker sets MemorySwap to twice the limit at create and refuses an update
+  above it without a new swap value, so every container gets `memory_swap` equal to its limit (no swap
+  beyond it), which Update sends along.
+- A refresh shows no change: healthcheck durations and `cpus` are written as Read returns them
+  (`60s` is `1m0s`; `10.0` CPUs is `10.`), and `memory_swap` is set.
+- The deploy waits on a gate of its own (render/health_gate.py), not the provider's `wait`, which a
+  retry skips: it runs whenever the container is new, fails until it is healthy with its last health
+  check outputs, and retires the container a create-first replacement replaced.
 """
 
 from __future__ import annotations
@@ -29,8 +42,9 @@ import pulumi_docker as docker
 
 from components.host import DockerHost
 from components.options import on_host
-from config import conventions
+from config import conventions, docker_provider
 from config.app import HealthCheck
+from render import health_gate
 
 SECURITY_OPTS = ["no-new-privileges:true"]
 HEALTHY_WITHIN_S = 300
@@ -55,10 +69,10 @@ def probe_command(check: HealthCheck, port: int | None) -> list[str]:
 def healthcheck_args(check: HealthCheck, port: int | None) -> docker.ContainerHealthcheckArgs:
     return docker.ContainerHealthcheckArgs(
         tests=probe_command(check, port),
-        interval=f"{check.interval_s}s",
-        timeout=f"{check.timeout_s}s",
+        interval=docker_provider.go_duration(check.interval_s),
+        timeout=docker_provider.go_duration(check.timeout_s),
         retries=check.retries,
-        start_period=f"{check.start_period_s}s",
+        start_period=docker_provider.go_duration(check.start_period_s),
     )
 
 
@@ -91,12 +105,25 @@ class ContainerSpec:
     init: bool = True
     stop_signal: str | None = None
     stop_timeout_s: int = STOP_TIMEOUT_S
+    replicas: Sequence[str] = ()  # the resource names of its service's replicas (this one among them)
+
+
+@dataclass
+class Deployed:
+    """A container and the gate after which it is healthy: what depends on the service depends on `healthy`."""
+
+    container: docker.Container
+    healthy: pulumi.Resource
+
+
+# Inputs the provider records but never applies to a running container: a change to them replaces it.
+REPLACE_ON_CHANGES = sorted(docker_provider.UPDATE_IGNORES)
 
 
 def hardened_container(name: str, spec: ContainerSpec, *, host: DockerHost, parent: pulumi.Resource | None,
-                       depends_on: Sequence[pulumi.Resource] = ()) -> docker.Container:
-    """The container on `host`, after its readiness gate and `depends_on`."""
-    return docker.Container(
+                       depends_on: Sequence[pulumi.Resource] = ()) -> Deployed:
+    """The container on `host`, after its readiness gate and `depends_on`, and the gate the deploy waits on."""
+    container = docker.Container(
         name,
         # Stateful containers keep a stable name (operators `docker exec` into them); stateless ones are
         # auto-named so the replacement can start beside the old one.
@@ -107,10 +134,9 @@ def hardened_container(name: str, spec: ContainerSpec, *, host: DockerHost, pare
         user=spec.user,
         restart="unless-stopped",
         healthcheck=spec.healthcheck,
-        wait=True,
-        wait_timeout=HEALTHY_WITHIN_S,
         memory=spec.memory_mb,
-        cpus=str(spec.cpus) if spec.cpus else None,
+        memory_swap=spec.memory_mb,
+        cpus=docker_provider.cpus_as_read(spec.cpus) if spec.cpus else None,
         gpus="all" if spec.gpu else None,
         log_driver=conventions.LOG_DRIVER,
         log_opts=conventions.LOG_OPTS,
@@ -129,5 +155,24 @@ def hardened_container(name: str, spec: ContainerSpec, *, host: DockerHost, pare
             docker.ContainerNetworksAdvancedArgs(name=a.network.name, aliases=a.aliases) for a in spec.networks
         ],
         destroy_grace_seconds=spec.stop_timeout_s,
-        opts=on_host(host, parent, depends_on=depends_on, delete_before_replace=spec.stateful),
+        opts=on_host(host, parent, depends_on=depends_on, delete_before_replace=spec.stateful,
+                     replace_on_changes=REPLACE_ON_CHANGES, replacement_trigger=kept_when_removed(spec)),
     )
+    return Deployed(container, _health_gate(name, spec, container, host, parent))
+
+
+def kept_when_removed(spec: ContainerSpec) -> dict:
+    """What the provider keeps when the program stops giving it (Optional+Computed: `command`, all of
+    `envs`; `user` ignores an empty value): a change here replaces the container."""
+    return {"command": spec.command, "user": spec.user, "noEnv": isinstance(spec.env, (list, tuple)) and not spec.env}
+
+
+def _health_gate(name: str, spec: ContainerSpec, container: docker.Container, host: DockerHost,
+                 parent: pulumi.Resource | None) -> pulumi.Resource:
+    service = spec.labels.get(conventions.SERVICE_LABEL)
+    retire = None if spec.stateful or not service else (conventions.SERVICE_LABEL, service, spec.stop_timeout_s)
+    siblings = tuple(r for r in spec.replicas if r != name)
+    script = container.id.apply(lambda cid: health_gate.gate_script(cid, name, timeout_s=HEALTHY_WITHIN_S,
+                                                                     retire=retire, siblings=siblings))
+    return host.run(f"{name}-healthy", script, triggers=[container.id], parent=parent,
+                    depends_on=[container])

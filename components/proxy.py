@@ -72,5 +72,5 @@ class Proxy(pulumi.ComponentResource):
             ports=ports,
             labels={conventions.SERVICE_LABEL: conventions.PROXY_SERVICE, "berth.caddyfile-sha256": hashlib.sha256(self.config.encode()).hexdigest()},
             stateful=True,  # fixed ports: the old container must let go of them first
-        ), host=host, parent=self)
+        ), host=host, parent=self).container
         self.register_outputs({"container": self.container.name, "caddyfile": self.config})

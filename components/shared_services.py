@@ -125,7 +125,7 @@ class SharedServices(pulumi.ComponentResource):
         settings = self._deployment.settings.shared.postgres
         volume = self._data_volume("shared-postgres", "shared_postgres")
         superuser = generated_password(f"{name}-postgres-superuser", self)
-        container = hardened_container("shared-postgres", ContainerSpec(
+        postgres = hardened_container("shared-postgres", ContainerSpec(
             image=pinned_image("shared-postgres", settings.image, self._host, self),
             networks=[Attachment(self.apps[a.name].network, ["postgres"]) for a in apps],
             healthcheck=healthcheck_args(HealthCheck(command=datastores.POSTGRES_HEALTHCHECK, start_period_s=30), None),
@@ -139,6 +139,7 @@ class SharedServices(pulumi.ComponentResource):
             init=False,  # the entrypoint execs postgres as PID 1 (see components/container.py)
             **POSTGRES_STOP,
         ), host=self._host, parent=self)
+        container = postgres.container
 
         admin_psql = container.name.apply(lambda c: f"docker exec -i {shlex.quote(c)} psql -q -X -U {SUPERUSER} -d postgres")
         for app in apps:
@@ -147,7 +148,7 @@ class SharedServices(pulumi.ComponentResource):
             db = data.passwords["postgres"].apply(lambda pw, app=app: app_database(self._deployment, app, pw))
             provision = self._host.run(
                 f"{app.name}-postgres-provision", admin_psql, stdin=pulumi.Output.secret(db.apply(datastores.provision_sql)),
-                triggers=[container.id], parent=self, depends_on=[container])
+                triggers=[container.id], parent=self, depends_on=[postgres.healthy])
             data.ready.append(provision)
             if app.database and app.database.init_sql:
                 data.ready.append(self._host.run(
@@ -167,7 +168,7 @@ class SharedServices(pulumi.ComponentResource):
         if mode == "store":
             volume = self._data_volume(conventions.redis(app.name), conventions.redis_volume(app.name))
             volumes.append(docker.ContainerVolumeArgs(volume_name=volume.name, container_path="/data"))
-        container = hardened_container(conventions.redis(app.name), ContainerSpec(
+        redis = hardened_container(conventions.redis(app.name), ContainerSpec(
             image=pinned_image(conventions.redis(app.name), settings.image, self._host, self),
             networks=[Attachment(data.network, ["redis"])],
             healthcheck=healthcheck_args(HealthCheck(command=datastores.REDIS_HEALTHCHECK, start_period_s=10), None),
@@ -183,5 +184,5 @@ class SharedServices(pulumi.ComponentResource):
             init=False,  # redis-server is PID 1 (the shell execs it) and handles SIGTERM itself
             **REDIS_STOP,
         ), host=self._host, parent=self)
-        data.ready.append(container)
-        return container
+        data.ready.append(redis.healthy)
+        return redis.container

@@ -18,6 +18,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 from pydantic.alias_generators import to_camel
 from pydantic_core import core_schema
 
+from config import docker_provider
 from config.conventions import EC2_DATA_ROOT
 from rules import postgres
 from rules.containers import ESCAPE_CAPABILITIES, REVIEWED_CAPABILITIES, capability_name, is_system_path
@@ -89,6 +90,16 @@ def _capability(value: str) -> str:
 
 
 Capability = Annotated[str, AfterValidator(_capability)]
+
+
+def _cpus_kept(value: float) -> float:
+    """Only a value the provider reads back as written (config/docker_provider.py): another would replace
+    the container on every refreshed deploy."""
+    docker_provider.cpus_as_read(value)
+    return value
+
+
+Cpus = Annotated[float, Field(gt=0, le=192, allow_inf_nan=False), AfterValidator(_cpus_kept)]
 
 # Host paths no container may mount, besides the system trees (rules/containers.py): directories that
 # hold every app's or user's files.
@@ -291,8 +302,7 @@ class Service(Camel):
         "Linux capabilities to keep (CAP_ prefix and case optional); every other one is dropped. Only reviewed "
         "ones are granted: " + ", ".join(sorted(REVIEWED_CAPABILITIES))))
     memory_mb: Positive = Field(default=512, description="memory limit of each container, in MiB")
-    cpus: float | None = Field(description="CPU limit of each container (e.g. 0.5); unset: none", default=None, gt=0,
-                               le=192, allow_inf_nan=False)
+    cpus: Cpus | None = Field(description="CPU limit of each container (e.g. 0.5); unset: none", default=None)
     replicas: Replicas = Field(default=1, description=(
         "containers of this service, behind the proxy's load balancing (1 when it has volumes)"))
     max_replicas: Replicas | None = Field(default=None, description=(

@@ -152,6 +152,7 @@ def check_host_type(settings: StackSettings, apps: dict[str, App], host: Instanc
     if host is None:
         return
     _check_memory(settings, apps, host, problems)
+    _check_cpus(apps, host, problems)
     for app in apps.values():
         for svc_name, svc in app.services.items():
             if svc.gpu and not host.gpu:
@@ -165,16 +166,40 @@ def check_host_type(settings: StackSettings, apps: dict[str, App], host: Instanc
 
 
 def _check_memory(settings: StackSettings, apps: dict[str, App], host: InstanceType, problems: Problems) -> None:
+    """The limits of every container fit the host, also while a deploy that changes one service runs that
+    service's new containers beside its old ones (a stateless service is replaced create-first and its
+    old containers are retired once the new ones are healthy; components/container.py). Limits are
+    ceilings Docker never reserves: a deploy changing every stateless service at once can briefly exceed
+    this (docs/deploys.md), but no single-service deploy can."""
     shared = settings.shared
     total = settings.proxy.memory_mb + (shared.postgres.memory_mb if shared.postgres else 0)
     if shared.redis is not None:  # one Redis per app that uses it
         total += sum(shared.redis.memory_mb_for(a) for a in apps.values() if a.uses_shared("redis"))
-    total += sum(s.memory_mb * s.replicas for a in apps.values() for s in a.services.values() if s.kind == "server")
+    servers = [(f"{a.name}.{n}", s) for a in apps.values() for n, s in a.services.items() if s.kind == "server"]
+    total += sum(s.memory_mb * s.replicas for _, s in servers)
     usable = host.usable_memory_mb
     if total > usable:
         problems.add(f"{NAMESPACE}:host.instanceType",
                      f"the containers' memory limits add up to {total} MiB but {host.name} leaves {usable} MiB "
                      "for containers; choose a larger instance type or lower memoryMb")
+        return
+    overlap, name = max(((s.memory_mb * s.replicas, n) for n, s in servers if not s.stateful), default=(0, ""))
+    if total + overlap > usable:
+        problems.add(f"{NAMESPACE}:host.instanceType",
+                     f"a deploy that changes {name} starts its new containers ({overlap} MiB) beside the old "
+                     f"ones: the memory limits then add up to {total + overlap} MiB but {host.name} leaves {usable} "
+                     "MiB for containers; choose a larger instance type or lower memoryMb")
+
+
+def _check_cpus(apps: dict[str, App], host: InstanceType, problems: Problems) -> None:
+    """Docker refuses a container more CPUs than the host has ("Range of CPUs is from 0.01 to 2.00, as
+    there are only 2 CPUs available", Docker 20.10 on a 2-CPU engine)."""
+    for app in apps.values():
+        for svc_name, svc in app.services.items():
+            if svc.cpus is not None and svc.cpus > host.vcpus:
+                problems.add(f"{NAMESPACE}:apps.{app.name}.services.{svc_name}.cpus",
+                             f"{svc.cpus} CPUs, but {host.name} has {host.vcpus}; Docker refuses to create the "
+                             f"container. Set at most {host.vcpus}, or choose a larger instance type")
 
 
 def check_host_dirs(settings: StackSettings, apps: dict[str, App], project_dir: Path, problems: Problems) -> None:

@@ -25,6 +25,7 @@ tests/test_docker_provider.py fails when the pin or the SDK's inputs move, until
 
 from __future__ import annotations
 
+import hashlib
 import json
 from fractions import Fraction
 from typing import Any
@@ -94,6 +95,11 @@ assert not FORCE_NEW & (UPDATE_APPLIES | UPDATE_IGNORES | LIFECYCLE)
 # provider/resources.go: `docker_container` is replaced delete-first unless the program says otherwise
 # (Pulumi's step generator lets an explicit `deleteBeforeReplace` override the provider).
 CONTAINER_DELETE_BEFORE_REPLACE = True
+
+
+def container_delete_first(program_set_it: bool, program_value: bool) -> bool:
+    """Whether a container is replaced delete-first: the program's choice when it made one, else the provider's."""
+    return program_value if program_set_it or program_value else CONTAINER_DELETE_BEFORE_REPLACE
 
 
 # --- values written as Read formats them ------------------------------------------------------------
@@ -293,3 +299,22 @@ def _ports(bindings: dict) -> list[dict]:
             out.append({"internal": int(internal), "external": int(binding.get("HostPort") or 0),
                         "ip": binding.get("HostIp"), "protocol": protocol})
     return out
+
+
+# --- the step between two intended states (offline/diff.py) ------------------------------------------
+
+def digest(value: Any) -> str:
+    """A short digest of a value: two plans compare values without holding them."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def input_digests(values: dict) -> dict[str, str]:
+    """Each container input the program sets, as the digest of the value the provider compares."""
+    return {k: digest(_normal(k, v)) for k, v in sorted(values.items()) if k in SDK_INPUTS and not _zero(v)}
+
+
+def changed_digests(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    """The inputs a second `up` changes between two programs' `input_digests` (one left out that the
+    provider keeps, or whose empty value means "as before", changes nothing)."""
+    return {k for k in set(before) | set(after)
+            if before.get(k) != after.get(k) and not (k not in after and k in COMPUTED | EMPTY_MEANS_UNCHANGED)}

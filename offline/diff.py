@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from config import docker_provider
 from offline import mockrun, plan as planning
 
 IDENTITY = ("stack", "environment")  # which stack a plan is of: shown when the two sides differ in it
@@ -125,6 +126,7 @@ class Keyed:
     added: dict[str, Any] = field(default_factory=dict)
     removed: dict[str, Any] = field(default_factory=dict)
     changed: dict[str, list[Change]] = field(default_factory=dict)
+    steps: dict[str, str] = field(default_factory=dict)  # container -> what `pulumi up` does to it
 
     def __bool__(self) -> bool:
         return bool(self.added or self.removed or self.changed)
@@ -162,6 +164,26 @@ def changes(before: Any, after: Any, path: str = "") -> list[Change]:
     return [] if before == after else [Change("~", path, before, after)]
 
 
+STEP_FIELDS = ("inputs", "replaceOnChanges", "replacementTrigger")  # a plan's container fields the step is read from
+
+
+def container_step(before: dict, after: dict) -> str | None:
+    """What `pulumi up` does to a container whose intended state changed, as the pinned provider and
+    Pulumi decide it (config/docker_provider.py): replaced (create- or delete-first) for a ForceNew input,
+    one under `replace_on_changes` or a changed replacement trigger; else updated in place. None when
+    nothing it compares changed, or a side's plan does not record inputs (an older berth)."""
+    if "inputs" not in before or "inputs" not in after:
+        return None
+    changed = docker_provider.changed_digests(before["inputs"], after["inputs"])
+    forced = (changed & docker_provider.FORCE_NEW) | docker_provider.forced_by(changed, after.get("replaceOnChanges") or [])
+    triggers = (before.get("replacementTrigger"), after.get("replacementTrigger"))
+    if None not in triggers and triggers[0] != triggers[1]:
+        forced.add("command, user or env left out")
+    if forced:
+        return f"replaced {after.get('replace', 'create-first')} ({', '.join(sorted(forced))})"
+    return f"updated in place ({', '.join(sorted(changed))})" if changed else None
+
+
 @dataclass
 class NotCompared:
     """A section one side's program does not export (an older berth): nothing can be said about it."""
@@ -189,8 +211,12 @@ def compare(before: dict, after: dict, labels: tuple[str, str]) -> PlanDiff:
         section = Keyed(added={k: new[k] for k in sorted(set(new) - set(old))},
                         removed={k: old[k] for k in sorted(set(old) - set(new))})
         for key in sorted(set(old) & set(new)):
-            if found := changes(old[key], new[key]):
+            found = [c for c in changes(old[key], new[key]) if c.path.split(".", 1)[0] not in STEP_FIELDS]
+            step = container_step(old[key], new[key]) if name == "containers" else None
+            if found or step:
                 section.changed[key] = found
+            if step:
+                section.steps[key] = step
         sections[name] = section
     for name in OBJECTS:
         sections[name] = _not_compared(name, before, after, labels) or changes(before.get(name) or {}, after.get(name) or {})
@@ -249,7 +275,7 @@ def _lines(diff: PlanDiff) -> list[tuple[int, str]]:
             out += [(1, f"added {key}: {_summary(name, item)}") for key, item in section.added.items()]
             out += [(1, f"removed {key}: {_summary(name, item)}") for key, item in section.removed.items()]
             for key, found in section.changed.items():
-                out.append((1, f"changed {key}"))
+                out.append((1, f"changed {key}" + (f": {section.steps[key]}" if key in section.steps else "")))
                 out += [(2, change_text(c)) for c in found]
         elif name in SETS:
             out += [(1, f"{'added' if c.kind == '+' else 'removed'} {c.after or c.before}") for c in section]

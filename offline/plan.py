@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from config import docker_provider
 from config.errors import ConfigError
 from offline import mockrun
 
@@ -149,8 +150,9 @@ def _host_providers(run: mockrun.Run) -> set[str]:
 def _container(run: mockrun.Run, c: mockrun.Resource, secrets: set[str], project: Path) -> dict:
     v = c.values
     env = dict(e.split("=", 1) if "=" in e else (e, "") for e in v.get("envs") or [])
+    image = _image(run, c, project)
     return {
-        "image": _image(run, c, project),
+        "image": image,
         "ports": sorted(_port(p) for p in v.get("ports") or []),
         "networks": {n["name"]: sorted(n.get("aliases") or []) for n in v.get("networksAdvanced") or []},
         "volumes": {m["containerPath"]: _mount(m, project) for m in v.get("volumes") or []},
@@ -159,8 +161,24 @@ def _container(run: mockrun.Run, c: mockrun.Resource, secrets: set[str], project
         "memoryMb": int(v["memory"]) if v.get("memory") else None,
         "cpus": v.get("cpus"),
         "capAdd": sorted((v.get("capabilities") or {}).get("adds") or []),
-        "replace": "delete-first" if c.delete_before_replace else "create-first",
+        "replace": "delete-first" if docker_provider.container_delete_first(c.delete_before_replace_defined,
+                                                                           c.delete_before_replace) else "create-first",
+        # what a second `pulumi up` compares (offline/diff.py): digests, never values
+        "inputs": docker_provider.input_digests(_sandbox_free({**v, "image": image}, project)),
+        "replaceOnChanges": sorted(c.replace_on_changes),
+        "replacementTrigger": None if c.replacement_trigger is None else docker_provider.digest(c.replacement_trigger),
     }
+
+
+def _sandbox_free(value: Any, project: Path) -> Any:
+    """`value` with the sandbox's directory left out of its paths (a mock image id stands in for its source)."""
+    if isinstance(value, str):
+        return value.replace(str(project.parent), "")
+    if isinstance(value, dict):
+        return {k: _sandbox_free(v, project) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_sandbox_free(v, project) for v in value]
+    return value
 
 
 def _port(p: dict) -> str:

@@ -78,8 +78,8 @@ def _read_only_root(_, c: dict) -> str | None:
 def _limited_and_checked(_, c: dict) -> str | None:
     if not (c.get("memory") or 0) > 0:
         return "has no memory limit"
-    if not (c.get("healthcheck") or {}).get("tests") or c.get("wait") is not True:
-        return "has no health check the deploy waits for"
+    if not (c.get("healthcheck") or {}).get("tests"):  # the deploy waits on berth's health gate (a host command)
+        return "has no health check"
     if c.get("restart") != "unless-stopped":
         return "is not restarted unless stopped"
     if c.get("logDriver") != "json-file" or not (c.get("logOpts") or {}).get("max-size"):

@@ -153,13 +153,20 @@ def test_no_secret_appears_in_plain_inputs_outputs_or_logs(deploy, stack):
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_databases_start_before_the_apps_that_use_them(deploy, stack):
+    """Started after they are healthy: each waits on the health gate of what it needs (which waits on it)."""
     run = deploy(stack)
+    command = "command:local:Command" if stack == "dev" else "command:remote:Command"
     backend = run.containers()["mediahub-backend"]
-    provision = run.get("command:local:Command" if stack == "dev" else "command:remote:Command", "mediahub-postgres-provision")
-    redis = run.containers()["mediahub-redis"]
-    assert provision.urn in backend.dependencies and redis.urn in backend.dependencies
-    assert run.containers()["shared-postgres"].urn in provision.dependencies
-    assert run.containers()["mediahub-backend"].urn in run.containers()["mediahub-frontend"].dependencies
+    provision = run.get(command, "mediahub-postgres-provision")
+
+    def healthy(name: str) -> str:
+        gate = run.get(command, f"{name}-healthy")
+        assert run.containers()[name].urn in gate.dependencies
+        return gate.urn
+
+    assert provision.urn in backend.dependencies and healthy("mediahub-redis") in backend.dependencies
+    assert healthy("shared-postgres") in provision.dependencies
+    assert healthy("mediahub-backend") in run.containers()["mediahub-frontend"].dependencies
 
 
 def test_postgres_provisioning_sends_its_sql_as_a_secret_on_stdin(deploy):

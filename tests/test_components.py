@@ -10,26 +10,34 @@ from __future__ import annotations
 import pytest
 
 from components.app_stack import start_order, substitute
-from components.container import probe_command
+from components.container import healthcheck_args, probe_command
 from render import datastores
 from config.app import App, HealthCheck
 from offline import mockrun
 
 PROGRAM = '''
+import pulumi
+import pulumi_command as command
 import pulumi_docker as docker
 from components.container import Attachment, ContainerSpec, hardened_container, healthcheck_args
 from config.app import HealthCheck
 
-class Engine:  # a DockerHost as far as hardened_container asks: its provider, nothing to wait for
+class Engine:  # a DockerHost as far as hardened_container asks: its provider, nothing to wait for, commands
     provider = docker.Provider("engine", host="unix:///var/run/docker.sock")
     ready = []
+
+    @staticmethod
+    def run(name, create, *, triggers=(), stdin=None, parent, depends_on=()):
+        return command.local.Command(name, create=create, triggers=list(triggers),
+                                     opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)))
 
 net = docker.Network("net", name="berth-unit")
 check = healthcheck_args(HealthCheck(path="/health", probe="curl"), 8000)
 for name, stateful in (("api", False), ("db", True)):
     hardened_container(name, ContainerSpec(image="sha256:" + "a" * 64, networks=[Attachment(net, [name])],
                        healthcheck=check, memory_mb=256, cap_add=["CHOWN"] if stateful else [],
-                       tmpfs=["/tmp"], stateful=stateful), host=Engine, parent=None)
+                       tmpfs=["/tmp"], stateful=stateful, labels={"berth.service": f"unit/{name}"},
+                       replicas=[name]), host=Engine, parent=None)
 '''
 
 
@@ -42,7 +50,7 @@ def unit_run(tmp_path_factory) -> mockrun.Run:
 
 def test_every_container_gets_the_hardened_floor(unit_run):
     api = unit_run.containers()["api"].values
-    assert api["restart"] == "unless-stopped" and api["wait"] is True and api["memory"] == 256
+    assert api["restart"] == "unless-stopped" and api["memory"] == 256
     assert api["securityOpts"] == ["no-new-privileges:true"] and api["readOnly"] is True and api["privileged"] is False
     assert api["capabilities"] == {"drops": ["ALL"]}
     assert api["logDriver"] == "json-file" and api["logOpts"] == {"max-file": "5", "max-size": "10m"}
@@ -56,6 +64,42 @@ def test_stateless_containers_are_auto_named_stateful_ones_keep_their_name(unit_
     assert "name" not in api.values and not api.delete_before_replace
     assert db.values["name"] == "db" and db.delete_before_replace
     assert db.values["capabilities"] == {"drops": ["ALL"], "adds": ["CHOWN"]}
+
+
+def test_stateless_containers_replace_create_first_overriding_the_providers_delete_first(unit_run):
+    """pulumi-docker maps containers with DeleteBeforeReplace: true (config/docker_provider.py): a stateless
+    container is create-first only because berth says so, explicitly."""
+    api, db = unit_run.containers()["api"], unit_run.containers()["db"]
+    assert (api.delete_before_replace, api.delete_before_replace_defined) == (False, True)
+    assert (db.delete_before_replace, db.delete_before_replace_defined) == (True, True)
+
+
+def test_every_change_reaches_the_container_on_the_next_up(unit_run):
+    """What the provider records but never applies replaces the container; a setting the program stops
+    giving that the provider would keep is in the replacement trigger."""
+    for c in unit_run.containers().values():
+        assert c.replace_on_changes == ["cpuPeriod", "cpuQuota", "healthcheck", "init", "rm", "tmpfs"]
+        assert c.replacement_trigger == {"command": None, "user": None, "noEnv": True}
+
+
+def test_memory_can_rise_in_place_and_a_refresh_reads_back_what_was_written(unit_run):
+    api = unit_run.containers()["api"].values
+    assert api["memorySwap"] == api["memory"] == 256  # no swap beyond the limit; Update sends it along
+    assert api["healthcheck"]["startPeriod"] == "20s" and api["healthcheck"]["interval"] == "15s"
+    slow = healthcheck_args(HealthCheck(path="/", start_period_s=60, interval_s=90), 80)
+    assert (slow.start_period, slow.interval) == ("1m0s", "1m30s")  # as Go prints them, as Read stores them
+
+
+def test_the_deploy_waits_on_a_gate_that_runs_whenever_the_container_is_new(unit_run):
+    for name in ("api", "db"):
+        container = unit_run.containers()[name]
+        gate = unit_run.get("command:local:Command", f"{name}-healthy")
+        assert "wait" not in container.values  # the provider's wait: a retry would skip it
+        assert gate.values["triggers"] == [f"{name}-id"] and container.urn in gate.dependencies
+        assert "did not become healthy" in gate.values["create"]
+    retiring = "label=berth.service=unit/api"
+    assert retiring in unit_run.get("command:local:Command", "api-healthy").values["create"]
+    assert "docker rm" not in unit_run.get("command:local:Command", "db-healthy").values["create"]  # never two
 
 
 @pytest.mark.parametrize("probe, expected_head", [

@@ -56,7 +56,7 @@ def test_every_docker_resource_of_every_single_host_stack_maps(deploy, stack, ex
     for r in containers:
         plan = container_plan(r.inputs, reveal(r.inputs).get("name") or r.state["name"], "sha256:real")
         assert plan.create["image"] == "sha256:real"
-        assert plan.wait and plan.host_config["restart_policy"]["Name"] == "unless-stopped"
+        assert not plan.wait and plan.host_config["restart_policy"]["Name"] == "unless-stopped"  # the gate waits
     for r in run.of_type(docker_inputs.NETWORK):
         assert docker_inputs.network_create(r.inputs)["name"]
     for r in run.of_type(docker_inputs.VOLUME):

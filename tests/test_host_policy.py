@@ -402,12 +402,13 @@ def test_root_filesystems_are_read_only_with_tmpfs_for_writable_paths(ec2_runs):
 def test_every_container_is_limited_checked_restarted_and_rotates_logs(ec2_runs):
     """CIS Docker Benchmark v1.2.0 5.10 (memory limited), 5.26 (health checked at runtime), and a restart
     policy (`unless-stopped`, not 5.14's on-failure:5: a crash-looping container keeps trying, and the
-    deploy already waited for it to be healthy); log options set per container so daemon defaults never
-    show as drift (kreuzwerker/terraform-provider-docker#473)."""
+    deploy already waited for it to be healthy, through its health gate); log options set per container so
+    daemon defaults never show as drift (kreuzwerker/terraform-provider-docker#473)."""
     for run in ec2_runs.values():
+        gates = {tuple(r.values["triggers"]) for r in run.of_type("command:remote:Command") if r.name.endswith("-healthy")}
         for name, c in containers(run).items():
             assert c["memory"] > 0 and c["restart"] == "unless-stopped", name
-            assert c["healthcheck"]["tests"] and c["wait"] is True, name
+            assert c["healthcheck"]["tests"] and (f"{name}-id",) in gates, name
             assert c["logDriver"] == "json-file" and c["logOpts"] == {"max-size": "10m", "max-file": "5"}, name
 
 

@@ -242,7 +242,7 @@ def test_scripts_plan_passes_shellcheck():
 def bump_chatbot(config: dict) -> None:
     """A typical PR: a new backend version, more memory for it, and the chatbot moved to another host name."""
     backend = config["berth:apps"]["chatbot"]["services"]["backend"]
-    backend.update(version="6c0ffee", memoryMb=3072)
+    backend.update(version="6c0ffee", memoryMb=2560)
     config["berth:apps"]["chatbot"]["hostname"] = "assistant"
 
 
@@ -258,13 +258,18 @@ def test_diff_of_two_real_plans_shows_exactly_what_the_stack_file_changed(tmp_pa
     containers = sections["containers"]
     assert not containers.added and not containers.removed
     assert {name: [(c.kind, c.path, c.before, c.after) for c in found] for name, found in containers.changed.items()} == {
-        "chatbot-backend": [("~", "image.tag", "5be2a1f", "6c0ffee"), ("~", "memoryMb", 2048, 3072)]}
+        "chatbot-backend": [("~", "image.tag", "5be2a1f", "6c0ffee"), ("~", "memoryMb", 2048, 2560)], "proxy": []}
+    # what `pulumi up` does: a new image replaces the backend (it holds data: delete-first); the new host
+    # name is a new Caddyfile, which the proxy carries in its environment
+    assert containers.steps == {"chatbot-backend": "replaced delete-first (image)",
+                                "proxy": "replaced delete-first (envs, labels)"}
     routes = sections["routes"]
     assert set(routes.removed) == {"chatbot.staging.chmedia.com/", "chatbot.staging.chmedia.com/api/"}
     assert set(routes.added) == {"assistant.staging.chmedia.com/", "assistant.staging.chmedia.com/api/"}
     assert not routes.changed
     text = diffing.render_text(result)
-    assert "image.tag: 5be2a1f -> 6c0ffee" in text and "memoryMb: 2048 -> 3072" in text
+    assert "image.tag: 5be2a1f -> 6c0ffee" in text and "memoryMb: 2048 -> 2560" in text
+    assert "changed chatbot-backend: replaced delete-first (image)" in text
     assert "added assistant.staging.chmedia.com/api/: -> chatbot-backend:8000" in text
 
 
@@ -340,7 +345,8 @@ def test_diff_between_two_git_commits_plans_each_commit(tmp_path):
     result = diffing.compare(before, after, ("git:HEAD~1:dev", "git:HEAD:dev"))
     assert {k for k, v in result.sections.items() if v} == {"containers", "routes"}  # dev's images are tagged `dev`
     assert {name: [c.path for c in found] for name, found in result.sections["containers"].changed.items()} == {
-        "chatbot-backend": ["memoryMb"]}
+        "chatbot-backend": ["memoryMb"], "proxy": []}
+    assert result.sections["containers"].steps["chatbot-backend"] == "updated in place (memory, memorySwap)"
     assert set(result.sections["routes"].added) == {"assistant.localhost/", "assistant.localhost/api/"}
 
 
@@ -435,3 +441,25 @@ def test_an_ecs_plan_shows_services_tasks_and_the_load_balancers_routes(tmp_path
     assert {k for k, v in result.sections.items() if v} == {"services"}
     assert [(c.path, c.before, c.after) for c in result.sections["services"].changed["collabry-frontend"]] == [
         ("scaling", "2-3", "2-4")]
+
+
+STEP_BEFORE = {"inputs": {"image": "i1", "memory": "m1", "memorySwap": "s1", "healthcheck": "h1", "command": "c1"},
+               "replaceOnChanges": ["healthcheck", "tmpfs"], "replace": "create-first", "replacementTrigger": "t1"}
+
+
+@pytest.mark.parametrize("change,step", [
+    ({"memory": "m2", "memorySwap": "s2"}, "updated in place (memory, memorySwap)"),
+    ({"healthcheck": "h2"}, "replaced create-first (healthcheck)"),  # Update would record it, never apply it
+    ({"image": "i2", "memory": "m2"}, "replaced create-first (image)"),
+    ({"command": None}, None),  # the provider keeps a command the program leaves out
+])
+def test_the_diff_says_whether_pulumi_updates_or_replaces_a_changed_container(change, step):
+    after = {**STEP_BEFORE, "inputs": {k: v for k, v in {**STEP_BEFORE["inputs"], **change}.items() if v is not None}}
+    assert diffing.container_step(STEP_BEFORE, after) == step
+
+
+def test_a_setting_left_out_that_the_provider_would_keep_replaces_through_the_trigger():
+    after = {**STEP_BEFORE, "inputs": {k: v for k, v in STEP_BEFORE["inputs"].items() if k != "command"},
+             "replacementTrigger": "t2"}
+    assert diffing.container_step(STEP_BEFORE, after) == "replaced create-first (command, user or env left out)"
+    assert diffing.container_step({k: v for k, v in STEP_BEFORE.items() if k != "inputs"}, after) is None  # older plan

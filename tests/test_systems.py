@@ -490,7 +490,7 @@ def test_talker_runs_alembic_after_each_new_backend_image(system):
     assert len(hooks) == 1
     hook = hooks[0]
     assert hook.values["triggers"] == [backend.values["image"]]
-    assert backend.urn in hook.dependencies
+    assert run.get(hook.type, "youtube-talker-backend-healthy").urn in hook.dependencies  # after it is healthy
 
 
 def test_talker_backend_uses_asyncpg_on_its_postgres_15_database(system):

@@ -86,10 +86,10 @@ class ProtectedReplace(AssertionError):
 
 def effective_delete_before_replace(type_: str, recorded) -> bool:
     """The program's `deleteBeforeReplace` when it set one, else the provider's (config/docker_provider.py)."""
+    if type_ == CONTAINER:
+        return provider.container_delete_first(recorded.delete_before_replace_defined, recorded.delete_before_replace)
     if recorded.delete_before_replace_defined or recorded.delete_before_replace:
         return recorded.delete_before_replace
-    if type_ == CONTAINER:
-        return provider.CONTAINER_DELETE_BEFORE_REPLACE
     # pulumi-docker auto-names `name` (SetAutonaming); one the program gave is replaced delete-first
     return type_ in (NETWORK, VOLUME) and bool(recorded.values.get("name"))
 

@@ -1,0 +1,96 @@
+"""The health gate's script (render/health_gate.py), run by /bin/sh against a scripted `docker` CLI.
+
+What it does on a real engine (a retry fails again with the service's health output until it is healthy,
+the previous version retired once the new one is) is proven by tests/engine/test_second_up.py; these
+pin its decisions without an engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from render.health_gate import STATE, WHY, gate_script
+
+NEW = "new" + "0" * 61
+FAKE_DOCKER = '''#!{python}
+import json, sys
+from pathlib import Path
+here = Path(__file__).parent
+world = json.loads((here / "world.json").read_text())
+args = sys.argv[1:]
+with open(here / "calls", "a") as calls:
+    calls.write(" ".join(args) + "\\n")
+if args[0] == "inspect":
+    fmt, target = args[2], args[3]
+    if fmt == {state!r}:
+        states = world["states"]
+        print(states.pop(0) if len(states) > 1 else states[0])
+        (here / "world.json").write_text(json.dumps(world))
+    elif fmt == {why!r}:
+        print(world["why"])
+    elif fmt == "{{{{.RestartCount}}}}":
+        print(world["restarts"])
+    elif fmt == "{{{{.Name}}}}":
+        print("/" + world["names"][target])
+elif args[0] == "ps":
+    print("\\n".join(world["names"]))
+'''
+
+
+def gate(tmp_path: Path, world: dict, **options) -> tuple[subprocess.CompletedProcess, list[str]]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    docker = bin_dir / "docker"
+    docker.write_text(FAKE_DOCKER.format(python=sys.executable, state=STATE, why=WHY))
+    docker.chmod(0o755)
+    (bin_dir / "world.json").write_text(json.dumps(world))
+    script = gate_script(NEW, "chatbot-frontend", timeout_s=options.pop("timeout_s", 30), **options)
+    done = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    calls = (bin_dir / "calls").read_text().splitlines() if (bin_dir / "calls").exists() else []
+    return done, calls
+
+
+def test_it_waits_while_the_container_starts_and_passes_once_it_is_healthy(tmp_path):
+    done, _ = gate(tmp_path, {"states": ["running starting 0", "running starting 0", "running healthy 0"],
+                              "restarts": 0, "names": {}})
+    assert done.returncode == 0 and "chatbot-frontend is healthy" in done.stdout
+
+
+@pytest.mark.parametrize("state", ["running unhealthy 0", "exited unhealthy 0", "created none 0", "running none 0",
+                                   "restarting starting 3"])
+def test_it_fails_at_once_saying_why_when_the_container_cannot_become_healthy(tmp_path, state):
+    why = "health check exit 1: curl: (7) Failed to connect to 127.0.0.1 port 3000"
+    done, _ = gate(tmp_path, {"states": [state], "restarts": 0, "names": {}, "why": why})
+    assert done.returncode == 1
+    assert f"chatbot-frontend did not become healthy: {' '.join(state.split()[:1])}" in done.stderr
+    assert why in done.stderr and "docker logs chatbot-frontend" in done.stderr
+
+
+def test_it_gives_up_at_its_deadline(tmp_path):
+    done, _ = gate(tmp_path, {"states": ["running starting 0"], "restarts": 0, "names": {}, "why": ""}, timeout_s=2)
+    assert done.returncode == 1 and "did not become healthy: running, health starting" in done.stderr
+
+
+def test_once_healthy_it_retires_the_services_other_containers_but_other_replicas(tmp_path):
+    names = {NEW: "chatbot-frontend-2-bbbbbbb", "old" + "1" * 61: "chatbot-frontend-2-aaaaaaa",
+             "sib" + "2" * 61: "chatbot-frontend-1-ccccccc", "gone" + "3" * 60: "chatbot-frontend-ddddddd"}
+    done, calls = gate(tmp_path, {"states": ["running healthy 0"], "restarts": 0, "names": names},
+                       retire=("berth.service", "chatbot/frontend", 30),
+                       siblings=("chatbot-frontend-1", "chatbot-frontend-3"))
+    assert done.returncode == 0
+    assert "ps -aq --no-trunc --filter label=berth.service=chatbot/frontend" in calls
+    stopped = {c.split()[-1] for c in calls if c.startswith("stop --time 30 ")}
+    assert stopped == {"old" + "1" * 61, "gone" + "3" * 60}  # its own old one, and one of a replica now gone
+    assert "retired chatbot-frontend-2-aaaaaaa, which chatbot-frontend replaces" in done.stdout
+
+
+def test_a_stateful_containers_gate_retires_nothing(tmp_path):
+    done, calls = gate(tmp_path, {"states": ["running healthy 0"], "restarts": 0, "names": {}})
+    assert done.returncode == 0 and not any(c.startswith(("ps", "stop", "rm")) for c in calls)
