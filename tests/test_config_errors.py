@@ -116,30 +116,31 @@ def test_containers_that_do_not_fit_the_instance(config_problems):
                         "3072 MiB for containers; choose a larger instance type or lower memoryMb"]
 
 
+def chatbot_backend(stack: str, **settings) -> dict:
+    """Plain config overrides giving `stack`'s chatbot backend `settings`."""
+    apps = stack_config(stack).object("berth:apps")
+    apps["chatbot"]["services"]["backend"].update(settings)
+    return {"berth:apps": apps}
+
+
 def test_a_deploy_of_one_service_must_fit_beside_the_old_containers(config_problems):
     """A stateless service's new containers start beside its old ones (create-first); its gate retires the
     old ones once the new ones are healthy, so one service's overlap must fit. staging: 5632 MiB of limits,
     t3.large leaves 7168; raising the chatbot backend to 3072 MiB leaves room for no 1024 MiB frontend."""
-    apps = stack_config("staging").object("berth:apps")
-    apps["chatbot"]["services"]["backend"]["memoryMb"] = 3072
-    problems = config_problems("staging", plain={"berth:apps": apps})
+    problems = config_problems("staging", plain=chatbot_backend("staging", memoryMb=3072))
     assert problems == ["berth:host.instanceType: a deploy that changes mediahub.backend starts its new containers "
                         "(1024 MiB) beside the old ones: the memory limits then add up to 7680 MiB but t3.large leaves "
                         "7168 MiB for containers; choose a larger instance type or lower memoryMb"]
 
 
 def test_cpus_the_provider_reads_back_otherwise_are_refused(config_problems):
-    apps = stack_config("dev").object("berth:apps")
-    apps["chatbot"]["services"]["backend"]["cpus"] = 0.05
-    problems = config_problems("dev", plain={"berth:apps": apps})
+    problems = config_problems("dev", plain=chatbot_backend("dev", cpus=0.05))
     assert len(problems) == 1 and problems[0].startswith("berth:apps.chatbot.services.backend.cpus: ")
     assert "reads 0.05 CPUs back as 0.1, so every refreshed deploy would replace the container; use 0.1" in problems[0]
 
 
 def test_more_cpus_than_the_host_has_are_refused(config_problems):
-    apps = stack_config("staging").object("berth:apps")
-    apps["chatbot"]["services"]["backend"]["cpus"] = 4
-    problems = config_problems("staging", plain={"berth:apps": apps})
+    problems = config_problems("staging", plain=chatbot_backend("staging", cpus=4))
     assert problems == ["berth:apps.chatbot.services.backend.cpus: 4.0 CPUs, but t3.large has 2; Docker refuses to "
                         "create the container. Set at most 2, or choose a larger instance type"]
 
