@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
 from ipaddress import IPv4Network
-from typing import Annotated, Literal
+from typing import Annotated, Callable, Literal
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler,
                       GetJsonSchemaHandler, ValidationInfo, field_validator, model_validator)
@@ -20,7 +20,7 @@ from pydantic_core import core_schema
 
 from config import docker_provider
 from config.conventions import EC2_DATA_ROOT
-from rules import postgres
+from rules import caddy, postgres
 from rules.containers import ESCAPE_CAPABILITIES, REVIEWED_CAPABILITIES, capability_name, is_system_path
 
 
@@ -31,13 +31,15 @@ class Shaped:
 
     regex: str
     what: str
+    # A rule's own account of what is wrong (rules/), said after the value; None: "is not <what>".
+    problem: Callable[[str], str | None] | None = None
 
     def __get_pydantic_core_schema__(self, source: type, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         compiled = re.compile(self.regex)
 
         def check(value: str) -> str:
             if not compiled.fullmatch(value):
-                raise ValueError(f"{value!r} is not {self.what}")
+                raise ValueError(f"{value!r} {(self.problem and self.problem(value)) or f'is not {self.what}'}")
             return value
 
         return core_schema.no_info_after_validator_function(check, handler(source))
@@ -46,8 +48,8 @@ class Shaped:
         return {**handler(schema), "pattern": f"^(?:{self.regex})$", "x-shape": self.what}
 
 
-def shaped(regex: str, what: str) -> Shaped:
-    return Shaped(regex, what)
+def shaped(regex: str, what: str, problem: Callable[[str], str | None] | None = None) -> Shaped:
+    return Shaped(regex, what, problem)
 
 
 Name = Annotated[str, shaped(r"[a-z][a-z0-9-]{0,30}", "a name: lowercase letters, digits and '-', starting with a letter")]
@@ -392,7 +394,10 @@ class Route(Camel):
 
 # Referrer policies that never send a full URL to another origin (seed 001's no-referrer-when-downgrade does)
 REFERRER_POLICIES = ("no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin")
-HeaderValue = Annotated[str, shaped(r'[^"\\\n\r]+', "a header value on one line, without '\"' or '\\'")]
+
+# A value the proxy serves exactly as written (rules/caddy.py), never a placeholder it expands.
+HeaderValue = Annotated[str, shaped(caddy.HEADER_VALUE.pattern, "a header value: printable ASCII on one line, no "
+                                    "backslash, no '{$', no space at either end", caddy.header_value_problem)]
 AssetPath = Annotated[str, shaped(r"/[A-Za-z0-9._~/-]*\*?", "a path or a path prefix ending in '*', e.g. /_next/static/*")]
 
 

@@ -10,9 +10,13 @@ from pydantic import BeforeValidator, Field, create_model, field_validator
 from pydantic.fields import FieldInfo
 
 from config.app import App, Camel, HostName, Name, Positive, Service, UsablePath, shaped
+from rules import caddy
 
 Environment = Literal["dev", "staging", "prod"]
 Email = Annotated[str, shaped(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")]
+# The proxy's CA contact: what Caddy starts with and Let's Encrypt registers (rules/caddy.py).
+AcmeEmail = Annotated[str, shaped(caddy.ACME_EMAIL.pattern, "an e-mail address the certificate authority accepts",
+                                  caddy.acme_email_problem)]
 UserName = Annotated[str, shaped(r"[a-z_][a-z0-9_-]{0,31}", "a Linux user name such as ubuntu")]
 SnapshotId = Annotated[str, shaped(r"snap-[0-9a-f]{8,17}", "an EBS snapshot id such as snap-0123456789abcdef0")]
 Domain = Annotated[str, shaped(r"(\$\{stack\}\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?",
@@ -126,7 +130,7 @@ class ProxySettings(Camel):
     http_port: int = Field(
         description="port published for HTTP (redirects to HTTPS outside dev)", default=80, ge=1, le=65535)
     https_port: int = Field(description="port published for HTTPS (not in dev)", default=443, ge=1, le=65535)
-    acme_email: Email | None = Field(default=None, description=(
+    acme_email: AcmeEmail | None = Field(default=None, description=(
         "e-mail the certificate authority warns about expiring certificates"))
     acme_staging: bool = Field(default=False, description="use the CA's staging endpoint (throwaway stacks)")
     memory_mb: Positive = Field(default=256, description="the proxy's memory limit, in MiB")

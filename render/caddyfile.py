@@ -15,6 +15,11 @@ How routes become Caddy config (docs/proxy.md tells the whole story):
 - `timeoutS` bounds how long a service may stay silent (nginx's proxy_read_timeout). Unset, Caddy
   sets no limit, so WebSockets and long streams are never cut by the proxy.
 
+Values from app and stack files never become Caddy syntax or placeholders: header values and the
+ACME contact are written as quoted tokens with `"`, `{` and `}` escaped (rules/caddy.py says why that
+is literal in Caddy 2.10.2, and refuses what cannot be); host names, paths and upstreams are written
+bare only when they are plain words, else rendering stops.
+
 `plan()` turns a Deployment into plain data; `render()` turns that data into text. Both are pure.
 """
 
@@ -28,6 +33,7 @@ from pydantic.alias_generators import to_camel
 from config import conventions
 from config.app import App
 from config.deployment import Deployment
+from rules.caddy import quoted, word
 
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 HEALTH_BODY = "healthy"
@@ -183,12 +189,12 @@ def _reverse_proxy(rule: Rule, real_ip: bool) -> list[str]:
         inner.append("flush_interval -1")  # Server-Sent Events: pass every chunk through at once
     if rule.timeout_s:
         inner += ["transport http {", f"\tread_timeout {rule.timeout_s}s", f"\twrite_timeout {rule.timeout_s}s", "}"]
-    head = f"reverse_proxy {' '.join(rule.upstreams)}"
+    head = f"reverse_proxy {' '.join(map(word, rule.upstreams))}"
     return [head + " {", *_block(inner), "}"] if inner else [head]
 
 
 def _static(rule: Rule, site: Site, taken: set[str]) -> list[str]:
-    lines = [f"root * {rule.static_root}"]
+    lines = [f"root * {word(rule.static_root)}"]
     # the site's hashed-file paths as this route's files see them (its prefix stripped)
     prefix = rule.path.rstrip("/")
     immutable = [p[len(prefix):] for p in site.headers.immutable if p.startswith(prefix + "/")]
@@ -196,7 +202,8 @@ def _static(rule: Rule, site: Site, taken: set[str]) -> list[str]:
         matcher = _matcher_name(f"{prefix}_spa", taken)
         # Client-side routes get the app's index.html, but a missing hashed file is a 404: index.html
         # under that name would be kept for a year (try_files, spelled out to leave those paths out).
-        lines += [f"@{matcher} {{", "\tfile {path} {path}/ /index.html", f"\tnot path {' '.join(immutable)}", "}",
+        lines += [f"@{matcher} {{", "\tfile {path} {path}/ /index.html",
+                  f"\tnot path {' '.join(map(word, immutable))}", "}",
                   f"rewrite @{matcher} {{http.matchers.file.relative}}"]
     elif rule.spa:
         lines.append("try_files {path} {path}/ /index.html")  # client-side routes get the app's index.html
@@ -209,7 +216,7 @@ def _handle(rule: Rule, matcher: str | None, site: Site, taken: set[str], plan_:
     if not rule.stream:
         body.append(COMPRESSION)
     if rule.strip_prefix and matcher:
-        body.append(f"uri strip_prefix {rule.path.rstrip('/')}")
+        body.append(f"uri strip_prefix {word(rule.path.rstrip('/'))}")
     if rule.static_root:
         body += _static(rule, site, taken)
     else:
@@ -224,22 +231,23 @@ def _headers(site: Site, plan_: ProxyPlan) -> list[str]:
               ("Referrer-Policy", h.referrer_policy)]
     if h.content_security_policy:
         pairs.append(("Content-Security-Policy", h.content_security_policy))
-    lines = ["header {", *[f'\t{name} "{value}"' for name, value in pairs], "\t-Server", "}"]
+    lines = ["header {", *[f"\t{name} {quoted(value)}" for name, value in pairs], "\t-Server", "}"]
     if h.immutable:
         # `?`: only when the response does not say itself how to cache (Next.js marks a missing file no-store).
-        lines += [f"@immutable path {' '.join(h.immutable)}", f'header @immutable ?Cache-Control "{IMMUTABLE}"']
+        lines += [f"@immutable path {' '.join(map(word, h.immutable))}",
+                  f"header @immutable ?Cache-Control {quoted(IMMUTABLE)}"]
     return lines
 
 
 def _site(site: Site, plan_: ProxyPlan) -> list[str]:
-    address = site.host if plan_.tls else f"http://{site.host}"
+    address = word(site.host) if plan_.tls else f"http://{word(site.host)}"
     body = ACCESS_LOG + _headers(site, plan_)
     taken: set[str] = {"immutable"}  # the site's own matcher (_headers)
     for rule in sorted(site.rules, key=lambda r: (r.path == "/", -len(r.path.rstrip("/")), r.path)):
         if rule.path == "/":
             body += _handle(rule, None, site, taken, plan_)
             continue
-        prefix = rule.path.rstrip("/")
+        prefix = word(rule.path.rstrip("/"))
         matcher = _matcher_name(prefix, taken)
         body += [f"@{matcher} path {prefix} {prefix}/*", *_handle(rule, matcher, site, taken, plan_)]
     if not any(r.path == "/" for r in site.rules):
@@ -254,7 +262,7 @@ def _globals(plan_: ProxyPlan) -> list[str]:
     if not plan_.tls:
         return lines + ["auto_https off"]
     if plan_.acme_email:
-        lines.append(f"email {plan_.acme_email}")
+        lines.append(f"email {quoted(plan_.acme_email)}")
     if plan_.acme_staging:
         lines.append(f"acme_ca {LETS_ENCRYPT_STAGING}")
     # HTTP/3 needs UDP 443, which berth neither publishes nor opens: do not advertise it.

@@ -268,7 +268,7 @@ def global_block(text: str) -> list[str]:
 
 def test_tls_globals_name_the_acme_contact_and_disable_http3():
     text = caddyfile.render(ProxyPlan(sites=(), tls=True, acme_email="ops@chmedia.com"))
-    assert global_block(text) == ["\tadmin off", "\tgrace_period 5s", "\temail ops@chmedia.com",
+    assert global_block(text) == ["\tadmin off", "\tgrace_period 5s", "\temail \"ops@chmedia.com\"",
                                   "\tservers {", "\t\tprotocols h1 h2", "\t}"]
 
 

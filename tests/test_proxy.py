@@ -86,7 +86,7 @@ def test_prod_alone_sends_hsts(deploy, stack):
 def test_staging_asks_the_cas_staging_endpoint_and_prod_the_real_one(deploy):
     assert "acme_ca https://acme-staging-v02.api.letsencrypt.org/directory" in caddyfile_of(deploy("staging"))
     assert "acme_ca" not in caddyfile_of(deploy("prod"))
-    assert "\temail ops@chmedia.com" in caddyfile_of(deploy("prod")).splitlines()
+    assert "\temail \"ops@chmedia.com\"" in caddyfile_of(deploy("prod")).splitlines()
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
