@@ -30,6 +30,11 @@ from config.deployment import Deployment
 LISTEN_EVERYWHERE = "0.0.0.0"
 
 
+def copy_site(site_path: str) -> str:
+    """Shell, run in a static service's image, that copies its built site into the volume at /out."""
+    return f"rm -rf /out/* /out/.[!.]* 2>/dev/null; cp -R {shlex.quote(site_path)}/. /out/"
+
+
 def start_order(app: App) -> list[str]:
     """Services in an order where each comes after what it depends on (App validation rejects cycles)."""
     return app.start_order
@@ -156,7 +161,8 @@ class AppStack(pulumi.ComponentResource):
             create = image.ref.apply(lambda ref, cmd=hook.command: (
                 f"c=$(docker ps -q --filter {shlex.quote('label=' + label)} --filter {shlex.quote('ancestor=' + ref)}"
                 f" --filter health=healthy | head -n 1); "
-                f'[ -n "$c" ] || {{ echo "no healthy {self._app.name}/{svc_name} container runs {ref}" >&2; exit 1; }}; '
+                f'[ -n "$c" ] || {{ echo {shlex.quote(f"no healthy {self._app.name}/{svc_name} container runs {ref}")} '
+                f'>&2; exit 1; }}; '
                 f'docker exec "$c" {shlex.join(cmd)}'))
             self._host.run(f"{self._app.name}-{svc_name}-after-deploy-{i}", create, triggers=[image.ref],
                            parent=self, depends_on=[c.healthy for c in self.containers[svc_name]])
@@ -191,8 +197,7 @@ class AppStack(pulumi.ComponentResource):
         volume = docker.Volume(f"{app}-{svc_name}-site", name=conventions.site_volume(app, svc_name),
                                opts=on_host(self._host, self))
         self.site_volumes[conventions.site_root(app, svc_name)] = volume
-        copy = f"rm -rf /out/* /out/.[!.]* 2>/dev/null; cp -R {shlex.quote(svc.site_path)}/. /out/"
         create = pulumi.Output.all(volume.name, image.ref).apply(lambda a: (
             f"docker run --rm --network none --user 0:0 --read-only --cap-drop ALL --security-opt no-new-privileges "
-            f"-v {a[0]}:/out {a[1]} sh -c {shlex.quote(copy)}"))
+            f"-v {shlex.quote(a[0] + ':/out')} {shlex.quote(a[1])} sh -c {shlex.quote(copy_site(svc.site_path))}"))
         self._host.run(f"{app}-{svc_name}-publish", create, triggers=[image.ref], parent=self, depends_on=[volume])

@@ -51,6 +51,12 @@ HEALTHY_WITHIN_S = 300
 STOP_TIMEOUT_S = 30
 
 
+# The HTTP probes' code is fixed; the URL is its argument (`sys.argv[1]`, `process.argv[1]`), never
+# part of the code, so no path can become Python or JavaScript.
+PYTHON_PROBE = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=4)"
+NODE_PROBE = "fetch(process.argv[1]).then(r => process.exit(r.status < 500 ? 0 : 1)).catch(() => process.exit(1))"
+
+
 def probe_command(check: HealthCheck, port: int | None) -> list[str]:
     """A Docker HEALTHCHECK test: the app's HTTP path via a tool its image has, or its own command."""
     if check.command is not None:
@@ -61,9 +67,8 @@ def probe_command(check: HealthCheck, port: int | None) -> list[str]:
     if check.probe == "wget":
         return ["CMD", "wget", "-q", "-O", "/dev/null", url]
     if check.probe == "python":
-        return ["CMD", "python", "-c", f"import urllib.request; urllib.request.urlopen('{url}', timeout=4)"]
-    return ["CMD", "node", "-e",
-            f"fetch('{url}').then(r => process.exit(r.status < 500 ? 0 : 1)).catch(() => process.exit(1))"]
+        return ["CMD", "python", "-c", PYTHON_PROBE, url]
+    return ["CMD", "node", "-e", NODE_PROBE, url]
 
 
 def healthcheck_args(check: HealthCheck, port: int | None) -> docker.ContainerHealthcheckArgs:

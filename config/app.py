@@ -20,7 +20,7 @@ from pydantic_core import core_schema
 
 from config import docker_provider
 from config.conventions import EC2_DATA_ROOT
-from rules import caddy, postgres
+from rules import caddy, images, postgres
 from rules.containers import ESCAPE_CAPABILITIES, REVIEWED_CAPABILITIES, capability_name, is_system_path
 
 
@@ -74,6 +74,24 @@ AbsPath = Annotated[str, shaped(r"/[^\s:]*", "an absolute path (starting with '/
 HostPath = Annotated[str, shaped(r"(/|\.\.?(/|$))[^\s:]*", "an absolute path, or one relative to the project ('../x')"),
                      AfterValidator(_usable_path),
                      AfterValidator(lambda v: _host_path(v))]
+# What a health check asks: an HTTP path with its query, in URL characters (RFC 3986), which every probe
+# tool and the load balancer (at most 1024 characters) take as given.
+UrlPath = Annotated[str, shaped(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]{0,1023}",
+                                "an HTTP path such as /health (URL characters only: no spaces, quotes or '#')")]
+
+
+def ruled(rule: Callable[[str], str | None]) -> AfterValidator:
+    """A value judged by one of berth's rules (rules/), refused with the rule's own explanation."""
+    def check(value: str) -> str:
+        problem = rule(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+    return AfterValidator(check)
+
+
+ImageRef = Annotated[str, ruled(images.reference_problem)]  # what Docker, the provider and ECS parse
+ImageTag = Annotated[str, ruled(images.tag_problem)]
 Owner = Annotated[str, shaped(r"\d+(:\d+)?", "a numeric owner: uid or uid:gid, e.g. 1000:1000")]
 
 # Numbers users write: positive and bounded, so a typo (`10**400`) is a config error, not a crash later.
@@ -172,7 +190,7 @@ class HealthCheck(Camel):
     `command` is any check in the image (exit 0 = healthy).
     """
 
-    path: str | None = Field(default=None, description=(
+    path: UrlPath | None = Field(default=None, description=(
         "HTTP path asked on the service's own port (e.g. /health); give this or `command`"))
     probe: Literal["curl", "wget", "python", "node"] = Field(default="curl", description=(
         "the tool in the image that asks `path`"))
@@ -264,10 +282,10 @@ class Service(Camel):
 
     kind: Literal["server", "static"] = Field(default="server", description=(
         "server: a container; static: files the proxy serves (a built site copied out of the image)"))
-    image: str | None = Field(default=None, description=(
+    image: ImageRef | None = Field(default=None, description=(
         "a pinned image reference (tag or digest, never :latest); or give `build`"))
     build: Build | None = Field(default=None, description="build the image from source instead of `image`")
-    version: str | None = Field(default=None, description=(
+    version: ImageTag | None = Field(default=None, description=(
         "built services: the version (git commit or tag) of the source; a new one rebuilds and redeploys"))
     site_path: AbsPath = Field(default="/site", description=(
         "static kind: where the built site is in the image; the image needs `sh` and `cp` (the files are "

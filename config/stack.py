@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Union
 from pydantic import BeforeValidator, Field, create_model, field_validator
 from pydantic.fields import FieldInfo
 
-from config.app import App, Camel, HostName, Name, Positive, Service, UsablePath, shaped
+from config.app import App, Camel, HostName, ImageRef, Name, Positive, Service, UsablePath, shaped
 from rules import caddy
 
 Environment = Literal["dev", "staging", "prod"]
@@ -126,7 +126,7 @@ HostSettings = Annotated[Union[LocalHostSettings, Ec2HostSettings, EcsHostSettin
 class ProxySettings(Camel):
     """The one container that publishes ports. Caddy: automatic HTTPS, upstreams resolved per request."""
 
-    image: str = Field(default="caddy:2.10.2-alpine", description="the Caddy image (pinned)")
+    image: ImageRef = Field(default="caddy:2.10.2-alpine", description="the Caddy image (pinned)")
     http_port: int = Field(
         description="port published for HTTP (redirects to HTTPS outside dev)", default=80, ge=1, le=65535)
     https_port: int = Field(description="port published for HTTPS (not in dev)", default=443, ge=1, le=65535)
@@ -139,7 +139,7 @@ class ProxySettings(Camel):
 class PostgresSettings(Camel):
     """The one Postgres container apps share: a database and a role of its own per app."""
 
-    image: str = Field(default="postgres:17.6-alpine", description=(
+    image: ImageRef = Field(default="postgres:17.6-alpine", description=(
         "the Postgres image (pinned; a major version change needs a dump and restore)"))
     memory_mb: Positive = Field(default=1024, description="the shared Postgres container's memory limit, in MiB")
 
@@ -147,7 +147,7 @@ class PostgresSettings(Camel):
 class RedisSettings(Camel):
     """Each app that uses Redis runs its own, from this image; `memoryMb` is each one's (an app may set its own)."""
 
-    image: str = Field(default="redis:7.4.5-alpine", description="the Redis image (pinned)")
+    image: ImageRef = Field(default="redis:7.4.5-alpine", description="the Redis image (pinned)")
     memory_mb: Positive = Field(default=256, description=(
         "each app's Redis memory, in MiB (an app file's redis.memoryMb wins)"))
 

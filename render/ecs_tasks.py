@@ -46,7 +46,8 @@ def run_task_script(task: OneOffTask) -> str:
         f'aws ecs wait tasks-stopped --cluster {cluster} --tasks "$task"',
         f'code=$(aws ecs describe-tasks --cluster {cluster} --tasks "$task" --query {query} --output text)',
         'if [ "$code" != 0 ]; then',
-        f'  echo "berth: {task.container} exited with $code; its output is in the app\'s CloudWatch log group" >&2',
+        f'  echo {shlex.quote(f"berth: {task.container} exited with")} "$code;" '
+        "\"its output is in the app's CloudWatch log group\" >&2",
         "  exit 1",
         "fi",
         "",

@@ -25,7 +25,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_command as command
 
-from components.app_stack import start_order, substitute
+from components.app_stack import copy_site, start_order, substitute
 from components.container import probe_command
 from components.ecs.databases import AppData, awslogs, task_execution_role
 from components.ecs.load_balancer import LoadBalancer
@@ -372,7 +372,7 @@ class EcsApp(pulumi.ComponentResource):
         sites = [(svc_name, svc) for svc_name, svc in app.services.items() if svc.kind == "static"]
         containers = [{
             "name": f"site-{svc_name}", "image": self._image(svc_name, svc), "essential": False,
-            "command": ["sh", "-c", f"cp -R {svc.site_path}/. /out/"], "readonlyRootFilesystem": True,
+            "command": ["sh", "-c", copy_site(svc.site_path)], "readonlyRootFilesystem": True,
             "mountPoints": [{"sourceVolume": f"site-{svc_name}", "containerPath": "/out"}],
             "linuxParameters": {"capabilities": {"drop": ["ALL"], "add": []}},
             "logConfiguration": awslogs(self.log_group, "edge"),

@@ -67,12 +67,14 @@ def test_docker_accepts_these_references(ref):
 
 
 @pytest.mark.parametrize("ref", ["redis:7.4.5 --privileged", "Redis:7", "redis:", ":7", "a//b:1", "a:-1",
-                                 "a@sha256:short", "a/" + "b" * 260 + ":1", "redis:7;rm -rf /"])
+                                 "a@sha256:short", "a/" + "b" * 260 + ":1", "redis:7;rm -rf /",
+                                 "redis:7\u00e9", "redis:\u0661"])
 def test_docker_refuses_these_references(ref):
     assert images.reference_problem(ref) is not None
 
 
 @pytest.mark.parametrize("tag,ok", [("5be2a1f", True), ("1.4.2", True), ("v1_x-Y.z", True), ("-x", False),
-                                    (".x", False), ("a b", False), ("a/b", False), ("x" * 129, False)])
+                                    (".x", False), ("a b", False), ("a/b", False), ("x" * 129, False),
+                                    ("v\u00e9", False), ("\u0661", False), ("1.0\n", False)])
 def test_a_version_must_be_a_docker_tag(tag, ok):
     assert (images.tag_problem(tag) is None) is ok

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from config.deployment import Deployment
 from config.errors import ConfigError
 from config.load import load
 from config.raw_config import RawConfig
+from offline import mockrun
 
 MINIMAL = {
     "name": "shop", "hostname": "shop",
@@ -42,3 +45,18 @@ def with_changes(**services) -> dict:
     for name, changes in services.items():
         app["services"][name].update(changes)
     return app
+
+
+def repo_app(name: str) -> dict:
+    """The repository's apps/<name>.yaml as data, to change one way in a test."""
+    return yaml.safe_load((mockrun.REPO / "apps" / f"{name}.yaml").read_text(encoding="utf-8"))
+
+
+def run_with_app_files(tmp: Path, stack: str, config: mockrun.StackConfig, files: dict[str, dict]) -> mockrun.Run:
+    """Run a stack's program with the repository's app files, `files` (name -> data) written over them."""
+    project = tmp / "berth"
+    shutil.copytree(mockrun.REPO / "apps", project / "apps")
+    for name, data in files.items():
+        (project / "apps" / f"{name}.yaml").write_text(json.dumps(data), encoding="utf-8")
+    mockrun.sandbox_project(tmp, config)
+    return mockrun.run(stack, config, root_directory=project)
