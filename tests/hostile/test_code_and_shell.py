@@ -18,7 +18,7 @@ import pytest
 from components.app_stack import copy_site
 from components.container import probe_command
 from config.app import HealthCheck
-from tests.support.app_files import MINIMAL, load_with_app, repo_app, run_with_app_files, with_changes
+from tests.support.app_files import load_with_app, repo_app, run_with_app_files, with_changes
 from tests.support.shell_oracle import parses, run_against_stubs, sh_c_script
 from tests.support.stacks import REPO, require_tool, stack_config
 

@@ -18,9 +18,8 @@ from hypothesis import given, settings, strategies as st
 from config.app import Headers
 from render import caddyfile
 from render.caddyfile import ProxyPlan, Rule, Site
-from rules import caddy
 from tests.support.app_files import MINIMAL, load_app, load_with_app
-from tests.test_caddyfile import Caddy, free_port
+from tests.support.caddy_server import Caddy, free_port
 
 SECRET = "-----BEGIN PRIVATE KEY----- the proxy's own"
 
