@@ -21,7 +21,8 @@ from pydantic_core import core_schema
 from config import docker_provider
 from config.conventions import EC2_DATA_ROOT
 from rules import caddy, images, postgres
-from rules.containers import ESCAPE_CAPABILITIES, REVIEWED_CAPABILITIES, capability_name, is_system_path
+from rules.containers import (ESCAPE_CAPABILITIES, REVIEWED_CAPABILITIES, capability_name, is_system_path,
+                              read_only_root_problem)
 
 
 @dataclass(frozen=True)
@@ -311,8 +312,8 @@ class Service(Camel):
     host_dirs: dict[VolumeName, HostDir] = Field(default={}, description=(
         "name -> host directory mounted into the service"))
     tmpfs: list[AbsPath] = Field(default=[], description="writable in-memory paths on the read-only root (e.g. /tmp)")
-    read_only: bool = Field(default=True, description=(
-        "the container's root filesystem is read-only; write to volumes and tmpfs"))
+    read_only: Annotated[bool, ruled(read_only_root_problem)] = Field(default=True, description=(
+        "the container's root filesystem is read-only (always: write to volumes and tmpfs)"))
     user: str | None = Field(default=None, description=(
         "user (name or uid[:gid]) the process runs as; default: the image's"))
     volume_owner: Owner | None = Field(default=None, description=(

@@ -18,7 +18,7 @@ from config.errors import Problems
 from config.instance_types import InstanceType, InstanceTypeLookup, UnknownInstanceType
 from config.raw_config import RawConfig
 from config.stack import Ec2HostSettings, StackSettings
-from rules import credentials, images, postgres
+from rules import containers, credentials, images, postgres
 
 SETTINGS_KEYS = frozenset(f.alias or n for n, f in StackSettings.model_fields.items())
 
@@ -117,6 +117,16 @@ def check_images(settings: StackSettings, apps: dict[str, App], project_dir: Pat
                 _check_build(app, svc_name, svc, env, where, project_dir, problems)
 
 
+def _held_by_context(context: Path, project_dir: Path) -> str | None:
+    """What a build context (resolved) would hand a build that is not the app's: the machine's system
+    directories, or this project with its Pulumi state and passphrase."""
+    if containers.is_system_path(str(context)):
+        return "the machine's own system files"
+    if project_dir.resolve().is_relative_to(context):
+        return "this project (its Pulumi state and passphrase)"
+    return None
+
+
 def _check_build(app: App, svc_name: str, svc: Service, env: str, where: str, project_dir: Path, problems: Problems):
     if svc.build.context is None:
         problems.add(f"{where}.build.context",
@@ -124,7 +134,10 @@ def _check_build(app: App, svc_name: str, svc: Service, env: str, where: str, pr
                      f"pulumi config set --path '{where}.build.context' ../path/to/source")
         return
     context = (project_dir / svc.build.context).resolve()
-    if not context.is_dir():
+    if held := _held_by_context(context, project_dir):
+        problems.add(f"{where}.build.context", f"{svc.build.context} is {context}, which holds {held}; Docker sends a "
+                                               "build all of its context. Point it at the app's own checkout")
+    elif not context.is_dir():
         problems.add(f"{where}.build.context",
                      f"directory {svc.build.context} does not exist (looked for {context}); clone the source there "
                      f"or set its path: pulumi config set --path '{where}.build.context' <dir>")
@@ -203,31 +216,52 @@ def _check_cpus(apps: dict[str, App], host: InstanceType, problems: Problems) ->
 
 
 def check_host_dirs(settings: StackSettings, apps: dict[str, App], project_dir: Path, problems: Problems) -> None:
-    """EC2 host dirs live on the data volume; a relative source is a local checkout, so dev only, and must exist."""
+    """A host dir reaches only what is the app's own: on EC2 a directory of its own on the data volume
+    (rules/containers.py), in dev one of its own checkouts (its services' build contexts), judged
+    after resolving `..` and links. Either way never another app's data, berth's, or the host's."""
     on_ec2 = isinstance(settings.host, Ec2HostSettings)
     for app in apps.values():
+        checkouts = _checkouts(app, project_dir)
         for svc_name, svc in app.services.items():
             for dir_name, hd in svc.host_dirs.items():
                 where = f"{NAMESPACE}:apps.{app.name}.services.{svc_name}.hostDirs.{dir_name}.source"
                 if hd.source is None:
                     continue
-                relative = not hd.source.startswith("/")
-                if on_ec2 and relative:
-                    problems.add(where, f"{hd.source} is a directory on the machine running pulumi; only dev mounts a "
-                                        "local checkout. Build the code into the image, or leave source unset for a "
-                                        f"directory under {EC2_DATA_ROOT}/")
-                elif on_ec2 and not hd.source.startswith(EC2_DATA_ROOT + "/"):
-                    problems.add(where, f"{hd.source} is on the instance's root disk and would be lost when the host is "
-                                        f"replaced; keep host dirs under {EC2_DATA_ROOT}/ (or leave source unset)")
-                elif relative and not (project_dir / hd.source).is_dir():
-                    problems.add(where, f"directory {hd.source} does not exist (looked for {(project_dir / hd.source).resolve()}); "
-                                        f"clone the source there or set its path: pulumi config set --path '{where}' <dir>")
+                problem = (_ec2_host_dir_problem(app, hd.source) if on_ec2
+                           else _dev_host_dir_problem(hd.source, checkouts, project_dir, where))
+                if problem:
+                    problems.add(where, problem)
                 elif hd.read_only:
                     _check_mounts_inside(svc, hd, where.removesuffix(".source"), project_dir, problems)
             for dir_name, hd in svc.host_dirs.items():
                 if hd.source is None and hd.read_only:
                     where = f"{NAMESPACE}:apps.{app.name}.services.{svc_name}.hostDirs.{dir_name}"
                     _check_mounts_inside(svc, hd, where, project_dir, problems)
+
+
+def _ec2_host_dir_problem(app: App, source: str) -> str | None:
+    if not source.startswith("/"):
+        return (f"{source} is a directory on the machine running pulumi; only dev mounts a local checkout. Build the "
+                f"code into the image, or leave source unset for a directory of the app's own under {EC2_DATA_ROOT}/")
+    return containers.own_directory_problem(source, conventions.app_host_dirs(EC2_DATA_ROOT, app.name))
+
+
+def _checkouts(app: App, project_dir: Path) -> list[Path]:
+    """The app's own source checkouts here: its services' build contexts that exist."""
+    contexts = [(project_dir / s.build.context).resolve() for s in app.services.values() if s.build and s.build.context]
+    return sorted({c for c in contexts if c.is_dir()})
+
+
+def _dev_host_dir_problem(source: str, checkouts: list[Path], project_dir: Path, where: str) -> str | None:
+    resolved = (project_dir / source).resolve()
+    if not resolved.is_dir():
+        return (f"directory {source} does not exist (looked for {resolved}); clone the source there or set its path: "
+                f"pulumi config set --path '{where}' <dir>")
+    if not any(resolved.is_relative_to(c) for c in checkouts):
+        own = ", ".join(str(c) for c in checkouts) or "none: no service of the app builds from a checkout here"
+        return (f"{source} is {resolved}, which is not inside one of the app's own checkouts ({own}); in dev a host "
+                "directory mounts part of the app's source for live reload, nothing else")
+    return None
 
 
 def _check_mounts_inside(svc: Service, hd: HostDir, where: str, project_dir: Path, problems: Problems) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 # --- where data lives ---------------------------------------------------------------------------------
 
-EC2_DATA_ROOT = "/srv/berth"  # the EC2 host's encrypted EBS data volume is mounted here (render/cloud_init.py)
+from rules.containers import DATA_ROOT, app_host_dirs  # noqa: F401 - berth's layout, named here with the rest
+
+EC2_DATA_ROOT = DATA_ROOT  # the EC2 host's encrypted EBS data volume is mounted here (render/cloud_init.py)
 DOCKER_ROOT = f"{EC2_DATA_ROOT}/docker"  # Docker's data root on it: images, containers, named volumes
 
 # --- logs ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from config import conventions
 from config.app import App, Service
 from config.conventions import EC2_DATA_ROOT
 from config.instance_types import InstanceType
@@ -86,5 +87,5 @@ class Deployment:
         checkouts under one key), else the app's directory of that name on the host's data root."""
         hd = svc.host_dirs[name]
         if hd.source is None:
-            return f"{self.data_root}/host-dirs/{app.name}/{name}"
+            return f"{conventions.app_host_dirs(self.data_root, app.name)}/{name}"
         return str((self.project_dir / hd.source).resolve())  # an absolute source stays as it is

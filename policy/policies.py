@@ -14,7 +14,8 @@ from typing import Any, Callable
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from rules.containers import REVIEWED_CAPABILITIES, is_system_path
+from rules.containers import (DATA_ROOT, REVIEWED_CAPABILITIES, app_host_dirs, is_system_path, own_directory_problem,
+                              read_only_root_problem)
 from rules.credentials import is_credential_name
 
 CONTAINER = "docker:index/container:Container"
@@ -56,6 +57,18 @@ def _no_host_system_mounts(_, c: dict) -> str | None:
     return None
 
 
+def _only_own_host_dirs(_, c: dict) -> str | None:
+    """Under berth's data root a container mounts only a directory of its own app's (rules/containers.py)."""
+    labels = {item.get("label"): item.get("value") for item in c.get("labels") or []}
+    for volume in c.get("volumes") or []:
+        path = volume.get("hostPath") or ""
+        if path == DATA_ROOT or path.startswith(DATA_ROOT + "/"):
+            own = app_host_dirs(DATA_ROOT, labels["berth.app"]) if labels.get("berth.app") else None
+            if own is None or own_directory_problem(path, own):
+                return f"mounts {path}, which is not a directory of its app's own under {DATA_ROOT}"
+    return None
+
+
 def _capabilities(_, c: dict) -> str | None:
     caps = c.get("capabilities") or {}
     added = set(caps.get("adds") or [])
@@ -69,7 +82,7 @@ def _no_new_privileges(_, c: dict) -> str | None:
 
 
 def _read_only_root(_, c: dict) -> str | None:
-    if c.get("readOnly") is not True:
+    if read_only_root_problem(c.get("readOnly")):
         return "has a writable root filesystem"
     loose = [p for p, opts in (c.get("tmpfs") or {}).items() if "size=" not in opts or "noexec" not in opts]
     return f"has tmpfs without a size cap or noexec: {loose}" if loose else None
@@ -209,6 +222,8 @@ POLICIES: list[ResourceValidationPolicy] = [
             CONTAINER, _unprivileged),
     _policy("container-no-host-system-mounts", "CIS Docker 5.5/5.31: no Docker socket, no host system directories",
             CONTAINER, _no_host_system_mounts),
+    _policy("container-only-own-host-dirs", "CIS Docker 5.5: under berth's data root, only the app's own host dirs",
+            CONTAINER, _only_own_host_dirs),
     _policy("container-capabilities", "CIS Docker 5.3: drop ALL capabilities, add back only reviewed ones",
             CONTAINER, _capabilities),
     _policy("container-no-new-privileges", "CIS Docker 5.25: no-new-privileges on every container",

@@ -6,6 +6,8 @@ ask for more, so the two can never disagree.
 
 from __future__ import annotations
 
+import posixpath
+
 # Capabilities a container may add back after dropping ALL, each reviewed for what it lets a process in
 # the container do to the host (CIS Docker Benchmark v1.2.0, 5.3).
 REVIEWED_CAPABILITIES = frozenset({"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
@@ -18,10 +20,13 @@ ESCAPE_CAPABILITIES = frozenset({"ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE",
                                  "AUDIT_CONTROL", "CHECKPOINT_RESTORE", "SETPCAP", "IPC_OWNER", "LEASE",
                                  "WAKE_ALARM", "BLOCK_SUSPEND", "SYS_CHROOT", "SYS_PACCT", "SYS_TTY_CONFIG"})
 
+# A berth server's data volume (config/conventions.py): Docker's data root, the backup tool's work, and
+# each app's host directories, one directory of its own per app (`app_host_dirs`).
+DATA_ROOT = "/srv/berth"
 # Host directories no container mounts, nor anything under them (CIS Docker 5.5, 5.31): the host's
 # system, Docker's and containerd's state, and the EC2 host's Docker data root.
 SYSTEM_TREES = ("/proc", "/sys", "/dev", "/etc", "/boot", "/run", "/var/run", "/var/lib/docker", "/var/lib/containerd",
-                "/root", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/srv/berth/docker")
+                "/root", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", f"{DATA_ROOT}/docker")
 
 
 def capability_name(value: str) -> str:
@@ -33,3 +38,32 @@ def is_system_path(path: str) -> bool:
     """The root, a Docker socket, or a system tree or anything under it (`path` already normalised)."""
     return path == "/" or path.endswith(".sock") or any(path == tree or path.startswith(tree + "/")
                                                         for tree in SYSTEM_TREES)
+
+
+def app_host_dirs(data_root: str, app: str) -> str:
+    """The directory an app's host dirs live in, each one level below it (`own_directory_problem`)."""
+    return f"{data_root}/host-dirs/{app}"
+
+
+def read_only_root_problem(read_only: object) -> str | None:
+    """Every container's root file system is read-only (CIS Docker 5.12), in config and policy alike."""
+    if read_only is True:
+        return None
+    return ("a writable root file system is refused: berth runs every container on a read-only root (CIS Docker "
+            "5.12); write to volumes and `tmpfs` paths instead, and leave readOnly out")
+
+
+def own_directory_problem(path: str, own: str) -> str | None:
+    """Why `path` is not one of an app's own host directories on a server (`own/<name>`), or None.
+
+    Judged normalised (`..` climbs resolved), and one level deep only: no container of the app then
+    mounts the directory its other host directories live in, where it could plant a link to another
+    app's data (Docker follows links in a bind mount's source).
+    """
+    normal = posixpath.normpath(path)
+    parent, name = posixpath.split(normal)
+    if parent == own and name not in ("", ".", ".."):
+        return None
+    shown = path if normal == path else f"{path} is {normal}, which"
+    return (f"{shown} is not a directory of the app's own: on this host an app mounts only {own}/<name> (on the "
+            f"data volume, which outlives the instance); leave source unset for {own}/<this host dir's key>")

@@ -166,9 +166,10 @@ def test_an_ec2_host_path_is_judged_normalised_and_never_resolved_here(config_pr
     apps[name].setdefault("services", {}).setdefault(service, {})["hostDirs"] = {
         "x": {"target": "/x", "source": "/srv/berth/../../opt/x"}}
     problems = config_problems("staging", plain={"berth:apps": apps})
-    assert problems == [f"berth:apps.{name}.services.{service}.hostDirs.x.source: /opt/x is on the instance's root "
-                        "disk and would be lost when the host is replaced; keep host dirs under /srv/berth/ (or leave "
-                        "source unset)"]
+    assert problems == [f"berth:apps.{name}.services.{service}.hostDirs.x.source: /opt/x is not a directory of the "
+                        f"app's own: on this host an app mounts only /srv/berth/host-dirs/{name}/<name> (on the data "
+                        f"volume, which outlives the instance); leave source unset for /srv/berth/host-dirs/{name}/"
+                        "<this host dir's key>"]
 
 
 @pytest.mark.parametrize("init_sql", ["../../etc/passwd", "/etc/passwd", "sql/../../x.sql"])

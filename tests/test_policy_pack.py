@@ -44,6 +44,7 @@ def test_every_stack_and_example_passes_the_pack(run_of, stack, stack_file):
 BREAKS = {
     "container-unprivileged": {"privileged": True},
     "container-no-host-system-mounts": {"volumes": [{"hostPath": "/var/run/docker.sock", "containerPath": "/s"}]},
+    "container-only-own-host-dirs": {"volumes": [{"hostPath": "/srv/berth/backup-work", "containerPath": "/b"}]},
     "container-capabilities": {"capabilities": {"drops": ["ALL"], "adds": ["SYS_ADMIN"]}},
     "container-no-new-privileges": {"securityOpts": []},
     "container-read-only-root": {"readOnly": False},

@@ -550,15 +550,16 @@ def test_a_source_checkout_cannot_be_mounted_on_ec2(config_problems):
     problems = config_problems("prod", stack_file=EXAMPLES / RAG, secrets=SECRETS[RAG], plain=plain)
     assert problems == ["berth:apps.rag.services.api.hostDirs.code.source: ../rag-system is a directory on the machine "
                         "running pulumi; only dev mounts a local checkout. Build the code into the image, or leave "
-                        "source unset for a directory under /srv/berth/"]
+                        "source unset for a directory of the app's own under /srv/berth/"]
 
 
 def test_an_ec2_host_dir_must_live_on_the_data_volume(config_problems):
     plain = with_host_dir(RAG, "api", {"source": "/home/ubuntu/rag-docs", "target": "/app/docs"})
     problems = config_problems("prod", stack_file=EXAMPLES / RAG, secrets=SECRETS[RAG], plain=plain)
-    assert problems == ["berth:apps.rag.services.api.hostDirs.code.source: /home/ubuntu/rag-docs is on the instance's "
-                        "root disk and would be lost when the host is replaced; keep host dirs under /srv/berth/ "
-                        "(or leave source unset)"]
+    assert problems == ["berth:apps.rag.services.api.hostDirs.code.source: /home/ubuntu/rag-docs is not a directory "
+                        "of the app's own: on this host an app mounts only /srv/berth/host-dirs/rag/<name> (on the data "
+                        "volume, which outlives the instance); leave source unset for /srv/berth/host-dirs/rag/<this "
+                        "host dir's key>"]
 
 
 def test_a_dev_source_mount_must_exist(config_problems):
