@@ -29,15 +29,20 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_random as random
 
-from components.container import Attachment, ContainerSpec, hardened_container, healthcheck_args
+from components.container import (
+    Attachment,
+    ContainerSpec,
+    hardened_container,
+    healthcheck_args,
+)
 from components.host import DockerHost
 from components.images import pinned_image
 from components.options import on_host, retained_in_prod
 from config import conventions
 from config.app import App, HealthCheck
 from config.deployment import Deployment
-from rules.postgres import SUPERUSER
 from render import datastores
+from rules.postgres import SUPERUSER
 
 POSTGRES_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]  # entrypoint chowns PGDATA, drops to postgres
 # The image's STOPSIGNAL: SIGINT is Postgres's "fast" shutdown (roll back sessions, checkpoint, exit).

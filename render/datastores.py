@@ -63,8 +63,8 @@ def provision_sql(db: AppDatabase) -> str:
         f"SELECT 'CREATE ROLE {role}' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {lit})\\gexec",
         f"ALTER ROLE {role} WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD {sql_literal(db.password)};",
         # Only ever true of a role someone else changed; on RDS the master cannot, and fails here.
-        f"SELECT 'ALTER ROLE {role} NOSUPERUSER NOREPLICATION NOBYPASSRLS' FROM pg_roles WHERE rolname = {lit} "
-        "AND (rolsuper OR rolreplication OR rolbypassrls)\\gexec",
+        (f"SELECT 'ALTER ROLE {role} NOSUPERUSER NOREPLICATION NOBYPASSRLS' FROM pg_roles WHERE rolname = {lit} "
+         "AND (rolsuper OR rolreplication OR rolbypassrls)\\gexec"),
         f"GRANT {role} TO CURRENT_USER;",
         f"SELECT 'CREATE DATABASE {role}' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = {lit})\\gexec",
         f"ALTER DATABASE {role} OWNER TO CURRENT_USER;",
@@ -94,10 +94,10 @@ def _extensions_sql(name: str, extensions: tuple[str, ...]) -> list[str]:
     role, schema = sql_identifier(name), sql_identifier(EXTENSIONS_SCHEMA)
     return [
         f"CREATE SCHEMA IF NOT EXISTS {schema};",
-        "DO $$BEGIN IF EXISTS (SELECT FROM pg_namespace WHERE nspname = "
-        f"{sql_literal(EXTENSIONS_SCHEMA)} AND nspowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user)) "
-        f"THEN RAISE EXCEPTION 'schema {EXTENSIONS_SCHEMA} belongs to another role: berth creates extensions only in "
-        "a schema the app cannot write; rename that schema'; END IF; END$$;",
+        ("DO $$BEGIN IF EXISTS (SELECT FROM pg_namespace WHERE nspname = "
+         f"{sql_literal(EXTENSIONS_SCHEMA)} AND nspowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user)) "
+         f"THEN RAISE EXCEPTION 'schema {EXTENSIONS_SCHEMA} belongs to another role: berth creates extensions only in "
+         "a schema the app cannot write; rename that schema'; END IF; END$$;"),
         f"REVOKE ALL ON SCHEMA {schema} FROM PUBLIC, {role};",
         f"GRANT USAGE ON SCHEMA {schema} TO {role};",
         *[f"CREATE EXTENSION IF NOT EXISTS {sql_identifier(ext)} WITH SCHEMA {schema};" for ext in extensions],

@@ -19,53 +19,17 @@ import re
 import shlex
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-import yaml
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from rules.postgres import RDS_MASTER_USER, RESERVED_NAMES, database_name
-from offline.mockrun import REPO, Run, reveal
+from offline.mockrun import Run, reveal
 from render import datastores
+from rules.postgres import RDS_MASTER_USER, RESERVED_NAMES, database_name
 from tests.support.app_files import MINIMAL
 from tests.support.postgres_cluster import POSTGRES_MAJORS, Cluster
-from tests.support.stacks import run_stack, stack_config
-
-APP, OTHER = "mediahub", "youtube-talker"
-INIT = "CREATE TABLE IF NOT EXISTS notes (body citext);\nINSERT INTO notes SELECT 'hello' WHERE NOT EXISTS (SELECT FROM notes)"
-OTHER_INIT = "CREATE TABLE IF NOT EXISTS secrets (v text);\nINSERT INTO secrets SELECT 'kept' WHERE NOT EXISTS (SELECT FROM secrets)"
-TASK, SECRET = "aws:ecs/taskDefinition:TaskDefinition", "aws:secretsmanager/secretVersion:SecretVersion"
-
-
-def write_apps(apps: Path) -> None:
-    """The repository's app files, with both apps' databases given extensions and init SQL."""
-    apps.mkdir(parents=True)
-    for source in (REPO / "apps").iterdir():
-        (apps / source.name).write_bytes(source.read_bytes())
-    for app, extensions, init in ((APP, ["citext", "pg_trgm"], INIT), (OTHER, [], OTHER_INIT)):
-        data = yaml.safe_load((apps / f"{app}.yaml").read_text())
-        data["database"] = {"extensions": extensions, "initSql": f"{app}-init.sql"}
-        (apps / f"{app}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-        (apps / f"{app}-init.sql").write_text(init)
-
-
-def registered_runs(tmp: Path) -> dict[str, Run]:
-    """The program under mocks, one host (staging, EC2) and ECS (chm-ecs), with the two apps' databases."""
-    runs = {}
-    for backend, stack, stack_file in (("one-host", "staging", None), ("ecs", "prod", REPO / "examples/chm-ecs/Pulumi.prod.yaml")):
-        config = stack_config(stack, stack_file=stack_file, secrets={"berth:chatbotOpenaiApiKey": "sk-test"})
-        overlay = config.object("berth:apps")
-        overlay[OTHER] = {"services": {s: {"build": {"context": "../youtube-talker"}, "version": "3f9c2a1"}
-                                       for s in ("backend", "frontend")}}
-        host = config.object("berth:host")
-        if backend == "one-host":
-            host["instanceType"] = "t3.xlarge"  # room for the third app
-        config = config.with_values(plain={"berth:apps": overlay, "berth:host": host}, secrets={
-            "berth:youtubeTalkerOpenrouterApiKey": "or-test", "berth:youtubeTalkerSupadataApiKey": "sd-test"})
-        write_apps(tmp / backend / "berth" / "apps")
-        runs[backend] = run_stack(tmp / backend, f"{backend}-{stack}", config)
-    return runs
+from tests.support.provisioning import APP, OTHER, SECRET, registered_runs
 
 
 @dataclass
@@ -198,7 +162,7 @@ def test_init_sql_runs_logged_in_as_the_apps_own_role_in_its_own_database(berth)
                              "INSERT INTO notes SELECT u || s || d FROM who")
     assert result.returncode == 0, result.stderr
     app = database_name(APP)
-    assert berth.cluster.query(f"DELETE FROM notes WHERE body <> 'hello' RETURNING body", db=app) == app * 3
+    assert berth.cluster.query("DELETE FROM notes WHERE body <> 'hello' RETURNING body", db=app) == app * 3
 
 
 def test_one_apps_bad_init_sql_holds_up_no_other_app(berth):

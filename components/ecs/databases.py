@@ -22,16 +22,16 @@ import pulumi_aws as aws
 import pulumi_command as command
 
 from components.ecs.network import EcsNetwork
-from components.options import kept_in_prod
 from components.ecs.secret_store import SecretStore
+from components.options import kept_in_prod
 from components.shared_services import app_database, generated_password
 from config.app import App
 from config.deployment import Deployment
 from config.ecs_checks import postgres_major
-from rules.postgres import RDS_MASTER_USER as MASTER_USER
 from config.stack import EcsHostSettings
 from render import datastores
 from render.ecs_tasks import OneOffTask, run_task_script
+from rules.postgres import RDS_MASTER_USER as MASTER_USER
 
 POSTGRES_PORT = 5432
 REDIS_PORT = 6379

@@ -28,7 +28,13 @@ import pytest
 
 from offline import mockrun
 from offline.mockrun import reveal
-from tests.support.apply import ApplyFailed, Applied, apply, deployment_of, engine_has_gpu
+from tests.support.apply import (
+    Applied,
+    ApplyFailed,
+    apply,
+    deployment_of,
+    engine_has_gpu,
+)
 from tests.support.service_images import ServiceImages
 from tests.support.stack_probes import in_network_of
 

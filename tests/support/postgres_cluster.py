@@ -51,7 +51,7 @@ class Cluster(LocalPostgres):
 
     def run(self, argv: list[str], stdin: str = "", **env: str) -> subprocess.CompletedProcess:
         """A client command (psql, sh …) against this cluster, with libpq variables `env` (PGUSER, …)."""
-        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60,
+        return subprocess.run(argv, check=False, input=stdin, capture_output=True, text=True, timeout=60,
                               env={**self.env, "PGDATABASE": "postgres", **env})
 
     def query(self, sql: str, db: str = "postgres") -> str:
