@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from importer import compose, convert, validate, write
+from importer import compose, convert, secrets, validate, write
 from importer.errors import ImportFailed
 
 EXIT_OK, EXIT_FIX, EXIT_FAILED = 0, 1, 2
@@ -16,7 +16,8 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="scripts/import", description="Turn a Compose deployment into berth app files.")
     sub = top.add_subparsers(dest="kind", required=True)
     p = sub.add_parser("compose", help="import a docker-compose.yml")
-    p.add_argument("file", type=Path, help="the Compose file")
+    p.add_argument("files", type=Path, nargs="+", metavar="file",
+                   help="the Compose file; several are merged in order, as docker compose -f a -f b merges them")
     p.add_argument("--env-file", type=Path, action="append", default=[], help="as docker compose --env-file")
     p.add_argument("--profile", action="append", default=[], help="as docker compose --profile")
     p.add_argument("-p", "--project-name", help="as docker compose -p")
@@ -33,10 +34,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, out=sys.stdout, err=sys.stderr) -> int:
     args = parser().parse_args(argv)
     try:
-        project = compose.load(args.file, args.env_file, args.profile, args.project_name)
+        project = compose.load(args.files, args.env_file, args.profile, args.project_name)
         drafts = convert.convert(project, args.out, args.app, args.nginx_conf, args.stack)
-        files = write.texts(drafts, args.stack)
-        problems = validate.problems(drafts, files, args.out)
+        hidden = drafts[0].secret_values if drafts else frozenset()
+        files = {path: secrets.redact(text, hidden) for path, text in write.texts(drafts, args.stack).items()}
+        problems = validate.problems(drafts, files, args.out, args.stack)
         if args.dry_run:
             for path, text in files.items():
                 print(f"--- {path}\n{text}", file=out)
@@ -45,12 +47,12 @@ def main(argv: list[str] | None = None, out=sys.stdout, err=sys.stderr) -> int:
     except ImportFailed as failure:
         print(f"berth import: {failure}", file=err)
         return EXIT_FAILED
-    print(summary(drafts, files, problems, project, args), file=out)
+    print(secrets.redact(summary(drafts, files, problems, project, args), hidden), file=out)
     return EXIT_FIX if problems else EXIT_OK
 
 
 def summary(drafts, files, problems, project, args) -> str:
-    lines = [f"Imported {args.file} ({len(project.services)} Compose services) into "
+    lines = [f"Imported {' + '.join(map(str, args.files))} ({len(project.services)} Compose services) into "
              f"{', '.join(d.name for d in drafts)}:"]
     verb = "would write" if args.dry_run else "wrote"
     lines += [f"  {verb} {args.out / path}" for path in files]
@@ -69,10 +71,12 @@ def summary(drafts, files, problems, project, args) -> str:
         for draft, note in todo:
             where = ".".join(note.path) or "(the app)"
             lines.append(f"  - apps/{draft.name}.yaml {where}: {note.text}")
+    loaded = f"loaded as a {validate.environment(args.stack)} stack, its secrets counted as set"
     if problems:
-        lines += ["", "berth's loader reports (fix these, then `scripts/plan dev` shows the result):"]
+        lines += ["", f"berth's loader reports ({loaded}; fix these, then `scripts/plan {args.stack}` shows the "
+                      "result):"]
         lines += [f"  - {p}" for p in problems]
     else:
-        lines += ["", f"berth's loader accepts the files (loaded as a dev stack). Merge {write.overlay_name(args.stack)} "
+        lines += ["", f"berth's loader accepts the files ({loaded}). Merge {write.overlay_name(args.stack)} "
                       f"into Pulumi.{args.stack}.yaml and run `scripts/plan {args.stack}`."]
     return "\n".join(lines)

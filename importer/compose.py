@@ -29,6 +29,23 @@ class ComposeProject:
     raw_environment: dict[str, dict[str, str]]  # service -> env as written, before interpolation
     env_files: dict[str, list[str]] = field(default_factory=dict)  # service -> the env_file paths it reads
     warnings: list[str] = field(default_factory=list)  # what Compose warned about (unset variables, ...)
+    raw_services: dict[str, dict] = field(default_factory=dict)  # service -> as written (`${VAR}` kept)
+    variables: dict[str, str] = field(default_factory=dict)  # what `${VAR}` was interpolated from (.env, shell)
+
+    def service_for_host(self, host: str | None) -> str | None:
+        """The service a host name reaches on Compose's networks: its name, container_name, hostname or alias."""
+        if not host or host in self.services:
+            return host if host else None
+        for name, svc in self.services.items():
+            aliases = [a for net in (svc.get("networks") or {}).values() for a in ((net or {}).get("aliases") or [])]
+            if host in (svc.get("container_name"), svc.get("hostname"), *aliases):
+                return name
+        return None
+
+    def volume_name(self, key: str) -> str:
+        """The Docker volume Compose keeps a top-level volume's data in: `<project>_<key>`, or its `name:`
+        (an external volume's own name)."""
+        return (self.volumes.get(key) or {}).get("name") or f"{self.name}_{key}"
 
     @property
     def directory(self) -> Path:
@@ -50,16 +67,21 @@ def compose_binary() -> str:
     return found
 
 
-def load(file: Path, env_files: list[Path] = (), profiles: list[str] = (), project_name: str | None = None
-         ) -> ComposeProject:
-    """The Compose project in `file`, or ImportFailed with Compose's own message."""
-    file = Path(file)
-    if not file.is_file():
-        raise ImportFailed(f"{file}: no such Compose file; give the path of your docker-compose.yml")
+def load(files: Path | list[Path], env_files: list[Path] = (), profiles: list[str] = (),
+         project_name: str | None = None) -> ComposeProject:
+    """The Compose project of `files` (merged in order, as `docker compose -f a -f b` merges them), or
+    ImportFailed with Compose's own message."""
+    files = [Path(f) for f in (files if isinstance(files, (list, tuple)) else [files])]
+    for file in files:
+        if not file.is_file():
+            raise ImportFailed(f"{file}: no such Compose file; give the path of your docker-compose.yml")
     for env_file in env_files:
         if not Path(env_file).is_file():
             raise ImportFailed(f"{env_file}: no such env file (--env-file)")
-    args = [compose_binary(), "-f", str(file.resolve())]
+    file = files[0]
+    args = [compose_binary()]
+    for each in files:
+        args += ["-f", str(each.resolve())]
     for env_file in env_files:
         args += ["--env-file", str(Path(env_file).resolve())]
     for profile in profiles:
@@ -67,11 +89,14 @@ def load(file: Path, env_files: list[Path] = (), profiles: list[str] = (), proje
     if project_name:
         args += ["-p", project_name]
     resolved, warnings = _run(args + ["config", "--format", "json"], file)
-    raw, env_files = _as_written(args, file)
+    raw_services = _as_written(args, file)
     return ComposeProject(
         path=file.resolve(), name=resolved.get("name", file.resolve().parent.name),
         services=resolved.get("services") or {}, volumes=resolved.get("volumes") or {},
-        networks=resolved.get("networks") or {}, raw_environment=raw, env_files=env_files, warnings=warnings)
+        networks=resolved.get("networks") or {}, raw_environment=_environments(raw_services),
+        env_files={name: [e["path"] if isinstance(e, dict) else str(e) for e in svc.get("env_file") or []]
+                   for name, svc in raw_services.items()},
+        warnings=warnings, raw_services=raw_services, variables=_variables(args, file))
 
 
 def _run(args: list[str], file: Path) -> tuple[dict, list[str]]:
@@ -92,18 +117,30 @@ def _clean(line: str) -> str:
     return text.strip()
 
 
-def _as_written(args: list[str], file: Path) -> tuple[dict[str, dict[str, str]], dict[str, list[str]]]:
-    """Each service's environment as written (`${VAR}` kept) and its env files; empty where Compose cannot
-    show them so."""
+def _as_written(args: list[str], file: Path) -> dict[str, dict]:
+    """Each service as written (`${VAR}` kept); empty where Compose cannot show it so."""
     try:
         raw, _ = _run(args + ["config", "--no-interpolate", "--format", "json"], file)
     except ImportFailed:  # e.g. `ports: ["${PORT}:80"]` is not valid before interpolation
-        return {}, {}
-    environments, env_files = {}, {}
-    for name, svc in (raw.get("services") or {}).items():
+        return {}
+    return raw.get("services") or {}
+
+
+def _environments(services: dict[str, dict]) -> dict[str, dict[str, str]]:
+    environments = {}
+    for name, svc in services.items():
         env = svc.get("environment") or {}
         if isinstance(env, list):
             env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
         environments[name] = {k: "" if v is None else str(v) for k, v in env.items()}
-        env_files[name] = [e["path"] if isinstance(e, dict) else str(e) for e in svc.get("env_file") or []]
-    return environments, env_files
+    return environments
+
+
+def _variables(args: list[str], file: Path) -> dict[str, str]:
+    """The environment Compose interpolated the file with (`config --environment`): env files and shell."""
+    try:
+        done = subprocess.run(args + ["config", "--environment"], capture_output=True, text=True, timeout=60,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line) if done.returncode == 0 else {}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-from importer import grouping, nginx, routes, services, shared
-from importer.classify import Roles, classify
+from config.conventions import volume
+from importer import grouping, jobs, nginx, proxies, routes, secrets, services, shared
+from importer.classify import Roles, classify, image_key
 from importer.compose import ComposeProject
 from importer.draft import AppDraft
 from importer.errors import ImportFailed
@@ -14,19 +16,28 @@ ORDER = ("name", "description", "hostname", "network", "database", "redis", "ext
          "headers")
 SERVICE_ORDER = ("kind", "image", "build", "sitePath", "port", "command", "healthcheck", "uses", "env", "secretEnv",
                  "volumes", "sharedVolumes", "hostDirs", "tmpfs", "user", "capAdd", "memoryMb", "cpus", "replicas",
-                 "gpu", "singleton", "dependsOn", "afterDeploy")
+                 "gpu", "singleton", "volumeOwner", "dependsOn", "afterDeploy")
 
 
 def convert(project: ComposeProject, out_dir: Path, app: str | None = None, nginx_confs: list[Path] = (),
             stack: str = "dev") -> list[AppDraft]:
     roles = classify(project)
-    servers, conf_notes = _nginx(project, roles, list(nginx_confs))
+    servers, conf_notes = proxies.servers(project, roles, list(nginx_confs))
+    replicas = _replicas(project, roles, servers)
+    copies = {c for others in replicas.values() for c in others}
+    roles = dataclasses.replace(roles, app=tuple(n for n in roles.app if n not in copies))
     if not roles.app:
         raise ImportFailed(f"{project.path}: no service to import: every service is a database or a proxy, which "
                            "berth provides itself")
     groups = grouping.group(project.services, roles.app, servers, grouping.app_name(project.name), app,
                             _database_name(project, roles))
-    drafts = [_draft(project, roles, group, out_dir, conf_notes, stack) for group in groups]
+    values = secrets.project_secrets(project)
+    drafts = [_draft(project, roles, group, out_dir, conf_notes, stack, values, replicas) for group in groups]
+    _unreached(drafts, roles)
+    for helper in roles.helpers:  # the app it serves, else the first
+        jobs.helper(next((d for d in drafts if jobs.belongs(d, helper)), drafts[0]), helper)
+    for draft in drafts:
+        _order(draft)
     return drafts
 
 
@@ -35,39 +46,28 @@ def _database_name(project: ComposeProject, roles: Roles) -> str | None:
     name in berth, which names each app's database after the app."""
     for name in roles.postgres:
         env = project.services[name].get("environment") or {}
-        db = env.get("POSTGRES_DB")
-        if db and grouping.NAME.fullmatch(db.replace("_", "-")):
+        db = shared.database_name(env.get("POSTGRES_DB"))
+        if db:
             return db.replace("_", "-")
     return None
 
 
-def _nginx(project: ComposeProject, roles: Roles, confs: list[Path]) -> tuple[list[nginx.Server], list[str]]:
-    said = []
-    if not confs:
-        for proxy in roles.proxy:
-            for mount in project.services[proxy].get("volumes") or []:
-                source, target = Path(mount.get("source") or ""), mount.get("target", "")
-                if mount.get("type") == "bind" and target.startswith("/etc/nginx") and target.endswith(".conf") \
-                        and source.is_file():
-                    confs.append(source)
-                    said.append(f"routes read from {source.name}, the config the Compose {proxy} service mounts")
-    found = []
-    for conf in confs:
-        if not Path(conf).is_file():
-            raise ImportFailed(f"{conf}: no such nginx config (--nginx-conf)")
-        try:
-            found += nginx.servers(Path(conf).read_text(encoding="utf-8"))
-        except nginx.NginxSyntaxError as err:
-            raise ImportFailed(f"{conf}: {err}") from err
-    if roles.proxy and not confs:
-        said.append(f"the Compose {', '.join(roles.proxy)} proxy's config was not given (--nginx-conf): routes are "
-                    "guessed from published ports")
-    return found, said
+def _replicas(project: ComposeProject, roles: Roles, servers: list[nginx.Server]) -> dict[str, list[str]]:
+    """Services one nginx upstream balanced over that run one image (`web1`, `web2`): one berth service
+    with replicas. Returns the service kept -> those merged into it."""
+    merged = {}
+    for loc in (loc for server in servers for loc in server.locations):
+        hosts = list(dict.fromkeys(project.service_for_host(h) for h in loc.upstream))
+        if len(hosts) > 1 and all(h in roles.app for h in hosts) and \
+                len({image_key(project.services[h]) for h in hosts}) == 1:
+            merged[hosts[0]] = hosts[1:]
+    return merged
 
 
 def _draft(project: ComposeProject, roles: Roles, group: grouping.AppGroup, out_dir: Path, conf_notes: list[str],
-           stack: str) -> AppDraft:
-    draft = AppDraft(group.name, project, group.services, out_dir, hostname=group.hostname)
+           stack: str, values: frozenset[str], replicas: dict[str, list[str]]) -> AppDraft:
+    draft = AppDraft(group.name, project, group.services, out_dir, hostname=group.hostname, stack=stack,
+                     secret_values=values, replicas={k: v for k, v in replicas.items() if k in group.services})
     draft.data.update({"name": group.name, "description": f"imported from {project.path.name}",
                        "hostname": group.name})
     draft.notes.add((), f"Imported from {project.path.name} by scripts/import ({group.why}). Every choice and "
@@ -82,28 +82,46 @@ def _draft(project: ComposeProject, roles: Roles, group: grouping.AppGroup, out_
         draft.notes.add(("routes",), text)
     ports = routes.from_nginx(draft, group.server) if group.server else routes.from_ports(draft, bool(roles.proxy))
     for compose_name in group.services:
-        services.convert(draft, roles, compose_name, ports.get(compose_name))
-    _hooks(draft, roles)
+        name = services.convert(draft, roles, compose_name, ports.get(compose_name))
+        if compose_name in draft.replicas:
+            copies = draft.replicas[compose_name]
+            draft.service(name)["replicas"] = 1 + len(copies)
+            draft.notes.add(("services", name, "replicas"), f"nginx balanced over {', '.join([compose_name, *copies])}, "
+                                                            "copies of one image: berth runs them as replicas")
+    jobs.convert(draft, roles)
     _shared(draft, roles)
     _network(draft)
     _read_only_root(draft)
-    for proxy in roles.proxy:
-        draft.notes.add(("routes",), f"the Compose {proxy} service is replaced by berth's proxy (Caddy: HTTPS "
-                                     "certificates automatic, the only container publishing ports)")
-    _order(draft)
+    _proxies(draft, roles)
+    _data_moves(draft)
     return draft
 
 
-def _hooks(draft: AppDraft, roles: Roles) -> None:
-    for job, home in roles.jobs.items():
-        if home not in draft.services:
-            continue
-        name = draft.services[home]
-        command = [str(w) for w in draft.project.services[job].get("command") or []]
-        draft.service(name).setdefault("afterDeploy", []).append({"command": command})
-        draft.notes.add(("services", name, "afterDeploy"),
-                        f"the one-off Compose service {job!r} (same image): berth runs it in this service once it is "
-                        "healthy, and again whenever its image changes")
+def _proxies(draft: AppDraft, roles: Roles) -> None:
+    for proxy in roles.proxy:
+        draft.notes.add(("routes",), f"the Compose {proxy} service is replaced by berth's proxy (Caddy: HTTPS "
+                                     "certificates automatic, the only container publishing ports)")
+        kept = [m["target"] for m in draft.project.services[proxy].get("volumes") or [] if m.get("source")]
+        if kept:
+            draft.notes.add(("routes",), f"what the Compose {proxy} kept ({', '.join(kept)}: its configuration, "
+                                         "certificates and files) is not carried over: berth's proxy obtains its own "
+                                         "certificates, and routes say what it serves")
+
+
+def _data_moves(draft: AppDraft) -> None:
+    """Each volume whose data Compose kept elsewhere (another Docker volume name, a host directory): a TODO
+    with the commands that move it. Outside dev every volume moves to a new host."""
+    for text in draft.data_moves.values():
+        draft.notes.todo(("services",), text)
+    if draft.stack != "dev":
+        kept = sorted(v for v in {v for svc in draft.data.get("services", {}).values()
+                                  for v in [*svc.get("volumes", {}), *svc.get("sharedVolumes", {})]}
+                      if volume(draft.name, v) not in draft.data_moves)
+        if kept:
+            draft.notes.todo(("services",), f"the {draft.stack} host is a new host: move each volume's data there "
+                                            f"({', '.join(kept)}): `scripts/volume backup <volume> > <volume>.tar.gz` "
+                                            "where Compose runs it, then `DOCKER_HOST=ssh://ubuntu@<host> "
+                                            "scripts/volume restore <volume> < <volume>.tar.gz` after the first deploy")
 
 
 def _shared(draft: AppDraft, roles: Roles) -> None:
@@ -120,6 +138,19 @@ def _shared(draft: AppDraft, roles: Roles) -> None:
         if not any(svc_name in (draft.project.services[s].get("depends_on") or {}) for s in draft.services) and \
                 not used & {"postgres", "redis"}:
             draft.notes.add((), f"the Compose {svc_name} service is not used by this app's services; not imported")
+
+
+def _unreached(drafts: list[AppDraft], roles: Roles) -> None:
+    """A Postgres or Redis no imported service reaches by any setting berth reads (the app has its URL in its
+    own config files): never dropped in silence."""
+    used = {u for d in drafts for svc in d.data.get("services", {}).values() for u in svc.get("uses", {})}
+    for kind in ("postgres", "redis"):
+        for svc_name in getattr(roles, kind) if kind not in used else ():
+            drafts[0].notes.todo((), f"the Compose {svc_name} service ({kind}) is reached by no setting berth reads "
+                                     f"(the app may name it in its own config files). If the app uses it, add "
+                                     f"`uses: {{{kind}: <the variable it reads>}}` to that service: berth then gives "
+                                     f"the app its own {'database' if kind == 'postgres' else 'Redis'}, and its data "
+                                     "must be moved (docs/import.md, step 6)")
 
 
 def _network(draft: AppDraft) -> None:

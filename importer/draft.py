@@ -31,6 +31,11 @@ class AppDraft:
     notes: Notes = field(default_factory=Notes)
     overlay_notes: Notes = field(default_factory=Notes)
     hostname: str | None = None  # the full host name the Compose setup served it at
+    stack: str = "dev"  # the stack the overlay is for
+    secret_values: frozenset[str] = frozenset()  # the project's secret values: never written or printed
+    volume_sources: dict[str, str] = field(default_factory=dict)  # berth volume name -> what it holds
+    data_moves: dict[str, str] = field(default_factory=dict)  # berth Docker volume -> how its data gets there
+    replicas: dict[str, list[str]] = field(default_factory=dict)  # Compose service -> its copies merged into it
 
     def shown(self, path: str) -> str:
         """A path as the reader knows it: relative to the Compose file's directory when it is inside it."""

@@ -1,6 +1,8 @@
 """Routes out of an nginx config: its `server` blocks, their `location`s and where `proxy_pass` sends them.
 
 Only what berth's routes can say is read (nginx's own semantics noted where they matter):
+- `proxy_pass http://$upstream` reads `set $upstream ...;` of its location or server; a config the
+  nginx image fills from the environment (`${BACKEND}`) is read filled (`expand`);
 - `proxy_pass http://up/` with a URI part replaces the location's prefix (berth: `stripPrefix`);
   without one the request keeps it;
 - `Upgrade $http_upgrade` headers mean WebSockets, `proxy_buffering off` a stream (SSE),
@@ -34,6 +36,7 @@ class Directive:
 class Location:
     path: str
     service: str | None = None  # a Compose service name (through an upstream or directly)
+    upstream: list[str] = field(default_factory=list)  # every server host of its upstream (replicas, or not)
     port: int | None = None
     strip_prefix: bool = False
     websocket: bool = False
@@ -53,6 +56,7 @@ class Server:
     max_body_mb: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     dropped: list[str] = field(default_factory=list)
+    regex: list[str] = field(default_factory=list)  # regex and exact-match locations: a human routes what they matched
 
 
 class NginxSyntaxError(ValueError):
@@ -125,6 +129,16 @@ def _megabytes(value: str) -> int | None:
     return max(1, {"": n // 1048576, "k": n // 1024, "m": n, "g": n * 1024}[unit])
 
 
+def expand(text: str, environment: dict[str, str]) -> str:
+    """The config as nginx runs it when its image fills in the container's environment first (the nginx
+    image's templates, or `envsubst` in the command): `${NAME}` and `$NAME` of variables the proxy
+    service sets. nginx's own variables ($host, $uri, ...) are lowercase and stay."""
+    def value(match: re.Match) -> str:
+        name = match.group(1) or match.group(2)
+        return environment.get(name, match.group(0))
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Z_][A-Z0-9_]*)\b", value, text)
+
+
 def servers(text: str) -> list[Server]:
     """Every `server` block (inside `http` or at the top of a conf.d file) with its locations."""
     tree = parse(text)
@@ -139,10 +153,12 @@ def servers(text: str) -> list[Server]:
         headers = {d.args[0]: d.args[1] for d in server.find("add_header") if len(d.args) >= 2}
         locations, dropped = [], []
         named = {loc.args[0]: loc for loc in server.find("location") if loc.args and loc.args[0].startswith("@")}
+        regex = []
+        variables = _variables(server)
         for loc in server.find("location"):
             args = loc.args[1:] if loc.args[:1] == ["^~"] else loc.args  # ^~ is a prefix match that wins over regexes
             if len(args) != 1:
-                dropped.append(f"location {' '.join(loc.args)} (a regex or exact-match location; berth routes path prefixes)")
+                regex.append(" ".join(loc.args))
                 continue
             if args[0].startswith("@"):
                 continue
@@ -153,12 +169,17 @@ def servers(text: str) -> list[Server]:
                 block = [d for d in block if d.name != "try_files"] + list(named[fallback].block or [])
                 dropped.append(f"try_files in location {args[0]} (files nginx served from its own disk before "
                                f"{fallback}; the service serves them now)")
-            locations.append(_location(Directive(loc.name, args, block), upstreams))
+            locations.append(_location(Directive(loc.name, args, block), upstreams, {**variables, **_variables(loc)}))
         for d in server.block or []:
-            if d.name not in ("listen", "server_name", "location", "client_max_body_size", "add_header"):
+            if d.name not in ("listen", "server_name", "location", "client_max_body_size", "add_header", "set"):
                 dropped.append(f"{d.name} {' '.join(d.args)}".strip())
-        out.append(Server(names, locations, body, headers, dropped))
+        out.append(Server(names, locations, body, headers, dropped, regex))
     return out
+
+
+def _variables(block: Directive) -> dict[str, str]:
+    """`set $upstream http://app:3000;` (the resolver pattern) -> {"$upstream": "http://app:3000"}."""
+    return {d.args[0]: d.args[1] for d in block.find("set") if len(d.args) == 2 and d.args[0].startswith("$")}
 
 
 PROXY_HEADERS_BERTH_SETS = {"host", "x-real-ip", "x-forwarded-for", "x-forwarded-proto", "upgrade", "connection"}
@@ -167,11 +188,12 @@ HANDLED = {"proxy_pass", "proxy_read_timeout", "proxy_send_timeout", "proxy_conn
            "index", "proxy_cache_bypass", "access_log", "proxy_redirect"}
 
 
-def _location(loc: Directive, upstreams: dict[str, Directive]) -> Location:
+def _location(loc: Directive, upstreams: dict[str, Directive], variables: dict[str, str]) -> Location:
     out = Location(path=loc.args[0])
     target = loc.first("proxy_pass")
     if target:
-        match = re.fullmatch(r"https?://([^/:]+)(?::(\d+))?(/.*)?", target[0])
+        target = [re.sub(r"\$[A-Za-z_][A-Za-z0-9_]*", lambda m: variables.get(m.group(0), m.group(0)), target[0])]
+        match = re.fullmatch(r"https?://([^/:$]+)(?::(\d+))?(/.*)?", target[0])
         if match:
             host, port, uri = match.group(1), match.group(2), match.group(3)
             upstream = upstreams.get(host)
@@ -180,11 +202,10 @@ def _location(loc: Directive, upstreams: dict[str, Directive]) -> Location:
                 if servers_:
                     host, _, up_port = servers_[0].args[0].partition(":")
                     port = port or up_port or None
-                    if len(servers_) > 1:
-                        out.unsupported.append(f"upstream {match.group(1)} lists {len(servers_)} servers; berth balances "
-                                               "over a service's replicas itself")
+                    out.upstream = [s.args[0].partition(":")[0] for s in servers_ if s.args]
                 out.sticky = bool(upstream.find("ip_hash") or upstream.find("hash") or upstream.find("sticky"))
-            out.service, out.port = host, int(port) if port else None
+            default = 443 if target[0].startswith("https") else 80  # nginx's default ports
+            out.service, out.port = host, int(port) if port else default
             if uri:
                 if uri == "/" and out.path.endswith("/"):
                     out.strip_prefix = out.path != "/"

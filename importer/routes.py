@@ -5,22 +5,29 @@ from __future__ import annotations
 
 import re
 
-from importer import images
+from importer import images, probes
 from importer.draft import AppDraft
 from importer.nginx import Location, Server
 
 FRONTEND = re.compile(r"front|web|ui|site|client|app|next|portal")
+API = re.compile(r"api|back|server|core")
+# Services that hold connections open or work off a queue: never the web app's /api/.
+STREAMING = re.compile(r"stream|socket|\bws\b|-ws|ws-|realtime|events|push|live")
 
 
 def from_nginx(draft: AppDraft, server: Server) -> dict[str, int | None]:
     """Routes of one server block; returns the port each routed Compose service was reached on."""
     routes, ports = draft.data.setdefault("routes", {}), {}
+    for text in server.regex:
+        draft.notes.todo(("routes",), f"nginx `location {text}` is a regex or exact-match location, not converted: "
+                                      "berth routes path prefixes; add a route for each prefix it matched")
     for loc in sorted(server.locations, key=lambda l: -len(l.path)):
         at = ("routes", loc.path)
         if loc.static_root:
             _static(draft, loc, routes)
             continue
-        name = draft.berth_name(loc.service) if loc.service else None
+        compose_name = draft.project.service_for_host(loc.service) or loc.service
+        name = draft.berth_name(compose_name) if compose_name else None
         if name is None:
             where = f"proxy_pass to {loc.service}" if loc.service else "no proxy_pass"
             draft.notes.todo(("routes",), f"nginx location {loc.path} ({where}) is not a service of this app; dropped")
@@ -34,8 +41,12 @@ def from_nginx(draft: AppDraft, server: Server) -> dict[str, int | None]:
             if value:
                 route[key] = value
         routes[loc.path] = route
-        ports[loc.service] = loc.port
-        said = [f"nginx `location {loc.path}` -> {loc.service}" + (":" + str(loc.port) if loc.port else "")]
+        ports[compose_name] = loc.port
+        said = [f"`location {loc.path}` -> {loc.service}" + (":" + str(loc.port) if loc.port else "")]
+        hosts = {draft.project.service_for_host(h) or h for h in loc.upstream}
+        if len(hosts) > 1 and not any(hosts <= {kept, *others} for kept, others in draft.replicas.items()):
+            draft.notes.todo(at, f"its upstream balanced over {', '.join(sorted(hosts))}, which are not one "
+                                 f"service: berth sends the route to {name} only")
         if loc.strip_prefix:
             said.append(f"proxy_pass ends in '/': nginx drops {loc.path} before passing on (stripPrefix)")
         elif loc.path != "/":
@@ -112,7 +123,7 @@ def _headers(draft: AppDraft, server: Server) -> None:
 def from_ports(draft: AppDraft, proxied: bool) -> dict[str, int | None]:
     """Without an nginx config: the services Compose published (bar data stores) get routes."""
     project = draft.project
-    published = [s for s in draft.services if any(p.get("published") for p in project.services[s].get("ports") or [])
+    published = [s for s in draft.services if _web_ports(project.services[s])
                  and not images.is_one_of(project.services[s].get("image") or "", images.INTERNAL_IMAGES)]
     routes, ports = draft.data.setdefault("routes", {}), {}
     if not published:
@@ -120,15 +131,40 @@ def from_ports(draft: AppDraft, proxied: bool) -> dict[str, int | None]:
             draft.notes.todo(("routes",), "no service was published or proxied in Compose, so nothing is routed: add "
                                           "routes (path -> service) for what the public reaches")
         return ports
-    fronts = [s for s in published if FRONTEND.search(s)] or published[:1]
+    fronts = [s for s in published if FRONTEND.search(s) and not STREAMING.search(s)] or published[:1]
     front = fronts[0]
+    apis = [s for s in published if s != front and API.search(s) and not STREAMING.search(s)]
     for compose_name in published:
-        path = "/" if compose_name == front else f"/{'api' if len(published) == 2 else draft.berth_name(compose_name)}/"
-        routes[path] = {"service": draft.berth_name(compose_name)}
-        target = int(project.services[compose_name]["ports"][0]["target"])
+        name = draft.berth_name(compose_name)
+        path = "/" if compose_name == front else _served_under(project.services[compose_name]) or (
+            "/api/" if apis[:1] == [compose_name] else f"/{name}/")
+        routes[path] = {"service": name}
+        if STREAMING.search(compose_name):
+            routes[path]["websocket"] = True
+            draft.notes.todo(("routes", path), f"GUESSED websocket: {compose_name}'s name says it holds connections "
+                                               "open (WebSocket or server-sent events); set stream: true for SSE")
+        target = _web_ports(project.services[compose_name])[0]
         ports[compose_name] = target
         draft.notes.todo(("routes", path), f"GUESSED from the published port {target} of {compose_name}"
                                            + ("" if path == "/" else ": check whether its paths start with "
                                               f"{path} (else add stripPrefix: true)")
                                            + ("; pass --nginx-conf to read the proxy's own routes" if proxied else ""))
     return ports
+
+
+def _served_under(svc: dict) -> str | None:
+    """The prefix a service's own healthcheck says it serves under (`/api/v1/streaming/health` ->
+    `/api/v1/streaming/`), when that path is deeper than a health endpoint of its own."""
+    test = (svc.get("healthcheck") or {}).get("test")
+    match = re.search(r"(?:localhost|127\.0\.0\.1)(?::\d+)?(/[^\s'\"|]*)", " ".join(test) if isinstance(test, list) else
+                      str(test or ""))
+    parts = [p for p in (match.group(1) if match else "").split("/") if p]
+    if len(parts) >= 2 and re.fullmatch(r"health|healthz|ping|ready|readyz|live|livez|status", parts[-1]):
+        return "/" + "/".join(parts[:-1]) + "/"
+    return None
+
+
+def _web_ports(svc: dict) -> list[int]:
+    """The container ports Compose published over TCP that may carry HTTP (not DNS, mail, databases, ...)."""
+    return [int(p["target"]) for p in svc.get("ports") or [] if p.get("published") and
+            p.get("protocol", "tcp") == "tcp" and int(p["target"]) not in probes.NON_HTTP_PORTS]

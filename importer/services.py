@@ -1,5 +1,5 @@
 """One Compose service -> one berth service: image or build, port, command, healthcheck, environment,
-volumes, resources, dependencies. Every key berth has no place for is named in a note, with why."""
+mounts, resources, dependencies. Every key berth has no place for is named in a note, with why."""
 
 from __future__ import annotations
 
@@ -7,24 +7,13 @@ import math
 import os
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from importer import healthchecks, images, secrets
+from importer import checkouts, environment, healthchecks, images, mounts, probes, secrets
 from importer.classify import Roles
-from importer.draft import AppDraft, SecretToSet
+from importer.draft import AppDraft
 from rules.credentials import looks_secret
-from rules.images import is_pinned, pin_fix, repository
+from rules.images import is_pinned, pin_fix, reference_problem
 
-# Ports official images listen on, for services that neither publish nor expose one.
-KNOWN_PORTS = {"qdrant/qdrant": 6333, "chromadb/chroma": 8000, "ollama/ollama": 11434, "mongo": 27017,
-               "elasticsearch": 9200, "clickhouse/clickhouse-server": 8123, "memcached": 11211, "minio/minio": 9000}
-# Healthchecks that work in official images without curl (what berth's own app files use).
-KNOWN_CHECKS = {
-    "qdrant/qdrant": {"command": ["bash", "-c", 'exec 3<>/dev/tcp/127.0.0.1/6333 && printf "GET /readyz HTTP/1.0\\r\\n\\r\\n" >&3 '
-                                  '&& read -r status <&3 && [[ $status == *" 200 "* ]]']},
-    "chromadb/chroma": {"path": "/api/v2/heartbeat", "probe": "python"},
-    "ollama/ollama": {"command": ["ollama", "list"]},
-}
 WHY_DROPPED = {
     "container_name": "berth names containers <app>-<service>",
     "restart": "berth always restarts services unless stopped",
@@ -65,18 +54,11 @@ def convert(draft: AppDraft, roles: Roles, compose_name: str, route_port: int | 
     if name != compose_name:
         draft.notes.add(at, f"the Compose service {compose_name!r}")
     _image(draft, svc, out, at)
-    port = _port(draft, svc, out, at, route_port)
-    if svc.get("command"):
-        command = [str(w) for w in svc["command"]]
-        flag = secrets.secret_in_command(command)
-        if flag:
-            draft.notes.todo(at, f"its command passes a secret ({flag}), so it was not copied: give the value to the "
-                                 "service as secretEnv and have the command read it from the environment")
-        else:
-            out["command"] = command
-    _healthcheck(draft, svc, out, at, port)
-    _environment(draft, roles, compose_name, svc, out, at)
-    _volumes(draft, roles, compose_name, svc, out, at)
+    port, http = _port(draft, svc, out, at, route_port)
+    _command(draft, compose_name, svc, out, at)
+    healthchecks.choose(draft, compose_name, out, at, port, http)
+    environment.convert(draft, roles, compose_name, out, at)
+    mounts.convert(draft, compose_name, out, at, draft.stack)
     _resources(draft, svc, out, at)
     _depends_on(draft, roles, svc, out, at)
     if svc.get("user"):
@@ -92,44 +74,79 @@ def convert(draft: AppDraft, roles: Roles, compose_name: str, route_port: int | 
     return name
 
 
+def _command(draft: AppDraft, compose_name: str, svc: dict, out: dict, at: tuple) -> None:
+    if not svc.get("command"):
+        return
+    command = [str(w) for w in svc["command"]]
+    written = draft.project.raw_services.get(compose_name, {}).get("command")
+    written = [written] if isinstance(written, str) else [str(w) for w in written or []]
+    flag = secrets.secret_in_command(command, draft.secret_values, written)
+    if flag:
+        draft.notes.todo(at, f"its command passes a secret ({flag}), so it was not copied: give the value to the "
+                             "service as secretEnv and have the command read it from the environment")
+    else:
+        out["command"] = command
+
+
 def _image(draft: AppDraft, svc: dict, out: dict, at: tuple) -> None:
-    build = svc.get("build")
-    if build:
-        spec = {k: v for k, v in (("dockerfile", build.get("dockerfile")), ("target", build.get("target"))) if v}
-        args = {}
-        for key, value in (build.get("args") or {}).items():
-            if looks_secret(key, str(value or "")):
-                draft.notes.todo(at + ("build",), f"build arg {key} looks secret and was left out: build args stay in "
-                                                  "the image's history. Read it at run time (secretEnv) instead")
-            else:
-                args[key] = str(value if value is not None else "")
-        if args:
-            spec["args"] = args
-        out["build"] = spec
-        context = Path(build.get("context") or draft.project.directory)
-        relative = os.path.relpath(context, draft.out_dir.resolve())
-        draft.overlay.setdefault("services", {}).setdefault(at[1], {})["build"] = {"context": relative}
-        draft.overlay_notes.add(("services", at[1], "build"),
-                                f"the Compose build context {os.path.relpath(context, draft.project.directory)} "
-                                f"(next to {draft.project.path.name}); staging/prod also need `version: <git SHA>`")
-        draft.notes.add(at + ("build",), "built from source; the build context is a per-stack path (Pulumi.<stack>.yaml)")
-        for key in set(build) - {"context", "dockerfile", "target", "args"}:
-            draft.notes.add(at + ("build",), f"build.{key} dropped: berth builds with context, dockerfile, target and args")
-        if svc.get("image"):
-            draft.notes.add(at + ("build",), f"image {svc['image']} (the tag Compose gave the build) dropped: berth "
-                                             "tags built images by `version`")
+    if svc.get("build"):
+        _build(draft, svc, out, at)
         return
     ref = svc.get("image")
     if not ref:
         draft.notes.todo(at, "neither image nor build in Compose; set one")
-    elif is_pinned(ref):
-        out["image"] = ref
+    elif reference_problem(ref):
+        draft.notes.todo(at, f"image dropped: {reference_problem(ref)}")
     else:
-        draft.notes.todo(at, pin_fix(ref, "berth did not copy it: set `image:` here"))
+        out["image"] = ref
+        if not is_pinned(ref):
+            draft.notes.todo(at + ("image",), pin_fix(ref, "dev runs it as it is; prod refuses it until it is pinned"))
 
 
-def _port(draft, svc, out, at, route_port) -> int | None:
-    found = []
+def _build(draft: AppDraft, svc: dict, out: dict, at: tuple) -> None:
+    build = svc["build"]
+    spec = {k: v for k, v in (("dockerfile", build.get("dockerfile")), ("target", build.get("target"))) if v}
+    args = {}
+    for key, value in (build.get("args") or {}).items():
+        if looks_secret(key, str(value or "")):
+            draft.notes.todo(at + ("build",), f"build arg {key} looks secret and was left out: build args stay in "
+                                              "the image's history. Read it at run time (secretEnv) instead")
+        else:
+            args[key] = str(value if value is not None else "")
+    if args:
+        spec["args"] = args
+    out["build"] = spec
+    context = Path(build.get("context") or draft.project.directory)
+    overlay = draft.overlay.setdefault("services", {}).setdefault(at[1], {})
+    overlay["build"] = {"context": os.path.relpath(context, draft.out_dir.resolve())}
+    draft.overlay_notes.add(("services", at[1], "build"),
+                            f"the Compose build context {os.path.relpath(context, draft.project.directory)} "
+                            f"(next to {draft.project.path.name})")
+    if draft.stack != "dev":
+        _version(draft, context, overlay, at)
+    draft.notes.add(at + ("build",), "built from source; the build context is a per-stack path (Pulumi.<stack>.yaml)")
+    for key in set(build) - {"context", "dockerfile", "target", "args"}:
+        draft.notes.add(at + ("build",), f"build.{key} dropped: berth builds with context, dockerfile, target and args")
+    if svc.get("image"):
+        draft.notes.add(at + ("build",), f"image {svc['image']} (the tag Compose gave the build) dropped: berth "
+                                         "tags built images by `version`")
+
+
+def _version(draft: AppDraft, context: Path, overlay: dict, at: tuple) -> None:
+    """Outside dev a built image is tagged with its version: the commit the checkout is at, when it is one."""
+    found = checkouts.commit(context)
+    if found:
+        overlay["version"] = found
+        draft.overlay_notes.add(("services", at[1], "version"), f"the commit {context.name} is checked out at; set "
+                                                                "the commit you deploy each time")
+    else:
+        draft.overlay_notes.todo(("services", at[1], "version"), f"{context} is not a clean git checkout: set "
+                                                                 "`version:` to the commit (or tag) you build")
+
+
+def _port(draft, svc, out, at, route_port) -> tuple[int | None, bool]:
+    """The service's port, and whether it speaks HTTP there (a route and an HTTP check may use it)."""
+    found, other = [], []
     if route_port:
         found.append((route_port, "where the proxy sent requests"))
     check = (svc.get("healthcheck") or {}).get("test")
@@ -137,18 +154,25 @@ def _port(draft, svc, out, at, route_port) -> int | None:
     match = healthchecks.URL.search(" ".join(words or []))
     if match and match.group(1):
         found.append((int(match.group(1)), "the port its healthcheck asks"))
+    for peer in _peer_ports(draft, svc):
+        found.append((peer, "the port other services reach it on"))
     for value in svc.get("expose") or []:
-        found.append((int(str(value).split("/")[0].split("-")[0]), "Compose `expose`"))
+        number, _, protocol = str(value).partition("/")
+        (other if protocol == "udp" else found).append((int(number.split("-")[0]), "Compose `expose`"))
     for port in svc.get("ports") or []:
-        found.append((int(port["target"]), "the container port Compose published"))
-    image = svc.get("image") or ""
-    if image and repository(image) in KNOWN_PORTS:
-        found.append((KNOWN_PORTS[repository(image)], "the port the image listens on"))
-    if not found:
-        return None
-    port, why = found[0]
+        web = port.get("protocol", "tcp") == "tcp" and int(port["target"]) not in probes.NON_HTTP_PORTS
+        (found if web else other).append((int(port["target"]), "the container port Compose published"))
+    known = probes.known(svc.get("image") or "")
+    if known and known.port:
+        found.append((known.port, f"the port the image listens on ({known.source})"))
+    _not_web(draft, svc, at, other)
+    found = [f for f in found if f[0] not in probes.NON_HTTP_PORTS] + [f for f in found if f[0] in probes.NON_HTTP_PORTS]
+    if not found and not other:
+        return None, False
+    port, why = found[0] if found else other[0]
+    http = bool(found) and port not in probes.NON_HTTP_PORTS
     out["port"] = port
-    others = sorted({p for p, _ in found} - {port})
+    others = sorted({p for p, _ in found + other} - {port})
     draft.notes.add(at + ("port",), f"{why}" + (f"; other ports it had ({', '.join(map(str, others))}) are not "
                                                 "reachable in berth: one port per service" if others else ""))
     published = [p for p in svc.get("ports") or [] if p.get("published")]
@@ -156,275 +180,35 @@ def _port(draft, svc, out, at, route_port) -> int | None:
         shown = ", ".join(f"{p.get('host_ip', '0.0.0.0')}:{p['published']}->{p['target']}" for p in published)
         draft.notes.add(at + ("port",), f"published {shown} in Compose; in berth only the proxy publishes ports "
                                         "(docker exec or an SSH tunnel reach the rest)")
-    return port
+    return port, http
 
 
-def _healthcheck(draft, svc, out, at, port) -> None:
-    image = svc.get("image") or ""
-    compose = svc.get("healthcheck")
-    known = KNOWN_CHECKS.get(repository(image)) if image else None
-    if compose:
-        check, said = healthchecks.convert(compose, port)
-        if check and known and "command" not in known and check.get("probe") == "curl":
-            check = {**check, **known}
-            said.append(f"{repository(image)} has no curl: the check uses {known}")
-        elif check and known and "command" in known and ("path" in check or "curl" in str(check.get("command"))):
-            check = {k: v for k, v in check.items() if k not in ("path", "probe", "command")} | known
-            said.append(f"{repository(image)} has no curl; the check is the one berth knows works in it")
-        if check and secrets.secret_in_command(check.get("command") or []):
-            draft.notes.todo(at + ("healthcheck",), "the Compose check passes a secret on its command line, so it "
-                                                    "was not copied: write one that reads it from the environment")
-            check = None
-        if check:
-            out["healthcheck"] = check
-        for text in said:
-            draft.notes.add(at + ("healthcheck",), text)
-        return
-    if known:
-        out["healthcheck"] = dict(known)
-        draft.notes.add(at + ("healthcheck",), f"none in Compose; the check berth knows for {repository(image)}")
-        return
-    command = " ".join(out.get("command") or [])
-    celery = re.search(r"celery\s+(?:-A|--app)[= ](\S+).*\b(worker|beat)\b", command)
-    if celery and celery.group(2) == "beat":
-        out["singleton"] = True
-        draft.notes.add(at + ("singleton",), "Celery beat schedules each task once only while exactly one runs: a "
-                                             "singleton never runs twice, not even during a deploy")
-    internal = bool(image) and images.is_one_of(image, images.INTERNAL_IMAGES)
-    if port and not internal:
-        probe = "python" if re.search(r"uvicorn|gunicorn|python|streamlit|django|flask", command) else (
-            "node" if re.search(r"\bnode\b|npm|next|yarn", command) else "curl")
-        out["healthcheck"] = {"path": "/", "probe": probe}
-        draft.notes.todo(at + ("healthcheck",), f"GUESSED: Compose has no healthcheck; berth waits on one. A GET of / "
-                                                f"with {probe} (the image must have it): point it at the app's health "
-                                                "endpoint")
-    elif celery and celery.group(2) == "worker":
-        out["healthcheck"] = {"command": ["celery", "-A", celery.group(1), "inspect", "ping", "--timeout", "10"],
-                              "intervalS": 60, "timeoutS": 20}
-        draft.notes.add(at + ("healthcheck",), "a Celery worker: healthy when it answers a ping")
-    else:
-        draft.notes.todo(at, "no healthcheck and no port: berth needs a `healthcheck: {command: [...]}` that exits 0 "
-                             "when this worker is up (it gates every deploy)")
+def _peer_ports(draft: AppDraft, svc: dict) -> list[int]:
+    """Ports other services' settings reach this one on (`FLASK_SERVER_ADDR: backend:9091`, `http://api:8000`)."""
+    me = next(name for name, s in draft.project.services.items() if s is svc)
+    names = {me, svc.get("container_name"), svc.get("hostname")} - {None}
+    found = []
+    for other, peer in draft.project.services.items():
+        values = [str(v) for v in (peer.get("environment") or {}).values() if v is not None] if other != me else []
+        for value in values:
+            for match in re.finditer(r"(?:^|//|@)([A-Za-z0-9_.-]+):(\d{2,5})\b", value):
+                if match.group(1) in names and int(match.group(2)) not in found:
+                    found.append(int(match.group(2)))
+    return found
 
 
-def _service_host(value: str, hosts: set[str]) -> tuple[str, str | None] | None:
-    """(host, scheme) when `value` is a URL pointing at one of `hosts`."""
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return None
-    if parts.scheme and parts.hostname and parts.hostname in hosts:
-        return parts.hostname, parts.scheme
-    return None
-
-
-def _environment(draft: AppDraft, roles: Roles, compose_name: str, svc: dict, out: dict, at: tuple) -> None:
-    env = svc.get("environment") or {}
-    written = draft.project.raw_environment.get(compose_name, {})
-    postgres, redis = set(roles.postgres), set(roles.redis)
-    renames = {old: new for old, new in draft.services.items() if old != new}
-    settings: dict[str, list[str]] = {}  # database settings the generated URL replaces, by what they are for
-    for key in sorted(env):
-        value = "" if env[key] is None else str(env[key])
-        raw = written.get(key)
-        target = _service_host(value, postgres | redis)
-        if target:
-            used = "postgres" if target[0] in postgres else "redis"
-            use = {"env": key}
-            scheme = target[1]
-            if scheme not in ("postgres", "postgresql", "redis"):
-                use["scheme"] = scheme
-            out.setdefault("uses", {})[used] = use if len(use) > 1 else key
-            draft.notes.add(at + ("uses",), f"{key} pointed at the Compose {used} service: berth injects the URL of the "
-                                            f"app's own {'database' if used == 'postgres' else 'Redis'}, with credentials "
-                                            "it generates (kept secret)")
-            continue
-        if value in postgres | redis or any(value.startswith(h + ":") for h in postgres | redis):
-            used = "postgres" if value.split(":")[0] in postgres else "redis"
-            settings.setdefault(used, []).append(key)
-            if used not in out.get("uses", {}):
-                out.setdefault("uses", {})[used] = "DATABASE_URL" if used == "postgres" else "REDIS_URL"
-            continue
-        if postgres | redis and DATABASE_SETTING.search(key):
-            settings.setdefault("redis" if "REDIS" in key.upper() else "postgres", []).append(key)
-            continue
-        if re.fullmatch(r"NEXT_PUBLIC_\w+", key):
-            _build_time(draft, out, at, key, value)
-            continue
-        external = _external(value, set(draft.project.services))
-        if external and looks_secret(key, value, raw):
-            secret = secrets.config_key(draft.name, key)
-            draft.data.setdefault("external", {})[external] = {
-                "secret": secret, "description": f"{urlsplit(value).scheme} outside the Compose file"}
-            out.setdefault("uses", {})[external] = key
-            _remember_secret(draft, secret, key, compose_name, raw)
-            draft.notes.add(("external",), f"{external}: {key} of {at[1]} points outside the Compose file; berth hands "
-                                           f"it over from the secret {secret} (pulumi config set --secret {secret} <url>)")
-            draft.notes.todo(("external",), f"{external}: allow the berth host's address (stack output hostPublicIp) "
-                                            "in its firewall or IP access list")
-            continue
-        if looks_secret(key, value, raw):
-            secret = secrets.config_key(draft.name, key)
-            out.setdefault("secretEnv", {})[key] = secret
-            _remember_secret(draft, secret, key, compose_name, raw)
-            draft.notes.add(at + ("secretEnv",), f"{key} looks secret, so its value is not written here: "
-                                                 f"pulumi config set --secret {secret} <value>"
-                                                 + ("" if value else " (it was empty when Compose loaded the file)"))
-            continue
-        if "${" in value:
-            draft.notes.todo(at + ("env",), f"{key} dropped: its value holds `${{`, which berth reads as a placeholder")
-            continue
-        for old, new in renames.items():
-            if re.search(rf"(//|^){re.escape(old)}(:|/|$)", value):
-                value = re.sub(rf"(//|^){re.escape(old)}(?=:|/|$)", rf"\g<1>{new}", value)
-                draft.notes.add(at + ("env",), f"{key}: the service {old!r} is {new!r} in berth")
-        if re.search(r"//(localhost|127\.0\.0\.1)[:/]", value):
-            draft.notes.todo(at + ("env",), f"{key}={value}: localhost inside a container is the container itself; "
-                                            "use a service name (http://backend:8000) or ${url} for the public address")
-        out.setdefault("env", {})[key] = value
-    for used, keys in settings.items():
-        env_name = out.get("uses", {}).get(used)
-        env_name = env_name if isinstance(env_name, str) else (env_name or {}).get("env")
-        draft.notes.todo(at + ("uses",), f"{', '.join(keys)} dropped: berth hands the service its {used} as one URL "
-                                         f"with generated credentials ({env_name}), not host/user/password variables; "
-                                         "make the app read that URL (or build them from it at start-up)")
-
-
-DATABASE_SETTING = re.compile(r"^(POSTGRES|PG|DB|DATABASE|REDIS|SENTRY_POSTGRES|SENTRY_REDIS|DB_POSTGRESDB|"
-                              r"QUEUE_BULL_REDIS)_?(USER|USERNAME|PASSWORD|PASS|NAME|DB|PORT|HOST|DATABASE)$",
-                              re.IGNORECASE)
-
-
-EXTERNAL_SCHEMES = {"mongodb": "mongodb", "mongodb+srv": "mongodb", "postgres": "postgres-external",
-                    "postgresql": "postgres-external", "mysql": "mysql", "amqp": "rabbitmq", "amqps": "rabbitmq",
-                    "rediss": "redis-external", "redis": "redis-external"}
-
-
-def _external(value: str, compose_services: set[str]) -> str | None:
-    """The name of an outside service (MongoDB Atlas, a managed database) a URL points at, if it does."""
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return None
-    if parts.scheme in EXTERNAL_SCHEMES and parts.hostname and parts.hostname not in compose_services \
-            and parts.hostname not in ("localhost", "127.0.0.1"):
-        return EXTERNAL_SCHEMES[parts.scheme]
-    return None
-
-
-def _remember_secret(draft: AppDraft, secret: str, env: str, compose_name: str, raw: str | None) -> None:
-    """A secret to set, and where its value is today in words (never the value)."""
-    files = [draft.shown(f) for f in draft.project.env_files.get(compose_name, [])]
-    source = f"`{raw}` in {draft.project.path.name}" if raw and "$" in raw else (
-        f"env file {', '.join(files)}" if raw is None and files else
-        "an env file" if raw is None else f"{draft.project.path.name} (in plain text: rotate it)")
-    service = draft.services[compose_name]
-    known = draft.secrets.get(secret)
-    draft.secrets[secret] = SecretToSet(secret, env, tuple(dict.fromkeys((known.services if known else ()) + (service,))),
-                                        source)
-
-
-def _build_time(draft, out, at, key, value) -> None:
-    if "build" not in out:
-        draft.notes.todo(at, f"{key} is compiled into browser code at build time, so setting it at run time does "
-                             "nothing; it was dropped. Give it to the build that makes this image")
-        return
-    public = re.sub(r"^https?://(localhost|127\.0\.0\.1)(:\d+)?", "${url}" + _route_of_port(draft, value), value)
-    out["build"].setdefault("args", {})[key] = public
-    draft.notes.add(at + ("build",), f"{key} moved to a build arg: `next build` compiles NEXT_PUBLIC_* into the browser "
-                                     f"code (the Dockerfile needs `ARG {key}` before the build)"
-                    + (f"; {value} became {public} (this stack's public address): check the path" if public != value else ""))
-    if public != value:
-        draft.notes.todo(at + ("build",), f"{key}: check the path after ${{url}} (the API's route on the app's host name)")
-
-
-def _route_of_port(draft: AppDraft, url: str) -> str:
-    """The route prefix (no trailing '/') of the app's service Compose published on the URL's localhost port."""
-    match = re.match(r"^https?://(?:localhost|127\.0\.0\.1):(\d+)", url)
-    if not match:
-        return ""
-    for compose_name, name in draft.services.items():
-        published = {str(p.get("published")) for p in draft.project.services[compose_name].get("ports") or []}
-        if match.group(1) in published:
-            paths = [path for path, route in draft.data.get("routes", {}).items() if route["service"] == name]
-            stripped = [path for path in paths if draft.data["routes"][path].get("stripPrefix")]
-            return ((stripped or paths or ["/"])[0]).rstrip("/")
-    return ""
-
-
-def _volume_name(draft: AppDraft, source: str) -> str:
-    name = source
-    for prefix in (draft.project.name, draft.name, draft.name.replace("-", "_")):
-        for sep in ("_", "-"):
-            if name.startswith(prefix + sep) and len(name) > len(prefix) + 1:
-                name = name[len(prefix) + 1:]
-    name = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")
-    return name if name[:1].isalpha() else "v_" + name
-
-
-def _volumes(draft: AppDraft, roles: Roles, compose_name: str, svc: dict, out: dict, at: tuple) -> None:
-    context = Path((svc.get("build") or {}).get("context") or "/nonexistent")
-    for mount in svc.get("volumes") or []:
-        kind, source, target = mount.get("type"), mount.get("source"), mount["target"]
-        read_only = bool(mount.get("read_only"))
-        if kind == "tmpfs":
-            out.setdefault("tmpfs", []).append(target)
-        elif kind == "volume" and not source:
-            draft.notes.add(at, f"anonymous volume {target} dropped (a dev trick to keep a dependency dir from a "
-                                "bind mount); the image's own copy is used")
-        elif kind == "volume":
-            name = _volume_name(draft, source)
-            sharers = [other for other in draft.services if other != compose_name and any(
-                m.get("source") == source for m in draft.project.services[other].get("volumes") or [])]
-            replicas = (svc.get("deploy") or {}).get("replicas") or 1
-            where = "sharedVolumes" if sharers or replicas > 1 else "volumes"
-            out.setdefault(where, {})[name] = target
-            why = f"the Compose volume {source}" + (f" (Docker volume {draft.name.replace('-', '_')}_{name} in berth)")
-            draft.notes.add(at + (where,), why)
-            if where == "sharedVolumes":
-                draft.notes.todo(at + (where,), f"{name} is mounted by {'several replicas' if replicas > 1 else ''}"
-                                                f"{' and ' if replicas > 1 and sharers else ''}"
-                                                f"{', '.join(sharers)} at once: only safe for files written under "
-                                                "unique names (uploads), never for a database's files")
-            if read_only:
-                draft.notes.add(at + (where,), f"{name} was mounted read-only; berth mounts volumes read-write")
-        elif kind == "bind":
-            _bind(draft, svc, out, at, source, target, read_only, context)
-        else:
-            draft.notes.todo(at, f"a {kind} mount at {target} has no berth equivalent; dropped")
-
-
-def _bind(draft, svc, out, at, source, target, read_only, context) -> None:
-    src = Path(source)
-    shown = os.path.relpath(src, draft.project.directory) if src.is_absolute() else source
-    shown = shown if not shown.startswith("../..") else source
-    if source.endswith("docker.sock"):
-        draft.notes.todo(at, f"{source} (the Docker socket) is refused: it gives the container root on the host")
-        return
-    if src.is_file() or (not src.exists() and re.search(r"\.[A-Za-z0-9]{1,5}$", target)):
-        draft.notes.todo(at, f"the file {shown} mounted at {target} was dropped: berth mounts directories. COPY it "
-                             "into the image, or pass its settings as env")
-        return
-    code = svc.get("build") and (src == context or context.is_relative_to(src) or src.is_relative_to(context))
-    name = _volume_name(draft, src.name or "root")
-    if code:
-        dev = draft.overlay.setdefault("services", {}).setdefault(at[1], {}).setdefault("hostDirs", {})
-        dev["code"] = {"source": os.path.relpath(src, draft.out_dir.resolve()), "target": target, "readOnly": True}
-        draft.overlay_notes.add(("services", at[1], "hostDirs"),
-                                f"the Compose bind mount {shown}:{target}: source code for live reload, dev only "
-                                "(read-only; a staging/prod image carries its code)")
-        return
-    image = svc.get("image") or ""
-    if image and images.is_one_of(image, images.INTERNAL_IMAGES) and not read_only:
-        out.setdefault("volumes", {})[name] = target
-        draft.notes.todo(at + ("volumes",), f"{name}: was the host directory {shown}; a data store's files belong on a "
-                                            "volume (backed up, kept across host replacement). Copy them in once: "
-                                            f"scripts/volume restore {draft.name.replace('-', '_')}_{name} < data.tar.gz")
-        return
-    out.setdefault("hostDirs", {})[name] = {"target": target, **({"readOnly": True} if read_only else {})}
-    draft.notes.todo(at + ("hostDirs",), f"{name}: REVIEW the Compose bind mount {shown}:{target}. berth keeps host "
-                                         "dirs under the host's data dir (copy the files there), or make it a volume if "
-                                         "only this service uses it")
+def _not_web(draft, svc, at, other) -> None:
+    """Published TCP/UDP ports that carry no HTTP: berth's proxy cannot reach them from outside. A data
+    server's (a database, a broker) were published for convenience: they stay inside the app."""
+    published = [p for p in svc.get("ports") or [] if p.get("published") and (
+        p.get("protocol", "tcp") != "tcp" or int(p["target"]) in probes.NON_HTTP_PORTS)]
+    if published and images.is_one_of(svc.get("image") or "", images.INTERNAL_IMAGES):
+        draft.notes.add(at, f"a data server published {', '.join(str(p['published']) for p in published)} for "
+                            "convenience; in berth it is reached from the app's own services only")
+    elif published:
+        shown = ", ".join(f"{p['published']}/{p.get('protocol', 'tcp')}" for p in published)
+        draft.notes.todo(at, f"Compose published {shown}, which is not HTTP: berth's proxy carries HTTP and HTTPS "
+                             "only, so nothing outside the host reaches that port in berth")
 
 
 def _resources(draft, svc, out, at) -> None:
@@ -468,13 +252,15 @@ def _depends_on(draft, roles, svc, out, at) -> None:
                 out.setdefault("uses", {})[used] = env
                 draft.notes.todo(at + ("uses",), f"GUESSED {env}: the service depends on {dep} but no variable held "
                                                  f"its URL; name the variable the app reads")
-        elif dep in roles.jobs:
+        elif dep in roles.jobs or dep in roles.helpers:
             continue
         else:
             draft.notes.add(at, f"depends_on {dep} dropped: {dep} is not part of this app")
-        if condition == "service_completed_successfully":
+        if condition == "service_completed_successfully" and dep in roles.jobs:
             draft.notes.add(at, f"waited for {dep} to finish: its command runs as afterDeploy of the service it shares "
                                 "an image with")
+        elif condition == "service_completed_successfully":
+            draft.notes.add(at, f"waited for the one-off {dep} to finish: see the app's TODO about it")
     if keep:
         out["dependsOn"] = keep
         draft.notes.add(at + ("dependsOn",), "berth starts these first and waits until their healthchecks pass "

@@ -7,11 +7,29 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from config.conventions import redis_volume
+from importer import images
 from importer.draft import AppDraft
-from rules.images import repository, tag
+from rules.images import is_pinned, repository, tag
 
 BERTH_POSTGRES_MAJOR = "17"  # config/stack.py PostgresSettings.image: postgres:17.6-alpine
-EXTENSION_IMAGES = {"postgis/postgis": "postgis", "pgvector/pgvector": "vector", "timescale/timescaledb": "timescaledb"}
+# The extension each image is built for (created in the app's database as the superuser).
+EXTENSION_IMAGES = {"postgis/postgis": "postgis", "kartoza/postgis": "postgis", "ghcr.io/baosystems/postgis": "postgis",
+                    "pgvector/pgvector": "vector", "ankane/pgvector": "vector", "timescale/timescaledb": "timescaledb",
+                    "timescale/timescaledb-ha": "timescaledb", "tensorchord/pgvecto-rs": "vectors",
+                    "ghcr.io/immich-app/postgres": "vchord"}
+# Names a Compose file gives its database that berth must not give an app: Postgres's own databases,
+# and names that say nothing of the app.
+GENERIC_DATABASES = {"postgres", "template0", "template1", "db", "database", "root_db", "app", "main", "data"}
+
+
+def database_name(value: str | None) -> str | None:
+    """A database name an app may be named after (it then keeps it): a berth name once '_' is '-', not generic."""
+    if not value or value.lower() in GENERIC_DATABASES or not re.fullmatch(r"[a-z][a-z0-9_]{0,30}", value):
+        return None
+    return value
+
+
 ROLE_STATEMENT = re.compile(r"^\s*(CREATE\s+(USER|ROLE|DATABASE)|ALTER\s+(USER|ROLE)|GRANT|REVOKE|\\c(onnect)?\b)",
                             re.IGNORECASE)
 EXTENSION = re.compile(r"^\s*CREATE\s+EXTENSION\s+(IF\s+NOT\s+EXISTS\s+)?\"?([A-Za-z0-9_-]+)\"?[^;]*;", re.IGNORECASE)
@@ -29,9 +47,10 @@ def database(draft: AppDraft, compose_name: str) -> None:
         draft.notes.add(at, f"the Compose {compose_name} service's database {named!r}: berth's shared Postgres gives "
                             f"this app a database and role of that name, with a generated password")
     else:
+        keep = database_name(named)
         draft.notes.todo(at, f"the Compose database was {named!r}; berth names the app's database after the app "
-                             f"({ours!r}). Restore a dump into it (pg_restore -d {ours}), or import with "
-                             f"--app {named.replace('_', '-')} to keep the name")
+                             f"({ours!r}). Restore a dump into it (pg_restore -d {ours})"
+                             + (f", or import with --app {keep.replace('_', '-')} to keep the name" if keep else ""))
     dropped = sorted(k for k in env if k not in ("POSTGRES_DB",))
     if dropped:
         draft.notes.add(at, f"{', '.join(dropped)} dropped: berth's Postgres has its own superuser and a generated "
@@ -40,9 +59,9 @@ def database(draft: AppDraft, compose_name: str) -> None:
     extension = EXTENSION_IMAGES.get(repository(image))
     if extension:
         db.setdefault("extensions", []).append(extension)
-        draft.notes.todo(("database", "extensions"), f"{image} brings the {extension} extension; berth's default "
-                                                     f"Postgres image lacks it: set berth:shared.postgres.image to a "
-                                                     f"pinned {repository(image)} image")
+    if repository(image) != "postgres":
+        _vendor_image(draft, image, extension)
+        return _data(draft, compose_name, svc, ours)
     major = re.match(r"(\d+)", tag(image) or "")
     if major and major.group(1) != BERTH_POSTGRES_MAJOR:
         draft.shared.setdefault("postgres", {})
@@ -50,13 +69,38 @@ def database(draft: AppDraft, compose_name: str) -> None:
                                  f"Compose ran {image}; berth's default is Postgres {BERTH_POSTGRES_MAJOR}. To stay on "
                                  f"{major.group(1)} (a dump restores into the same or a newer major only), set "
                                  f"image: postgres:{major.group(1)}.<patch>-alpine (pinned)")
+    _data(draft, compose_name, svc, ours)
+
+
+def _vendor_image(draft: AppDraft, image: str, extension: str | None) -> None:
+    """A Postgres built with extensions: berth's shared Postgres must run that image (or one like it)."""
+    brings = f"the {extension} extension" if extension else "its own extensions"
+    if is_pinned(image):
+        draft.shared.setdefault("postgres", {})["image"] = image
+        draft.overlay_notes.todo(("shared", "postgres", "image"),
+                                 f"Compose ran {image}, which brings {brings}: berth's shared Postgres runs it, for "
+                                 "every app of the stack. Check each extension the app creates is listed in "
+                                 "database.extensions (berth creates them as the superuser)")
+    else:
+        draft.shared.setdefault("postgres", {})
+        draft.overlay_notes.todo(("shared", "postgres"),
+                                 f"Compose ran {image}, which brings {brings}: set image: to a pinned "
+                                 f"{repository(image)} image (its digest: docker image inspect --format "
+                                 f"'{{{{index .RepoDigests 0}}}}' {image}), for every app of the stack")
+
+
+def _data(draft: AppDraft, compose_name: str, svc: dict, ours: str) -> None:
+    at = ("database",)
     for mount in svc.get("volumes") or []:
         target = mount["target"]
         if target.startswith("/docker-entrypoint-initdb.d"):
             _init_script(draft, Path(mount.get("source") or ""), target)
         elif mount.get("source"):
-            draft.notes.todo(at, f"the Compose data {draft.shown(mount['source'])} ({target}) is not copied: move it with "
-                                 f"pg_dump from the old server and pg_restore into berth's database {ours!r}")
+            where = (f"the Docker volume {draft.project.volume_name(mount['source'])}" if mount.get("type") == "volume"
+                     else draft.shown(mount["source"]))
+            draft.notes.todo(at, f"the Compose {compose_name} kept its data in {where} ({target}), which berth does "
+                                 f"not copy: pg_dump -Fc it where Compose runs it and pg_restore -d {ours} into berth's "
+                                 f"database after the first deploy (docs/import.md, step 6)")
     if svc.get("ports"):
         draft.notes.add(at, "the Compose postgres published its port; berth's is reachable only from the app's services")
 
@@ -143,6 +187,22 @@ def redis(draft: AppDraft, compose_name: str) -> None:
         mode, why = "cache", "nothing of it is kept on disk: a cache"
     draft.data["redis"] = {"mode": mode}
     draft.notes.add(at, f"the Compose {compose_name} service, as the app's own Redis; {why}")
+    image = svc.get("image") or ""
+    if images.is_one_of(image, images.REDIS_MODULE_IMAGES):
+        draft.shared.setdefault("redis", {})
+        draft.overlay_notes.todo(("shared", "redis"), f"Compose ran {image}, Redis with modules (search, JSON) berth's "
+                                                      "default Redis image lacks: if the app uses them, set image: to "
+                                                      f"a pinned {repository(image)} image, for every app of the stack")
+    elif repository(image) != "redis":
+        draft.notes.add(at, f"{image} speaks Redis's protocol; berth runs Redis (berth:shared.redis.image)")
+    for mount in svc.get("volumes") or []:
+        if mode == "store" and mount.get("source") and mount["target"].rstrip("/") == "/data":
+            where = (f"the Docker volume {draft.project.volume_name(mount['source'])}" if mount.get("type") == "volume"
+                     else draft.shown(mount["source"]))
+            draft.notes.todo(at, f"the Compose {compose_name} kept its data in {where} (/data); move it once into "
+                                 f"berth's Redis volume {redis_volume(draft.name)}: stop Redis there, `tar -czf "
+                                 f"redis.tar.gz` its /data, then after the first deploy `scripts/volume restore "
+                                 f"--replace {redis_volume(draft.name)} < redis.tar.gz`")
     limits = ((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}
     memory = limits.get("memory") or svc.get("mem_limit")
     if memory:

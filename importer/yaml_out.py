@@ -46,10 +46,23 @@ def _comment(text: str, indent: str, human: bool) -> list[str]:
                          subsequent_indent=f"{indent}#   ", break_on_hyphens=False, break_long_words=False)
 
 
+def _paths(data, path: tuple = ()) -> set[tuple]:
+    found = {path}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found |= _paths(value, path + (str(key),))
+    return found
+
+
 def dump(data: dict, notes: Notes) -> str:
+    """The YAML of `data`, each note a comment above its key; a note about a key the data does not hold
+    (routes when none is left) goes at the top with its path, so nothing said is lost."""
     lines = []
+    existing = _paths(data)
     for note in notes.at(()):
         lines += _comment(note.text, "", note.human)
+    for note in (n for n in notes.items if n.path not in existing):
+        lines += _comment(f"{'.'.join(note.path)}: {note.text}", "", note.human)
     _mapping(data, (), 0, notes, lines)
     return "\n".join(lines) + "\n"
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 
 # Names that say "this is a credential", anywhere in the name (AWS_SECRET_ACCESS_KEY, DB_PASSWD, ...)
-CREDENTIAL_NAME = re.compile(r"(PASSW(OR)?D|PASSPHRASE|(^|_)PASS(_|$)|(^|_)PWD$|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|"
-                             r"PRIVATE_?KEY|CREDENTIAL|_KEY$|^KEY$|SALT|_DSN$|^DSN$|WEBHOOK_URL|COOKIE|(^|_)AUTH$)",
+CREDENTIAL_NAME = re.compile(r"(PASSW(OR)?D|PASSPHRASE|(^|_)PASS(_|$)|(?<!BY)PASS$|(^|_)PWD$|(^|_)PW$|SECRET|TOKEN|"
+                             r"API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|_KEY(_V?\d+)?$|^KEY$|SALT|_DSN$|^DSN$|"
+                             r"WEBHOOK_URL|COOKIE|(^|_)AUTH$)",
                              re.IGNORECASE)
 # ... unless the name says it holds something about a credential, not the credential itself.
 ABOUT_A_CREDENTIAL = re.compile(r"(_FILE|_PATH|_ENABLED|_PROVIDER|_EXPIRY|_EXPIRE\w*|_TTL|_LENGTH|_ALGORITHM|_HEADER|"
@@ -22,12 +23,21 @@ KEY_SHAPES = re.compile(r"(sk-[A-Za-z0-9_-]{16,}|sk_live_[0-9A-Za-z]{20,}|gh[pou
                         r"AKIA[0-9A-Z]{16}|xox[abpr]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|"
                         r"-----BEGIN [A-Z ]*PRIVATE KEY-----)")
 URL_WITH_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@", re.IGNORECASE)
+# A URL carrying a credential in its query (`?password=x`, `?token=x`; NocoDB's `pg://db?u=app&p=x`).
+QUERY_CREDENTIAL = re.compile(r"[a-z][a-z0-9+.-]*://\S*[?&](password|passwd|pass|pwd|secret|token|api_?key|"
+                              r"access_token|auth)=[^&\s]+|[a-z][a-z0-9+.-]*://\S*[?&]u=[^&\s]*&p=[^&\s]+",
+                              re.IGNORECASE)
 VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+# The shell's working directories, whose names end like a password's (`DB_PWD`).
+SHELL_VARIABLES = frozenset({"PWD", "OLDPWD"})
 
 
 def is_credential_name(name: str) -> bool:
     """The name of a variable that holds a credential (`OPENAI_API_KEY`, not `OPENAI_API_KEY_FILE`)."""
-    return bool(CREDENTIAL_NAME.search(name)) and not ABOUT_A_CREDENTIAL.search(name)
+    return bool(CREDENTIAL_NAME.search(name)) and not ABOUT_A_CREDENTIAL.search(name) and \
+        name.upper() not in SHELL_VARIABLES
 
 
 def credential_in_value(value: str) -> str | None:
@@ -36,6 +46,8 @@ def credential_in_value(value: str) -> str | None:
         return "a value shaped like an API or private key"
     if URL_WITH_PASSWORD.search(value):
         return "a URL with a password in it"
+    if QUERY_CREDENTIAL.search(value):
+        return "a URL with a credential in its query"
     return None
 
 

@@ -31,6 +31,19 @@ class Imported:
     overlay: dict = field(default_factory=dict)
 
     @property
+    def everything(self) -> str:
+        """All the import wrote and printed: where a secret value must never be."""
+        written = "".join(p.read_text(encoding="utf-8") for p in self.out.rglob("*") if p.is_file())
+        return written + self.stdout + self.stderr
+
+    @property
+    def todos(self) -> list[str]:
+        """The summary's "Needs a human" lines, without their leading '  - '."""
+        part = self.stdout.split("Needs a human before the first deploy:", 1)
+        lines = part[1].split("\n\n", 1)[0].splitlines() if len(part) > 1 else []
+        return [line[4:] for line in lines if line.startswith("  - ")]
+
+    @property
     def problems(self) -> list[str]:
         lines = self.stdout.split("berth's loader reports", 1)
         return [line[4:] for line in lines[1].splitlines()[1:] if line.startswith("  - ")] if len(lines) > 1 else []
@@ -54,11 +67,24 @@ def with_checkouts(compose_file: Path, env_files: tuple[Path, ...] = ()) -> None
             (context / build.get("dockerfile", "Dockerfile")).touch()
 
 
-def run_import(tmp_path: Path, compose_file: Path, *args: str, out: Path | None = None) -> Imported:
+def import_fixture(tmp_path: Path, name: str, *args: str, file: str = "docker-compose.yml") -> Imported:
+    """Import a copy of fixture `name` (its build contexts stood in for) into tmp_path/berth."""
+    where = fixture(tmp_path, name)
+    with_checkouts(where / file)
+    return run_import(tmp_path, where / file, *[a.format(dir=where) for a in args])
+
+
+def prose(text: str) -> str:
+    """A written file's comments as running text (the notes are wrapped over `#` lines)."""
+    return " ".join(text.replace("#", " ").split())
+
+
+def run_import(tmp_path: Path, compose_file: Path | list[Path], *args: str, out: Path | None = None) -> Imported:
     out = out or tmp_path / "berth"
     out.mkdir(parents=True, exist_ok=True)
     stdout, stderr = io.StringIO(), io.StringIO()
-    code = cli.main(["compose", str(compose_file), "--out", str(out), *args], out=stdout, err=stderr)
+    files = [str(f) for f in (compose_file if isinstance(compose_file, list) else [compose_file])]
+    code = cli.main(["compose", *files, "--out", str(out), *args], out=stdout, err=stderr)
     result = Imported(code, stdout.getvalue(), stderr.getvalue(), out)
     for path in sorted((out / "apps").glob("*.yaml")) if (out / "apps").is_dir() else []:
         result.texts[path.stem] = path.read_text(encoding="utf-8")

