@@ -12,6 +12,7 @@ from components.ecs import deploy_on_ecs
 from components.ec2_host import Ec2Host
 from components.host import LocalHost
 from components.images import Builder
+from components.monitoring import Monitoring
 from components.proxy import Proxy
 from components.secrets import Secrets
 from components.shared_services import SharedServices
@@ -20,11 +21,14 @@ from config.load import load_from_pulumi
 deployment = load_from_pulumi()
 builder = Builder("builder")
 secrets = Secrets("secrets", deployment)
+monitoring = Monitoring("monitoring", deployment)  # the alarm topic, log groups and alarms (docs/operate.md)
 
 if deployment.on_ecs:  # the same apps on an ECS cluster (components/ecs, docs/ecs.md)
-    apps = deploy_on_ecs(deployment, secrets, builder)
+    apps = deploy_on_ecs(deployment, secrets, builder, monitoring)
 else:
     host = Ec2Host("host", deployment) if deployment.on_ec2 else LocalHost("host", deployment)
+    if deployment.on_ec2:
+        monitoring.watch_host(host)
     shared = SharedServices("shared", deployment, host)
     apps = {name: AppStack(name, deployment, host, shared, secrets, builder) for name in deployment.apps}
     proxy = Proxy(
@@ -32,7 +36,8 @@ else:
         edge_networks=[a.edge_network for a in apps.values() if a.edge_network is not None],
         site_volumes={root: vol for a in apps.values() for root, vol in a.site_volumes.items()},
     )
-    backups = Backups("backups", deployment, host, opts=pulumi.ResourceOptions(depends_on=list(apps.values())))
+    backups = Backups("backups", deployment, host, monitoring.alarm_topic,
+                      opts=pulumi.ResourceOptions(depends_on=list(apps.values())))
     if deployment.settings.dns is not None:  # EC2 stacks only: config/checks.py refuses it on the local engine
         DnsRecords("dns", deployment, host.public_ip)
 

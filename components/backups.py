@@ -9,7 +9,8 @@ manifest, written by the host's backup tool (backup/) on a schedule.
   its stack's prefix and delete nothing (old backups go by the lifecycle rule, overwritten ones stay
   as versions). prod protects and retains the bucket; staging's is emptied and deleted on destroy.
 - A CloudWatch alarm per app fires when no successful backup was reported within one interval (the
-  tool puts a metric after each success; a missing datapoint counts as a miss).
+  tool puts a metric after each success; a missing datapoint counts as a miss), to the stack's alarm
+  topic (components/monitoring.py).
 - dev: backups go to a local directory when `scripts/backup` is run.
 """
 
@@ -19,6 +20,7 @@ import hashlib
 import json
 import re
 import shlex
+from collections.abc import Callable
 
 import pulumi
 import pulumi_aws as aws
@@ -38,9 +40,9 @@ def bucket_prefix(stack: str) -> str:
 
 class Backups(pulumi.ComponentResource):
     def __init__(self, name: str, deployment: Deployment, host: DockerHost,
-                 opts: pulumi.ResourceOptions | None = None):
+                 alarm_topic: Callable[[], aws.sns.Topic], opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:backups:Backups", name, None, opts)
-        self._deployment = deployment
+        self._deployment, self._alarm_topic = deployment, alarm_topic
         settings = deployment.settings.backups
         self.apps = backup_plan.apps_plan(deployment)
         self.prefix = f"{deployment.stack}/"
@@ -108,11 +110,7 @@ class Backups(pulumi.ComponentResource):
         """One alarm per app: no successful backup reported within one interval (missing data breaches)."""
         deployment, settings = self._deployment, self._deployment.settings.backups
         child = pulumi.ResourceOptions(parent=self)
-        topic = aws.sns.Topic(f"{name}-alarms", kms_master_key_id="alias/aws/sns",
-                              tags={"berth:stack": deployment.stack}, opts=child)
-        if settings.alarm_email:
-            aws.sns.TopicSubscription(f"{name}-alarm-email", topic=topic.arn, protocol="email",
-                                      endpoint=settings.alarm_email, opts=child)
+        topic = self._alarm_topic()
         for app in self.apps:
             aws.cloudwatch.MetricAlarm(
                 f"{name}-{app}-missed", namespace=backup_plan.METRIC_NAMESPACE, metric_name=backup_plan.SUCCEEDED_METRIC,
@@ -120,7 +118,8 @@ class Backups(pulumi.ComponentResource):
                 period=settings.every_hours * 3600, evaluation_periods=1, threshold=1,
                 comparison_operator="LessThanThreshold", treat_missing_data="breaching",
                 alarm_description=(f"berth {deployment.stack}: no successful backup of {app} within "
-                                   f"{settings.every_hours} h; see `journalctl -u berth-backup` on the host"),
+                                   f"{settings.every_hours} h. Runbook: `journalctl -u berth-backup` on the host says "
+                                   f"why; `scripts/backup {app}` backs it up now (docs/backups.md)"),
                 alarm_actions=[topic.arn], ok_actions=[topic.arn], opts=child)
 
     # --- the tool, its plan and its schedule ------------------------------------------------------

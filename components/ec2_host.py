@@ -95,9 +95,9 @@ class Ec2Host(pulumi.ComponentResource):
         self.role, profile = self._role(region, account)
         self.data_volume = self._data_volume(zone)
         registry = pulumi.Output.concat(account, ".dkr.ecr.", region, ".amazonaws.com")
-        self.user_data = pulumi.Output.all(self.data_volume.id, registry).apply(lambda a: cloud_init.render(
+        self.user_data = pulumi.Output.all(self.data_volume.id, registry, region).apply(lambda a: cloud_init.render(
             cloud_init.HostSetup(data_volume_id=a[0], ssh_user=self._settings.ssh_user, gpu=host_type.gpu,
-                                 ecr_registry=a[1], arch=host_type.debian_arch)))
+                                 ecr_registry=a[1], arch=host_type.debian_arch, stack=deployment.stack, region=a[2])))
         self.instance = self._instance(subnet, profile)
         self.public_ip = self.instance.public_ip
         if deployment.is_prod:

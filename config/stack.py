@@ -34,6 +34,8 @@ def _cidr(value):
 
 
 Cidr = Annotated[IPv4Network | IPv6Network, BeforeValidator(_cidr)]
+# What CloudWatch Logs accepts as a log group's retention, in days
+LogRetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653]
 
 
 class LocalHostSettings(Camel):
@@ -65,6 +67,8 @@ class Ec2HostSettings(Camel):
         default=None, description="restore: create the data volume from this snapshot (docs/host.md)")
     availability_zone: str | None = Field(default=None, description=(
         "zone of the instance and its data volume; default: the region's first (<region>a)"))
+    log_retention_days: LogRetentionDays = Field(default=30, description=(
+        "CloudWatch Logs retention of the containers' and the proxy's logs, in days (docs/operate.md)"))
 
     @field_validator("ssh_public_key")
     @classmethod
@@ -112,7 +116,7 @@ class EcsHostSettings(Camel):
     availability_zones: Positive = Field(default=2, ge=2, le=3, description="zones of the VPC berth creates")
     gpu_instance_type: str | None = Field(default=None, description=(
         "EC2 instance type of the GPU capacity provider (e.g. g4dn.xlarge); GPU services cannot run on Fargate"))
-    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = Field(
+    log_retention_days: LogRetentionDays = Field(
         default=30, description="CloudWatch Logs retention of the services' logs, in days")
     database: RdsSettings = Field(default=RdsSettings(), description=(
         "the RDS instance standing in for the shared Postgres"))
@@ -204,7 +208,8 @@ class BackupSettings(Camel):
     at: Annotated[str, shaped(r"([01][0-9]|2[0-3]):[0-5][0-9]", "a UTC time of day such as 03:30")] = Field(
         default="03:30", description="UTC time of the day's first run")
     retention_days: Positive = Field(default=14, description="backups older than this are deleted by the bucket")
-    alarm_email: Email | None = Field(default=None, description="told when an app's backup has not succeeded in time")
+    alarm_email: Email | None = Field(default=None, description=(
+        "older name of berth:monitoring.alarmEmail (told of every alarm, a missed backup's too)"))
     local_dir: UsablePath = Field(default=".berth-backups", description="dev: where backups go (relative to the project)")
 
     @property
@@ -214,6 +219,24 @@ class BackupSettings(Camel):
         first = int(hour) % self.every_hours
         hours = hour if self.every_hours == 24 else f"{first:02d}/{self.every_hours}"
         return f"*-*-* {hours}:{minute}:00 UTC"
+
+
+class MonitoringSettings(Camel):
+    """Alarms on what users would notice, sent to the stack's alarm topic (docs/operate.md).
+
+    staging/prod on EC2: the data volume filling, host memory, a container unhealthy or restarting
+    repeatedly, the proxy's 5xx rate per app, a certificate close to expiry, the host no longer
+    reporting. ECS: running below desired tasks, unhealthy targets, 5xx. A missed backup alarms
+    whenever backups run. dev has none (it runs on this machine).
+    """
+
+    alarms: bool | None = Field(default=None, description=(
+        "alarm on the host's (or cluster's) health; default: on in prod, off in staging; dev has none"))
+    alarm_email: Email | None = Field(default=None, description=(
+        "subscribed to the stack's alarm topic: told of every alarm (confirm the e-mail AWS sends)"))
+
+    def alarms_on(self, environment: str) -> bool:
+        return self.alarms if self.alarms is not None else environment == "prod"
 
 
 # What a stack may change about a service: its image, its size, its dev-time wiring.
@@ -261,3 +284,21 @@ class StackSettings(Camel):
         "Route 53 records for the apps' host names (EC2 stacks)"))
     ecr: EcrSettings = Field(default=EcrSettings(), description="where built images are kept")
     backups: BackupSettings = Field(default=BackupSettings(), description="scheduled backups of the apps' data")
+    monitoring: MonitoringSettings = Field(default=MonitoringSettings(), description=(
+        "alarms to the stack's alarm topic (docs/operate.md)"))
+
+    @field_validator("monitoring")
+    @classmethod
+    def _alarms_need_aws(cls, value: MonitoringSettings, info) -> MonitoringSettings:
+        if value.alarms and info.data.get("environment") == "dev":
+            raise ValueError("dev runs on this machine and has no alarms; remove `alarms` (staging and prod have them)")
+        backups = info.data.get("backups")
+        if value.alarm_email and backups and backups.alarm_email not in (None, value.alarm_email):
+            raise ValueError("alarmEmail is set here and in berth:backups.alarmEmail (its older place) to different "
+                             "addresses; one topic tells every alarm: keep it here only")
+        return value
+
+    @property
+    def alarm_email(self) -> str | None:
+        """Who is told of every alarm: `monitoring.alarmEmail`, or its older place `backups.alarmEmail`."""
+        return self.monitoring.alarm_email or self.backups.alarm_email

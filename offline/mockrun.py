@@ -234,7 +234,10 @@ class BerthMocks(pulumi.runtime.Mocks):
         elif typ == "aws:acm/certificateValidation:CertificateValidation":
             state["certificateArn"] = values.get("certificateArn")
         elif typ == "aws:lb/loadBalancer:LoadBalancer":
-            state.update(dnsName=f"{name}-123456789.{TEST_REGION}.elb.amazonaws.com", zoneId="Z35SXDOTRQ7X7K")
+            state.update(dnsName=f"{name}-123456789.{TEST_REGION}.elb.amazonaws.com", zoneId="Z35SXDOTRQ7X7K",
+                         arnSuffix=f"app/{name}/{_digest(name)[:16]}")  # CloudWatch's LoadBalancer dimension
+        elif typ == "aws:lb/targetGroup:TargetGroup":
+            state["arnSuffix"] = f"targetgroup/{name}/{_digest(name)[:16]}"  # CloudWatch's TargetGroup dimension
         elif typ == "aws:rds/instance:Instance":
             state.update(address=f"{name}.abcdefghijkl.{TEST_REGION}.rds.amazonaws.com", port=5432)
         elif typ == "aws:elasticache/replicationGroup:ReplicationGroup":

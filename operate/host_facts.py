@@ -10,6 +10,7 @@ them; only the fields below leave this file).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -123,33 +124,6 @@ def host(info: dict) -> dict:
 
 # --- the routes, through the proxy ---------------------------------------------------------------------
 
-def _tlv(data: bytes, i: int) -> tuple[int, int, int]:
-    """One DER element at `i`: (tag, start of its value, end of its value)."""
-    tag, length, i = data[i], data[i + 1], i + 2
-    if length & 0x80:
-        size = length & 0x7F
-        length, i = int.from_bytes(data[i:i + size], "big"), i + size
-    return tag, i, i + length
-
-
-def not_after(der: bytes) -> datetime:
-    """A certificate's notAfter, read from its DER (X.509: tbsCertificate's fifth field, validity)."""
-    _, start, _ = _tlv(der, 0)
-    _, i, end = _tlv(der, start)
-    fields = []
-    while i < end:
-        fields.append(_tlv(der, i))
-        i = fields[-1][2]
-    if fields[0][0] == 0xA0:  # [0] version
-        fields = fields[1:]
-    _, validity, _ = fields[3]  # serial, signature, issuer, validity
-    _, _, before_end = _tlv(der, validity)
-    tag, start, end = _tlv(der, before_end)
-    text = der[start:end].decode("ascii")
-    stamp = datetime.strptime(text, "%y%m%d%H%M%SZ" if tag == 0x17 else "%Y%m%d%H%M%SZ")
-    return stamp.replace(tzinfo=UTC)
-
-
 def published(proxy: dict | None, port: str) -> tuple[str, int] | None:
     bindings = ((proxy or {}).get("NetworkSettings", {}).get("Ports") or {}).get(port) or []
     if not bindings:
@@ -163,23 +137,22 @@ def probe(address: tuple[str, int], host: str, path: str, tls: bool) -> dict:
     started = time.monotonic()
     try:
         sock = socket.create_connection(address, PROBE_TIMEOUT_S)
-        days = None
+        certificate = None
         if tls:
             context = ssl.create_default_context()
             context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the route, not the chain
             sock = context.wrap_socket(sock, server_hostname=host)
-            days = round((not_after(sock.getpeercert(binary_form=True)) - datetime.now(UTC)).total_seconds()
-                         / 86400, 1)
+            certificate = base64.b64encode(sock.getpeercert(binary_form=True)).decode()  # read where berth runs
         with sock:
             sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: berth-status\r\n"
                          "Connection: close\r\n\r\n".encode())
             head = sock.recv(4096).split(b"\r\n", 1)[0].decode(errors="replace")
         status = int(head.split()[1]) if head.startswith("HTTP/") else None
         return {"status": status, "error": None if status else f"no HTTP answer: {head[:80]!r}",
-                "seconds": round(time.monotonic() - started, 3), "certificateDaysLeft": days}
+                "seconds": round(time.monotonic() - started, 3), "certificate": certificate}
     except (OSError, ValueError, IndexError) as err:
         return {"status": None, "error": f"{type(err).__name__}: {err}", "seconds": round(time.monotonic() - started, 3),
-                "certificateDaysLeft": None}
+                "certificate": None}
 
 
 def routes(wanted: list[dict]) -> list[dict]:
@@ -192,7 +165,7 @@ def routes(wanted: list[dict]) -> list[dict]:
         address = published(proxy, "443/tcp" if route["tls"] else "80/tcp")
         answer = (probe(address, route["host"], route["path"], route["tls"]) if address
                   else {"status": None, "error": "the proxy publishes no port for it", "seconds": 0,
-                        "certificateDaysLeft": None})
+                        "certificate": None})
         out.append({**route, **answer})
     return out
 

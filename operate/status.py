@@ -10,6 +10,7 @@ for people, `--format json` for scripts; the exit code is 1 when anything is not
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from config.errors import ConfigError
 from offline.plan import PlanError
-from operate import intent
+from operate import intent, reporter
 from operate.intent import Intended, Route
 from operate.reach import Reach, ReachError, reach_for
 
@@ -148,6 +149,13 @@ def service_report(want: Intended, found: list[dict], images: Images, ecr_digest
 
 # --- the whole stack ---------------------------------------------------------------------------------------
 
+def _with_certificate_days(route: dict, now: datetime) -> dict:
+    """The certificate the proxy served (DER, base64) as its days left."""
+    der = route.get("certificate")
+    days = round((reporter.not_after(base64.b64decode(der)) - now).total_seconds() / 86400, 1) if der else None
+    return {**{k: v for k, v in route.items() if k != "certificate"}, "certificateDaysLeft": days}
+
+
 def _route_problem(r: dict) -> str | None:
     where = f"route {r['host']}{r['path']}"
     if r["status"] is None:
@@ -194,10 +202,11 @@ def compare(stack: str, where: str, wanted: list[Intended], routes: list[Route],
         names = ", ".join(c["name"] for c in found)
         problems.append(f"{label}: {names} runs, but the stack file has no such service (left from an earlier "
                         "deploy, or started by hand)")
-    problems += [p for r in facts["routes"] if (p := _route_problem(r))]
+    routes = [_with_certificate_days(r, now) for r in facts["routes"]]
+    problems += [p for r in routes if (p := _route_problem(r))]
     host = dict(facts["host"])
     problems += _host_problems(host)
-    return Report(stack, where, services, facts["routes"], host, problems)
+    return Report(stack, where, services, routes, host, problems)
 
 
 # --- text ------------------------------------------------------------------------------------------------

@@ -80,7 +80,8 @@ WantedBy=timers.target
 """
 
 
-def _write(path: str, content: str, mode: str) -> str:
+def write_file(path: str, content: str, mode: str) -> str:
+    """Shell that writes `content` to `path` with `mode` (a quoted heredoc: nothing in it is expanded)."""
     if f"\n{END}\n" in f"\n{content}":
         raise ValueError(f"{path} contains the line {END}")
     return f"cat > {path} <<'{END}'\n{content.rstrip(chr(10))}\n{END}\nchmod {mode} {path}\n"
@@ -89,12 +90,12 @@ def _write(path: str, content: str, mode: str) -> str:
 def install_script(plan: dict, on_calendar: str, data_root: str) -> str:
     """The root script the deploy runs on the host (stdin of `sudo bash -s`)."""
     files = [
-        *[_write(path, text, "0644") for path, text in tool_files().items()],
-        _write(COMMAND, command_script(), "0755"),
-        _write("/etc/berth/backup-plan.json", json.dumps(plan, indent=2, sort_keys=True) + "\n", "0644"),
-        _write(f"/etc/systemd/system/{UNIT}.service", service_unit(data_root), "0644"),
-        _write(f"/etc/systemd/system/{UNIT}.timer", timer_unit(on_calendar), "0644"),
-        _write(f"/etc/systemd/system/{UNIT}-recover.service", recover_unit(), "0644"),
+        *[write_file(path, text, "0644") for path, text in tool_files().items()],
+        write_file(COMMAND, command_script(), "0755"),
+        write_file("/etc/berth/backup-plan.json", json.dumps(plan, indent=2, sort_keys=True) + "\n", "0644"),
+        write_file(f"/etc/systemd/system/{UNIT}.service", service_unit(data_root), "0644"),
+        write_file(f"/etc/systemd/system/{UNIT}.timer", timer_unit(on_calendar), "0644"),
+        write_file(f"/etc/systemd/system/{UNIT}-recover.service", recover_unit(), "0644"),
     ]
     return (
         "#!/bin/bash\n"

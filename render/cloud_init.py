@@ -26,6 +26,7 @@ import yaml
 
 from config.app import DOCKER_ADDRESS_POOL
 from config.conventions import DOCKER_ROOT, EC2_DATA_ROOT, LOG_DRIVER, LOG_OPTS
+from render import report_host
 
 DOCKER_GPG_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
 # Held on GPU hosts so no upgrade brings a kernel the NVIDIA driver has no modules for.
@@ -39,6 +40,8 @@ class HostSetup:
     gpu: bool = False
     ecr_registry: str | None = None  # `<account>.dkr.ecr.<region>.amazonaws.com`, pulled with the instance role
     arch: str = "amd64"  # the Debian name of the instance's architecture: amd64 or arm64
+    stack: str | None = None  # with the region: the host reports to CloudWatch (render/report_host.py)
+    region: str | None = None
 
 
 def daemon_json() -> dict:
@@ -158,7 +161,15 @@ def render(setup: HostSetup) -> str:
             ["chown", "-R", f"{setup.ssh_user}:{setup.ssh_user}", f"{home}/.docker"],
         ],
     }
+    if setup.stack:
+        with_reporter(doc, report_host.cloud_config(setup.stack, setup.region, EC2_DATA_ROOT))
     return "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False, width=1000)
+
+
+def with_reporter(doc: dict, part: dict) -> None:
+    """The reporter's packages, files and commands after the host's own (its timer starts once Docker runs)."""
+    for key in ("packages", "write_files", "runcmd"):
+        doc[key] = doc[key] + part[key]
 
 
 def shell_scripts(setup: HostSetup) -> dict[str, str]:

@@ -100,9 +100,9 @@ def test_an_alarm_fires_when_an_app_has_no_successful_backup_within_its_interval
     assert alarm["period"] == 6 * 3600 and alarm["evaluationPeriods"] == 1
     assert alarm["treatMissingData"] == "breaching"
     assert alarm["comparisonOperator"] == "LessThanThreshold" and alarm["threshold"] == 1
-    topic = run.get("aws:sns/topic:Topic", "backups-alarms").state["arn"]
+    topic = run.get("aws:sns/topic:Topic", "monitoring-alarms").state["arn"]  # the stack's one alarm topic
     assert alarm["alarmActions"] == [topic]
-    email = run.get("aws:sns/topicSubscription:TopicSubscription", "backups-alarm-email").values
+    email = run.get("aws:sns/topicSubscription:TopicSubscription", "monitoring-alarm-email").values
     assert email["protocol"] == "email" and email["endpoint"] == "ops@chmedia.com"
 
 

@@ -19,13 +19,14 @@ from components.ecs.load_balancer import LoadBalancer
 from components.ecs.network import EcsNetwork
 from components.ecs.secret_store import SecretStore
 from components.images import Builder
+from components.monitoring import Monitoring
 from components.secrets import Secrets
 from config.deployment import Deployment
 
 RULES_PER_APP = 100  # listener rule priorities: app i owns [i*100+1, i*100+99]
 
 
-def deploy_on_ecs(deployment: Deployment, secrets: Secrets, builder: Builder) -> dict[str, EcsApp]:
+def deploy_on_ecs(deployment: Deployment, secrets: Secrets, builder: Builder, monitoring: Monitoring) -> dict[str, EcsApp]:
     network = EcsNetwork("network", deployment)
     cluster = EcsCluster("cluster", deployment, network)
     load_balancer = LoadBalancer("edge", deployment, network)
@@ -42,6 +43,7 @@ def deploy_on_ecs(deployment: Deployment, secrets: Secrets, builder: Builder) ->
                         builder=builder)
     apps = {name: EcsApp(name, platform, data.apps.get(name), rule_base=(i + 1) * RULES_PER_APP)
             for i, name in enumerate(sorted(deployment.apps))}
+    monitoring.watch_ecs(cluster.cluster.name, load_balancer.alb, apps)
     for app in deployment.apps.values():
         if app.network is not None:
             pulumi.log.info(f"{app.name}: network.subnet does not apply on ECS; its tasks get addresses in the "

@@ -118,6 +118,11 @@ class EcsApp(pulumi.ComponentResource):
         self.url = deployment.url(app)
         self.register_outputs({"url": self.url, "services": {n: s.name for n, s in self.services.items()}})
 
+    @property
+    def target_groups(self) -> dict[str, aws.lb.TargetGroup]:
+        """The load balancer's target group per routed service (and `edge`), for the stack's alarms."""
+        return dict(self._target_groups)
+
     # --- fences and shared pieces -------------------------------------------------------------------
 
     def _security_group(self) -> aws.ec2.SecurityGroup:

@@ -13,16 +13,26 @@ import os
 import queue
 import signal
 import subprocess
+import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import boto3
+from moto.server import ThreadedMotoServer
 
 from config import conventions
 from offline.mockrun import reveal
-from operate import intent
+from operate import intent, reporter
+from render import report_host
 from tests.support.docker_inputs import CONTAINER
 from tests.support.engine_stacks import EngineStack
-from tests.support.stacks import REPO
+from tests.support.local_data import free_port
+from tests.support.stacks import PROD_SECRETS, REPO, run_stack, stack_config
+
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
 BACKEND, FRONTEND = "chatbot/backend", "chatbot/frontend"
 
@@ -214,3 +224,73 @@ class OperatingChm:
         finally:
             follower.terminate()
             follower.wait(timeout=30)
+
+    def test_the_reporter_moves_the_alarms_metrics_when_a_volume_fills_and_a_container_stops(self, stack, engine,
+                                                                                            tmp_path):
+        """operate/reporter.py as the host's timer runs it, on this engine, to CloudWatch on loopback (moto),
+        judged by prod's own alarm definitions: quiet while all is well; the data volume filled past 90% and
+        a container stopped move exactly the alarms that should fire. The containers' logs arrive too."""
+        named_as_deployed(stack)
+        prod = run_stack(tmp_path / "prod", "prod", stack_config("prod", secrets=PROD_SECRETS))
+        alarms = {a.name.removeprefix("monitoring-"): a.values for a in prod.of_type(ALARM)
+                  if a.name.startswith("monitoring-") and a.values.get("namespace") == reporter.NAMESPACE}
+        data = tmp_path / "data"  # the host's data volume: a small file system of its own
+        data.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(data)], check=True)
+        port = free_port()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        (frontend,) = stack.containers_of("chatbot", "frontend")
+        try:
+            env = {**engine.env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+                   "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+            logs = boto3.client("logs", region_name="us-east-1", endpoint_url=env["AWS_ENDPOINT_URL"],
+                                aws_access_key_id="testing", aws_secret_access_key="testing")
+            cloudwatch = boto3.client("cloudwatch", region_name="us-east-1", endpoint_url=env["AWS_ENDPOINT_URL"],
+                                      aws_access_key_id="testing", aws_secret_access_key="testing")
+            for group in prod.of_type(LOG_GROUP):  # the groups `pulumi up` makes for prod
+                logs.create_log_group(logGroupName=group.values["name"])
+            (tmp_path / "report.json").write_text(json.dumps(
+                {**report_host.config("prod", "us-east-1", str(data)), "backupLedger": str(tmp_path / "none")}))
+
+            def report() -> dict[str, bool]:
+                done = subprocess.run([sys.executable, reporter.__file__, "--config", str(tmp_path / "report.json"),
+                                       "--state", str(tmp_path / "state.json")], env=env, capture_output=True,
+                                      text=True, timeout=120, check=False)
+                assert done.returncode == 0 and done.stdout.startswith("berth-report: "), done.stderr
+                return {name: breaching(a, cloudwatch) for name, a in alarms.items() if breaching(a, cloudwatch) is not None}
+
+            calm = report()
+            assert calm and not any(calm.values()), calm
+            (data / "fill").write_bytes(b"\0" * (15 << 20))
+            stack.applied.container(frontend).stop(timeout=10)
+            time.sleep(61)  # a new minute: CloudWatch's one-minute datapoints of the two runs stay apart
+            fired = {name for name, on in report().items() if on}
+            assert fired == {"data-volume-80", "data-volume-90", "chatbot-frontend-down"}, fired
+            lines = [e["message"] for s in logs.describe_log_streams(logGroupName="/berth/prod/chatbot")["logStreams"]
+                     for e in logs.get_log_events(logGroupName="/berth/prod/chatbot", logStreamName=s["logStreamName"],
+                                                  startFromHead=True)["events"]]
+            assert any("GET " in line for line in lines), "the backend's request lines"
+            proxy = logs.describe_log_streams(logGroupName="/berth/prod/proxy")["logStreams"]
+            assert proxy and proxy[0]["logStreamName"].startswith("proxy/proxy/")
+        finally:
+            stack.applied.container(frontend).start()
+            server.stop()
+            subprocess.run(["umount", str(data)], check=False)
+        wait_for(lambda: health(stack, frontend) == "healthy", 120, "healthy again")
+
+
+def breaching(alarm: dict, cloudwatch) -> bool | None:
+    """Whether an alarm's latest datapoint is past its threshold (None: no datapoint yet)."""
+    now = datetime.now(UTC)
+    points = cloudwatch.get_metric_statistics(
+        Namespace=alarm["namespace"], MetricName=alarm["metricName"],
+        Dimensions=[{"Name": k, "Value": v} for k, v in alarm["dimensions"].items()],
+        StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=1), Period=60,
+        Statistics=[alarm["statistic"]])["Datapoints"]
+    if not points:
+        return None
+    value = max(points, key=lambda p: p["Timestamp"])[alarm["statistic"]]
+    return {"GreaterThanThreshold": value > alarm["threshold"],
+            "GreaterThanOrEqualToThreshold": value >= alarm["threshold"],
+            "LessThanThreshold": value < alarm["threshold"]}[alarm["comparisonOperator"]]

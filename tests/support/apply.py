@@ -63,7 +63,8 @@ NOT_APPLIED_PREFIXES = ("aws:", "random:", "pulumi:", "berth:")  # cloud, genera
 HOST_GATE_PARENTS = {"berth:host:Ec2Host"}  # its commands gate on cloud-init; here: the engine answers
 # Remote commands that set up the EC2 instance's own system, not its Docker engine: never run on this
 # machine (they would install units into its /etc); listed in `Applied.not_run` instead.
-HOST_SYSTEM_PARENTS = {"berth:backups:Backups": "installs the backup tool and its systemd timer on the EC2 host"}
+HOST_SYSTEM_PARENTS = {"berth:backups:Backups": "installs the backup tool and its systemd timer on the EC2 host",
+                       "berth:monitoring:Monitoring": "installs the reporter and its systemd timer on the EC2 host"}
 SERVICE_IMAGE = "berth:image:ServiceImage"
 PARALLEL = 16  # Pulumi runs every ready resource at once by default; the engine is the limit here
 HEALTH_POLL_S = 1.0  # the provider inspects once a second while it waits for healthy
