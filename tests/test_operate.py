@@ -21,9 +21,10 @@ from operate import host_facts, intent, logs, reporter
 from operate.intent import Image, Intended, Route
 from operate.status import compare, render_text
 from render.caddyfile import ProxyPlan, Rule, Site, render
+from tests.support.caddy_server import Caddy, free_port
 from tests.support.docker_inputs import CONTAINER
 from tests.support.stacks import PROD_SECRETS, REPO, require_tool
-from tests.test_caddyfile import Caddy, Upstream, free_port
+from tests.test_caddyfile import Upstream
 
 EXAMPLES = sorted(p for p in (REPO / "examples").glob("*/Pulumi.*.yaml") if "-ecs/" not in str(p))
 STACKS = [("dev", None), ("staging", None), ("prod", None)] + [(p.name.split(".")[1], p) for p in EXAMPLES]
