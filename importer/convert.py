@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 from config.conventions import volume
-from importer import grouping, jobs, nginx, proxies, routes, secrets, services, shared
+from importer import digests, grouping, jobs, nginx, proxies, routes, secrets, services, shared
 from importer.classify import Roles, classify, image_key
 from importer.compose import ComposeProject
 from importer.draft import AppDraft
 from importer.errors import ImportFailed
+from rules.images import is_pinned
 
 ORDER = ("name", "description", "hostname", "network", "database", "redis", "external", "services", "routes", "maxBodyMb",
          "headers")
@@ -32,7 +34,10 @@ def convert(project: ComposeProject, out_dir: Path, app: str | None = None, ngin
     groups = grouping.group(project.services, roles.app, servers, grouping.app_name(project.name), app,
                             _database_name(project, roles))
     values = secrets.project_secrets(project)
-    drafts = [_draft(project, roles, group, out_dir, conf_notes, stack, values, replicas) for group in groups]
+    unpinned = sorted({s["image"] for s in project.services.values() if s.get("image") and not s.get("build")
+                       and not is_pinned(s["image"])})
+    pins = digests.local(unpinned) if unpinned else {}
+    drafts = [_draft(project, roles, group, out_dir, conf_notes, stack, values, replicas, pins) for group in groups]
     _unreached(drafts, roles)
     for helper in roles.helpers:  # the app it serves, else the first
         jobs.helper(next((d for d in drafts if jobs.belongs(d, helper)), drafts[0]), helper)
@@ -65,9 +70,10 @@ def _replicas(project: ComposeProject, roles: Roles, servers: list[nginx.Server]
 
 
 def _draft(project: ComposeProject, roles: Roles, group: grouping.AppGroup, out_dir: Path, conf_notes: list[str],
-           stack: str, values: frozenset[str], replicas: dict[str, list[str]]) -> AppDraft:
+           stack: str, values: frozenset[str], replicas: dict[str, list[str]], pins: dict[str, str]) -> AppDraft:
     draft = AppDraft(group.name, project, group.services, out_dir, hostname=group.hostname, stack=stack,
-                     secret_values=values, replicas={k: v for k, v in replicas.items() if k in group.services})
+                     secret_values=values, replicas={k: v for k, v in replicas.items() if k in group.services},
+                     local_digests=pins)
     draft.data.update({"name": group.name, "description": f"imported from {project.path.name}",
                        "hostname": group.name})
     draft.notes.add((), f"Imported from {project.path.name} by scripts/import ({group.why}). Every choice and "
@@ -124,13 +130,40 @@ def _data_moves(draft: AppDraft) -> None:
                                             "scripts/volume restore <volume> < <volume>.tar.gz` after the first deploy")
 
 
+def _reached(draft: AppDraft, names: tuple[str, ...]) -> list[str]:
+    """Of `names` (the file's Postgres or Redis servers), those this app's services depend on or name in a
+    setting, most named first (a URL counts twice: it is what berth's `uses` replaces); all of them when
+    none is named."""
+    counts = dict.fromkeys(names, 0)
+    for compose_name in draft.services:
+        svc = draft.project.services[compose_name]
+        text = " ".join(str(v) for v in (svc.get("environment") or {}).values())
+        for name in names:
+            other = draft.project.services[name]
+            for host in {name, other.get("container_name"), other.get("hostname")} - {None}:
+                counts[name] += len(re.findall(rf"(?<![\w.-]){re.escape(host)}(?![\w.-])", text))
+                counts[name] += len(re.findall(rf"://[^/\s]*(?<![\w.-]){re.escape(host)}(?![\w.-])", text))
+            counts[name] += name in (svc.get("depends_on") or {})
+    named = sorted((n for n in names if counts[n]), key=lambda n: -counts[n])
+    return named or list(names)
+
+
 def _shared(draft: AppDraft, roles: Roles) -> None:
     used = {u for svc in draft.data.get("services", {}).values() for u in svc.get("uses", {})}
-    if "postgres" in used and roles.postgres:
-        shared.database(draft, roles.postgres[0])
-        draft.shared.setdefault("postgres", {})
-    if "redis" in used and roles.redis:
-        shared.redis(draft, roles.redis[0])
+    for kind, replace in (("postgres", shared.database), ("redis", shared.redis)):
+        servers = _reached(draft, getattr(roles, kind)) if kind in used else []
+        if not servers:
+            continue
+        replace(draft, servers[0])
+        if kind == "postgres":
+            draft.shared.setdefault("postgres", {})
+        for extra in servers[1:]:
+            kept = [m["target"] for m in draft.project.services[extra].get("volumes") or [] if m.get("source")]
+            draft.notes.todo((kind if kind == "redis" else "database",),
+                             f"the app also reached the Compose {extra} ({kind}); berth gives an app one "
+                             f"{'database' if kind == 'postgres' else 'Redis'}, {servers[0]}'s stand-in: the "
+                             f"services that used {extra} now share it"
+                             + (f", and {extra}'s data ({', '.join(kept)}) must be moved into it" if kept else ""))
     for kind in ("postgres", "redis"):
         if kind in used and not getattr(roles, kind):
             draft.notes.todo((), f"a service uses {kind} but the Compose file has no {kind} service")

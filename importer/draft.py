@@ -36,6 +36,7 @@ class AppDraft:
     volume_sources: dict[str, str] = field(default_factory=dict)  # berth volume name -> what it holds
     data_moves: dict[str, str] = field(default_factory=dict)  # berth Docker volume -> how its data gets there
     replicas: dict[str, list[str]] = field(default_factory=dict)  # Compose service -> its copies merged into it
+    local_digests: dict[str, str] = field(default_factory=dict)  # unpinned ref -> ref@digest this machine runs
 
     def shown(self, path: str) -> str:
         """A path as the reader knows it: relative to the Compose file's directory when it is inside it."""

@@ -70,8 +70,7 @@ class Environment:
         self.written = draft.project.raw_environment.get(compose_name, {})
         self.env = {k: "" if v is None else str(v) for k, v in (self.svc.get("environment") or {}).items()}
         image = self.svc.get("image") or ""
-        self.runs_a_database = images.is_postgres(image) or images.is_redis(image) or \
-            images.is_one_of(image, images.OWN_POSTGRES_IMAGES)
+        self.runs_a_database = images.is_postgres(image) or images.is_redis(image) or bool(images.own_postgres(image))
         self.hosts = {} if self.runs_a_database else {**replaced_hosts(draft, roles.postgres, "postgres"),
                                                       **replaced_hosts(draft, roles.redis, "redis")}
         self.dropped: dict[str, list[str]] = {}  # kind -> settings the injected URL replaces
@@ -163,6 +162,9 @@ class Environment:
                                                        f"apart; build them from {self._env_of(kind)} at start-up")
             return
         use = {"env": key, **({"scheme": scheme} if scheme not in ("postgres", "postgresql", "redis") else {})}
+        if kind in self.out.get("uses", {}):  # a second variable for the same kind: one URL is all berth gives
+            self.dropped.setdefault(kind, []).append(key)
+            return
         self._use(kind, use if len(use) > 1 else key)
         self.draft.notes.add(self.at + ("uses",), f"{key} pointed at the Compose {kind} service: berth injects the URL "
                                                   f"of the app's own {'database' if kind == 'postgres' else 'Redis'}, "
@@ -200,15 +202,27 @@ class Environment:
                                                        f"config set --secret {secret} <value>"
                                                        + ("" if value else " (it was empty when Compose loaded the file)"))
 
+    def _renames(self) -> dict[str, str]:
+        """Names the app reached its services by that berth does not give them: a renamed service's Compose
+        name, its container_name and hostname (berth finds services by their service name only)."""
+        renames = {}
+        for old, new in self.draft.services.items():
+            other = self.draft.project.services[old]
+            for name in (old, other.get("container_name"), other.get("hostname")):
+                if name and name != new:
+                    renames[name] = new
+        return renames
+
     def _plain(self, key: str, value: str) -> None:
         if "${" in value:
             self.draft.notes.todo(self.at + ("env",), f"{key} dropped: its value holds `${{`, which berth reads as a "
                                                       "placeholder")
             return
-        for old, new in ((o, n) for o, n in self.draft.services.items() if o != n):
-            if re.search(rf"(//|^){re.escape(old)}(:|/|$)", value):
-                value = re.sub(rf"(//|^){re.escape(old)}(?=:|/|$)", rf"\g<1>{new}", value)
-                self.draft.notes.add(self.at + ("env",), f"{key}: the service {old!r} is {new!r} in berth")
+        for old, new in self._renames().items():
+            if re.search(rf"(//|^|@){re.escape(old)}(:|/|$)", value):
+                value = re.sub(rf"(//|^|@){re.escape(old)}(?=:|/|$)", rf"\g<1>{new}", value)
+                self.draft.notes.add(self.at + ("env",), f"{key}: {old!r} is the service {new!r} in berth (found "
+                                                         "by its service name)")
         if re.search(r"//(localhost|127\.0\.0\.1)[:/]", value):
             self.draft.notes.todo(self.at + ("env",), f"{key}={value}: localhost inside a container is the container "
                                                       "itself; use a service name (http://backend:8000) or ${url} for "

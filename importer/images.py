@@ -11,15 +11,21 @@ import re
 
 from rules.images import repository
 
-# Postgres images berth's shared Postgres stands in for: a database and role of the app's own, the
-# image's extensions listed in `database.extensions` (and its image in berth:shared.postgres.image).
-POSTGRES_IMAGES = ("postgres", "bitnami/postgresql", "postgis/postgis", "pgvector/pgvector", "timescale/timescaledb",
-                   "timescale/timescaledb-ha", "tensorchord/pgvecto-rs", "ghcr.io/immich-app/postgres",
-                   "ankane/pgvector", "zulip/zulip-postgresql", "kartoza/postgis", "citusdata/citus",
-                   "paradedb/paradedb", "ghcr.io/baosystems/postgis")
-# Postgres the app needs more of than a database and a role: its own roles, schemas and superuser-only
-# set-up at first start (Supabase's). It stays a service of the app, its settings untouched.
-OWN_POSTGRES_IMAGES = ("supabase/postgres",)
+# Postgres images berth's shared Postgres stands in for (a database and role of the app's own); so does
+# any image whose name says it is Postgres and is not below.
+POSTGRES_IMAGES = ("postgres", "bitnami/postgresql")
+# Postgres built for what berth's shared Postgres does not give an app: an extension outside the trusted
+# ones berth creates (rules/postgres.py EXTENSIONS, docs/trust.md), or its own roles and set-up. The app
+# keeps it as a service of its own, its settings untouched.
+OWN_POSTGRES = {"supabase/postgres": "its own roles, schemas and superuser-only set-up",
+                "postgis/postgis": "the postgis extension", "kartoza/postgis": "the postgis extension",
+                "ghcr.io/baosystems/postgis": "the postgis extension", "pgvector/pgvector": "the vector extension",
+                "ankane/pgvector": "the vector extension", "timescale/timescaledb": "the timescaledb extension",
+                "timescale/timescaledb-ha": "the timescaledb extension",
+                "tensorchord/pgvecto-rs": "the vectors extension",
+                "ghcr.io/immich-app/postgres": "the vchord and vectors extensions",
+                "zulip/zulip-postgresql": "the text-search dictionaries Zulip's search uses",
+                "citusdata/citus": "the citus extension", "paradedb/paradedb": "the pg_search extension"}
 # Redis and what speaks its protocol: the app's own Redis (berth:shared.redis.image) stands in.
 REDIS_IMAGES = ("redis", "bitnami/redis", "valkey/valkey", "bitnami/valkey", "redis/redis-stack",
                 "redis/redis-stack-server", "redislabs/redismod", "eqalpha/keydb", "ghcr.io/dragonflydb/dragonfly",
@@ -53,10 +59,15 @@ def _last(ref: str) -> str:
 
 def is_postgres(ref: str) -> bool:
     """Postgres berth's shared Postgres replaces: a known image, or one whose name says it is Postgres
-    (`<vendor>/postgres`, `zulip-postgresql`), but not one the app keeps (`supabase/postgres`)."""
-    if not ref or is_one_of(ref, OWN_POSTGRES_IMAGES):
+    (`<vendor>/postgres`), but not one the app keeps (`own_postgres`)."""
+    if not ref or own_postgres(ref):
         return False
     return is_one_of(ref, POSTGRES_IMAGES) or re.fullmatch(r"(.+-)?postgres(ql)?", _last(ref)) is not None
+
+
+def own_postgres(ref: str) -> str | None:
+    """What a Postgres image brings that berth's shared Postgres cannot give an app, when it does."""
+    return OWN_POSTGRES.get(repository(ref)) if ref else None
 
 
 def is_redis(ref: str) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from importer.images import OWN_POSTGRES
 from rules.images import repository
 
 
@@ -100,6 +101,12 @@ PROBES: dict[str, Probe] = {
     "minio/minio": Probe(9000, None, "MinIO's S3 port"),
     "nats": Probe(4222, None, "NATS's client port (its image has no shell: no check berth can run in it)"),
 }
+# A Postgres the app keeps as its own service (importer/images.py OWN_POSTGRES): pg_isready ships with
+# every Postgres image (PostgreSQL docs, pg_isready), as its user the image's POSTGRES_USER.
+POSTGRES = Probe(5432, {"command": ["sh", "-c", 'pg_isready -h 127.0.0.1 -U "${POSTGRES_USER:-postgres}"'],
+                        "startPeriodS": 30}, "pg_isready, which every Postgres image ships")
+PROBES.update({name: POSTGRES for name in OWN_POSTGRES})
+
 # Checks that depend on what the service runs: an n8n worker answers /healthz only when told to.
 COMMAND_PROBES: dict[tuple[str, str], Probe] = {
     ("n8n", "worker"): Probe(5678, {"path": "/healthz", "probe": "node"},

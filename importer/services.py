@@ -54,6 +54,7 @@ def convert(draft: AppDraft, roles: Roles, compose_name: str, route_port: int | 
     if name != compose_name:
         draft.notes.add(at, f"the Compose service {compose_name!r}")
     _image(draft, svc, out, at)
+    _own_postgres(draft, svc, at)
     port, http = _port(draft, svc, out, at, route_port)
     _command(draft, compose_name, svc, out, at)
     healthchecks.choose(draft, compose_name, out, at, port, http)
@@ -72,6 +73,15 @@ def convert(draft: AppDraft, roles: Roles, compose_name: str, route_port: int | 
                              "capability the service needs")
     _dropped(draft, svc, at)
     return name
+
+
+def _own_postgres(draft: AppDraft, svc: dict, at: tuple) -> None:
+    brings = images.own_postgres(svc.get("image") or "")
+    if brings:
+        draft.notes.todo(at, f"berth's shared Postgres cannot stand in for {svc['image']}: it brings {brings} (berth "
+                             "creates only Postgres's trusted extensions, docs/trust.md). It stays a service of the app "
+                             "(no role of its own in berth's Postgres, no pg_dump backup: scripts/backup copies its "
+                             "volume while it is stopped); the app reaches it by its name as before")
 
 
 def _command(draft: AppDraft, compose_name: str, svc: dict, out: dict, at: tuple) -> None:
@@ -97,6 +107,10 @@ def _image(draft: AppDraft, svc: dict, out: dict, at: tuple) -> None:
         draft.notes.todo(at, "neither image nor build in Compose; set one")
     elif reference_problem(ref):
         draft.notes.todo(at, f"image dropped: {reference_problem(ref)}")
+    elif ref in draft.local_digests:
+        out["image"] = draft.local_digests[ref]
+        draft.notes.add(at + ("image",), f"Compose named {ref}; pinned to the digest this machine's Docker engine "
+                                         "has for it (docker image inspect): the release Compose runs here")
     else:
         out["image"] = ref
         if not is_pinned(ref):
@@ -202,7 +216,8 @@ def _not_web(draft, svc, at, other) -> None:
     server's (a database, a broker) were published for convenience: they stay inside the app."""
     published = [p for p in svc.get("ports") or [] if p.get("published") and (
         p.get("protocol", "tcp") != "tcp" or int(p["target"]) in probes.NON_HTTP_PORTS)]
-    if published and images.is_one_of(svc.get("image") or "", images.INTERNAL_IMAGES):
+    image = svc.get("image") or ""
+    if published and (images.is_one_of(image, images.INTERNAL_IMAGES) or images.own_postgres(image)):
         draft.notes.add(at, f"a data server published {', '.join(str(p['published']) for p in published)} for "
                             "convenience; in berth it is reached from the app's own services only")
     elif published:

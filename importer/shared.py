@@ -10,14 +10,10 @@ from pathlib import Path
 from config.conventions import redis_volume
 from importer import images
 from importer.draft import AppDraft
-from rules.images import is_pinned, repository, tag
+from rules.images import repository, tag
+from rules.postgres import EXTENSIONS as TRUSTED_EXTENSIONS
 
 BERTH_POSTGRES_MAJOR = "17"  # config/stack.py PostgresSettings.image: postgres:17.6-alpine
-# The extension each image is built for (created in the app's database as the superuser).
-EXTENSION_IMAGES = {"postgis/postgis": "postgis", "kartoza/postgis": "postgis", "ghcr.io/baosystems/postgis": "postgis",
-                    "pgvector/pgvector": "vector", "ankane/pgvector": "vector", "timescale/timescaledb": "timescaledb",
-                    "timescale/timescaledb-ha": "timescaledb", "tensorchord/pgvecto-rs": "vectors",
-                    "ghcr.io/immich-app/postgres": "vchord"}
 # Names a Compose file gives its database that berth must not give an app: Postgres's own databases,
 # and names that say nothing of the app.
 GENERIC_DATABASES = {"postgres", "template0", "template1", "db", "database", "root_db", "app", "main", "data"}
@@ -56,12 +52,6 @@ def database(draft: AppDraft, compose_name: str) -> None:
         draft.notes.add(at, f"{', '.join(dropped)} dropped: berth's Postgres has its own superuser and a generated "
                             "role per app")
     image = svc.get("image") or ""
-    extension = EXTENSION_IMAGES.get(repository(image))
-    if extension:
-        db.setdefault("extensions", []).append(extension)
-    if repository(image) != "postgres":
-        _vendor_image(draft, image, extension)
-        return _data(draft, compose_name, svc, ours)
     major = re.match(r"(\d+)", tag(image) or "")
     if major and major.group(1) != BERTH_POSTGRES_MAJOR:
         draft.shared.setdefault("postgres", {})
@@ -70,23 +60,6 @@ def database(draft: AppDraft, compose_name: str) -> None:
                                  f"{major.group(1)} (a dump restores into the same or a newer major only), set "
                                  f"image: postgres:{major.group(1)}.<patch>-alpine (pinned)")
     _data(draft, compose_name, svc, ours)
-
-
-def _vendor_image(draft: AppDraft, image: str, extension: str | None) -> None:
-    """A Postgres built with extensions: berth's shared Postgres must run that image (or one like it)."""
-    brings = f"the {extension} extension" if extension else "its own extensions"
-    if is_pinned(image):
-        draft.shared.setdefault("postgres", {})["image"] = image
-        draft.overlay_notes.todo(("shared", "postgres", "image"),
-                                 f"Compose ran {image}, which brings {brings}: berth's shared Postgres runs it, for "
-                                 "every app of the stack. Check each extension the app creates is listed in "
-                                 "database.extensions (berth creates them as the superuser)")
-    else:
-        draft.shared.setdefault("postgres", {})
-        draft.overlay_notes.todo(("shared", "postgres"),
-                                 f"Compose ran {image}, which brings {brings}: set image: to a pinned "
-                                 f"{repository(image)} image (its digest: docker image inspect --format "
-                                 f"'{{{{index .RepoDigests 0}}}}' {image}), for every app of the stack")
 
 
 def _data(draft: AppDraft, compose_name: str, svc: dict, ours: str) -> None:
@@ -154,10 +127,15 @@ def _init_sql(draft: AppDraft, script: Path) -> None:
     if statement:
         kept.append("\n".join(statement))
     db = draft.data.setdefault("database", {})
-    if extensions:
-        db.setdefault("extensions", []).extend(e for e in extensions if e not in db.get("extensions", []))
+    trusted = [e for e in extensions if e in TRUSTED_EXTENSIONS]
+    if trusted:
+        db.setdefault("extensions", []).extend(e for e in trusted if e not in db.get("extensions", []))
         draft.notes.add(("database", "extensions"), f"from {script.name}'s CREATE EXTENSION: berth creates them as "
                                                     "the superuser")
+    for extension in (e for e in extensions if e not in TRUSTED_EXTENSIONS):
+        draft.notes.todo(("database",), f"{script.name} creates the {extension} extension, which berth's shared "
+                                        "Postgres does not create (only Postgres's trusted extensions, docs/trust.md): "
+                                        "the app needs a Postgres of its own (a service with that image)")
     if dropped:
         kinds = sorted({" ".join(words).upper() for words in dropped})
         draft.notes.add(("database",), f"{script.name}: {len(dropped)} statement(s) about roles and databases left out "

@@ -8,7 +8,9 @@ names, as the program tests' sandbox does, so what berth's loader then reports i
 from __future__ import annotations
 
 import io
+import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,12 +81,30 @@ def prose(text: str) -> str:
     return " ".join(text.replace("#", " ").split())
 
 
-def run_import(tmp_path: Path, compose_file: Path | list[Path], *args: str, out: Path | None = None) -> Imported:
+@contextmanager
+def docker_host(url: str):
+    """DOCKER_HOST for the import's look at the local engine (importer/digests.py); restored after."""
+    before = os.environ.get("DOCKER_HOST")
+    os.environ["DOCKER_HOST"] = url
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["DOCKER_HOST"]
+        else:
+            os.environ["DOCKER_HOST"] = before
+
+
+def run_import(tmp_path: Path, compose_file: Path | list[Path], *args: str, out: Path | None = None,
+               engine: str | None = None) -> Imported:
+    """The import as a user runs it. No Docker engine answers its digest look-up unless `engine` names one,
+    so what it writes does not depend on the images this machine happens to have."""
     out = out or tmp_path / "berth"
     out.mkdir(parents=True, exist_ok=True)
     stdout, stderr = io.StringIO(), io.StringIO()
     files = [str(f) for f in (compose_file if isinstance(compose_file, list) else [compose_file])]
-    code = cli.main(["compose", *files, "--out", str(out), *args], out=stdout, err=stderr)
+    with docker_host(engine or f"unix://{tmp_path}/no-engine.sock"):
+        code = cli.main(["compose", *files, "--out", str(out), *args], out=stdout, err=stderr)
     result = Imported(code, stdout.getvalue(), stderr.getvalue(), out)
     for path in sorted((out / "apps").glob("*.yaml")) if (out / "apps").is_dir() else []:
         result.texts[path.stem] = path.read_text(encoding="utf-8")

@@ -34,6 +34,7 @@ from config.raw_config import RawConfig
 from importer import cli, compose
 from importer.errors import ImportFailed
 from rules.credentials import is_credential_name
+from tests.support.compose_import import docker_host
 from tests.support.stacks import REPO, mocked_instance_type
 
 MANIFEST = REPO / "tests" / "fixtures" / "compose" / "corpus.yaml"
@@ -89,10 +90,13 @@ def projects(manifest: Path = MANIFEST) -> list[Project]:
 # --- one project, one stack ------------------------------------------------------------------------
 
 def run_import(project: Project, where: Path, stack: str, out: Path) -> tuple[int, str, str]:
+    """The import, with no Docker engine to pin images from: the measurement is the same on every machine
+    (a user's machine, where Compose ran, pins what it runs: importer/digests.py)."""
     args = [a.format(dir=where) for a in project.args]
     stdout, stderr = io.StringIO(), io.StringIO()
     argv = ["compose", *[str(where / f) for f in project.files], "--stack", stack, "--out", str(out), *args]
-    code = cli.main(argv, out=stdout, err=stderr)
+    with docker_host(f"unix://{out}/no-engine.sock"):
+        code = cli.main(argv, out=stdout, err=stderr)
     return code, stdout.getvalue(), stderr.getvalue()
 
 
