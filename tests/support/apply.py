@@ -463,6 +463,11 @@ class Applied:
             with self._lock:
                 self.not_run[r.name] = f"{HOST_SYSTEM_PARENTS[parent_type]}: not run on this machine"
             return None
+        missing = self._not_run_among(self._dependencies(r))
+        if missing:  # a command on a container that was not created (a GPU service here) has nothing to act on
+            with self._lock:
+                self.not_run[r.name] = f"acts on {missing}, which was not run ({self.not_run[missing]})"
+            return None
         pulled = PULLED.search(create)
         if pulled:  # the host pulls an image: the stand-in is there
             real = self.images.for_service(self._service_component(r), pulled.group(1))
@@ -659,6 +664,11 @@ class Applied:
     def _descendants(self, urn: str) -> set[str]:
         children = {r.urn for r in self.run.resources if r.parent == urn}
         return children.union(*(self._descendants(c) for c in children)) if children else set()
+
+    def _not_run_among(self, urns: set[str]) -> str | None:
+        """The name of a container among `urns` that this apply did not create, if any."""
+        return next((r.name for r in self.run.resources if r.urn in urns and r.type == inputs.CONTAINER
+                     and r.name in self.not_run), None)
 
     def _type_of(self, urn: str) -> str | None:
         return next((r.type for r in self.run.resources if r.urn == urn), None)
