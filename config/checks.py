@@ -7,18 +7,18 @@ raises; config/load.py runs them all and raises once, so a user sees every probl
 from __future__ import annotations
 
 import re
-from ipaddress import IPv4Network, collapse_addresses
+from ipaddress import IPv4Network
 from pathlib import Path
 
 from config import conventions
-from config.app import SHARED_SERVICES, App, HostDir, Service, _host_path, _hostname
+from config.app import SHARED_SERVICES, App, HostDir, Service, _hostname
 from config.conventions import EC2_DATA_ROOT
 from config.deployment import NAMESPACE, Deployment
 from config.errors import Problems
 from config.instance_types import InstanceType, InstanceTypeLookup, UnknownInstanceType
 from config.raw_config import RawConfig
 from config.stack import Ec2HostSettings, StackSettings
-from rules import containers, credentials, images, postgres
+from rules import containers, credentials, images, network, postgres
 
 SETTINGS_KEYS = frozenset(f.alias or n for n, f in StackSettings.model_fields.items())
 
@@ -65,8 +65,7 @@ def check_host_access(settings: StackSettings, problems: Problems) -> None:
     if not host.ssh_public_key:
         problems.add(f"{NAMESPACE}:host.sshPublicKey",
                      "the Docker provider logs in over SSH (directly or through SSM); give the deploy key's public half")
-    if settings.environment == "prod":
-        _check_admin_space(host, problems)
+    _check_admin_space(host, settings.environment, problems)
 
 
 def check_shared_services(settings: StackSettings, apps: dict[str, App], problems: Problems) -> None:
@@ -78,23 +77,15 @@ def check_shared_services(settings: StackSettings, apps: dict[str, App], problem
                              f"app {app.name!r} uses {shared}; add `{shared}: {{}}` under berth:shared")
 
 
-# prod admits SSH from named admin networks: offices and VPNs. Several wide CIDRs add up to the
-# internet as surely as 0.0.0.0/0 does, so the total address space admitted is what is judged.
-MAX_ADMIN_ADDRESSES = {4: 2 ** 16, 6: 2 ** 80}  # a /16 of IPv4, a /48 of IPv6 in all
-
-
-def _check_admin_space(host: Ec2HostSettings, problems: Problems) -> None:
-    for version, limit in MAX_ADMIN_ADDRESSES.items():
+def _check_admin_space(host: Ec2HostSettings, environment: str, problems: Problems) -> None:
+    """Every EC2 stack (staging and PR stacks too) admits SSH from named admin networks only (rules/network.py)."""
+    for version, total in network.too_wide(host.admin_cidrs.values()):
         admitted = {name: cidr for name, cidr in host.admin_cidrs.items() if cidr.version == version}
-        total = sum(n.num_addresses for n in collapse_addresses(admitted.values()))
-        if total > limit:
-            widest = max(admitted, key=lambda n: admitted[n].num_addresses)
-            reach = ("the whole internet" if total == 2 ** (32 if version == 4 else 128)
-                     else f"{total} IPv{version} addresses")
-            problems.add(f"{NAMESPACE}:host.adminCidrs.{widest}",
-                         f"{', '.join(str(c) for c in admitted.values())} open SSH to {reach}; prod allows SSH only "
-                         f"from named admin networks (at most a /{16 if version == 4 else 48} in all), or none: use "
-                         "SSM Session Manager")
+        widest = max(admitted, key=lambda n: admitted[n].num_addresses)
+        problems.add(f"{NAMESPACE}:host.adminCidrs.{widest}",
+                     f"{', '.join(str(c) for c in admitted.values())} open SSH to {network.reach(total, version)}; "
+                     f"{environment} allows SSH only from named admin networks (at most a "
+                     f"/{network.MAX_ADMIN_PREFIX[version]} in all), or none: use SSM Session Manager")
 
 
 def check_images(settings: StackSettings, apps: dict[str, App], project_dir: Path, problems: Problems) -> None:
@@ -356,22 +347,28 @@ def check_database_names(apps: dict[str, App], problems: Problems) -> None:
 
 
 def check_plain_secrets(settings: StackSettings, apps: dict[str, App], problems: Problems) -> None:
-    """prod refuses credentials in plain `env` and says how to set them as secrets instead."""
+    """prod refuses credentials (rules/credentials.py) in plain `env` and in build args, and says how to
+    set them as secrets instead."""
     if settings.environment != "prod":
         return
     for app in apps.values():
         for svc_name, svc in app.services.items():
             overlay = settings.apps[app.name].services.get(svc_name)
-            for key, value in svc.env.items():
-                if not (credentials.is_credential_name(key) or credentials.credential_in_value(value)) or "${" in value:
+            plain = {("env", key): value for key, value in svc.env.items()}
+            plain |= {("build.args", key): value for key, value in (svc.build.args if svc.build else {}).items()}
+            for (field, key), value in plain.items():
+                if not credentials.plain_credential(key, value):
                     continue
-                in_overlay = overlay is not None and key in overlay.env
-                where = (f"{NAMESPACE}:apps.{app.name}.services.{svc_name}.env.{key}" if in_overlay
-                         else f"apps/{app.name}.yaml: services.{svc_name}.env.{key}")
+                overlaid = overlay is not None and key in ((overlay.env or {}) if field == "env" else
+                                                           (overlay.build.args if overlay.build else {}))
+                where = (f"{NAMESPACE}:apps.{app.name}.services.{svc_name}.{field}.{key}" if overlaid
+                         else f"apps/{app.name}.yaml: services.{svc_name}.{field}.{key}")
                 secret = _camel(f"{app.name}_{key}")
-                problems.add(where, f"looks like a credential, and plain env is stored unmarked in state; set it as a "
-                                    f"secret: pulumi config set --secret {secret} <value>, and move it to "
-                                    f"`secretEnv: {{{key}: {secret}}}` of {app.name}.{svc_name}")
+                kept = ("plain env is stored unmarked in state" if field == "env" else "a build argument stays in the "
+                        "image's history (`docker history`) and in state")
+                problems.add(where, f"looks like a credential, and {kept}; set it as a secret: pulumi config set "
+                                    f"--secret {secret} <value>, and move it to `secretEnv: {{{key}: {secret}}}` of "
+                                    f"{app.name}.{svc_name}")
 
 
 def _camel(text: str) -> str:

@@ -9,13 +9,14 @@ know about. Each rule names its source (CIS Docker Benchmark v1.2.0, checkov, AW
 from __future__ import annotations
 
 import json
-import re
+from ipaddress import ip_network
 from typing import Any, Callable
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 from rules.containers import (DATA_ROOT, REVIEWED_CAPABILITIES, app_host_dirs, is_system_path, own_directory_problem,
                               read_only_root_problem)
+from rules import network
 from rules.credentials import is_credential_name
 
 CONTAINER = "docker:index/container:Container"
@@ -113,6 +114,18 @@ def _web_only_to_world(_, rule: dict) -> str | None:
         ports = set(range(int(rule.get("fromPort") or 0), int(rule.get("toPort") or 0) + 1))
         if not ports <= WEB_PORTS or rule.get("ipProtocol") in ("-1", "all"):
             return f"opens ports {rule.get('fromPort')}-{rule.get('toPort')} to the internet; only 80/443 may be"
+    return None
+
+
+def _ssh_only_from_admin_networks(_, rule: dict) -> str | None:
+    """One ingress rule to SSH admitting more than admins' networks need (rules/network.py), however the
+    rest are split: a /1 is refused here as 0.0.0.0/0 is."""
+    low, high = int(rule.get("fromPort") or 0), int(rule.get("toPort") or 0)
+    if rule.get("ipProtocol") not in ("-1", "all") and not low <= network.SSH_PORT <= high:
+        return None
+    for key in ("cidrIpv4", "cidrIpv6"):
+        if rule.get(key) and network.too_wide([ip_network(rule[key], strict=False)]):
+            return f"opens SSH to {rule[key]}, more than admins' networks need (at most a /16 or a /48)"
     return None
 
 
@@ -236,6 +249,8 @@ POLICIES: list[ResourceValidationPolicy] = [
             CONTAINER, _only_proxy_publishes),
     _policy("host-only-web-open-to-world", "checkov CKV_AWS_24/25/260: only 80/443 are open to the internet",
             INGRESS, _web_only_to_world),
+    _policy("host-ssh-only-from-admin-networks", "CIS AWS Foundations 5.2/5.3: SSH only from named admin networks",
+            INGRESS, _ssh_only_from_admin_networks),
     _policy("host-imdsv2-encrypted-root", "checkov CKV_AWS_79/8: IMDSv2 only, hop limit 1, encrypted root disk",
             "aws:ec2/instance:Instance", _imdsv2),
     _policy("host-encrypted-volumes", "checkov CKV_AWS_3: EBS volumes encrypted", "aws:ebs/volume:Volume",

@@ -59,3 +59,18 @@ def looks_secret(name: str, value: str, written: str | None = None) -> bool:
     if credential_in_value(value):
         return True
     return any(is_credential_name(var) for var in VARIABLE.findall(written or ""))
+
+
+# berth's own placeholders (config/app.py): this stack's address of the app, which is no secret.
+PLACEHOLDER = re.compile(r"\$\{(?:url|hostname)\}")
+OWN_ADDRESS = re.compile(r"\$\{(?:url|hostname)\}(?:[:/][A-Za-z0-9._~/%:-]*)?")  # the address, a port or path
+
+
+def plain_credential(name: str, written: str) -> bool:
+    """Whether a plain value as written in an app or stack file (berth's placeholders unexpanded) is a
+    credential: by its name (unless it is just the app's own address and a path), or by its shape
+    once the placeholders stand for an address (`postgres://app:pw@${hostname}/db`)."""
+    value = PLACEHOLDER.sub("placeholder.invalid", written)
+    if OWN_ADDRESS.fullmatch(written):
+        return credential_in_value(value) is not None
+    return looks_secret(name, value, written)

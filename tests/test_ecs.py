@@ -255,7 +255,8 @@ def test_an_apps_execution_role_reads_only_its_own_secrets_and_images(ecs):
         by_sid = {s["Sid"]: s for s in policy["Statement"]}
         secrets = by_sid["OwnSecrets"]["Resource"]
         assert secrets and all(f"/{app}-" in arn or f"{app}-" in arn.rsplit("/", 1)[-1] for arn in secrets), secrets
-        assert by_sid["OwnImages"]["Resource"].endswith(f":repository/berth/chm-ecs-prod/{app}-*")
+        assert by_sid["OwnImages"]["Resource"] == [f"arn:aws:ecr:us-east-1:123456789012:repository/berth/chm-ecs-prod/"
+                                                   f"{app}-{service}" for service in ("backend", "frontend")]
         assert "*" not in json.dumps(by_sid["OwnSecrets"])
 
 

@@ -50,7 +50,8 @@ BREAKS = {
     "container-read-only-root": {"readOnly": False},
     "container-limited-and-checked": {"memory": 0},
     "container-only-proxy-publishes": {"ports": [{"internal": 5432, "external": 5432}]},
-    "host-only-web-open-to-world": {"cidrIpv4": "0.0.0.0/0", "fromPort": 22, "toPort": 22, "ipProtocol": "tcp"},
+    "host-only-web-open-to-world": {"cidrIpv4": "0.0.0.0/0", "fromPort": 5432, "toPort": 5432, "ipProtocol": "tcp"},
+    "host-ssh-only-from-admin-networks": {"cidrIpv4": "128.0.0.0/1", "fromPort": 22, "toPort": 22, "ipProtocol": "tcp"},
     "host-imdsv2-encrypted-root": {"metadataOptions": {"httpTokens": "optional"}},
     "host-encrypted-volumes": {"encrypted": False},
     "host-prod-volumes-protected": {"tags": {"berth:environment": "prod"}},  # staging's volume, unprotected, said prod

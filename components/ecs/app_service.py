@@ -101,7 +101,8 @@ class EcsApp(pulumi.ComponentResource):
         self._secret_arns = self._secrets()
         self.execution_role = task_execution_role(
             f"{name}-execution", deployment, list({id(a): a for a in self._secret_arns.values()}.values()) or None,
-            self.log_group, parent=self, repository_prefix=f"berth/{deployment.stack}/{name}-")
+            self.log_group, parent=self, repositories=[conventions.ecr_repository(deployment.stack, name, s)
+                                                       for s, svc in app.services.items() if svc.build])
         self.task_role = self._task_role()
 
         self.services: dict[str, aws.ecs.Service] = {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -244,9 +245,10 @@ def awslogs(log_group: aws.cloudwatch.LogGroup, prefix: str) -> dict:
 
 def task_execution_role(name: str, deployment: Deployment, secret_arns: list[pulumi.Input[str]] | str,
                         log_group: aws.cloudwatch.LogGroup, parent: pulumi.Resource,
-                        repository_prefix: str | None = None) -> aws.iam.Role:
+                        repositories: Sequence[str] = ()) -> aws.iam.Role:
     """What ECS itself needs to start a task: its secrets (only these), its logs, its images (this
-    stack's ECR repositories under `repository_prefix`); nothing else."""
+    own ECR repositories, each named: a prefix with a wildcard would also cover another app whose name
+    starts with this one's, `chat` and `chat-bot`); nothing else."""
     region = aws.get_region_output().region
     account = aws.get_caller_identity_output().account_id
     role = aws.iam.Role(name, assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [
@@ -259,12 +261,13 @@ def task_execution_role(name: str, deployment: Deployment, secret_arns: list[pul
     if secret_arns:
         statements.append({"Sid": "OwnSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
                            "Resource": secret_arns})
-    if repository_prefix:
+    if repositories:
         statements += [
             {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
             {"Sid": "OwnImages", "Effect": "Allow",
              "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-             "Resource": pulumi.Output.concat("arn:aws:ecr:", region, ":", account, ":repository/", repository_prefix, "*")},
+             "Resource": [pulumi.Output.concat("arn:aws:ecr:", region, ":", account, ":repository/", name)
+                          for name in repositories]},
         ]
     aws.iam.RolePolicy(name, role=role.name, policy=pulumi.Output.json_dumps(
         {"Version": "2012-10-17", "Statement": statements}), opts=pulumi.ResourceOptions(parent=parent))
