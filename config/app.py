@@ -22,7 +22,7 @@ from config import docker_provider
 from config.conventions import EC2_DATA_ROOT
 from rules import caddy, images, postgres
 from rules.containers import (ESCAPE_CAPABILITIES, REVIEWED_CAPABILITIES, capability_name, is_system_path,
-                              read_only_root_problem)
+                              memory_problem, owner_problem, read_only_root_problem)
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,14 @@ def ruled(rule: Callable[[str], str | None]) -> AfterValidator:
 
 ImageRef = Annotated[str, ruled(images.reference_problem)]  # what Docker, the provider and ECS parse
 ImageTag = Annotated[str, ruled(images.tag_problem)]
-Owner = Annotated[str, shaped(r"\d+(:\d+)?", "a numeric owner: uid or uid:gid, e.g. 1000:1000")]
+Owner = Annotated[str, shaped(r"\d+(:\d+)?", "a numeric owner: uid or uid:gid, e.g. 1000:1000"),
+                  ruled(lambda v: owner_problem(v, names=False))]  # and ids Linux has
+RunAs = Annotated[str, ruled(owner_problem)]  # user or uid, optionally :group or :gid
+
+
+def memory(kind: str) -> AfterValidator:
+    """A memory limit in MiB, at least what a container of `kind` needs (rules/containers.py)."""
+    return ruled(lambda mb: memory_problem(mb, kind))
 
 # Numbers users write: positive and bounded, so a typo (`10**400`) is a config error, not a crash later.
 Positive = Annotated[int, Field(gt=0, le=1_000_000)]
@@ -314,7 +321,7 @@ class Service(Camel):
     tmpfs: list[AbsPath] = Field(default=[], description="writable in-memory paths on the read-only root (e.g. /tmp)")
     read_only: Annotated[bool, ruled(read_only_root_problem)] = Field(default=True, description=(
         "the container's root filesystem is read-only (always: write to volumes and tmpfs)"))
-    user: str | None = Field(default=None, description=(
+    user: RunAs | None = Field(default=None, description=(
         "user (name or uid[:gid]) the process runs as; default: the image's"))
     volume_owner: Owner | None = Field(default=None, description=(
         "uid[:gid] a fresh volume's top directory is given before the service first starts; default: a "
@@ -322,7 +329,8 @@ class Service(Camel):
     cap_add: list[Capability] = Field(default=[], description=(
         "Linux capabilities to keep (CAP_ prefix and case optional); every other one is dropped. Only reviewed "
         "ones are granted: " + ", ".join(sorted(REVIEWED_CAPABILITIES))))
-    memory_mb: Positive = Field(default=512, description="memory limit of each container, in MiB")
+    memory_mb: Annotated[Positive, memory("service")] = Field(default=512, description=(
+        "memory limit of each container, in MiB"))
     cpus: Cpus | None = Field(description="CPU limit of each container (e.g. 0.5); unset: none", default=None)
     replicas: Replicas = Field(default=1, description=(
         "containers of this service, behind the proxy's load balancing (1 when it has volumes)"))
@@ -462,7 +470,8 @@ class Redis(Camel):
 
     mode: Literal["cache", "store"] = Field(description=(
         "cache: evict least recently used keys, keep nothing on disk; store: never evict, append-only file on a volume"))
-    memory_mb: Positive | None = Field(default=None, description="its container's memory; default berth:shared.redis.memoryMb")
+    memory_mb: Annotated[Positive, memory("redis")] | None = Field(default=None, description=(
+        "its container's memory; default berth:shared.redis.memoryMb"))
 
 
 class AppBackup(Camel):

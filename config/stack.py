@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Union
 from pydantic import BeforeValidator, Field, create_model, field_validator
 from pydantic.fields import FieldInfo
 
-from config.app import App, Camel, HostName, ImageRef, Name, Positive, Service, UsablePath, shaped
+from config.app import App, Camel, HostName, ImageRef, Name, Positive, Service, UsablePath, memory, shaped
 from rules import caddy
 
 Environment = Literal["dev", "staging", "prod"]
@@ -137,7 +137,7 @@ class ProxySettings(Camel):
     acme_email: AcmeEmail | None = Field(default=None, description=(
         "e-mail the certificate authority warns about expiring certificates"))
     acme_staging: bool = Field(default=False, description="use the CA's staging endpoint (throwaway stacks)")
-    memory_mb: Positive = Field(default=256, description="the proxy's memory limit, in MiB")
+    memory_mb: Annotated[Positive, memory("proxy")] = Field(default=256, description="the proxy's memory limit, in MiB")
 
 
 class PostgresSettings(Camel):
@@ -145,14 +145,15 @@ class PostgresSettings(Camel):
 
     image: ImageRef = Field(default="postgres:17.6-alpine", description=(
         "the Postgres image (pinned; a major version change needs a dump and restore)"))
-    memory_mb: Positive = Field(default=1024, description="the shared Postgres container's memory limit, in MiB")
+    memory_mb: Annotated[Positive, memory("postgres")] = Field(default=1024, description=(
+        "the shared Postgres container's memory limit, in MiB"))
 
 
 class RedisSettings(Camel):
     """Each app that uses Redis runs its own, from this image; `memoryMb` is each one's (an app may set its own)."""
 
     image: ImageRef = Field(default="redis:7.4.5-alpine", description="the Redis image (pinned)")
-    memory_mb: Positive = Field(default=256, description=(
+    memory_mb: Annotated[Positive, memory("redis")] = Field(default=256, description=(
         "each app's Redis memory, in MiB (an app file's redis.memoryMb wins)"))
 
     def memory_mb_for(self, app: App) -> int:

@@ -7,6 +7,7 @@ ask for more, so the two can never disagree.
 from __future__ import annotations
 
 import posixpath
+import re
 
 # Capabilities a container may add back after dropping ALL, each reviewed for what it lets a process in
 # the container do to the host (CIS Docker Benchmark v1.2.0, 5.3).
@@ -67,3 +68,38 @@ def own_directory_problem(path: str, own: str) -> str | None:
     shown = path if normal == path else f"{path} is {normal}, which"
     return (f"{shown} is not a directory of the app's own: on this host an app mounts only {own}/<name> (on the "
             f"data volume, which outlives the instance); leave source unset for {own}/<this host dir's key>")
+
+
+# The least memory, in MiB, berth gives a container of each kind. Docker refuses a limit under 6 MiB
+# (moby v20.10.24 and v28.5.2, daemon/daemon_unix.go: linuxMinMemory = 6291456 bytes); above that a
+# container still has to hold what it runs: Caddy 2.10.2 serving one site is about 50 MiB resident and
+# redis-server about 12 MiB (measured on this machine), and Postgres maps 128 MiB of shared buffers by
+# default, which count against the limit as they fill.
+MIN_MEMORY_MB = {"service": 16, "redis": 32, "proxy": 128, "postgres": 256}
+
+
+def memory_problem(memory_mb: int, kind: str) -> str | None:
+    """Why `memory_mb` is too little for a container of `kind`, or None."""
+    floor = MIN_MEMORY_MB[kind]
+    if memory_mb >= floor:
+        return None
+    return (f"{memory_mb} MiB is too little for {'a ' + kind if kind != 'service' else 'any container'} (Docker refuses "
+            f"less than 6 MiB; berth gives a {kind} at least {floor} MiB); raise it")
+
+
+# A uid or gid: an unsigned 32-bit number, less the one Linux reserves as "no id" (2^32 - 1, chown's -1).
+MAX_ID = 2 ** 32 - 2
+ID_NAME = r"[A-Za-z_][A-Za-z0-9_.-]{0,31}"  # a user or group name (shadow-utils' NAME_REGEX, relaxed)
+
+
+def owner_problem(value: str, names: bool = True) -> str | None:
+    """Why `value` is not a user[:group] a container can run as (`names`: or a volume owned by: numbers
+    only), or None. Numbers must be real ids; names are looked up in the image, where berth cannot look."""
+    part = rf"(?:\d+|{ID_NAME})" if names else r"\d+"
+    if not re.fullmatch(rf"{part}(?::{part})?", value):
+        what = "a user or uid, optionally :group or :gid (e.g. node or 1000:1000)" if names else "uid or uid:gid"
+        return f"{value!r} is not {what}"
+    too_big = [i for i in value.split(":") if i.isdigit() and int(i) > MAX_ID]
+    if too_big:
+        return f"{too_big[0]} is not a uid or gid Linux has (at most {MAX_ID}); use the id the image's user has"
+    return None

@@ -4,7 +4,9 @@ policy pack) would refuse half-way is refused before anything exists, with its p
 
 from __future__ import annotations
 
-from tests.support.app_files import load_with_app, with_changes
+import pytest
+
+from tests.support.app_files import load_app, load_with_app, with_changes
 
 
 def test_a_writable_root_is_refused_by_the_loader_as_by_the_policy_pack(tmp_path):
@@ -12,3 +14,39 @@ def test_a_writable_root_is_refused_by_the_loader_as_by_the_policy_pack(tmp_path
     assert load_with_app(tmp_path, with_changes(api={"readOnly": False})) == [
         "apps/shop.yaml: services.api.readOnly: a writable root file system is refused: berth runs every container on "
         "a read-only root (CIS Docker 5.12); write to volumes and `tmpfs` paths instead, and leave readOnly out"]
+
+
+@pytest.mark.parametrize("memory, kind, floor", [(1, "any container", 16), (15, "any container", 16)])
+def test_a_memory_limit_no_container_starts_with_is_refused(tmp_path, memory, kind, floor):
+    assert load_with_app(tmp_path, with_changes(api={"memoryMb": memory})) == [
+        f"apps/shop.yaml: services.api.memoryMb: {memory} MiB is too little for {kind} (Docker refuses less than 6 MiB; "
+        f"berth gives a service at least {floor} MiB); raise it"]
+
+
+@pytest.mark.parametrize("key, value, where, kind", [
+    ("berth:proxy", {"memoryMb": 64}, "berth:proxy.memoryMb", "proxy"),
+    ("berth:shared", {"postgres": {"memoryMb": 128}}, "berth:shared.postgres.memoryMb", "postgres"),
+    ("berth:shared", {"postgres": {}, "redis": {"memoryMb": 8}}, "berth:shared.redis.memoryMb", "redis"),
+])
+def test_a_stack_container_gets_at_least_what_its_server_needs(config_problems, key, value, where, kind):
+    problems = config_problems("dev", plain={key: value})
+    assert len(problems) == 1 and problems[0].startswith(f"{where}: ") and f"berth gives a {kind} at least" in problems[0]
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("volumeOwner", "4294967296", "4294967296 is not a uid or gid Linux has (at most 4294967294)"),
+    ("volumeOwner", "1000:4294967295", "4294967295 is not a uid or gid Linux has"),
+    ("volumeOwner", "node", "'node' is not a numeric owner: uid or uid:gid"),
+    ("user", "99999999999", "99999999999 is not a uid or gid Linux has"),
+    ("user", "node; id", "'node; id' is not a user or uid"),
+    ("user", "a:b:c", "'a:b:c' is not a user or uid"),
+])
+def test_an_owner_linux_does_not_have_is_refused(tmp_path, field, value, message):
+    problems = load_with_app(tmp_path, with_changes(api={field: value}))
+    assert len(problems) == 1 and problems[0].startswith(f"apps/shop.yaml: services.api.{field}: {message}")
+
+
+@pytest.mark.parametrize("field, value", [("user", "node"), ("user", "1000:1000"), ("user", "www-data:www-data"),
+                                          ("volumeOwner", "4294967294:0"), ("memoryMb", 16)])
+def test_ordinary_owners_and_memory_are_accepted(tmp_path, field, value):
+    assert load_app(tmp_path, with_changes(api={field: value})).apps["shop"]
