@@ -105,10 +105,10 @@ def test_prod_refuses_ssh_from_the_world(config_problems):
     assert problems and problems[0].startswith("berth:host.adminCidrs.everyone: 0.0.0.0/0 open SSH to the whole internet")
 
 
-def test_staging_may_open_ssh_wider_but_only_when_asked(deploy):
-    """The prod rule is prod's: a throwaway stack may name a wide network, and gets exactly that."""
-    host = {**stack_config("staging").object("berth:host"), "adminCidrs": {"ci": "0.0.0.0/0"}}
-    assert ssh_sources(deploy("staging", plain={"berth:host": host})) == {"0.0.0.0/0"}
+def test_staging_opens_ssh_to_exactly_the_networks_it_names(deploy):
+    """A throwaway stack names its admins' networks as prod does (no wider: tests/hostile), and gets exactly those."""
+    host = {**stack_config("staging").object("berth:host"), "adminCidrs": {"ci": "198.51.100.0/24"}}
+    assert ssh_sources(deploy("staging", plain={"berth:host": host})) == {"198.51.100.0/24"}
 
 
 def test_every_security_group_rule_is_described(ec2_runs):
@@ -521,10 +521,10 @@ def test_each_apps_own_redis_counts_against_the_instances_memory():
 
     settings = StackSettings.model_validate({
         "environment": "prod", "host": {"kind": "ec2", "instanceType": "t3.small"}, "apps": {"a": {}, "b": {}},
-        "proxy": {"memoryMb": 100}, "shared": {"redis": {"memoryMb": 600}}})
+        "proxy": {"memoryMb": 128}, "shared": {"redis": {"memoryMb": 600}}})
     problems = Problems()
     check_host_type(settings, {"a": app("a", {"mode": "cache"}), "b": app("b", {"mode": "store", "memoryMb": 900})},
                     mocked_instance_type("t3.small"), problems)
     assert [p.message for p in problems.items] == [
-        "the containers' memory limits add up to 1800 MiB but t3.small leaves "
+        "the containers' memory limits add up to 1828 MiB but t3.small leaves "
         "1024 MiB for containers; choose a larger instance type or lower memoryMb"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.app_files import load_app, load_with_app, with_changes
+from tests.support.app_files import load_app, load_with_app, one_problem, with_changes
 
 
 def test_a_writable_root_is_refused_by_the_loader_as_by_the_policy_pack(tmp_path):
@@ -42,8 +42,8 @@ def test_a_stack_container_gets_at_least_what_its_server_needs(config_problems, 
     ("user", "a:b:c", "'a:b:c' is not a user or uid"),
 ])
 def test_an_owner_linux_does_not_have_is_refused(tmp_path, field, value, message):
-    problems = load_with_app(tmp_path, with_changes(api={field: value}))
-    assert len(problems) == 1 and problems[0].startswith(f"apps/shop.yaml: services.api.{field}: {message}")
+    assert one_problem(tmp_path, with_changes(api={field: value})).startswith(
+        f"apps/shop.yaml: services.api.{field}: {message}")
 
 
 @pytest.mark.parametrize("field, value", [("user", "node"), ("user", "1000:1000"), ("user", "www-data:www-data"),

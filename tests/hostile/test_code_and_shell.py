@@ -18,7 +18,7 @@ import pytest
 from components.app_stack import copy_site
 from components.container import probe_command
 from config.app import HealthCheck
-from tests.support.app_files import load_with_app, repo_app, run_with_app_files, with_changes
+from tests.support.app_files import one_problem, repo_app, run_with_app_files, with_changes
 from tests.support.shell_oracle import parses, run_against_stubs, sh_c_script
 from tests.support.stacks import REPO, require_tool, stack_config
 
@@ -66,8 +66,7 @@ def test_a_health_path_is_the_probes_argument_never_its_code(tmp_path, health_se
 
 @pytest.mark.parametrize("path", ["/health check", "/a#b", '/a"b', "/a\\b", "/a`b`", "/a{b}", "/é", "/" + "a" * 1024])
 def test_a_health_path_that_is_not_a_url_path_is_refused(tmp_path, path):
-    problems = load_with_app(tmp_path, with_changes(api={"healthcheck": {"path": path}}))
-    assert len(problems) == 1 and problems[0].startswith(
+    assert one_problem(tmp_path, with_changes(api={"healthcheck": {"path": path}})).startswith(
         f"apps/shop.yaml: services.api.healthcheck.path: {path!r} is not an HTTP path such as /health")
 
 
@@ -119,8 +118,8 @@ def test_on_one_host_the_published_site_reaches_docker_and_cp_as_written(tmp_pat
     ("image", "redis:7.4.5;id", "'redis:7.4.5;id' is not an image reference Docker accepts"),
 ])
 def test_an_image_reference_docker_refuses_is_refused_with_its_path(tmp_path, field, value, message):
-    problems = load_with_app(tmp_path, with_changes(api={field: value}))
-    assert len(problems) == 1 and problems[0].startswith(f"apps/shop.yaml: services.api.{field}: {message}")
+    assert one_problem(tmp_path, with_changes(api={field: value})).startswith(
+        f"apps/shop.yaml: services.api.{field}: {message}")
 
 
 @pytest.mark.parametrize("version", ["1.0 && id", "-rc1", ".1", "v\u00e9", "x" * 129, "a/b"])

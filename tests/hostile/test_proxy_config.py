@@ -18,7 +18,7 @@ from hypothesis import given, settings, strategies as st
 from config.app import Headers
 from render import caddyfile
 from render.caddyfile import ProxyPlan, Rule, Site
-from tests.support.app_files import MINIMAL, load_app, load_with_app
+from tests.support.app_files import MINIMAL, load_app, one_problem
 from tests.support.caddy_server import Caddy, free_port
 
 SECRET = "-----BEGIN PRIVATE KEY----- the proxy's own"
@@ -75,9 +75,8 @@ def test_a_header_from_an_app_file_is_served_as_written_never_expanded(tmp_path)
     ("default-src 'self'\nreport-uri /r", "has a line break"),
 ])
 def test_a_header_value_that_cannot_be_literal_is_refused_with_its_path(tmp_path, policy, problem):
-    problems = load_with_app(tmp_path, {**MINIMAL, "headers": {"contentSecurityPolicy": policy}})
-    assert len(problems) == 1 and problems[0].startswith(f"apps/shop.yaml: headers.contentSecurityPolicy: {policy!r} "
-                                                         f"{problem}")
+    assert one_problem(tmp_path, {**MINIMAL, "headers": {"contentSecurityPolicy": policy}}).startswith(
+        f"apps/shop.yaml: headers.contentSecurityPolicy: {policy!r} {problem}")
 
 
 PIECES = st.sampled_from(["{", "}", "{file./etc/hostname}", "{env.PATH}", "{$", "\\", '"', "'", "#", "`", "<<EOF", " ",

@@ -40,6 +40,13 @@ def load_with_app(tmp_path: Path, app: dict | str) -> list[str]:
     return [str(p) for p in caught.value.problems]
 
 
+def one_problem(tmp_path: Path, app: dict | str) -> str:
+    """The one problem loading the app reports (it must report exactly one)."""
+    problems = load_with_app(tmp_path, app)
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
 def with_changes(**services) -> dict:
     app = json.loads(json.dumps(MINIMAL))
     for name, changes in services.items():
