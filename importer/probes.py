@@ -32,10 +32,12 @@ def _tcp(port: int, path: str) -> list[str]:
                           '&& read -r status <&3 && [[ $status == *" 200 "* ]]']
 
 
-MARIADB = Probe(3306, {"command": ["sh", "-c", "if command -v healthcheck.sh >/dev/null; then exec healthcheck.sh --connect "
-                                               "--innodb_initialized; else exec mysqladmin ping -h 127.0.0.1 --silent; fi"]},
+MARIADB = Probe(3306, {"command": ["sh", "-c", "healthcheck.sh --connect --innodb_initialized 2>/dev/null || "
+                                               "mariadb-admin ping -h 127.0.0.1 --silent 2>/dev/null || "
+                                               "mysqladmin ping -h 127.0.0.1 --silent"]},
                 "MariaDB's image ships healthcheck.sh (mariadb.com docs, 'Using Healthcheck.sh'; its healthcheck user "
-                "since 2023-06-27); older images: mysqladmin ping, which exits 0 whenever the server answers")
+                "since 2023-06-27); data older than that, or an older image: mariadb-admin/mysqladmin ping, which "
+                "exits 0 whenever the server answers")
 MYSQL = Probe(3306, {"command": ["mysqladmin", "ping", "-h", "127.0.0.1", "--silent"]},
               "MySQL manual, mysqladmin: ping exits 0 when the server runs, even if it refuses the login")
 MONGO = Probe(27017, {"command": ["sh", "-c", "mongosh --quiet --eval 'db.adminCommand(\"ping\").ok' || "
