@@ -5,7 +5,14 @@ EC2, so it takes no secret: it is built only from names, sizes and the data volu
 
 Order matters and is why Docker is installed in `runcmd` rather than `packages`: the data volume is
 mounted first, so Docker's data root (and every Docker volume) is created on EBS, never on the root
-disk. `docker.service` also requires the mount on every later boot.
+disk. `docker.service` also requires the mount on every later boot. cloud-init runs `runcmd` as one
+`sh` script, one line per step, and goes on after a failed line (cloudinit/util.py `shellify`), so
+the script starts with `set -e`: a step that fails ends the script and marks cloud-init failed, and
+the readiness gate stops the deploy there instead of on a host half set up.
+
+SSH takes only keys, never root: a drop-in (read before any other, and sshd keeps the first value
+it reads) says so, instead of trusting each image's own defaults (Ubuntu's cloud images turn
+passwords off in a drop-in of their own; Debian's sshd accepts them).
 
 GPU hosts boot AWS's Deep Learning Base OSS Nvidia Driver AMI (components/ec2_host.py), which ships
 the NVIDIA driver built for its own kernel, the container toolkit and Docker. Installing a driver on
@@ -31,6 +38,13 @@ from render import report_host
 DOCKER_GPG_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
 # Held on GPU hosts so no upgrade brings a kernel the NVIDIA driver has no modules for.
 KERNEL_PACKAGES = ("linux-image-*", "linux-headers-*", "linux-modules-*", "linux-aws*", "linux-generic*")
+SSHD_DROP_IN = "/etc/ssh/sshd_config.d/10-berth.conf"
+SSHD_SETTINGS = """# berth: the deploy key (or another key in authorized_keys) only; no passwords, no root.
+PermitRootLogin no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthenticationMethods publickey
+"""
 
 
 @dataclass(frozen=True)
@@ -84,7 +98,7 @@ if ! grep -q "^$device " /etc/fstab; then
   echo "$device {EC2_DATA_ROOT} ext4 defaults,nofail,x-systemd.device-timeout=60 0 2" >> /etc/fstab
 fi
 systemctl daemon-reload
-mount {EC2_DATA_ROOT}
+mountpoint -q {EC2_DATA_ROOT} || mount {EC2_DATA_ROOT}
 mkdir -p {DOCKER_ROOT} {EC2_DATA_ROOT}/host-dirs
 """
 
@@ -138,6 +152,7 @@ def render(setup: HostSetup) -> str:
         "packages": ["ca-certificates", "curl", "unattended-upgrades"],
         **({"apt": {"sources": apt_sources}} if apt_sources else {}),
         "write_files": [
+            {"path": SSHD_DROP_IN, "permissions": "0644", "content": SSHD_SETTINGS},
             {"path": "/etc/docker/daemon.json", "permissions": "0644", "content": json.dumps(daemon_json(), indent=2) + "\n"},
             {
                 "path": "/etc/systemd/system/docker.service.d/berth-data.conf",
@@ -155,6 +170,7 @@ def render(setup: HostSetup) -> str:
             {"path": "/usr/local/sbin/berth-install-docker", "permissions": "0755", "content": install_docker_script(setup.gpu)},
         ],
         "runcmd": [
+            "set -e",
             ["/usr/local/sbin/berth-mount-data"],
             ["/usr/local/sbin/berth-install-docker"],
             ["usermod", "-aG", "docker", setup.ssh_user],

@@ -1,7 +1,7 @@
 """Fixtures that run the real program under mocks, and a guard that every such test really did.
 
 `engine` is a real Docker engine for the session (tests/support/engine.py); every test that uses it
-is marked `engine`, so `scripts/test -m "not engine"` runs the mock tier alone.
+is marked `engine`, so `scripts/test -m "not engine and not host"` runs the mock tier alone (`host`: tests/host).
 `deploy(stack, ...)` runs `__main__.py` with `Pulumi.<stack>.yaml` (secure values replaced by test
 strings, build contexts by empty stand-ins) and returns the recorded run. `config_problems(...)`
 runs it expecting a ConfigError and checks that nothing at all was registered.

@@ -246,7 +246,7 @@ def test_data_volume_is_mounted_by_id_formatted_only_when_empty_and_on_every_boo
         assert 'if ! blkid "$device"' in script and script.index("if ! blkid") < script.index("mkfs.ext4")
         assert "/etc/fstab" in script and "nofail" in script
         assert written_file(run, "/etc/systemd/system/docker.service.d/berth-data.conf") == "[Unit]\nRequiresMountsFor=/srv/berth\n"
-        assert user_data(run)["runcmd"][0] == ["/usr/local/sbin/berth-mount-data"]
+        assert user_data(run)["runcmd"][:2] == ["set -e", ["/usr/local/sbin/berth-mount-data"]]
 
 
 def test_prod_keeps_every_piece_of_data_on_delete(ec2_runs):
@@ -301,6 +301,24 @@ def test_docker_daemon_is_configured_hardened(ec2_runs):
         assert daemon["icc"] is False and daemon["live-restore"] is True and daemon["userland-proxy"] is False
         assert daemon["no-new-privileges"] is True
         assert daemon["log-driver"] == "json-file" and daemon["log-opts"] == {"max-size": "10m", "max-file": "5"}
+
+
+def test_sshd_takes_keys_only_and_never_root(ec2_runs):
+    """CIS Ubuntu Linux 24.04 Benchmark 5.1.x (PermitRootLogin no, PasswordAuthentication no,
+    KbdInteractiveAuthentication no): the user data says it in a drop-in sshd reads first, whatever
+    the image's own defaults (the host tier proves sshd then refuses a password and root)."""
+    for run in ec2_runs.values():
+        settings = written_file(run, "/etc/ssh/sshd_config.d/10-berth.conf")
+        assert {line for line in settings.splitlines() if not line.startswith("#")} == {
+            "PermitRootLogin no", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
+            "AuthenticationMethods publickey"}
+
+
+def test_a_failing_setup_step_fails_cloud_init(ec2_runs):
+    """cloud-init runs `runcmd` as one sh script and goes on after a failing line: without `set -e` a
+    failed mount or Docker install still ends in "status: done" (the host tier saw it)."""
+    for run in ec2_runs.values():
+        assert user_data(run)["runcmd"][0] == "set -e"
 
 
 def test_automatic_networks_never_take_a_fixed_subnet(ec2_runs):
