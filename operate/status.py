@@ -28,6 +28,7 @@ DISK_WARN, DISK_FULL = 80, 90  # percent of the data volume used (the alarms' th
 MEMORY_FULL = 90  # percent of the host's memory in use
 CERTIFICATE_DAYS = 14  # Caddy renews 30 days ahead: fewer left means renewals have been failing
 MIB = 1 << 20
+ECS_WHERE = "ECS cluster"  # how an ECS stack's report says where it looked (operate/ecs_status.py)
 
 
 @dataclass
@@ -39,6 +40,7 @@ class ServiceReport:
     version: str
     containers: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    tasks: dict | None = None  # ECS: the service's tasks and targets instead of containers
 
 
 @dataclass
@@ -230,10 +232,21 @@ def _container_line(c: dict) -> str:
             f"mem {memory}{limit:<10} cpu {cpu}{cpu_limit}  {c['version']}")
 
 
+def _tasks_text(tasks: dict | None) -> str:
+    if tasks is None:
+        return "no service"
+    targets = tasks["targets"]
+    return (f"{tasks['running']}/{tasks['desired']} tasks running ({tasks['pending']} pending, {tasks['rollout']}), "
+            f"targets {targets['healthy']} healthy, {targets['unhealthy']} unhealthy")
+
+
 def render_text(report: Report) -> str:
     lines = [f"berth status: stack {report.stack}, on {report.where}", ""]
     for s in report.services:
         mark = "ok" if not s.problems else "NOT AS ASKED"
+        if report.where.startswith(ECS_WHERE):
+            lines.append(f"  {s.service:<30} {_tasks_text(s.tasks)}, wants {s.version:<6} {mark}")
+            continue
         running = sum(1 for c in s.containers if c["running"])
         lines.append(f"  {s.service:<30} {running}/{s.replicas} running, wants {s.version:<14} {mark}")
         lines += [_container_line(c) for c in s.containers]
@@ -244,7 +257,7 @@ def render_text(report: Report) -> str:
             cert = f"  certificate {r['certificateDaysLeft']} days" if r.get("certificateDaysLeft") is not None else ""
             lines.append(f"    {r['host'] + r['path']:<48} {answer}  {r['seconds']}s{cert}")
     host = report.host
-    lines += ["", "  host: " + ", ".join(filter(None, [
+    lines += [] if not host else ["", "  host: " + ", ".join(filter(None, [
         f"data volume {host['diskUsedPercent']}% used of {host['disk']['totalBytes'] / (1 << 30):.1f} GiB"
         if "diskUsedPercent" in host else "data volume not measured (the engine is not on this machine)",
         f"memory {host['memoryUsedPercent']}% used of {host['memory']['totalBytes'] / (1 << 30):.1f} GiB"
@@ -263,8 +276,10 @@ def status(stack: str, config_file: Path | None, reach: Reach | None = None) -> 
     loaded = intent.load_stack(stack, config_file)
     deployment = loaded.deployment
     if deployment.on_ecs:
-        raise ReachError(f"stack {stack} runs on ECS: see its services with `aws ecs describe-services` "
-                         "(scripts/status reads single-host stacks)")
+        from operate import (
+            ecs_status,  # the ECS and load balancer APIs, not a Docker engine
+        )
+        return ecs_status.status(deployment, loaded.region)
     reach = reach or reach_for(deployment)
     routes = intent.routes(deployment)
     request = json.dumps({"routes": [{"host": r.host, "path": r.path, "tls": r.tls} for r in routes]})

@@ -13,6 +13,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import boto3
 import pytest
 
 from config import conventions
@@ -307,3 +308,60 @@ def test_host_facts_runs_with_the_standard_library_alone(tmp_path):
     done = subprocess.run([sys.executable, "-I", "-", "{}"], check=False, input=source, capture_output=True, text=True,
                           env={"PATH": str(tmp_path)}, timeout=30)  # no docker here: a clear message, exit 3
     assert done.returncode == 3 and done.stderr.startswith("berth: ") and "Traceback" not in done.stderr
+
+
+# --- ECS: the ECS and load balancer APIs on loopback ----------------------------------------------------
+
+def test_an_ecs_stacks_status_is_read_from_its_services_and_targets(monkeypatch):
+    """moto's ECS and ELB in process: the cluster found by its berth:stack tag, each service by its name;
+    a service short of tasks, one missing, and an unhealthy target are what is not as asked."""
+    from moto import mock_aws
+
+    from operate import ecs_status
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    loaded = intent.load_stack("prod", REPO / "examples" / "chm-ecs" / "Pulumi.prod.yaml")
+    wanted = ecs_status.wanted_services(loaded.deployment)
+    assert set(wanted) == {"mediahub-backend", "mediahub-frontend", "mediahub-edge", "chatbot-backend",
+                           "chatbot-frontend", "chatbot-edge"}
+    with mock_aws():
+        ecs, elb = boto3.client("ecs", region_name=loaded.region), boto3.client("elbv2", region_name=loaded.region)
+        ecs.create_cluster(clusterName="other", tags=[{"key": "berth:stack", "value": "staging"}])
+        ecs.create_cluster(clusterName="cluster-1a2b3c4", tags=[{"key": "berth:stack", "value": "prod"}])
+        ecs.register_task_definition(family="f", containerDefinitions=[{"name": "x", "image": "i", "memory": 512}])
+        vpc = boto3.client("ec2", region_name=loaded.region).create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+        group = elb.create_target_group(Name="chatbot-backend", Protocol="HTTP", Port=8000, VpcId=vpc,
+                                        TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+        elb.register_targets(TargetGroupArn=group, Targets=[{"Id": "10.40.1.5", "Port": 8000}])
+        for key in sorted(wanted):
+            if key != "mediahub-edge":  # one service was never created
+                ecs.create_service(cluster="cluster-1a2b3c4", serviceName=f"{key}-{key.encode().hex()[:7]}",
+                                   taskDefinition="f", desiredCount=wanted[key][1],
+                                   loadBalancers=[{"targetGroupArn": group, "containerName": "x", "containerPort": 8000}]
+                                   if key == "chatbot-backend" else [])
+        report = ecs_status.status(loaded.deployment, loaded.region, ecs, elb)
+    assert report.where == "ECS cluster cluster-1a2b3c4" and not report.ok
+    backend = next(s for s in report.services if s.service == "chatbot-backend")
+    assert backend.tasks["targets"] == {"healthy": 1, "unhealthy": 0} and backend.tasks["desired"] == 1
+    assert "chatbot-backend: 0 of 1 tasks running (1 pending)" in report.problems  # moto starts no task
+    assert "mediahub-edge: no ECS service: not deployed (pulumi up creates it)" in report.problems
+    text = render_text(report)
+    assert "0/1 tasks running (1 pending, IN_PROGRESS), targets 1 healthy, 0 unhealthy" in text and "host:" not in text
+
+
+def test_an_ecs_service_judged_by_its_targets_rollout_and_desired_count():
+    from operate import ecs_status
+    service = {"serviceName": "chatbot-backend-1a2b3c4", "desiredCount": 5, "runningCount": 5, "pendingCount": 0,
+               "deployments": [{"status": "PRIMARY", "rolloutState": "FAILED",
+                                "rolloutStateReason": "tasks failed to start"}]}
+    targets = [{"Target": {"Id": "10.40.1.5", "Port": 8000},
+                "TargetHealth": {"State": "unhealthy", "Reason": "Target.ResponseCodeMismatch",
+                                 "Description": "Health checks failed with these codes: [502]"}},
+               {"Target": {"Id": "10.40.1.6", "Port": 8000}, "TargetHealth": {"State": "healthy"}}]
+    report = ecs_status.judge("chatbot-backend", "chatbot", 2, 3, service, targets)
+    assert report.problems == [
+        "5 tasks desired; the stack file asks for 2-3",
+        "its last deployment failed: tasks failed to start",
+        "target 10.40.1.5:8000 is unhealthy: Health checks failed with these codes: [502]"]
+    assert ecs_status.judge("chatbot-backend", "chatbot", 2, 3, {**service, "desiredCount": 3, "runningCount": 3,
+                                                                   "deployments": []}, targets[1:]).problems == []
