@@ -25,17 +25,19 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_command as command
 
-from components.app_stack import copy_site, start_order, substitute
+from components.app_stack import copy_site, substitute
 from components.container import probe_command
 from components.ecs.databases import AppData, awslogs, task_execution_role
-from components.ecs.load_balancer import LoadBalancer
+from components.ecs.load_balancer import LoadBalancer, idle_timeout
 from components.ecs.network import EcsNetwork
 from components.ecs.secret_store import SecretStore
+from components.ecs.service_connect import EDGE, HopTimeout, hop_timeouts, through_edge
 from components.images import Builder, ecr_reference
 from components.options import kept_in_prod
 from components.secrets import Secrets
 from config import conventions
 from config.app import SHARED_SERVICES, App, Service
+from config.calls import call_order, callees
 from config.deployment import Deployment
 from config.fargate import task_size
 from config.stack import EcsHostSettings
@@ -72,7 +74,12 @@ def posix_owner(svc: Service) -> tuple[int, int]:
 
 def needs_edge(app: App) -> bool:
     """Routes the ALB cannot serve itself: a stripped prefix, a single-page app's fallback, static files."""
-    return any(r.strip_prefix or r.spa or app.services[r.service].kind == "static" for r in app.routes.values())
+    return any(through_edge(app, r) for r in app.routes.values())
+
+
+def edge_callees(app: App) -> list[str]:
+    """The servers the edge proxy forwards to."""
+    return sorted({r.service for r in app.routes.values() if through_edge(app, r) and app.services[r.service].kind == "server"})
 
 
 def route_order(app: App) -> list[str]:
@@ -108,7 +115,9 @@ class EcsApp(pulumi.ComponentResource):
         self.services: dict[str, aws.ecs.Service] = {}
         self.task_definitions: dict[str, aws.ecs.TaskDefinition] = {}
         self._target_groups: dict[str, aws.lb.TargetGroup] = {}
-        for svc_name in start_order(app):
+        self._timeouts = hop_timeouts(app, idle_timeout(deployment))
+        self._callees = {**callees(app), EDGE: set(edge_callees(app))}
+        for svc_name in call_order(app):  # each after the services it calls
             svc = app.services[svc_name]
             if svc.kind != "server":
                 continue
@@ -298,17 +307,10 @@ class EcsApp(pulumi.ComponentResource):
                      uses_data: bool, grace_s: int | None = None) -> aws.ecs.Service:
         platform, app = self._platform, self._app
         groups = [self.tasks_group.id] + ([self._data.client_security_group.id] if uses_data else [])
-        depends = [s for dep in svc.depends_on if (s := self.services.get(dep)) is not None]
-        depends += (self._data.ready if uses_data else []) + platform.mount_targets
+        called = [self.services[c] for c in sorted(self._callees.get(svc_name, ())) if c in self.services]
+        depends = [*called, *(self._data.ready if uses_data else []), *platform.mount_targets]
         stateful = svc.stateful
         scaled = svc.max_replicas is not None
-        # Typed args: the SDK does not translate snake_case keys of plain dicts nested this deep.
-        connect = aws.ecs.ServiceServiceConnectConfigurationArgs(
-            enabled=True, namespace=self.namespace.arn,
-            services=[aws.ecs.ServiceServiceConnectConfigurationServiceArgs(
-                port_name=svc_name, discovery_name=svc_name,
-                client_alias=[aws.ecs.ServiceServiceConnectConfigurationServiceClientAliasArgs(
-                    port=svc.port, dns_name=svc_name)])] if svc.port else None)
         placement = ({"capacity_provider_strategies": [{"capacity_provider": platform.gpu_capacity_provider, "weight": 1}]}
                      if svc.gpu else {"launch_type": "FARGATE"})
         service = aws.ecs.Service(
@@ -323,8 +325,8 @@ class EcsApp(pulumi.ComponentResource):
             # A service holding data, or a singleton, never runs twice: the old task stops first.
             deployment_maximum_percent=100 if stateful else 200,
             deployment_minimum_healthy_percent=0 if stateful else 100,
-            service_connect_configuration=connect, enable_execute_command=False, propagate_tags="SERVICE",
-            wait_for_steady_state=True, tags=self._tags,
+            service_connect_configuration=self._connect(svc_name, svc.port), enable_execute_command=False,
+            propagate_tags="SERVICE", wait_for_steady_state=True, tags=self._tags, **endpoints_trigger(called),
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends,
                                         ignore_changes=["desiredCount"] if scaled else None))
         self.services[svc_name] = service
@@ -341,6 +343,20 @@ class EcsApp(pulumi.ComponentResource):
                     "predefined_metric_specification": {"predefined_metric_type": "ECSServiceAverageCPUUtilization"}},
                 opts=pulumi.ResourceOptions(parent=self))
         return service
+
+    def _connect(self, svc_name: str, port: int | None) -> aws.ecs.ServiceServiceConnectConfigurationArgs:
+        """The app's namespace; a service with a port is reached there by its alias, with the hop's timeouts."""
+        # Typed args: the SDK does not translate snake_case keys of plain dicts nested this deep.
+        endpoint = None
+        if port:
+            hop: HopTimeout = self._timeouts[svc_name]
+            endpoint = [aws.ecs.ServiceServiceConnectConfigurationServiceArgs(
+                port_name=svc_name, discovery_name=svc_name,
+                client_alias=[aws.ecs.ServiceServiceConnectConfigurationServiceClientAliasArgs(port=port, dns_name=svc_name)],
+                timeout=aws.ecs.ServiceServiceConnectConfigurationServiceTimeoutArgs(
+                    per_request_timeout_seconds=hop.per_request_s, idle_timeout_seconds=hop.idle_s))]
+        return aws.ecs.ServiceServiceConnectConfigurationArgs(enabled=True, namespace=self.namespace.arn,
+                                                              services=endpoint)
 
     def _target_group(self, key: str, port: int, health_path: str, sticky: bool = False) -> aws.lb.TargetGroup:
         platform, app = self._platform, self._app
@@ -418,6 +434,16 @@ class EcsApp(pulumi.ComponentResource):
             key = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "root"
             platform.load_balancer.forward(f"{app.name}-route-{key}", host, path, base + rank,
                                            self._target_groups[target], parent=self)
+
+
+def endpoints_trigger(called: list[aws.ecs.Service]) -> dict:
+    """A caller's tasks are replaced when a service it calls is created or replaced: Service Connect gives a
+    new endpoint only to tasks started after it exists (AWS, "Service Connect components"), so a caller
+    left running would never reach a callee a later deploy adds. Nothing called: nothing to follow."""
+    if not called:
+        return {}
+    ids = pulumi.Output.all(*[c.id for c in called]).apply(lambda found: ",".join(found))
+    return {"force_new_deployment": True, "triggers": {"endpoints": ids}}
 
 
 def edge_plan(deployment: Deployment, app: App) -> caddyfile.ProxyPlan:

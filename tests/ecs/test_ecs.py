@@ -1,15 +1,12 @@
 """ECS (`berth:host.kind: ecs`): the same app files on a cluster, asserted as users rely on them.
 
-Runs the real program under mocks with the two ECS examples (Collabry, seed 002, with the seed's
-replica and resource numbers; the CHM server, seed 000) and a staging copy of each: what is reachable
-from where, what is secret, what survives `pulumi destroy`, how deploys roll.
+Runs the real program under mocks with the ECS examples (tests/support/ecs.py) and a staging copy:
+what is reachable from where, what is secret, what survives `pulumi destroy`, how deploys roll.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from pathlib import Path
 
 import pytest
 import yaml
@@ -19,52 +16,10 @@ from config.app import Service
 from config.fargate import task_size
 from offline.mockrun import REPO, Run, StackConfig, plain_strings
 from render.ecs_tasks import OneOffTask, run_task_script
+from tests.support.ecs import (CHM, COLLABRY, EXAMPLES, INGRESS, RAG_GPU, SECRETS, SERVICE, TASK, containers, ecs_config,
+                               group_id)
 from tests.support.stacks import run_stack, stack_config
 from tests.support.validators import shellcheck
-
-EXAMPLES = REPO / "examples"
-COLLABRY, CHM = "collabry-ecs/Pulumi.prod.yaml", "chm-ecs/Pulumi.prod.yaml"
-SECRETS = {
-    COLLABRY: {"berth:collabryMongodbUri": "mongodb+srv://collabry:atlas-pw-for-tests@cluster0.example.mongodb.net/c",
-               "berth:collabryJwtSecret": "collabry-jwt-secret-for-tests",
-               "berth:collabryOpenaiApiKey": "sk-collabry-openai-for-tests"},
-    CHM: {"berth:chatbotOpenaiApiKey": "sk-chatbot-openai-for-tests"},
-}
-SERVICE = "aws:ecs/service:Service"
-TASK = "aws:ecs/taskDefinition:TaskDefinition"
-INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-
-
-def ecs_config(example: str, environment: str = "prod", plain=None):
-    extra = {"berth:environment": environment, **(plain or {})}
-    return stack_config("prod", stack_file=EXAMPLES / example, secrets=SECRETS[example], plain=extra)
-
-
-@pytest.fixture(scope="module")
-def ecs(tmp_path_factory):
-    runs: dict[tuple, Run] = {}
-
-    def _run(example: str, environment: str = "prod") -> Run:
-        key = (example, environment)
-        if key not in runs:
-            tmp = tmp_path_factory.mktemp(Path(example).parent.name)
-            runs[key] = run_stack(tmp, f"{Path(example).parent.name}-{environment}", ecs_config(example, environment))
-            assert runs[key].of_type(SERVICE), "the ECS program registered no ECS service"
-        return runs[key]
-
-    return _run
-
-
-def containers(run: Run, service: str) -> dict[str, dict]:
-    """The container definitions of the task definition named `<app>-<service>`."""
-    task = run.get(TASK, service)
-    return {c["name"]: c for c in json.loads(task.values["containerDefinitions"])}
-
-
-def group_id(run: Run, name: str) -> str:
-    """The id the mocks give a security group (offline/mockrun.py): a function of its resource name."""
-    return "sg-" + hashlib.sha256(name.encode()).hexdigest()[:17]
-
 
 # --- deploys: the seed's numbers -----------------------------------------------------------------------
 
@@ -155,8 +110,9 @@ def test_one_app_cannot_reach_anothers_services(ecs):
 def test_services_reach_each_other_by_the_same_alias_as_on_one_host(ecs):
     run = ecs(COLLABRY)
     connect = run.get(SERVICE, "collabry-ai-engine").values["serviceConnectConfiguration"]
-    assert connect["services"] == [{"portName": "ai-engine", "discoveryName": "ai-engine",
-                                    "clientAlias": [{"port": 8000, "dnsName": "ai-engine"}]}]
+    (endpoint,) = connect["services"]
+    assert (endpoint["portName"], endpoint["discoveryName"]) == ("ai-engine", "ai-engine")
+    assert endpoint["clientAlias"] == [{"port": 8000, "dnsName": "ai-engine"}]
     env = {e["name"]: e["value"] for e in containers(run, "collabry-backend")["backend"]["environment"]}
     assert env["AI_ENGINE_URL"] == "http://ai-engine:8000"
 
@@ -434,12 +390,8 @@ def test_gpu_services_need_ec2_capacity(config_problems, tmp_path):
                for p in problems), problems
 
 
-def test_gpu_services_run_on_the_gpu_capacity_provider(tmp_path):
-    config = stack_config("prod", stack_file=EXAMPLES / "on-prem-rag/Pulumi.prod.yaml",
-                          secrets={"berth:ragChromaToken": "ChromaTokenForTests0123"},
-                          plain={"berth:host": {"kind": "ecs", "gpuInstanceType": "g4dn.xlarge"},
-                                 "berth:dns": {"zoneName": "example.com"}})
-    run = run_stack(tmp_path, "rag-ecs", config)
+def test_gpu_services_run_on_the_gpu_capacity_provider(ecs):
+    run = ecs(RAG_GPU)
     ollama = run.get(SERVICE, "rag-ollama")
     assert "launchType" not in ollama.values and ollama.values["capacityProviderStrategies"][0]["weight"] == 1
     task = run.get(TASK, "rag-ollama")
