@@ -36,7 +36,8 @@ def deploy_on_ecs(deployment: Deployment, secrets: Secrets, builder: Builder, mo
                                    retention_in_days=deployment.settings.host.log_retention_days)
     data = ManagedData("data", deployment, network, cluster.cluster, store, logs)
     platform = Platform(deployment=deployment, network=network, cluster=cluster.cluster,
-                        gpu_capacity_provider=cluster.gpu_capacity_provider, load_balancer=load_balancer,
+                        gpu_capacity_provider=cluster.gpu_capacity_provider, capacity=cluster.capacity,
+                        load_balancer=load_balancer,
                         file_system=files.file_system if files else None,
                         file_system_group=files.security_group if files else None,
                         mount_targets=files.mount_targets if files else [], store=store, secrets=secrets,

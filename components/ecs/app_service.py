@@ -58,6 +58,7 @@ class Platform:
     network: EcsNetwork
     cluster: aws.ecs.Cluster
     gpu_capacity_provider: pulumi.Output[str] | None
+    capacity: aws.ecs.ClusterCapacityProviders  # what must exist before a service names a capacity provider
     load_balancer: LoadBalancer
     file_system: aws.efs.FileSystem | None
     file_system_group: aws.ec2.SecurityGroup | None
@@ -308,7 +309,8 @@ class EcsApp(pulumi.ComponentResource):
         platform, app = self._platform, self._app
         groups = [self.tasks_group.id] + ([self._data.client_security_group.id] if uses_data else [])
         called = [self.services[c] for c in sorted(self._callees.get(svc_name, ())) if c in self.services]
-        depends = [*called, *(self._data.ready if uses_data else []), *platform.mount_targets]
+        depends = [*called, *(self._data.ready if uses_data else []), *platform.mount_targets,
+                   *([platform.capacity] if svc.gpu else [])]
         stateful = svc.stateful
         scaled = svc.max_replicas is not None
         placement = ({"capacity_provider_strategies": [{"capacity_provider": platform.gpu_capacity_provider, "weight": 1}]}
@@ -374,11 +376,14 @@ class EcsApp(pulumi.ComponentResource):
         platform, app = self._platform, self._app
         groups = [self.tasks_group.id] + (
             [self._data.client_security_group.id] if any(u in SHARED_SERVICES for u in svc.uses) else [])
+        # A GPU service's task definition runs only on the GPU capacity, never with Fargate's launch type.
+        provider = platform.gpu_capacity_provider if svc.gpu else None
         for i, hook in enumerate(svc.after_deploy, start=1):
             script = pulumi.Output.all(platform.cluster.name, definition.arn, platform.network.private_subnet_ids,
-                                       *groups).apply(lambda a, cmd=tuple(hook.command): run_task_script(OneOffTask(
-                                           cluster=a[0], task_definition=a[1], container=svc_name, subnets=tuple(a[2]),
-                                           security_groups=tuple(a[3:]), command=cmd)))
+                                       provider, *groups).apply(lambda a, cmd=tuple(hook.command): run_task_script(
+                                           OneOffTask(cluster=a[0], task_definition=a[1], container=svc_name,
+                                                      subnets=tuple(a[2]), capacity_provider=a[3],
+                                                      security_groups=tuple(a[4:]), command=cmd)))
             command.local.Command(f"{app.name}-{svc_name}-after-deploy-{i}", create=script,
                                   interpreter=["/bin/bash", "-c"], triggers=[definition.arn],
                                   logging=command.local.Logging.STDERR,

@@ -1,8 +1,11 @@
 """The ECS cluster: Fargate for ordinary services, EC2 GPU capacity for the services that need a GPU.
 
 GPU instances come from an Auto Scaling group that ECS scales itself (a managed capacity provider):
-none run while no GPU task is wanted. They use the ECS GPU-optimized AMI (driver and container
-toolkit included), IMDSv2 with hop limit 1 and encrypted disks, like berth's single host.
+none run while no GPU task is wanted. They use the ECS GPU-optimized Amazon Linux 2023 AMI (driver and
+container toolkit included; the Amazon Linux 2 one reached end of life on 2026-06-30: AWS, Amazon ECS
+Developer Guide, "Amazon ECS-optimized Linux AMIs"), IMDSv2 with hop limit 1 and encrypted disks, like
+berth's single host. A GPU service is created only once the capacity provider is attached to the
+cluster (`capacity`): before that, CreateService refuses a provider the cluster does not have.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from components.ecs.network import EcsNetwork
 from config.deployment import Deployment
 from config.stack import EcsHostSettings
 
-GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2/gpu/recommended/image_id"
+# The recommended ECS GPU AMI of Amazon Linux 2023, as Systems Manager publishes it (AWS, "Retrieving Amazon
+# ECS-optimized Linux AMI metadata": /aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/<version>).
+GPU_AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"
 ECS_INSTANCE_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
 SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 MAX_GPU_INSTANCES = 2
@@ -33,6 +38,7 @@ def gpu_user_data(cluster_name: str) -> str:
 
 class EcsCluster(pulumi.ComponentResource):
     gpu_capacity_provider: pulumi.Output[str] | None
+    capacity: aws.ecs.ClusterCapacityProviders  # the providers' attachment to the cluster
 
     def __init__(self, name: str, deployment: Deployment, network: EcsNetwork,
                  opts: pulumi.ResourceOptions | None = None):
@@ -48,7 +54,7 @@ class EcsCluster(pulumi.ComponentResource):
             provider = self._gpu_capacity(name, deployment, settings, network, tags)
             self.gpu_capacity_provider = provider.name
             providers.append(provider.name)
-        aws.ecs.ClusterCapacityProviders(f"{name}-capacity", cluster_name=self.cluster.name,
+        self.capacity = aws.ecs.ClusterCapacityProviders(f"{name}-capacity", cluster_name=self.cluster.name,
                                          capacity_providers=providers, opts=child)
         self.register_outputs({"clusterName": self.cluster.name})
 
