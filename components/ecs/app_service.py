@@ -10,8 +10,8 @@
 - **Deploys**: `replicas` is the desired count, `maxReplicas` an autoscaling ceiling on CPU; a
   stateful service (volume, singleton) never runs twice (`maximumPercent` 100). The deployment
   circuit breaker rolls a failed deploy back, and `pulumi up` waits for a steady state.
-- **Volumes** are EFS access points owned by the service's user; tmpfs paths become task-local
-  scratch volumes (Fargate has no tmpfs), so the root file system stays read-only.
+- **Volumes** are EFS access points owned by the service's user; tmpfs paths become task scratch
+  volumes any user may write (components/ecs/scratch.py), so the root file system stays read-only.
 - **Post-deploy hooks** run as one-off tasks of the new task definition; a failure fails the deploy.
 """
 
@@ -28,6 +28,7 @@ import pulumi_command as command
 from components.app_stack import copy_site, substitute
 from components.container import probe_command
 from components.ecs.databases import AppData, awslogs, task_execution_role
+from components.ecs import scratch
 from components.ecs.load_balancer import LoadBalancer, idle_timeout
 from components.ecs.network import EcsNetwork
 from components.ecs.secret_store import SecretStore
@@ -248,8 +249,7 @@ class EcsApp(pulumi.ComponentResource):
                   for v, path in svc.mounted_volumes.items()],
                 *[{"sourceVolume": f"volume-{d}", "containerPath": hd.target, "readOnly": hd.read_only}
                   for d, hd in svc.host_dirs.items()],
-                *[{"sourceVolume": f"scratch-{i}", "containerPath": path, "readOnly": False}
-                  for i, path in enumerate(svc.tmpfs)]],
+                *scratch.mount_points(svc)],
             "healthCheck": {"command": probe_command(check, svc.port), "interval": check.interval_s,
                             "timeout": check.timeout_s, "retries": check.retries, "startPeriod": check.start_period_s},
             "stopTimeout": STOP_TIMEOUT_S,
@@ -264,6 +264,8 @@ class EcsApp(pulumi.ComponentResource):
             container["user"] = svc.user
         if svc.gpu:
             container["resourceRequirements"] = [{"type": "GPU", "value": "1"}]
+        if svc.tmpfs:
+            container["dependsOn"] = scratch.wait_for_opener(svc)
         return container
 
     def _task_definition(self, svc_name: str, svc: Service, containers: list[dict], volumes: list[dict],
@@ -282,7 +284,7 @@ class EcsApp(pulumi.ComponentResource):
         return definition
 
     def _volume_args(self, svc: Service, svc_name: str) -> list[dict]:
-        volumes = [{"name": f"scratch-{i}"} for i in range(len(svc.tmpfs))]
+        volumes = scratch.volumes(svc)
         for volume in [*svc.mounted_volumes, *svc.host_dirs]:
             point = self._volumes[(svc_name, volume)]
             volumes.append({"name": f"volume-{volume}", "efs_volume_configuration": {
@@ -293,8 +295,12 @@ class EcsApp(pulumi.ComponentResource):
     def _service(self, svc_name: str, svc: Service) -> None:
         platform, app = self._platform, self._app
         image = self._image(svc_name, svc)
-        definition = self._task_definition(svc_name, svc, [self._container(svc_name, svc, image)],
-                                           self._volume_args(svc, svc_name), f"{app.name}-{svc_name}")
+        containers = [self._container(svc_name, svc, image)]
+        if svc.tmpfs:  # the pinned proxy image has the shell and chmod an app's image may lack
+            containers.insert(0, scratch.opener(svc, platform.deployment.settings.proxy.image,
+                                                awslogs(self.log_group, svc_name)))
+        definition = self._task_definition(svc_name, svc, containers, self._volume_args(svc, svc_name),
+                                           f"{app.name}-{svc_name}")
         routed = any(r.service == svc_name and not (r.strip_prefix or r.spa) for r in app.routes.values())
         load_balancers = []
         if routed:
