@@ -64,7 +64,7 @@ def ingress_rules(settings: Ec2HostSettings) -> dict[str, dict]:
         for family, cidr in WORLD.items():
             rules[f"{label}-{family}"] = {"port": port, "cidr": cidr, "description": f"{label.upper()} from anywhere ({family})"}
     for name, network in settings.admin_cidrs.items():
-        rules[f"ssh-{name}"] = {"port": 22, "cidr": str(network), "description": f"SSH from admin network {name!r}"}
+        rules[f"ssh-{name}"] = {"port": 22, "cidr": str(network), "description": f"SSH from admin network {name}"}
     return rules
 
 
@@ -224,7 +224,7 @@ class Ec2Host(pulumi.ComponentResource):
             tags=tags, opts=child)
         aws.iam.RolePolicyAttachment(f"{name}-dlm-policy", role=role.name, policy_arn=DLM_SERVICE_POLICY, opts=child)
         aws.dlm.LifecyclePolicy(
-            f"{name}-snapshots", description=f"berth {stack}: daily data volume snapshots",
+            f"{name}-snapshots", description=f"berth {stack} daily data volume snapshots",
             execution_role_arn=role.arn, state="ENABLED",
             policy_details={
                 "policy_type": "EBS_SNAPSHOT_MANAGEMENT",

@@ -248,6 +248,10 @@ class BerthMocks(pulumi.runtime.Mocks):
             return "subnet-" + _digest(name)[:17], state
         elif typ == "aws:ec2/securityGroup:SecurityGroup":
             return "sg-" + _digest(name)[:17], state
+        elif typ == "aws:efs/fileSystem:FileSystem":  # EFS refuses ids of any other shape (its API's patterns)
+            return "fs-" + _digest(name)[:17], state
+        elif typ == "aws:efs/accessPoint:AccessPoint":
+            return "fsap-" + _digest(name)[:17], state
         if typ.startswith("aws:") and "arn" not in state:
             service = typ.split(":")[1].split("/")[0]
             state["arn"] = f"arn:aws:{service}:{TEST_REGION}:{TEST_ACCOUNT}:{typ.rsplit(':', 1)[-1].lower()}/{name}"

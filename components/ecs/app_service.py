@@ -101,7 +101,7 @@ class EcsApp(pulumi.ComponentResource):
         self._tags = {"berth:stack": deployment.stack, "berth:app": name}
 
         self.namespace = aws.servicediscovery.HttpNamespace(
-            f"{name}-ns", name=f"{name}.{deployment.stack}.berth", description=f"berth {name}: its services' aliases",
+            f"{name}-ns", name=f"{name}.{deployment.stack}.berth", description=f"berth {name}: the aliases of its services",
             tags=self._tags, opts=child)
         self.log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=f"/berth/{deployment.stack}/{name}",
                                                  retention_in_days=host.log_retention_days, tags=self._tags, opts=child)
@@ -144,7 +144,7 @@ class EcsApp(pulumi.ComponentResource):
                                       description=f"berth {app.name}: its own tasks and the load balancer")
         aws.vpc.SecurityGroupIngressRule(f"{app.name}-from-itself", security_group_id=group.id, ip_protocol="tcp",
                                          from_port=0, to_port=65535, referenced_security_group_id=group.id,
-                                         description="the app's services reach each other", opts=child)
+                                         description="the services of the app reach each other", opts=child)
         ports = {self._app.services[r.service].port for r in app.routes.values()
                  if self._app.services[r.service].kind == "server"}
         if needs_edge(app):
@@ -161,7 +161,7 @@ class EcsApp(pulumi.ComponentResource):
             aws.vpc.SecurityGroupIngressRule(
                 f"{app.name}-to-efs", security_group_id=platform.file_system_group.id, ip_protocol="tcp",
                 from_port=2049, to_port=2049, referenced_security_group_id=group.id,
-                description=f"NFS from {app.name}'s tasks", opts=child)
+                description=f"NFS from the {app.name} tasks", opts=child)
         return group
 
     def _access_points(self) -> dict[tuple[str, str], aws.efs.AccessPoint]:

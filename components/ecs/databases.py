@@ -82,7 +82,7 @@ class ManagedData(pulumi.ComponentResource):
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-from-{app.name}", security_group_id=group.id, ip_protocol="tcp", from_port=port,
                 to_port=port, referenced_security_group_id=self.apps[app.name].client_security_group.id,
-                description=f"from {app.name}'s services that use it", opts=pulumi.ResourceOptions(parent=self))
+                description=f"from the {app.name} services that use it", opts=pulumi.ResourceOptions(parent=self))
 
     def _postgres(self, name: str, apps: list[App], cluster: aws.ecs.Cluster,
                   log_group: aws.cloudwatch.LogGroup) -> aws.rds.Instance:
@@ -253,7 +253,7 @@ def task_execution_role(name: str, deployment: Deployment, secret_arns: list[pul
     account = aws.get_caller_identity_output().account_id
     role = aws.iam.Role(name, assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
-        description="berth: starts this app's tasks (pull, logs, secrets)", opts=pulumi.ResourceOptions(parent=parent))
+        description="berth: starts the tasks of this app (pull, logs, secrets)", opts=pulumi.ResourceOptions(parent=parent))
     statements = [
         {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
          "Resource": pulumi.Output.concat(log_group.arn, ":*")},

@@ -56,7 +56,7 @@ class LoadBalancer(pulumi.ComponentResource):
                                              description=f"{label.upper()} from anywhere", opts=child)
         aws.vpc.SecurityGroupEgressRule(f"{name}-out-vpc", security_group_id=self.security_group.id,
                                         ip_protocol="tcp", from_port=0, to_port=65535, cidr_ipv4=network.cidr_block,
-                                        description="to the apps' tasks, inside the VPC only", opts=child)
+                                        description="to the tasks of the apps, inside the VPC only", opts=child)
         self.alb = aws.lb.LoadBalancer(
             f"{name}", load_balancer_type="application", internal=False, subnets=network.public_subnet_ids,
             security_groups=[self.security_group.id], idle_timeout=idle_timeout(deployment),

@@ -17,7 +17,7 @@ from config.fargate import task_size
 from offline.mockrun import REPO, Run, StackConfig, plain_strings
 from render.ecs_tasks import OneOffTask, run_task_script
 from tests.support.ecs import (CHM, COLLABRY, EXAMPLES, INGRESS, RAG_GPU, SECRETS, SERVICE, TASK, containers, ecs_config,
-                               group_id)
+                               group_id, mock_id)
 from tests.support.stacks import run_stack, stack_config
 from tests.support.validators import shellcheck
 
@@ -283,7 +283,7 @@ def test_two_services_mounting_one_volume_share_its_access_point(tmp_path):
     for service, path in (("backend", "/data/pdfs"), ("frontend", "/app/public/pdfs")):
         task = run.get(TASK, f"chatbot-{service}")
         volume = next(v for v in task.values["volumes"] if v["name"] == "volume-pdfs")
-        assert volume["efsVolumeConfiguration"]["authorizationConfig"]["accessPointId"] == f"{pdfs}-id"  # the mocks' id
+        assert volume["efsVolumeConfiguration"]["authorizationConfig"]["accessPointId"] == mock_id("fsap", pdfs)
         mounts = {m["containerPath"]: m["sourceVolume"] for m in containers(run, f"chatbot-{service}")[service]["mountPoints"]}
         assert mounts[path] == "volume-pdfs"
 

@@ -8,8 +8,6 @@ of Envoy's 15 s per request.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import yaml
 
@@ -17,7 +15,7 @@ from components.ecs.service_connect import KEEP_ALIVE_MARGIN_S, HopTimeout, hop_
 from config.app import App
 from config.calls import callees
 from offline.mockrun import REPO
-from tests.support.ecs import CHM, COLLABRY, ECS_STACKS, RAG_GPU, SERVICE, TASK, ecs_config
+from tests.support.ecs import CHM, COLLABRY, ECS_STACKS, RAG_GPU, SERVICE, containers, ecs_config
 from tests.support.stacks import run_stack
 
 
@@ -77,7 +75,7 @@ def test_a_caller_is_redeployed_when_a_service_it_calls_is_created_later(tmp_pat
     after = chatbot_with({"search": {"image": "example/search:1.0.3", "port": 9200,
                                      "healthcheck": {"path": "/health"}}})
     backend = [r.get(SERVICE, "chatbot-backend").values for r in (before, after)]
-    (old,), (new,) = (json.loads(r.get(TASK, "chatbot-backend").values["containerDefinitions"]) for r in (before, after))
+    old, new = (containers(r, "chatbot-backend")["backend"] for r in (before, after))
     assert {**old, "image": None} == {**new, "image": None}  # (each run builds from its own stand-in checkout)
     assert "triggers" not in backend[0]  # it called nothing: nothing to follow
     assert backend[1]["forceNewDeployment"] is True

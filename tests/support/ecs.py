@@ -61,6 +61,10 @@ def containers(run: Run, service: str) -> dict[str, dict]:
     return {c["name"]: c for c in json.loads(task.values["containerDefinitions"])}
 
 
+def mock_id(prefix: str, name: str) -> str:
+    """The id the mocks give a security group, EFS file system or access point (offline/mockrun.py)."""
+    return f"{prefix}-" + hashlib.sha256(name.encode()).hexdigest()[:17]
+
+
 def group_id(run: Run, name: str) -> str:
-    """The id the mocks give a security group (offline/mockrun.py): a function of its resource name."""
-    return "sg-" + hashlib.sha256(name.encode()).hexdigest()[:17]
+    return mock_id("sg", name)
