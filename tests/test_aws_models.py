@@ -9,7 +9,6 @@ an input nobody mapped is a finding too. The checker's own tests (below) show it
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest

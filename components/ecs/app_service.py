@@ -49,6 +49,15 @@ EDGE_PORT = 8080
 SCALE_ON_CPU_PERCENT = 60
 STOP_TIMEOUT_S = 30
 DEREGISTRATION_DELAY_S = 30
+# The load balancer's health check of a target: every 10 s, healthy after 2 passes, a check waits 5 s.
+# ECS ignores the load balancer's verdict on a new task for its grace period, which is therefore the
+# container's own start period plus the time the load balancer needs to call it healthy (AWS, Amazon
+# ECS Developer Guide, "Health check grace period"): a slow start is never killed for it.
+HEALTH_INTERVAL_S, HEALTHY_THRESHOLD, HEALTH_TIMEOUT_S = 10, 2, 5
+
+
+def grace_period(start_period_s: int) -> int:
+    return start_period_s + HEALTH_INTERVAL_S * HEALTHY_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -201,7 +210,8 @@ class EcsApp(pulumi.ComponentResource):
                 arns[(svc_name, env)] = put(f"config:{secret_name}", platform.secrets.get(secret_name), env)
             for used, use in svc.uses.items():
                 if used in SHARED_SERVICES:
-                    arns[(svc_name, use.env)] = put(f"shared:{used}", self._data.urls[used], use.env)
+                    arns[(svc_name, use.env)] = put(f"shared:{used}:{use.scheme}", self._data.url(used, use.scheme),
+                                                    use.env)
                 else:
                     arns[(svc_name, use.env)] = put(f"external:{used}", platform.secrets.get(app.external[used].secret),
                                                     use.env)
@@ -311,7 +321,7 @@ class EcsApp(pulumi.ComponentResource):
         self._hooks(svc_name, svc, definition)
 
     def _ecs_service(self, svc_name: str, svc: Service, definition: aws.ecs.TaskDefinition, load_balancers: list,
-                     uses_data: bool, grace_s: int | None = None) -> aws.ecs.Service:
+                     uses_data: bool) -> aws.ecs.Service:
         platform, app = self._platform, self._app
         groups = [self.tasks_group.id] + ([self._data.client_security_group.id] if uses_data else [])
         called = [self.services[c] for c in sorted(self._callees.get(svc_name, ())) if c in self.services]
@@ -327,8 +337,7 @@ class EcsApp(pulumi.ComponentResource):
             network_configuration={"subnets": platform.network.private_subnet_ids, "security_groups": groups,
                                    "assign_public_ip": False},
             load_balancers=load_balancers or None,
-            health_check_grace_period_seconds=(grace_s if grace_s is not None else svc.healthcheck.start_period_s)
-            if load_balancers else None,
+            health_check_grace_period_seconds=grace_period(svc.healthcheck.start_period_s) if load_balancers else None,
             deployment_circuit_breaker={"enable": True, "rollback": True},
             # A service holding data, or a singleton, never runs twice: the old task stops first.
             deployment_maximum_percent=100 if stateful else 200,
@@ -371,7 +380,8 @@ class EcsApp(pulumi.ComponentResource):
         group = aws.lb.TargetGroup(
             f"{app.name}-{key}"[:24], port=port, protocol="HTTP", target_type="ip", vpc_id=platform.network.vpc_id,
             deregistration_delay=DEREGISTRATION_DELAY_S,
-            health_check={"path": health_path, "matcher": "200-399", "interval": 15, "healthy_threshold": 2},
+            health_check={"path": health_path, "matcher": "200-399", "interval": HEALTH_INTERVAL_S,
+                          "timeout": HEALTH_TIMEOUT_S, "healthy_threshold": HEALTHY_THRESHOLD},
             stickiness={"type": "lb_cookie", "enabled": True, "cookie_duration": 86400} if sticky else None,
             tags=self._tags, opts=pulumi.ResourceOptions(parent=self))
         self._target_groups[key] = group
@@ -427,13 +437,13 @@ class EcsApp(pulumi.ComponentResource):
                             "interval": 15, "timeout": 5, "retries": 3, "startPeriod": 5},
             "logConfiguration": awslogs(self.log_group, "edge"),
         })
-        edge = Service.model_validate({"port": EDGE_PORT, "memoryMb": 512, "healthcheck": {"path": "/health"}})
+        edge = Service.model_validate({"port": EDGE_PORT, "memoryMb": 512, "healthcheck": {"path": "/health", "startPeriodS": 5}})
         definition = self._task_definition("edge", edge, containers,
                                            [{"name": "caddy"}, *[{"name": f"site-{n}"} for n, _ in sites]],
                                            f"{app.name}-edge")
         group = self._target_group("edge", EDGE_PORT, "/health")
         self._ecs_service("edge", edge, definition, [{"target_group_arn": group.arn, "container_name": "edge",
-                                                      "container_port": EDGE_PORT}], uses_data=False, grace_s=10)
+                                                      "container_port": EDGE_PORT}], uses_data=False)
 
     def _rules(self, base: int) -> None:
         platform, app = self._platform, self._app

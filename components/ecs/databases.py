@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pulumi
@@ -43,13 +44,35 @@ REDIS_ENGINE_VERSION = "7.1"
 REDIS_FAMILY = "redis7"
 
 
+def rds_url(app: str, password: str, host: str, scheme: str | None = None) -> str:
+    """The app's URL of its RDS database, over TLS: RDS for PostgreSQL 15 and later refuses connections
+    without it (its default parameter group sets `rds.force_ssl` to 1: AWS, Amazon RDS User Guide, "Using
+    SSL with a PostgreSQL DB instance"). libpq, psycopg, Prisma and node-postgres read `sslmode=require`;
+    asyncpg through SQLAlchemy (`postgresql+asyncpg`) reads `ssl=require` instead. docs/ecs.md says what
+    each client verifies and how to check the server's certificate too."""
+    url = datastores.postgres_url(app, password, scheme).replace("@postgres:", f"@{host}:")
+    return url + ("?ssl=require" if scheme and "asyncpg" in scheme else "?sslmode=require")
+
+
+def elasticache_url(token: str, host: str) -> str:
+    """The app's URL of its ElastiCache group: TLS (`rediss://`), whatever scheme one host would use, and
+    its auth token."""
+    return f"rediss://:{token}@{host}:{REDIS_PORT}/0"
+
+
 @dataclass
 class AppData:
     """What one app's services get from the managed data tier."""
 
     client_security_group: aws.ec2.SecurityGroup  # services that use a database wear this one
-    urls: dict[str, pulumi.Output[str]] = field(default_factory=dict)  # "postgres"/"redis" -> secret URL
     ready: list[pulumi.Resource] = field(default_factory=list)
+    # "postgres"/"redis" -> (secret values the URL is made of, how): see url()
+    sources: dict[str, tuple[pulumi.Output, Callable[..., str]]] = field(default_factory=dict)
+
+    def url(self, used: str, scheme: str | None = None) -> pulumi.Output[str]:
+        """The secret connection URL of "postgres" or "redis", with the scheme the service asks for."""
+        values, render = self.sources[used]
+        return pulumi.Output.secret(values.apply(lambda v: render(*v, scheme) if used == "postgres" else render(*v)))
 
 
 class ManagedData(pulumi.ComponentResource):
@@ -121,8 +144,7 @@ class ManagedData(pulumi.ComponentResource):
         passwords = {app.name: generated_password(f"{app.name}-postgres-password", self) for app in apps}
         for app in apps:
             data = self.apps[app.name]
-            data.urls["postgres"] = pulumi.Output.secret(pulumi.Output.all(passwords[app.name], instance.address).apply(
-                lambda a, app=app: datastores.postgres_url(app.name, a[0]).replace("@postgres:", f"@{a[1]}:")))
+            data.sources["postgres"] = (pulumi.Output.all(app.name, passwords[app.name], instance.address), rds_url)
         databases = {app.name: passwords[app.name].apply(lambda pw, app=app: app_database(deployment, app, pw))
                      for app in apps}
         provisions = self._provision(name, databases, master, instance, provisioner, cluster, log_group)
@@ -228,8 +250,8 @@ class ManagedData(pulumi.ComponentResource):
             auth_token=token, snapshot_retention_limit=settings.cache.snapshot_retention_days if keeps_data else 0,
             final_snapshot_identifier=f"berth-{deployment.stack}-{app.name}-redis-final" if prod and keeps_data else None,
             apply_immediately=not prod, tags=self._tags, opts=self._keep() if keeps_data else child)
-        self.apps[app.name].urls["redis"] = pulumi.Output.secret(pulumi.Output.all(
-            token, cluster.primary_endpoint_address).apply(lambda a: f"rediss://:{a[0]}@{a[1]}:{REDIS_PORT}/0"))
+        self.apps[app.name].sources["redis"] = (pulumi.Output.all(token, cluster.primary_endpoint_address),
+                                               elasticache_url)
         self.apps[app.name].ready.append(cluster)
 
 

@@ -14,10 +14,23 @@ import yaml
 from components.ecs.app_service import posix_owner
 from config.app import Service
 from config.fargate import task_size
-from offline.mockrun import REPO, Run, StackConfig, plain_strings
+from offline.mockrun import REPO, Run, plain_strings
 from render.ecs_tasks import OneOffTask, run_task_script
-from tests.support.ecs import (CHM, COLLABRY, EXAMPLES, INGRESS, RAG_GPU, SECRETS, SERVICE, TASK, containers, ecs_config,
-                               group_id, mock_id)
+from tests.support.ecs import (
+    CHM,
+    COLLABRY,
+    ECS_STACKS,
+    EXAMPLES,
+    INGRESS,
+    RAG_GPU,
+    SECRETS,
+    SERVICE,
+    TASK,
+    containers,
+    ecs_config,
+    group_id,
+    mock_id,
+)
 from tests.support.stacks import run_stack, stack_config
 from tests.support.validators import shellcheck
 
@@ -65,34 +78,6 @@ def test_fargate_task_sizes():
 
 
 # --- what is reachable from where ----------------------------------------------------------------------
-
-def test_databases_admit_only_the_services_that_use_them(ecs):
-    """RDS and ElastiCache take connections only from the app's data-client group (and the provisioner),
-    never from an address range; the frontends do not wear that group."""
-    run = ecs(CHM)
-    rules = [r for r in run.of_type(INGRESS) if r.values.get("fromPort") in (5432, 6379)]
-    assert rules and all("cidrIpv4" not in r.values and "cidrIpv6" not in r.values for r in rules)
-    sources = {r.name: r.values["referencedSecurityGroupId"] for r in rules}
-    assert set(sources) == {"data-postgres-from-mediahub", "data-postgres-from-provisioner", "mediahub-redis-from-mediahub"}
-    clients = run.get("aws:ec2/securityGroup:SecurityGroup", "mediahub-data-clients")
-    client_id = group_id(run, clients.name)
-    assert sources["data-postgres-from-mediahub"] == client_id
-    wearing = {s.name for s in run.of_type(SERVICE)
-               if client_id in s.values["networkConfiguration"]["securityGroups"]}
-    assert wearing == {"mediahub-backend"}
-
-
-def test_no_database_is_public_and_all_storage_is_encrypted(ecs):
-    run = ecs(CHM)
-    rds = run.get("aws:rds/instance:Instance", "data-postgres")
-    assert rds.values["publiclyAccessible"] is False and rds.values["storageEncrypted"] is True
-    assert rds.values["engineVersion"] == "17"
-    for cache in run.of_type("aws:elasticache/replicationGroup:ReplicationGroup"):
-        assert cache.values["transitEncryptionEnabled"] and cache.values["atRestEncryptionEnabled"]
-    assert run.get("aws:efs/fileSystem:FileSystem", "files").values["encrypted"] is True
-    for service in run.of_type(SERVICE):
-        assert service.values["networkConfiguration"]["assignPublicIp"] is False
-
 
 def test_one_app_cannot_reach_anothers_services(ecs):
     """Each app's tasks admit only the app itself and the load balancer; aliases live in the app's own namespace."""
@@ -173,7 +158,7 @@ def test_prefix_stripping_goes_through_the_apps_edge_proxy(ecs):
 
 
 def test_the_edge_proxys_caddyfile_is_valid(ecs, tmp_path):
-    from tests.support.validators import caddy  # noqa: PLC0415
+    from tests.support.validators import caddy
     edge = containers(ecs(CHM), "chatbot-edge")["edge"]
     caddy("validate", next(e["value"] for e in edge["environment"] if e["name"] == "CADDYFILE"), tmp_path)
 
@@ -214,17 +199,6 @@ def test_an_apps_execution_role_reads_only_its_own_secrets_and_images(ecs):
         assert by_sid["OwnImages"]["Resource"] == [f"arn:aws:ecr:us-east-1:123456789012:repository/berth/chm-ecs-prod/"
                                                    f"{app}-{service}" for service in ("backend", "frontend")]
         assert "*" not in json.dumps(by_sid["OwnSecrets"])
-
-
-def test_database_urls_are_generated_and_secret(ecs):
-    run = ecs(CHM)
-    redis = next(v for v in run.of_type("aws:secretsmanager/secretVersion:SecretVersion") if v.name == "mediahub-redis-url")
-    url = redis.values["secretString"]
-    assert url.startswith("rediss://:") and url.endswith(".cache.amazonaws.com:6379/0")  # TLS, the auth token
-    postgres = next(v for v in run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
-                    if v.name == "mediahub-database-url")
-    assert postgres.values["secretString"].startswith("postgresql://mediahub:")
-    assert ".rds.amazonaws.com:5432/mediahub" in postgres.values["secretString"]
 
 
 # --- what survives destroy --------------------------------------------------------------------------
@@ -286,79 +260,6 @@ def test_two_services_mounting_one_volume_share_its_access_point(tmp_path):
         assert volume["efsVolumeConfiguration"]["authorizationConfig"]["accessPointId"] == mock_id("fsap", pdfs)
         mounts = {m["containerPath"]: m["sourceVolume"] for m in containers(run, f"chatbot-{service}")[service]["mountPoints"]}
         assert mounts[path] == "volume-pdfs"
-
-
-def test_databases_are_provisioned_by_a_one_off_task_before_the_apps_start(ecs):
-    run = ecs(CHM)
-    provision = run.get("command:local:Command", "mediahub-postgres-provision")
-    backend = run.get(SERVICE, "mediahub-backend")
-    assert provision.urn in backend.dependencies
-    assert "aws ecs run-task" in provision.values["create"] and "aws ecs wait tasks-stopped" in provision.values["create"]
-    sql = next(v for v in run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
-               if v.name == "mediahub-postgres.provision-sql")
-    assert sql.is_secret("secretString")
-    assert 'GRANT "mediahub" TO CURRENT_USER;' in sql.values["secretString"]
-    (container,) = json.loads(run.get(TASK, "mediahub-postgres-provision").values["containerDefinitions"])
-    env = {e["name"]: e["value"] for e in container["environment"]}
-    assert (env["PGUSER"], env["PGDATABASE"], env["PGSSLMODE"]) == ("berth_admin", "postgres", "require")
-
-
-def test_each_apps_database_is_provisioned_by_its_own_task(tmp_path):
-    """As on one host: one app's failing init SQL stops its own deploy, never another app's. With a
-    second Postgres app (youtube-talker) beside mediahub, each has its own SQL secret, task and run,
-    and each app's services wait for their own provisioning only."""
-    apps = StackConfig.from_file(EXAMPLES / CHM).object("berth:apps")
-    apps["youtube-talker"] = {"services": {name: {"build": {"context": "../youtube-talker"}, "version": "3f9c2a1"}
-                                           for name in ("backend", "frontend")}}
-    config = stack_config("prod", stack_file=EXAMPLES / CHM, plain={"berth:apps": apps}, secrets={
-        **SECRETS[CHM], "berth:youtubeTalkerOpenrouterApiKey": "or-test", "berth:youtubeTalkerSupadataApiKey": "sd-test"})
-    run = run_stack(tmp_path, "chm-ecs-prod", config)
-    runs = {r.name: r for r in run.of_type("command:local:Command") if r.name.endswith("-postgres-provision")}
-    assert not [r for r in run.of_type("command:local:Command") if r.name.endswith("-postgres-init")]  # no init SQL
-    assert set(runs) == {"mediahub-postgres-provision", "youtube-talker-postgres-provision"}
-    sql = {v.name: v.values["secretString"] for v in run.of_type("aws:secretsmanager/secretVersion:SecretVersion")}
-    tasks = {t.name: json.loads(t.values["containerDefinitions"]) for t in run.of_type(TASK)}
-    for app, other in (("mediahub", "youtube_talker"), ("youtube-talker", "mediahub")):
-        own = sql[f"{app}-postgres.provision-sql"]
-        assert f'CREATE DATABASE "{app.replace("-", "_")}"' in own and f'"{other}"' not in own
-        (container,) = tasks[f"{app}-postgres-provision"]  # the app's own task reads the app's own SQL
-        assert {s["name"]: s["valueFrom"] for s in container["secrets"]}["PROVISION_SQL"].endswith(
-            f":secret/{app}-postgres.provision-sql")
-        assert runs[f"{app}-postgres-provision"].urn in run.get(SERVICE, f"{app}-backend").dependencies
-        other_run = runs[f"{'youtube-talker' if app == 'mediahub' else 'mediahub'}-postgres-provision"]
-        assert other_run.urn not in run.get(SERVICE, f"{app}-backend").dependencies
-
-
-def test_init_sql_runs_in_a_task_of_its_own_as_the_apps_role_without_the_masters_password(tmp_path):
-    """The admin task has the master's password and berth's SQL; the init task, after it, has the app's
-    password and the app's SQL, and psql sends that as one query (`-c`): no meta-command is read."""
-    apps = tmp_path / "berth" / "apps"
-    apps.mkdir(parents=True)
-    for source in (REPO / "apps").iterdir():
-        (apps / source.name).write_bytes(source.read_bytes())
-    mediahub = yaml.safe_load((apps / "mediahub.yaml").read_text())
-    mediahub["database"] = {"initSql": "mediahub-init.sql", "extensions": ["pg_trgm"]}
-    (apps / "mediahub.yaml").write_text(yaml.safe_dump(mediahub, sort_keys=False))
-    (apps / "mediahub-init.sql").write_text("\\! id\nCREATE TABLE IF NOT EXISTS notes (body text);\n")
-    run = run_stack(tmp_path, "chm-ecs-prod", ecs_config(CHM))
-    admin, init = (run.get("command:local:Command", f"mediahub-postgres-{step}") for step in ("provision", "init"))
-    assert admin.urn in init.dependencies and init.urn in run.get(SERVICE, "mediahub-backend").dependencies
-    (container,) = json.loads(run.get(TASK, "mediahub-postgres-init").values["containerDefinitions"])
-    assert container["command"] == ["sh", "-c", 'exec psql -X -w -q -c "$INIT_SQL"']
-    env = {e["name"]: e["value"] for e in container["environment"]}
-    assert (env["PGUSER"], env["PGDATABASE"], env["PGSSLMODE"]) == ("mediahub", "mediahub", "require")
-    secrets = {s["name"]: s["valueFrom"].rsplit(":secret/", 1)[1] for s in container["secrets"]}
-    assert secrets == {"INIT_SQL": "mediahub-postgres.init-sql", "PGPASSWORD": "mediahub-postgres.password"}
-    assert container["readonlyRootFilesystem"] is True and container["linuxParameters"]["capabilities"]["drop"] == ["ALL"]
-    values = {v.name: v.values["secretString"] for v in run.of_type("aws:secretsmanager/secretVersion:SecretVersion")}
-    assert values["mediahub-postgres.init-sql"].startswith("-- ")
-    assert values["mediahub-postgres.init-sql"].endswith("\n\\! id\nCREATE TABLE IF NOT EXISTS notes (body text);\n")
-    assert "notes" not in values["mediahub-postgres.provision-sql"]
-    assert values["mediahub-postgres.password"] in values["mediahub-postgres.provision-sql"]
-    # the init tasks' execution role reads the app's two secrets, never the master's password
-    policy = json.loads(run.get("aws:iam/rolePolicy:RolePolicy", "data-init").values["policy"])
-    (readable,) = [s["Resource"] for s in policy["Statement"] if s["Sid"] == "OwnSecrets"]
-    assert sorted(r.rsplit(":secret/", 1)[1] for r in readable) == ["mediahub-postgres.init-sql", "mediahub-postgres.password"]
 
 
 def test_one_off_task_script_fails_unless_the_container_exits_zero(tmp_path):
@@ -444,3 +345,18 @@ def test_efs_access_points_belong_to_the_services_volume_owner(fields, owner):
     """The same owner a fresh volume gets on one host: `volumeOwner`, else a numeric `user`, else root."""
     svc = Service.model_validate({"image": "a:1", "port": 80, "healthcheck": {"path": "/"}, **fields})
     assert posix_owner(svc) == owner
+
+
+@pytest.mark.parametrize("example", ECS_STACKS)
+def test_no_task_is_killed_before_the_load_balancer_can_call_it_healthy(ecs, example):
+    """A service's grace period covers its container's start period and the load balancer's passes to healthy."""
+    run = ecs(example)
+    groups = {g.state["arn"]: g.values["healthCheck"] for g in run.of_type("aws:lb/targetGroup:TargetGroup")}
+    balanced = [s for s in run.of_type(SERVICE) if s.values.get("loadBalancers")]
+    assert balanced
+    for service in balanced:
+        (target,) = service.values["loadBalancers"]
+        check = groups[target["targetGroupArn"]]
+        start = containers(run, service.name)[target["containerName"]]["healthCheck"]["startPeriod"]
+        assert service.values["healthCheckGracePeriodSeconds"] >= start + check["interval"] * check["healthyThreshold"]
+        assert check["timeout"] < check["interval"]

@@ -15,7 +15,15 @@ from components.ecs.service_connect import KEEP_ALIVE_MARGIN_S, HopTimeout, hop_
 from config.app import App
 from config.calls import callees
 from offline.mockrun import REPO
-from tests.support.ecs import CHM, COLLABRY, ECS_STACKS, RAG_GPU, SERVICE, containers, ecs_config
+from tests.support.ecs import (
+    CHM,
+    COLLABRY,
+    ECS_STACKS,
+    RAG_GPU,
+    SERVICE,
+    containers,
+    ecs_config,
+)
 from tests.support.stacks import run_stack
 
 

@@ -177,10 +177,9 @@ def shape_findings(value: Any, shape: Shape, where: str) -> list[str]:
             out.append(f"{where}: {value!r} is not one of {shape.enum}")
         if "pattern" in meta and not java_pattern(meta["pattern"]).fullmatch(value):
             out.append(f"{where}: {value!r} does not match {meta['pattern']!r}")
-    elif isinstance(value, (int, float)) and not isinstance(value, bool) and shape.type_name in (
-            "integer", "long", "double", "float"):
-        if "max" in meta and value > meta["max"]:
-            out.append(f"{where}: {value} is above the maximum {meta['max']}")
+    elif (isinstance(value, (int, float)) and not isinstance(value, bool)
+          and shape.type_name in ("integer", "long", "double", "float") and "max" in meta and value > meta["max"]):
+        out.append(f"{where}: {value} is above the maximum {meta['max']}")
     return out
 
 

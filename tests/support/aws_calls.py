@@ -68,6 +68,11 @@ EC2_TAGS = {
 }
 
 
+def alias_target(aliases: list[dict]) -> dict:
+    (alias,) = aliases  # a record has one alias target
+    return {"DNSName": alias["name"], "HostedZoneId": alias["zoneId"], "EvaluateTargetHealth": alias["evaluateTargetHealth"]}
+
+
 def ec2_tags(kind: str) -> To:
     return To("TagSpecifications", tag_specs(EC2_TAGS[kind]))
 
@@ -422,9 +427,7 @@ CALLS: dict[str, list[Call]] = {
             "Name": r.values["name"], "Type": r.values["type"],
             **({"TTL": r.values["ttl"], "ResourceRecords": [{"Value": v} for v in r.values.get("records", [])]}
                if "ttl" in r.values else {}),
-            **({"AliasTarget": {"DNSName": a["name"], "HostedZoneId": a["zoneId"],
-                                "EvaluateTargetHealth": a["evaluateTargetHealth"]} for a in r.values["aliases"]}
-               if r.values.get("aliases") else {})}}]}})],
+            **({"AliasTarget": alias_target(r.values["aliases"])} if r.values.get("aliases") else {})}}]}})],
     "s3/bucket:Bucket": [
         Call("s3", "CreateBucket", {"bucketPrefix": Skip("the bucket's name, fixed below"), "tags": Skip(
             "PutBucketTagging, below"), "forceDestroy": Skip("the provider empties the bucket before DeleteBucket")},

@@ -8,6 +8,7 @@ checked too.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -200,8 +201,6 @@ def iam_policies(sent: list[Sent]) -> Iterator[tuple[Sent, str]]:
 
 
 def user_data(sent: list[Sent]) -> Iterator[tuple[Sent, str]]:
-    import base64  # noqa: PLC0415
-
     for s in (*_of(sent, "RunInstances"), *_of(sent, "CreateLaunchTemplate")):
         encoded = s.request.get("UserData") or s.request.get("LaunchTemplateData", {}).get("UserData")
         if encoded and len(base64.b64decode(encoded)) > USER_DATA_MAX:
