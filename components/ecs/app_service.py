@@ -128,6 +128,11 @@ class EcsApp(pulumi.ComponentResource):
         self._target_groups: dict[str, aws.lb.TargetGroup] = {}
         self._timeouts = hop_timeouts(app, idle_timeout(deployment))
         self._callees = {**callees(app), EDGE: set(edge_callees(app))}
+        # Target groups and their listener rules first: ECS refuses a service whose target group no load
+        # balancer forwards to yet ("does not have an associated load balancer"), so each waits for its rules.
+        for key, (port, health_path, sticky) in self._targets().items():
+            self._target_group(key, port, health_path, sticky)
+        self._forwarding = self._rules(rule_base)
         for svc_name in call_order(app):  # each after the services it calls
             svc = app.services[svc_name]
             if svc.kind != "server":
@@ -135,7 +140,6 @@ class EcsApp(pulumi.ComponentResource):
             self._service(svc_name, svc)
         if needs_edge(app):
             self._edge()
-        self._rules(rule_base)
         self.url = deployment.url(app)
         self.register_outputs({"url": self.url, "services": {n: s.name for n, s in self.services.items()}})
 
@@ -311,11 +315,8 @@ class EcsApp(pulumi.ComponentResource):
                                                 awslogs(self.log_group, svc_name)))
         definition = self._task_definition(svc_name, svc, containers, self._volume_args(svc, svc_name),
                                            f"{app.name}-{svc_name}")
-        routed = any(r.service == svc_name and not (r.strip_prefix or r.spa) for r in app.routes.values())
         load_balancers = []
-        if routed:
-            group = self._target_group(svc_name, svc.port, svc.healthcheck.path or "/",
-                                       sticky=any(r.sticky for r in app.routes.values() if r.service == svc_name))
+        if (group := self._target_groups.get(svc_name)) is not None:
             load_balancers = [{"target_group_arn": group.arn, "container_name": svc_name, "container_port": svc.port}]
         self._ecs_service(svc_name, svc, definition, load_balancers, uses_data=any(u in SHARED_SERVICES for u in svc.uses))
         self._hooks(svc_name, svc, definition)
@@ -325,7 +326,8 @@ class EcsApp(pulumi.ComponentResource):
         platform, app = self._platform, self._app
         groups = [self.tasks_group.id] + ([self._data.client_security_group.id] if uses_data else [])
         called = [self.services[c] for c in sorted(self._callees.get(svc_name, ())) if c in self.services]
-        depends = [*called, *(self._data.ready if uses_data else []), *platform.mount_targets,
+        depends = [*called, *self._forwarding.get(svc_name, []), *(self._data.ready if uses_data else []),
+                   *platform.mount_targets,
                    *([platform.capacity] if svc.gpu else [])]
         stateful = svc.stateful
         scaled = svc.max_replicas is not None
@@ -441,20 +443,34 @@ class EcsApp(pulumi.ComponentResource):
         definition = self._task_definition("edge", edge, containers,
                                            [{"name": "caddy"}, *[{"name": f"site-{n}"} for n, _ in sites]],
                                            f"{app.name}-edge")
-        group = self._target_group("edge", EDGE_PORT, "/health")
+        group = self._target_groups[EDGE]
         self._ecs_service("edge", edge, definition, [{"target_group_arn": group.arn, "container_name": "edge",
                                                       "container_port": EDGE_PORT}], uses_data=False)
 
-    def _rules(self, base: int) -> None:
+    def _targets(self) -> dict[str, tuple[int, str, bool]]:
+        """What the load balancer forwards to: target -> (port, health check path, sticky)."""
+        app, targets = self._app, {}
+        for route in app.routes.values():
+            if through_edge(app, route):
+                targets[EDGE] = (EDGE_PORT, "/health", False)
+            else:
+                svc = app.services[route.service]
+                sticky = any(r.sticky for r in app.routes.values() if r.service == route.service)
+                targets[route.service] = (svc.port, svc.healthcheck.path or "/", sticky)
+        return targets
+
+    def _rules(self, base: int) -> dict[str, list[aws.lb.ListenerRule]]:
+        """The app's listener rules, by the target they forward to."""
         platform, app = self._platform, self._app
         host = platform.deployment.hostname(app)
+        forwarding: dict[str, list[aws.lb.ListenerRule]] = {}
         for rank, path in enumerate(route_order(app)):
             route = app.routes[path]
-            target = ("edge" if route.strip_prefix or route.spa or app.services[route.service].kind == "static"
-                      else route.service)
+            target = EDGE if through_edge(app, route) else route.service
             key = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "root"
-            platform.load_balancer.forward(f"{app.name}-route-{key}", host, path, base + rank,
-                                           self._target_groups[target], parent=self)
+            forwarding.setdefault(target, []).append(platform.load_balancer.forward(
+                f"{app.name}-route-{key}", host, path, base + rank, self._target_groups[target], parent=self))
+        return forwarding
 
 
 def endpoints_trigger(called: list[aws.ecs.Service]) -> dict:

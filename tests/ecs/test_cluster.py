@@ -6,6 +6,7 @@ import yaml
 
 from offline.mockrun import REPO
 from tests.support.ecs import RAG_GPU, SERVICE, containers, ecs_config
+from tests.support.policy import policy_violations
 from tests.support.stacks import run_stack
 
 COMMAND = "command:local:Command"
@@ -40,3 +41,8 @@ def test_a_gpu_services_after_deploy_hook_runs_on_the_gpu_capacity(tmp_path, ecs
     assert f"--capacity-provider-strategy capacityProvider={provider},weight=1" in script
     assert "--launch-type" not in script
     assert containers(run, "rag-ollama")["ollama"]["resourceRequirements"] == [{"type": "GPU", "value": "1"}]
+
+
+def test_the_gpu_variant_passes_the_policy_pack(ecs):
+    """chm-ecs and collabry-ecs are judged with every example (tests/test_policy_pack.py); this is the third."""
+    assert policy_violations(ecs(RAG_GPU)) == []

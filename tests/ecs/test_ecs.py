@@ -360,3 +360,16 @@ def test_no_task_is_killed_before_the_load_balancer_can_call_it_healthy(ecs, exa
         start = containers(run, service.name)[target["containerName"]]["healthCheck"]["startPeriod"]
         assert service.values["healthCheckGracePeriodSeconds"] >= start + check["interval"] * check["healthyThreshold"]
         assert check["timeout"] < check["interval"]
+
+
+@pytest.mark.parametrize("example", ECS_STACKS)
+def test_a_routed_service_is_created_after_the_rules_that_forward_to_it(ecs, example):
+    """CreateService refuses a target group no load balancer forwards to yet."""
+    run = ecs(example)
+    rules = run.of_type("aws:lb/listenerRule:ListenerRule")
+    balanced = [s for s in run.of_type(SERVICE) if s.values.get("loadBalancers")]
+    assert balanced
+    for service in balanced:
+        (target,) = service.values["loadBalancers"]
+        forwarding = {r.urn for r in rules if r.values["actions"][0]["targetGroupArn"] == target["targetGroupArn"]}
+        assert forwarding and forwarding <= set(service.dependencies), service.name
