@@ -15,12 +15,13 @@ import pytest
 
 from offline.mockrun import Resource, Run
 from tests.support.aws_check import findings, operations
-from tests.support.ecs import ECS_STACKS, ecs_run
+from tests.support.ecs import CHM, ECS_STACKS, ecs_run
 from tests.support.stacks import run_stack
 from tests.test_systems import EC2_EXAMPLES, env_stack, example_config
 
 EC2_STACKS = ["staging", "prod", *EC2_EXAMPLES]
-STACKS = [("ec2", s) for s in EC2_STACKS] + [("ecs", s) for s in ECS_STACKS]
+# ECS staging differs from prod in what it keeps and protects: CHM's staging copy stands for it.
+STACKS = [("ec2", s) for s in EC2_STACKS] + [("ecs", s) for s in ECS_STACKS] + [("ecs-staging", CHM)]
 _examples: dict[str, Run] = {}
 
 
@@ -30,8 +31,9 @@ def stack_run(request, tmp_path_factory):
     def _run(stack: str, kind: str = "ec2") -> Run:
         if stack in ("staging", "prod"):
             return request.getfixturevalue("deploy")(stack)
-        if kind == "ecs":
-            return ecs_run(stack, tmp_path_factory.getbasetemp() / "ecs-runs")
+        if kind.startswith("ecs"):
+            return ecs_run(stack, tmp_path_factory.getbasetemp() / "ecs-runs",
+                           "staging" if kind == "ecs-staging" else "prod")
         if stack not in _examples:
             tmp = tmp_path_factory.mktemp(Path(stack).parent.name)
             _examples[stack] = run_stack(tmp, f"{Path(stack).parent.name}-{env_stack(stack)}", example_config(stack))
