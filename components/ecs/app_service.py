@@ -25,10 +25,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_command as command
 
-from components.app_stack import copy_site, substitute
+from components.app_stack import substitute
 from components.container import probe_command
+from components.ecs import edge, scratch
 from components.ecs.databases import AppData, awslogs, task_execution_role
-from components.ecs import scratch
 from components.ecs.load_balancer import LoadBalancer, idle_timeout
 from components.ecs.network import EcsNetwork
 from components.ecs.secret_store import SecretStore
@@ -42,10 +42,8 @@ from config.calls import call_order, callees
 from config.deployment import Deployment
 from config.fargate import task_size
 from config.stack import EcsHostSettings
-from render import caddyfile
 from render.ecs_tasks import OneOffTask, run_task_script
 
-EDGE_PORT = 8080
 SCALE_ON_CPU_PERCENT = 60
 STOP_TIMEOUT_S = 30
 DEREGISTRATION_DELAY_S = 30
@@ -83,16 +81,6 @@ def posix_owner(svc: Service) -> tuple[int, int]:
     return svc.volume_owner_ids or (0, 0)
 
 
-def needs_edge(app: App) -> bool:
-    """Routes the ALB cannot serve itself: a stripped prefix, a single-page app's fallback, static files."""
-    return any(through_edge(app, r) for r in app.routes.values())
-
-
-def edge_callees(app: App) -> list[str]:
-    """The servers the edge proxy forwards to."""
-    return sorted({r.service for r in app.routes.values() if through_edge(app, r) and app.services[r.service].kind == "server"})
-
-
 def route_order(app: App) -> list[str]:
     """Most specific path first, `/` last: the ALB takes the first rule that matches."""
     return sorted(app.routes, key=lambda p: (p == "/", -len(p.rstrip("/")), p))
@@ -127,7 +115,7 @@ class EcsApp(pulumi.ComponentResource):
         self.task_definitions: dict[str, aws.ecs.TaskDefinition] = {}
         self._target_groups: dict[str, aws.lb.TargetGroup] = {}
         self._timeouts = hop_timeouts(app, idle_timeout(deployment))
-        self._callees = {**callees(app), EDGE: set(edge_callees(app))}
+        self._callees = {**callees(app), EDGE: set(edge.callees(app))}
         # Target groups and their listener rules first: ECS refuses a service whose target group no load
         # balancer forwards to yet ("does not have an associated load balancer"), so each waits for its rules.
         for key, (port, health_path, sticky) in self._targets().items():
@@ -138,7 +126,7 @@ class EcsApp(pulumi.ComponentResource):
             if svc.kind != "server":
                 continue
             self._service(svc_name, svc)
-        if needs_edge(app):
+        if edge.needed(app):
             self._edge()
         self.url = deployment.url(app)
         self.register_outputs({"url": self.url, "services": {n: s.name for n, s in self.services.items()}})
@@ -160,8 +148,8 @@ class EcsApp(pulumi.ComponentResource):
                                          description="the services of the app reach each other", opts=child)
         ports = {self._app.services[r.service].port for r in app.routes.values()
                  if self._app.services[r.service].kind == "server"}
-        if needs_edge(app):
-            ports.add(EDGE_PORT)
+        if edge.needed(app):
+            ports.add(edge.PORT)
         for port in sorted(p for p in ports if p):
             aws.vpc.SecurityGroupIngressRule(
                 f"{app.name}-from-alb-{port}", security_group_id=group.id, ip_protocol="tcp", from_port=port,
@@ -410,49 +398,21 @@ class EcsApp(pulumi.ComponentResource):
     # --- the edge proxy and the load balancer's rules ----------------------------------------------------
 
     def _edge(self) -> None:
-        """Caddy for what the ALB cannot do: the same route rendering as one host, upstreams by alias."""
-        platform, app = self._platform, self._app
-        deployment = platform.deployment
-        config = caddyfile.render(edge_plan(deployment, app))
-        sites = [(svc_name, svc) for svc_name, svc in app.services.items() if svc.kind == "static"]
-        containers = [{
-            "name": f"site-{svc_name}", "image": self._image(svc_name, svc), "essential": False,
-            "command": ["sh", "-c", copy_site(svc.site_path)], "readonlyRootFilesystem": True,
-            "mountPoints": [{"sourceVolume": f"site-{svc_name}", "containerPath": "/out"}],
-            "linuxParameters": {"capabilities": {"drop": ["ALL"], "add": []}},
-            "logConfiguration": awslogs(self.log_group, "edge"),
-        } for svc_name, svc in sites]
-        containers.append({
-            "name": "edge", "image": deployment.settings.proxy.image, "essential": True,
-            "command": ["sh", "-c", 'printf "%s" "$CADDYFILE" > /run/caddy/Caddyfile && '
-                                    "exec caddy run --config /run/caddy/Caddyfile --adapter caddyfile"],
-            "environment": [{"name": "CADDYFILE", "value": config}, {"name": "XDG_DATA_HOME", "value": "/run/caddy/data"},
-                            {"name": "XDG_CONFIG_HOME", "value": "/run/caddy/config"}],
-            "readonlyRootFilesystem": True, "privileged": False,
-            "linuxParameters": {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"], "add": []}},
-            "portMappings": [{"name": "edge", "containerPort": EDGE_PORT, "protocol": "tcp", "appProtocol": "http"}],
-            "mountPoints": [{"sourceVolume": "caddy", "containerPath": "/run/caddy"},
-                            *[{"sourceVolume": f"site-{n}", "containerPath": conventions.site_root(app.name, n),
-                               "readOnly": True} for n, _ in sites]],
-            "dependsOn": [{"containerName": f"site-{n}", "condition": "SUCCESS"} for n, _ in sites],
-            "healthCheck": {"command": ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{EDGE_PORT}/health"],
-                            "interval": 15, "timeout": 5, "retries": 3, "startPeriod": 5},
-            "logConfiguration": awslogs(self.log_group, "edge"),
-        })
-        edge = Service.model_validate({"port": EDGE_PORT, "memoryMb": 512, "healthcheck": {"path": "/health", "startPeriodS": 5}})
-        definition = self._task_definition("edge", edge, containers,
-                                           [{"name": "caddy"}, *[{"name": f"site-{n}"} for n, _ in sites]],
-                                           f"{app.name}-edge")
+        """Caddy for what the ALB cannot do (components/ecs/edge.py), with the static sites' files."""
+        app = self._app
+        sites = {n: self._image(n, svc) for n, svc in app.services.items() if svc.kind == "static"}
+        containers, volumes = edge.task(self._platform.deployment, app, sites, awslogs(self.log_group, "edge"))
+        definition = self._task_definition(EDGE, edge.SERVICE, containers, volumes, f"{app.name}-edge")
         group = self._target_groups[EDGE]
-        self._ecs_service("edge", edge, definition, [{"target_group_arn": group.arn, "container_name": "edge",
-                                                      "container_port": EDGE_PORT}], uses_data=False)
+        self._ecs_service(EDGE, edge.SERVICE, definition, [{"target_group_arn": group.arn, "container_name": EDGE,
+                                                            "container_port": edge.PORT}], uses_data=False)
 
     def _targets(self) -> dict[str, tuple[int, str, bool]]:
         """What the load balancer forwards to: target -> (port, health check path, sticky)."""
         app, targets = self._app, {}
         for route in app.routes.values():
             if through_edge(app, route):
-                targets[EDGE] = (EDGE_PORT, "/health", False)
+                targets[EDGE] = (edge.PORT, "/health", False)
             else:
                 svc = app.services[route.service]
                 sticky = any(r.sticky for r in app.routes.values() if r.service == route.service)
@@ -481,20 +441,3 @@ def endpoints_trigger(called: list[aws.ecs.Service]) -> dict:
         return {}
     ids = pulumi.Output.all(*[c.id for c in called]).apply(lambda found: ",".join(found))
     return {"force_new_deployment": True, "triggers": {"endpoints": ids}}
-
-
-def edge_plan(deployment: Deployment, app: App) -> caddyfile.ProxyPlan:
-    """The app's routes as the edge proxy serves them: plain HTTP behind the ALB, upstreams by alias."""
-    rules = []
-    for path, route in app.routes.items():
-        svc = app.services[route.service]
-        body = route.max_body_mb or app.max_body_mb
-        if svc.kind == "static":
-            rules.append(caddyfile.Rule(path=path, max_body_mb=body, strip_prefix=True, spa=route.spa,
-                                        static_root=conventions.site_root(app.name, route.service)))
-        else:
-            rules.append(caddyfile.Rule(path=path, max_body_mb=body, upstreams=(f"{route.service}:{svc.port}",),
-                                        strip_prefix=route.strip_prefix, stream=route.stream,
-                                        timeout_s=route.timeout_s, sticky=route.sticky))
-    return caddyfile.ProxyPlan(sites=(caddyfile.Site(deployment.hostname(app), tuple(rules), caddyfile.site_headers(app)),),
-                               tls=False, http_port=EDGE_PORT, real_ip=False)
