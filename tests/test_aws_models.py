@@ -9,20 +9,17 @@ an input nobody mapped is a finding too. The checker's own tests (below) show it
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from offline.mockrun import Resource, Run
 from tests.support.aws_check import findings, operations
 from tests.support.ecs import CHM, ECS_STACKS, ecs_run
-from tests.support.stacks import run_stack
-from tests.test_systems import EC2_EXAMPLES, env_stack, example_config
+from tests.test_systems import EC2_EXAMPLES, system_run
 
 EC2_STACKS = ["staging", "prod", *EC2_EXAMPLES]
 # ECS staging differs from prod in what it keeps and protects: CHM's staging copy stands for it.
 STACKS = [("ec2", s) for s in EC2_STACKS] + [("ecs", s) for s in ECS_STACKS] + [("ecs-staging", CHM)]
-_examples: dict[str, Run] = {}
 
 
 @pytest.fixture
@@ -34,10 +31,7 @@ def stack_run(request, tmp_path_factory):
         if kind.startswith("ecs"):
             return ecs_run(stack, tmp_path_factory.getbasetemp() / "ecs-runs",
                            "staging" if kind == "ecs-staging" else "prod")
-        if stack not in _examples:
-            tmp = tmp_path_factory.mktemp(Path(stack).parent.name)
-            _examples[stack] = run_stack(tmp, f"{Path(stack).parent.name}-{env_stack(stack)}", example_config(stack))
-        return _examples[stack]
+        return system_run(stack, tmp_path_factory.getbasetemp())
     return _run
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from offline.mockrun import REPO, Run, plain_strings
 from tests.support.stacks import run_stack, stack_config
 from tests.support.validators import caddy, caddyfile_of, cloud_init_schema, shellcheck
-from offline.mockrun import REPO, Run, plain_strings
 
 EXAMPLES = REPO / "examples"
 SUPPORT, COLLABRY = "customer-support/Pulumi.prod.yaml", "collabry/Pulumi.prod.yaml"
@@ -45,18 +45,20 @@ def example_config(example: str, plain=None):
     return stack_config(env_stack(example), stack_file=EXAMPLES / example, secrets=SECRETS[example], plain=plain)
 
 
+_runs: dict[str, Run] = {}
+
+
+def system_run(example: str, tmp_root: Path) -> Run:
+    """The example's run, once per session (a prod run takes a second or more); other files share it."""
+    if example not in _runs:
+        tmp = tmp_root / f"system-{Path(example).parent.name}-{env_stack(example)}"
+        _runs[example] = run_stack(tmp, f"{Path(example).parent.name}-{env_stack(example)}", example_config(example))
+    return _runs[example]
+
+
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
-    """Run each example once per module (a prod run takes a second or more) and share the record."""
-    runs: dict[str, Run] = {}
-
-    def _run(example: str) -> Run:
-        if example not in runs:
-            tmp = tmp_path_factory.mktemp(Path(example).parent.name)
-            runs[example] = run_stack(tmp, f"{Path(example).parent.name}-{env_stack(example)}", example_config(example))
-        return runs[example]
-
-    return _run
+    return lambda example: system_run(example, tmp_path_factory.getbasetemp())
 
 
 # --- reading a run -----------------------------------------------------------------------------------
