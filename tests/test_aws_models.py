@@ -9,6 +9,7 @@ an input nobody mapped is a finding too. The checker's own tests (below) show it
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -98,6 +99,9 @@ def test_fargate_sizes_rule_priorities_and_condition_values():
                     memory="512", requiresCompatibilities=["FARGATE"], containerDefinitions=json.dumps(
                         [{"name": "app", "image": "app:1", "essential": True}]))
     assert any("no task of 512 CPU units with 512 MiB" in f for f in problems(task))
+    tmpfs = replace(task, inputs={**task.inputs, "memory": "1024", "containerDefinitions": json.dumps([{
+        "name": "app", "image": "app:1", "linuxParameters": {"tmpfs": [{"containerPath": "/tmp", "size": 64}]}}])})
+    assert any("Fargate does not support linuxParameters.tmpfs" in f for f in problems(tmpfs))
     found = problems(rule("one", 101, ["/a"]), rule("two", 101, ["/b", "/b/*", "/c", "/d", "/e"]))
     assert any("priority 101 is" in f for f in found) and any("6 condition values" in f for f in found)
 

@@ -9,9 +9,9 @@ of the task, which must exit 0 before the service's starts, gives each volume mo
 root, the directories' owner, so it needs no capability at all.
 
 Not `linuxParameters.tmpfs`: botocore's ECS model (1.44.8) no longer notes it as unsupported on
-Fargate, but AWS's API reference for LinuxParameters still says "If you're using tasks that use the
-Fargate launch type, the tmpfs parameter isn't supported"; a refused RegisterTaskDefinition would stop
-the first deploy, and the scratch volume works on both.
+Fargate, but AWS's Developer Guide still does ("Amazon ECS task definition differences for the Fargate
+launch type": "The devices, sharedMemorySize, and tmpfs parameters are not supported"); a refused
+RegisterTaskDefinition would stop the first deploy, and the scratch volume works on both.
 """
 
 from __future__ import annotations

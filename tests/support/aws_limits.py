@@ -108,6 +108,27 @@ def fargate_sizes(sent: list[Sent]) -> Iterator[tuple[Sent, str]]:
                 yield s, f"Fargate runs no task of {cpu} CPU units with {memory} MiB"
 
 
+# ecs, Amazon ECS Developer Guide, "Amazon ECS task definition differences for the Fargate launch type":
+# "for capabilities the only capability you can add is CAP_SYS_PTRACE. The devices, sharedMemorySize, and
+# tmpfs parameters are not supported"; privileged is not valid.
+FARGATE_UNSUPPORTED_LINUX = ("devices", "sharedMemorySize", "tmpfs")
+
+
+def fargate_parameters(sent: list[Sent]) -> Iterator[tuple[Sent, str]]:
+    for s in _of(sent, "RegisterTaskDefinition"):
+        if "FARGATE" not in s.request.get("requiresCompatibilities", []):
+            continue
+        for container in s.request["containerDefinitions"]:
+            linux = container.get("linuxParameters", {})
+            for key in FARGATE_UNSUPPORTED_LINUX:
+                if linux.get(key):
+                    yield s, f"{container['name']}: Fargate does not support linuxParameters.{key}"
+            if set(linux.get("capabilities", {}).get("add", [])) - {"SYS_PTRACE"}:
+                yield s, f"{container['name']}: Fargate adds no capability but SYS_PTRACE"
+            if container.get("privileged"):
+                yield s, f"{container['name']}: Fargate runs no privileged container"
+
+
 def containers(sent: list[Sent]) -> Iterator[tuple[Sent, str]]:
     """Within a task definition: port mapping names, and every `dependsOn` names a container of it."""
     for s in _of(sent, "RegisterTaskDefinition"):
@@ -215,4 +236,4 @@ def load_balancer_attributes(sent: list[Sent]) -> Iterator[tuple[Sent, str]]:
 
 
 RULES: list[Callable[[list[Sent]], Iterator[tuple[Sent, str]]]] = [
-    ec2_texts, names, fargate_sizes, containers, listener_rules, iam_policies, user_data, load_balancer_attributes]
+    ec2_texts, names, fargate_sizes, fargate_parameters, containers, listener_rules, iam_policies, user_data, load_balancer_attributes]
