@@ -17,7 +17,9 @@ so a 180 s AI stream through two services was cut at 15 s. berth sets both on ev
 - **idle**: longer than the load balancer's idle timeout. The proxy is the load balancer's target, and
   AWS requires a target's keep-alive to be longer than the load balancer's idle timeout (ELB User
   Guide, "Connection idle timeout"); a connection the target closes first turns the next request on
-  it into a 502. The same value covers every internal hop, since no route may be silent longer.
+  it into a 502. The same value covers every internal hop, since no route may be silent longer; never
+  below Envoy's own 5 minutes, so a caller that keeps idle connections for 2 minutes (the edge's Caddy,
+  its transport's default) always closes them first.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from config.app import App, Route
 from config.calls import call_order, callees
 
 KEEP_ALIVE_MARGIN_S = 60  # how much longer than the load balancer the proxies keep an idle connection
+DEFAULT_IDLE_S = 300  # Service Connect's idle timeout for HTTP when unset (AWS, ECS API reference, TimeoutConfiguration)
 EDGE = "edge"
 
 
@@ -68,7 +71,7 @@ def request_bounds(app: App) -> dict[str, set[int | None]]:
 
 def hop_timeouts(app: App, load_balancer_idle_s: int) -> dict[str, HopTimeout]:
     """The Service Connect timeouts of each of the app's endpoints (its servers with a port, and the edge)."""
-    idle = load_balancer_idle_s + KEEP_ALIVE_MARGIN_S
+    idle = max(load_balancer_idle_s + KEEP_ALIVE_MARGIN_S, DEFAULT_IDLE_S)
     out = {}
     for name, bounds in request_bounds(app).items():
         svc = app.services.get(name)

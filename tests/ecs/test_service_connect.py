@@ -106,7 +106,7 @@ def test_every_endpoint_keeps_connections_longer_than_the_load_balancer(ecs, exa
     timeouts = endpoint_timeouts(run)
     ported = {s.name for s in run.of_type(SERVICE) if s.values["serviceConnectConfiguration"].get("services")}
     assert set(timeouts) == ported and ported
-    assert {t["idleTimeoutSeconds"] for t in timeouts.values()} == {alb_idle + KEEP_ALIVE_MARGIN_S}
+    assert {t["idleTimeoutSeconds"] for t in timeouts.values()} == {max(alb_idle + KEEP_ALIVE_MARGIN_S, 300)}
 
 
 def test_collabrys_ai_stream_is_not_cut_between_the_backend_and_the_ai_engine(ecs):
@@ -130,7 +130,8 @@ def test_a_routes_timeout_bounds_every_hop_below_it():
                 "worker": {"port": None, "healthcheck": {"command": ["true"]}, "dependsOn": ["index"]}},
                {"/": {"service": "api", "timeoutS": 120}})
     timeouts = hop_timeouts(demo, load_balancer_idle_s=120)
-    assert timeouts["api"] == timeouts["model"] == HopTimeout(per_request_s=120, idle_s=180)
+    assert timeouts["api"] == timeouts["model"] == HopTimeout(per_request_s=120, idle_s=300)  # never below Envoy's
+    assert hop_timeouts(demo, load_balancer_idle_s=600)["api"].idle_s == 660
     assert timeouts["index"].per_request_s == 0
     assert "worker" not in timeouts
 
