@@ -363,6 +363,10 @@ class Service(Camel):
 
     @model_validator(mode="after")
     def _coherent(self):
+        given = [*self.env, *self.secret_env, *(use.env for use in self.uses.values())]
+        if twice := sorted({name for name in given if given.count(name) > 1}):
+            raise ValueError(f"env var {twice[0]} is given more than once across env, secretEnv and uses; the "
+                             "container gets one value of it: keep one")
         if self.image and self.build:
             raise ValueError("give either `image` (a pinned reference) or `build` (a source context), not both")
         if self.replicas > 1 and (self.volumes or self.singleton):

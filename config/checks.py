@@ -389,38 +389,3 @@ def check_host_names(deployment: Deployment, problems: Problems) -> None:
             _hostname(deployment.hostname(app))
         except ValueError as err:
             problems.add(f"{NAMESPACE}:apps.{app.name}.hostname", str(err))
-
-
-RESERVED_VOLUMES = {"shared_postgres": "the shared Postgres data", "berth_proxy_data": "the proxy's certificates",
-                    "berth_proxy_config": "the proxy's state"}
-RESERVED_CONTAINERS = {"shared-postgres": "the shared Postgres", "proxy": "the proxy"}
-
-
-def check_names(apps: dict[str, App], problems: Problems) -> None:
-    """berth derives Docker names from app and service names (`chat-bot` + `data` -> `chat_bot_data`): two
-    things must never derive one name, and berth's own names are reserved."""
-    volumes: dict[str, str] = dict(RESERVED_VOLUMES)
-    containers: dict[str, str] = dict(RESERVED_CONTAINERS)
-
-    def claim(taken: dict[str, str], name: str, what: str, where: str, kind: str) -> None:
-        if name in taken and taken[name] != what:
-            problems.add(where, f"{what} would be the Docker {kind} {name!r}, which is already {taken[name]}; rename one")
-        taken.setdefault(name, what)
-
-    for app in apps.values():
-        if app.uses_shared("redis"):
-            claim(volumes, conventions.redis_volume(app.name), f"app {app.name!r}'s Redis data",
-                  f"apps/{app.name}.yaml: redis", "volume")
-            claim(containers, conventions.redis(app.name), f"app {app.name!r}'s Redis", f"apps/{app.name}.yaml: redis",
-                  "container")
-        for svc_name, svc in app.services.items():
-            where = f"apps/{app.name}.yaml: services.{svc_name}"
-            for vol in svc.mounted_volumes:
-                claim(volumes, conventions.volume(app.name, vol), f"volume {vol!r} of app {app.name!r}",
-                      f"{where}.volumes.{vol}", "volume")
-            if svc.kind == "static":
-                claim(volumes, conventions.site_volume(app.name, svc_name), f"the site of {app.name}.{svc_name}",
-                      where, "volume")
-            for replica in conventions.replica_numbers(svc.replicas):
-                claim(containers, conventions.edge_alias(app.name, svc_name, replica),
-                      f"service {svc_name!r} of app {app.name!r}", where, "container and upstream")

@@ -4,6 +4,8 @@ it gives networks, volumes and containers, where its data lives, how containers 
 
 from __future__ import annotations
 
+import re
+
 # --- where data lives ---------------------------------------------------------------------------------
 
 from rules.containers import DATA_ROOT, app_host_dirs  # noqa: F401 - berth's layout, named here with the rest
@@ -91,6 +93,33 @@ def site_root(app: str, service: str) -> str:
 def redis(app: str) -> str:
     """An app's own Redis: its container (found as `redis` on the app's data network)."""
     return f"{app}-redis"
+
+
+# --- ECS (components/ecs/): Pulumi resource names built from an app's own names ------------------------
+
+EDGE_SERVICE = "edge"  # the app's edge proxy on ECS: its service, task family and target group key
+# A target group's name has at most 32 characters (the Elastic Load Balancing API); Pulumi names it
+# after the resource with "-" and 7 random characters (pulumi-terraform-bridge AutoNameTransform), and
+# refuses one longer than that (pulumi sdk resource.NewUniqueName), so the resource name has at most 24.
+TARGET_GROUP_NAME_MAX = 24
+# An ElastiCache replication group id has at most 40 characters (pulumi-aws: AutoNameTransform(
+# "replicationGroupId", 40, ToLower)), the resource name plus "-" and 7 random ones: at most 32.
+REPLICATION_GROUP_NAME_MAX = 32
+
+
+def listener_rule(app: str, path: str) -> str:
+    """The load balancer rule of one route: its path in lowercase words (`/api/ai` -> `api-ai`, `/` -> root)."""
+    return f"{app}-route-" + (re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "root")
+
+
+def target_group(app: str, key: str) -> str:
+    """The target group of a service (or the app's edge proxy), cut to what its physical name allows."""
+    return f"{app}-{key}"[:TARGET_GROUP_NAME_MAX]
+
+
+def ecs_secret(app: str, env: str) -> str:
+    """The Secrets Manager entry an app's tasks read `env` from (Pulumi resource name)."""
+    return f"{app}-{env.lower().replace('_', '-')}"
 
 
 def redis_volume(app: str) -> str:

@@ -13,7 +13,7 @@ import pulumi
 from pulumi.runtime import mocks, settings as runtime_settings
 from pydantic import ValidationError
 
-from config import checks, ecs_checks
+from config import checks, ecs_checks, names
 from config.app import App, Service
 from config.deployment import NAMESPACE, Deployment
 from config.errors import Problems, join_path
@@ -51,7 +51,7 @@ def load(raw: RawConfig, stack: str, project_dir: Path, offline_plan: bool = Fal
     checks.check_host_type(settings, apps, host_type, problems)
     checks.check_host_dirs(settings, apps, project_dir, problems)
     checks.check_networks(settings, apps, problems)
-    checks.check_names(apps, problems)
+    names.check_names(apps, settings.host.kind == "ecs", problems)
     checks.check_database_names(apps, problems)
     checks.check_plain_secrets(settings, apps, problems)
     checks.check_secrets(settings, raw, secret_names, problems, stand_ins_allowed=offline_plan)

@@ -191,40 +191,6 @@ def test_an_init_sql_link_out_of_apps_is_refused(tmp_path):
     assert any(p.startswith("apps/shop.yaml: database.initSql: evil.sql leads outside apps/") for p in problems)
 
 
-# --- names berth derives ------------------------------------------------------------------------------
-
-def test_names_berth_derives_never_collide():
-    from config.app import App
-    from config.checks import check_names
-    from config.errors import Problems
-
-    def app(name, **services):
-        return App.model_validate({"name": name, "hostname": name, "services": {
-            s: {"image": "x:1", "port": 80, "healthcheck": {"path": "/"}, **extra} for s, extra in services.items()}})
-
-    problems = Problems()
-    check_names({"a-b": app("a-b", c={"volumes": {"data": "/d"}}), "a": app("a", **{"b-c": {}}),
-                 "shared": app("shared", postgres={}),
-                 "x": app("x", web={"volumes": {"b_c_data": "/d"}})}, problems)
-    found = [str(p) for p in problems.items]
-    assert "apps/shared.yaml: services.postgres: service 'postgres' of app 'shared' would be the Docker container " \
-           "and upstream 'shared-postgres', which is already the shared Postgres; rename one" in found
-    assert "apps/a.yaml: services.b-c: service 'b-c' of app 'a' would be the Docker container and upstream " \
-           "'a-b-c', which is already service 'c' of app 'a-b'; rename one" in found
-
-
-def test_a_volume_cannot_be_the_shared_postgres_data(tmp_path):
-    from config.app import App
-    from config.checks import check_names
-    from config.errors import Problems
-    problems = Problems()
-    check_names({"shared": App.model_validate({"name": "shared", "hostname": "s", "services": {
-        "db": {"image": "x:1", "volumes": {"postgres": "/d"}, "healthcheck": {"command": ["true"]}}}})}, problems)
-    assert [str(p) for p in problems.items] == [
-        "apps/shared.yaml: services.db.volumes.postgres: volume 'postgres' of app 'shared' would be the Docker volume "
-        "'shared_postgres', which is already the shared Postgres data; rename one"]
-
-
 # --- SSH, plain secrets, the deploy key ----------------------------------------------------------------
 
 @pytest.mark.parametrize("cidrs, reach", [

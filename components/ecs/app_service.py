@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 import pulumi
@@ -368,7 +367,7 @@ class EcsApp(pulumi.ComponentResource):
     def _target_group(self, key: str, port: int, health_path: str, sticky: bool = False) -> aws.lb.TargetGroup:
         platform, app = self._platform, self._app
         group = aws.lb.TargetGroup(
-            f"{app.name}-{key}"[:24], port=port, protocol="HTTP", target_type="ip", vpc_id=platform.network.vpc_id,
+            conventions.target_group(app.name, key), port=port, protocol="HTTP", target_type="ip", vpc_id=platform.network.vpc_id,
             deregistration_delay=DEREGISTRATION_DELAY_S,
             health_check={"path": health_path, "matcher": "200-399", "interval": HEALTH_INTERVAL_S,
                           "timeout": HEALTH_TIMEOUT_S, "healthy_threshold": HEALTHY_THRESHOLD},
@@ -427,9 +426,8 @@ class EcsApp(pulumi.ComponentResource):
         for rank, path in enumerate(route_order(app)):
             route = app.routes[path]
             target = EDGE if through_edge(app, route) else route.service
-            key = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "root"
             forwarding.setdefault(target, []).append(platform.load_balancer.forward(
-                f"{app.name}-route-{key}", host, path, base + rank, self._target_groups[target], parent=self))
+                conventions.listener_rule(app.name, path), host, path, base + rank, self._target_groups[target], parent=self))
         return forwarding
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from config import conventions
 from config.deployment import Deployment
 
 PROD_RECOVERY_DAYS = 7
@@ -30,7 +31,7 @@ class SecretStore:
         """Store `value` (kept secret in state) as `berth/<stack>/<app>/<key>`; returns the secret's ARN."""
         deployment = self._deployment
         prod = deployment.is_prod
-        name = f"{app}-{key.lower().replace('_', '-')}"
+        name = conventions.ecs_secret(app, key)
         secret = aws.secretsmanager.Secret(
             name, name=secret_prefix(deployment.stack, app) + key,
             recovery_window_in_days=PROD_RECOVERY_DAYS if prod else 0,

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from config import conventions
 from config.app import App, Route
 from config.calls import call_order, callees
 
 KEEP_ALIVE_MARGIN_S = 60  # how much longer than the load balancer the proxies keep an idle connection
 DEFAULT_IDLE_S = 300  # Service Connect's idle timeout for HTTP when unset (AWS, ECS API reference, TimeoutConfiguration)
-EDGE = "edge"
+EDGE = conventions.EDGE_SERVICE
 
 
 @dataclass(frozen=True)

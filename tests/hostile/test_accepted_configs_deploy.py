@@ -50,3 +50,14 @@ def test_an_owner_linux_does_not_have_is_refused(tmp_path, field, value, message
                                           ("volumeOwner", "4294967294:0"), ("memoryMb", 16)])
 def test_ordinary_owners_and_memory_are_accepted(tmp_path, field, value):
     assert load_app(tmp_path, with_changes(api={field: value})).apps["shop"]
+
+
+@pytest.mark.parametrize("changes", [{"uses": {"postgres": "DB", "redis": "DB"}},
+                                     {"env": {"DB": "x"}, "secretEnv": {"DB": "shopDb"}},
+                                     {"secretEnv": {"DB": "shopDb"}, "uses": {"postgres": "DB"}}])
+def test_an_env_var_is_given_once_per_service(tmp_path, changes):
+    shop = with_changes(api=changes)
+    shop |= {"database": {}, "redis": {"mode": "cache"}}
+    assert one_problem(tmp_path, shop) == (
+        "apps/shop.yaml: services.api: env var DB is given more than once across env, secretEnv and uses; the "
+        "container gets one value of it: keep one")

@@ -14,6 +14,7 @@ from config.errors import ConfigError
 from config.load import load
 from config.raw_config import RawConfig
 from offline import mockrun
+from tests.support.stacks import mocked_instance_type
 
 MINIMAL = {
     "name": "shop", "hostname": "shop",
@@ -31,6 +32,34 @@ def load_app(tmp_path: Path, app: dict | str) -> Deployment:
     text = app if isinstance(app, str) else json.dumps(app)
     (tmp_path / "apps" / "shop.yaml").write_text(text, encoding="utf-8")
     return load(RawConfig({"environment": "dev", "host": {"kind": "local"}, "apps": {"shop": {}}}), "dev", tmp_path)
+
+
+# Where each kind of host puts a test stack of app files: settings beside `environment`, `host` and `apps`.
+HOSTS = {
+    "dev": {"environment": "dev", "host": {"kind": "local"}, "shared": {"postgres": {}, "redis": {}}},
+    "ec2": {"environment": "staging", "domain": "example.net", "host": {
+        "kind": "ec2", "instanceType": "t3.2xlarge", "sshPublicKey": "ssh-ed25519 AAAAC3Nza test",
+        "adminCidrs": {"office": "203.0.113.10/32"}}, "proxy": {"acmeEmail": "ops@example.net"},
+        "shared": {"postgres": {}, "redis": {}}},
+    "ecs": {"environment": "staging", "domain": "example.net", "host": {"kind": "ecs"},
+            "dns": {"zoneName": "example.net"}, "shared": {"postgres": {}, "redis": {}}},
+}
+
+
+def load_apps(tmp_path: Path, apps: dict[str, dict], host: str = "dev") -> Deployment:
+    """A stack of `apps` (name -> app file data) on one kind of host (`HOSTS`), loaded and checked."""
+    (tmp_path / "apps").mkdir(parents=True, exist_ok=True)
+    for name, app in apps.items():
+        (tmp_path / "apps" / f"{name}.yaml").write_text(json.dumps(app), encoding="utf-8")
+    settings = {**HOSTS[host], "apps": {name: {} for name in apps}}
+    return load(RawConfig(settings), "test", tmp_path, instance_types=mocked_instance_type)
+
+
+def problems_of(tmp_path: Path, apps: dict[str, dict], host: str = "dev") -> list[str]:
+    """The problems loading a stack of `apps` reports (it must report some)."""
+    with pytest.raises(ConfigError) as caught:
+        load_apps(tmp_path, apps, host)
+    return [str(p) for p in caught.value.problems]
 
 
 def load_with_app(tmp_path: Path, app: dict | str) -> list[str]:
