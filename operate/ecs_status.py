@@ -10,7 +10,7 @@ failed; unhealthy targets, with the load balancer's reason.
 
 from __future__ import annotations
 
-from components.ecs.app_service import needs_edge
+from components.ecs import edge
 from config.deployment import Deployment
 from operate.reach import ReachError
 from operate.status import ECS_WHERE, Report, ServiceReport
@@ -23,7 +23,7 @@ def wanted_services(deployment: Deployment) -> dict[str, tuple[str, int, int]]:
         for name, svc in app.services.items():
             if svc.kind == "server":
                 out[f"{app.name}-{name}"] = (app.name, svc.replicas, svc.max_replicas or svc.replicas)
-        if needs_edge(app):
+        if edge.needed(app):
             out[f"{app.name}-edge"] = (app.name, 1, 1)
     return out
 
