@@ -9,6 +9,8 @@ runs it expecting a ConfigError and checks that nothing at all was registered.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from config.errors import ConfigError
@@ -61,6 +63,16 @@ def config_problems(tmp_path):
         return [str(p) for p in caught.value.problems]
 
     return _problems
+
+
+@pytest.fixture(autouse=True)
+def berth_environment_restored():
+    """A test leaves berth's own environment variables as it found them: one left set (BERTH_OFFLINE_PLAN
+    makes prod's missing secrets stand-ins) changes what every later test in the process sees."""
+    before = {k: v for k, v in os.environ.items() if k.startswith("BERTH_")}
+    yield
+    after = {k: v for k, v in os.environ.items() if k.startswith("BERTH_")}
+    assert after == before, "this test changed berth's environment variables; use monkeypatch or mock.patch.dict"
 
 
 def pytest_collection_modifyitems(items):

@@ -21,6 +21,7 @@ import json
 import os
 from collections import Counter
 from pathlib import Path
+from unittest import mock
 
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
@@ -103,9 +104,8 @@ def run_stack(tmp: Path, host: str, apps: dict[str, dict]) -> mockrun.Run:
     values = {f"berth:{k}": v for k, v in {**HOSTS[host], "apps": {n: {} for n in apps}}.items()}
     values["aws:region"] = "us-east-1"
     config = mockrun.StackConfig({k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}, frozenset())
-    with_stand_ins = {**os.environ, mockrun.OFFLINE_PLAN_ENV: "1"}
-    os.environ.update(with_stand_ins)
-    return mockrun.run("names", config, root_directory=project)
+    with mock.patch.dict(os.environ, {mockrun.OFFLINE_PLAN_ENV: "1"}):  # stand-ins for prod's secrets, this run only
+        return mockrun.run("names", config, root_directory=project)
 
 
 def duplicates(names) -> list:
