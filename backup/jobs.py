@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from backup import archive
@@ -92,7 +92,7 @@ def recover(runtime: Runtime, work_dir: Path) -> None:
 
 def backup_app(plan: dict, app: str, runtime: Runtime, store, work_dir: Path, metrics=None) -> Manifest:
     spec = app_spec(plan, app)
-    started, clock = datetime.now(timezone.utc), time.monotonic()
+    started, clock = datetime.now(UTC), time.monotonic()
     backup_id = started.strftime("%Y%m%dT%H%M%SZ")
     manifest = Manifest(plan["stack"], app, backup_id, started.isoformat(timespec="seconds"))
     with tempfile.TemporaryDirectory(dir=work_dir, prefix=f"backup-{app}-") as tmp:
@@ -195,7 +195,7 @@ def previous_text(database: Database | None, volumes: list[VolumeSwap]) -> str:
     return ", ".join(([f"database {database.previous}"] if database else []) + [str(v.previous) for v in volumes])
 
 
-def restore_app(plan: dict, app: str, runtime: Runtime, store, work_dir: Path, backup_id: str | None = None,
+def restore_app(plan: dict, app: str, runtime: Runtime, store, work_dir: Path, backup_id: str | None = None,  # noqa: C901
                 keep_previous: bool = False) -> Manifest:
     spec = app_spec(plan, app)
     clock = time.monotonic()
@@ -215,7 +215,7 @@ def restore_app(plan: dict, app: str, runtime: Runtime, store, work_dir: Path, b
         try:
             if database:
                 database.stage(files / POSTGRES_PART, toc)
-            for volume, swap in zip(spec["volumes"], volumes):
+            for volume, swap in zip(spec["volumes"], volumes, strict=True):
                 swap.stage(files / volume_part(volume))
             try:
                 with services_stopped(runtime, spec["services"], work_dir):
@@ -270,4 +270,4 @@ def read_plan(path: Path) -> dict:
     except FileNotFoundError:
         print(f"berth-backup: no plan at {path}; `pulumi up` writes it (dev: {path.name} under the data dir)",
               file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(2) from None

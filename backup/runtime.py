@@ -10,7 +10,8 @@ from __future__ import annotations
 import subprocess
 import time
 from pathlib import Path
-from typing import IO, Protocol, Sequence
+from typing import IO, Protocol
+from collections.abc import Sequence
 
 from backup.manifest import BackupError
 

@@ -35,7 +35,7 @@ The second `pulumi up` (what the pinned provider does, config/docker_provider.py
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_docker as docker

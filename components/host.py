@@ -8,7 +8,8 @@ uses the ambient default), the address published ports bind to, and `run()` for 
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Protocol
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_command as command

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
 from ipaddress import IPv4Network
-from typing import Annotated, Callable, Literal
+from typing import Annotated, Literal
+from collections.abc import Callable
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler,
                       GetJsonSchemaHandler, ValidationInfo, field_validator, model_validator)
@@ -557,7 +558,7 @@ class App(Camel):
         return routes
 
     @model_validator(mode="after")
-    def _references(self):
+    def _references(self):  # noqa: C901 - to split
         problems = []
         for path, route in self.routes.items():
             target = self.services.get(route.service)

@@ -261,7 +261,7 @@ def read_back(inspect: dict, config: dict) -> dict:
         "usernsMode": h.get("UsernsMode"), "sysctls": h.get("Sysctls"), "ipcMode": h.get("IpcMode"),
         "groupAdds": h.get("GroupAdd"), "tty": c.get("Tty"), "stdinOpen": c.get("OpenStdin"),
         "stopSignal": c.get("StopSignal"), "stopTimeout": c.get("StopTimeout"),
-        "hosts": [dict(zip(("host", "ip"), e.split(":", 1))) for e in h.get("ExtraHosts") or []],
+        "hosts": [dict(zip(("host", "ip"), e.split(":", 1), strict=False)) for e in h.get("ExtraHosts") or []],
     }
     if h.get("CapAdd") or h.get("CapDrop"):
         out["capabilities"] = {"adds": h.get("CapAdd"), "drops": h.get("CapDrop")}

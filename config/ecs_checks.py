@@ -52,7 +52,7 @@ def check_ecs(settings: StackSettings, apps: dict[str, App], problems: Problems)
             _check_service(host, app, svc_name, svc, problems)
 
 
-def _check_service(host: EcsHostSettings, app: App, svc_name: str, svc: Service, problems: Problems) -> None:
+def _check_service(host: EcsHostSettings, app: App, svc_name: str, svc: Service, problems: Problems) -> None:  # noqa: C901 - to split
     where = f"{NAMESPACE}:apps.{app.name}.services.{svc_name}"
     if svc.kind != "server":
         return

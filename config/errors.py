@@ -35,7 +35,7 @@ UNION_TAGS = {"host": ("local", "ec2", "ecs")}  # pydantic puts a tagged union's
 
 def _internal(part) -> bool:
     """pydantic's names for validator steps (`function-after[...]`, `lax-or-strict[...]`) in an error's location."""
-    return isinstance(part, str) and ("[" in part and part.endswith("]") and not part.startswith("[")
+    return isinstance(part, str) and (("[" in part and part.endswith("]") and not part.startswith("["))
                                       or part.startswith("function-"))
 
 

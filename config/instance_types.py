@@ -61,7 +61,7 @@ def from_aws(name: str) -> InstanceType:
     """
     try:
         found = aws.ec2.get_instance_type(instance_type=name)
-    except Exception as err:  # noqa: BLE001 - the provider's error names what AWS said
+    except Exception as err:  # the provider's error names what AWS said
         if "InvalidInstanceType" in str(err) or "do not exist" in str(err):
             raise UnknownInstanceType(f"{name!r} is not an EC2 instance type in this region (aws:region)") from None
         raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from ipaddress import IPv4Network, IPv6Network, ip_network
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, create_model, field_validator
 from pydantic.fields import FieldInfo
@@ -124,7 +124,7 @@ class EcsHostSettings(Camel):
         "the ElastiCache groups standing in for the apps' Redis"))
 
 
-HostSettings = Annotated[Union[LocalHostSettings, Ec2HostSettings, EcsHostSettings], Field(discriminator="kind")]
+HostSettings = Annotated[LocalHostSettings | Ec2HostSettings | EcsHostSettings, Field(discriminator="kind")]
 
 
 class ProxySettings(Camel):

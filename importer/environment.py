@@ -139,7 +139,7 @@ class Environment:
             return None
         match = SETTING.match(key)
         family = match["family"].upper() if match else key.upper()[:-len(key.upper().split("_")[-1])]
-        if match and family in families or family in families and key.upper().endswith(("USERNAME", "PASSWORD", "USER")):
+        if (match and family in families) or (family in families and key.upper().endswith(("USERNAME", "PASSWORD", "USER"))):
             self.dropped.setdefault(families[family], []).append(key)
             return None
         if not ENV_NAME.fullmatch(key):

@@ -71,9 +71,8 @@ def http_probe(words: list[str], port: int | None) -> tuple[str, str] | None:
         return None
     # anything after the fetch other than `|| exit 1` means the check does more than a GET
     tail = text[match.end():]
-    if re.sub(r"(\|\|\s*(?:exit\s+1|false)|['\");]|\.read\(\)|\s)", "", tail):
-        if probe in ("curl", "wget"):
-            return None
+    if re.sub(r"(\|\|\s*(?:exit\s+1|false)|['\");]|\.read\(\)|\s)", "", tail) and probe in ("curl", "wget"):
+        return None
     return match.group(2) or "/", probe
 
 

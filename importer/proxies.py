@@ -19,7 +19,7 @@ CONFIG_DIRS = ("/etc/nginx/conf.d", "/etc/nginx/templates", "/etc/nginx/sites-en
 def _is_nginx(svc: dict) -> bool:
     image = svc.get("image") or ""
     dockerfile = (svc.get("build") or {}).get("dockerfile", "")
-    return "nginx" in image or "nginx" in dockerfile.lower() or bool(svc.get("build")) and not image
+    return "nginx" in image or "nginx" in dockerfile.lower() or (bool(svc.get("build")) and not image)
 
 
 def _configs(svc: dict) -> list[Path]:

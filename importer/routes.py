@@ -15,13 +15,13 @@ API = re.compile(r"api|back|server|core")
 STREAMING = re.compile(r"stream|socket|\bws\b|-ws|ws-|realtime|events|push|live")
 
 
-def from_nginx(draft: AppDraft, server: Server) -> dict[str, int | None]:
+def from_nginx(draft: AppDraft, server: Server) -> dict[str, int | None]:  # noqa: C901 - to split
     """Routes of one server block; returns the port each routed Compose service was reached on."""
     routes, ports = draft.data.setdefault("routes", {}), {}
     for text in server.regex:
         draft.notes.todo(("routes",), f"nginx `location {text}` is a regex or exact-match location, not converted: "
                                       "berth routes path prefixes; add a route for each prefix it matched")
-    for loc in sorted(server.locations, key=lambda l: -len(l.path)):
+    for loc in sorted(server.locations, key=lambda location: -len(location.path)):
         at = ("routes", loc.path)
         if loc.static_root:
             _static(draft, loc, routes)

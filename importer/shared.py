@@ -34,7 +34,7 @@ EXTENSION = re.compile(r"^\s*CREATE\s+EXTENSION\s+(IF\s+NOT\s+EXISTS\s+)?\"?([A-
 def database(draft: AppDraft, compose_name: str) -> None:
     svc = draft.project.services[compose_name]
     env = {k: str(v or "") for k, v in (svc.get("environment") or {}).items()}
-    db = draft.data.setdefault("database", {})
+    draft.data.setdefault("database", {})  # the app has a database in the shared Postgres
     at = ("database",)
     named = env.get("POSTGRES_DB") or env.get("POSTGRESQL_DATABASE") or _named_by_users(draft, compose_name) \
         or env.get("POSTGRES_USER") or "postgres"
@@ -107,7 +107,7 @@ def _init_script(draft: AppDraft, source: Path, target: str) -> None:
         _init_sql(draft, script)
 
 
-def _init_sql(draft: AppDraft, script: Path) -> None:
+def _init_sql(draft: AppDraft, script: Path) -> None:  # noqa: C901 - to split
     kept, dropped, extensions = [], [], []
     statement: list[str] = []
     for line in script.read_text(encoding="utf-8").splitlines():
@@ -117,7 +117,7 @@ def _init_sql(draft: AppDraft, script: Path) -> None:
         text = "\n".join(statement)
         statement = []
         ext = EXTENSION.match(text.strip().split("\n")[-1]) if text.strip() else None
-        body = "\n".join(l for l in text.splitlines() if not l.strip().startswith("--"))
+        body = "\n".join(line for line in text.splitlines() if not line.strip().startswith("--"))
         if ext:
             extensions.append(ext.group(2))
         elif ROLE_STATEMENT.match(body):

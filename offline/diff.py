@@ -195,7 +195,7 @@ class NotCompared:
 
 
 def _not_compared(name: str, before: dict, after: dict, labels: tuple[str, str]) -> NotCompared | None:
-    missing = [label for label, plan in zip(labels, (before, after)) if name in plan and plan[name] is None]
+    missing = [label for label, plan in zip(labels, (before, after), strict=True) if name in plan and plan[name] is None]
     return NotCompared(missing) if missing else None
 
 

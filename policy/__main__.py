@@ -9,8 +9,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
+from pulumi_policy import EnforcementLevel, PolicyPack
 
-from policy.policies import POLICIES  # noqa: E402
+from policy.policies import POLICIES
 
 PolicyPack("berth", POLICIES, enforcement_level=EnforcementLevel.MANDATORY)

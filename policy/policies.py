@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 from ipaddress import ip_network
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 

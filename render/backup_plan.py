@@ -32,7 +32,7 @@ def app_plan(app: App) -> dict:
     redis, redis_store = service_label(app.name, "redis"), None
     if app.uses_shared("redis"):
         services.insert(0, redis)
-    if app.uses_shared("redis") and app.redis.mode == "store":
+    if app.uses_shared("redis") and app.redis is not None and app.redis.mode == "store":
         redis_store = conventions.redis_volume(app.name)
         volumes[redis_store] = [redis]
     return {

@@ -193,8 +193,8 @@ def _reverse_proxy(rule: Rule, real_ip: bool) -> list[str]:
     return [head + " {", *_block(inner), "}"] if inner else [head]
 
 
-def _static(rule: Rule, site: Site, taken: set[str]) -> list[str]:
-    lines = [f"root * {word(rule.static_root)}"]
+def _static(rule: Rule, root: str, site: Site, taken: set[str]) -> list[str]:
+    lines = [f"root * {word(root)}"]
     # the site's hashed-file paths as this route's files see them (its prefix stripped)
     prefix = rule.path.rstrip("/")
     immutable = [p[len(prefix):] for p in site.headers.immutable if p.startswith(prefix + "/")]
@@ -218,7 +218,7 @@ def _handle(rule: Rule, matcher: str | None, site: Site, taken: set[str], plan_:
     if rule.strip_prefix and matcher:
         body.append(f"uri strip_prefix {word(rule.path.rstrip('/'))}")
     if rule.static_root:
-        body += _static(rule, site, taken)
+        body += _static(rule, rule.static_root, site, taken)
     else:
         body += _reverse_proxy(rule, plan_.real_ip)
     return [f"handle{f' @{matcher}' if matcher else ''} {{", *_block(body), "}"]

@@ -42,7 +42,7 @@ def run_task_script(task: OneOffTask) -> str:
         f"{placement} --network-configuration {shlex.quote(network)}{overrides} "
         "--started-by berth --query 'tasks[0].taskArn' --output text)",
         'if [ -z "$task" ] || [ "$task" = None ]; then echo "berth: the task did not start" >&2; exit 1; fi',
-        f'echo "berth: waiting for $task"',
+        'echo "berth: waiting for $task"',
         f'aws ecs wait tasks-stopped --cluster {cluster} --tasks "$task"',
         f'code=$(aws ecs describe-tasks --cluster {cluster} --tasks "$task" --query {query} --output text)',
         'if [ "$code" != 0 ]; then',

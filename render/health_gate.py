@@ -38,7 +38,7 @@ def gate_script(container_id: str, name: str, *, timeout_s: int, retire: tuple[s
     lines = [
         "set -u",
         f"id={shlex.quote(container_id)}",
-        f"first=$(docker inspect --format '{{{{.RestartCount}}}}' \"$id\") || exit 1",
+        "first=$(docker inspect --format '{{.RestartCount}}' \"$id\") || exit 1",
         f"deadline=$(( $(date +%s) + {int(timeout_s)} ))",
         "while :; do",
         f"  now=$(docker inspect --format {shlex.quote(STATE)} \"$id\") || exit 1",

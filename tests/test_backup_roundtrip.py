@@ -15,7 +15,6 @@ import os
 import shutil
 import stat
 import zlib
-from pathlib import Path
 
 import boto3
 import pytest

@@ -172,7 +172,7 @@ def test_external_services_are_named_as_not_backed_up_and_every_replica_stops_fo
     collabry = plan["apps"]["collabry"]
     # the tool stops a service's containers by label: all three backend replicas share the uploads volume
     assert collabry["volumes"]["collabry_uploads"] == ["collabry/backend"]
-    service_label = [{l["label"]: l["value"] for l in c.values["labels"]}.get("berth.service")
+    service_label = [{label["label"]: label["value"] for label in c.values["labels"]}.get("berth.service")
                      for c in run.containers().values()]
     assert service_label.count("collabry/backend") == 3 and service_label.count("collabry/redis") == 1
     assert collabry["services"][0] == "collabry/redis" and collabry["services"].index("collabry/ai-engine") < \
@@ -244,12 +244,13 @@ def test_the_install_script_passes_shellcheck(deploy, tmp_path):
 def test_systemd_reads_the_schedule_as_intended(every, at):
     """systemd's own reading of the calendar: runs `everyHours` apart, at `at` and its multiples, in UTC."""
     from datetime import datetime, timedelta
+    from itertools import pairwise
     calendar = BackupSettings(everyHours=every, at=at).on_calendar
     result = run_tool([require_tool("systemd-analyze"), "calendar", "--iterations=4", calendar])
     runs = [datetime.strptime(" ".join(line.split()[-3:-1]), "%Y-%m-%d %H:%M:%S")
             for line in result.stdout.splitlines() if line.strip().startswith(("Next elapse:", "Iter. #"))]
     assert len(runs) == 4 and all(line.endswith(" UTC") for line in result.stdout.splitlines() if "elapse:" in line)
-    assert {b - a for a, b in zip(runs, runs[1:])} == {timedelta(hours=every)}
+    assert {b - a for a, b in pairwise(runs)} == {timedelta(hours=every)}
     hour, minute = map(int, at.split(":"))
     assert all(r.minute == minute and (r.hour - hour) % every == 0 for r in runs)
 

@@ -4,7 +4,6 @@ never a traceback, never a resource; dangerous values are refused however they a
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
@@ -30,7 +29,7 @@ def ec2_host(stack: str, **changes) -> dict:
     ("name: " + "[" * 60 + "]" * 60 + "\n", "apps/shop.yaml: line 1: nested more than 50 levels deep; an app file "
                                             "never needs that"),
     ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{k}: &{k} [{', '.join([f'*{p}'] * 10)}]\n" for p, k in zip("abcde", "bcdef")),
+        f"{k}: &{k} [{', '.join([f'*{p}'] * 10)}]\n" for p, k in zip("abcde", "bcdef", strict=True)),
      "apps/shop.yaml: line 5: aliases expand to more than 100000 values; write the values out"),
     ("name: shop\nhostname: \x1f\n", "apps/shop.yaml: line 2: contains the control character '\\x1f'; remove it"),
     ("- name: shop\n", "apps/shop.yaml: must be a mapping of the app's settings (name, hostname, services, routes, ...)"),

@@ -616,7 +616,7 @@ def test_live_an_upstream_that_comes_up_later_is_served_without_a_restart(served
 
 
 def test_live_headers_compression_and_unknown_hosts(served):
-    status, headers, body = served.get("app.localhost", "/keep/big", headers={"Accept-Encoding": "gzip"})
+    _, headers, body = served.get("app.localhost", "/keep/big", headers={"Accept-Encoding": "gzip"})
     assert headers.get("content-encoding") == "gzip"
     assert gzip.decompress(body).startswith(b"api GET /keep/big 0\n")
     assert headers["x-content-type-options"] == "nosniff"

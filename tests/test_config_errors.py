@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from config.errors import ConfigError
 from config.load import load
 from config.raw_config import RawConfig
 from tests.support.app_files import MINIMAL, load_with_app, with_changes

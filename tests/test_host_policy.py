@@ -445,7 +445,7 @@ def test_stateful_containers_are_replaced_delete_first_stateless_create_first(ec
     so their replacement is healthy before the old one goes (the provider's default, pulumi-docker#1356)."""
     for run in ec2_runs.values():
         for name, c in run.containers().items():
-            stateful = bool(c.values.get("volumes")) and any(v.get("volumeName") for v in c.values["volumes"]) \
+            stateful = (bool(c.values.get("volumes")) and any(v.get("volumeName") for v in c.values["volumes"])) \
                 or bool(c.values.get("ports"))
             assert c.delete_before_replace == stateful, name
             assert (c.values.get("name") == name) == stateful, name

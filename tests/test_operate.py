@@ -199,7 +199,7 @@ def test_a_full_data_volume_or_host_memory_is_a_problem(used, available_memory, 
     f["host"] = {**f["host"], "disk": {**f["host"]["disk"], "usedBytes": used},
                  "memory": {"totalBytes": 100, "availableBytes": available_memory}}
     problems = judged(f).problems
-    assert len(problems) == len(expected) and all(p.startswith(e) for p, e in zip(problems, expected)), problems
+    assert len(problems) == len(expected) and all(p.startswith(e) for p, e in zip(problems, expected, strict=True)), problems
 
 
 def test_an_ec2_hosts_built_image_is_matched_by_the_digest_ecr_holds_for_its_version():

@@ -28,7 +28,7 @@ def pin_problems(pins: dict[str, list[str]]) -> list[str]:
             problems.append(f"{ref} ({'; '.join(where)}): {err.args[0]}")
             continue
         line = series(name, version(ref) or "")
-        if recipe.runs and series(name, recipe.runs) == line or (name, line) in DIFFERS:
+        if (recipe.runs and series(name, recipe.runs) == line) or (name, line) in DIFFERS:
             continue
         problems.append(f"{ref} ({'; '.join(where)}) is on {name} {line}, but the {recipe.name} stand-in runs "
                         f"{recipe.runs or 'a stand-in server'}: make it follow (tests/support/standins.py), or say "

@@ -317,8 +317,8 @@ def test_collabry_limits_and_replicas_follow_the_seeds_table(system):
                 "worker": (1, 256, "0.25")}
     containers = app_containers(run, "collabry")
     for service, (replicas, memory, cpus) in expected.items():
-        mine = [c for n, c in containers.items() if n == f"collabry-{service}" or n.startswith(f"collabry-{service}-")
-                and n.removeprefix(f"collabry-{service}-").isdigit()]
+        mine = [c for n, c in containers.items() if n == f"collabry-{service}" or (n.startswith(f"collabry-{service}-")
+                and n.removeprefix(f"collabry-{service}-").isdigit())]
         assert len(mine) == replicas, service
         assert {(c.values["memory"], c.values["cpus"]) for c in mine} == {(memory, cpus)}, service
 

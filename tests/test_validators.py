@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from render import cloud_init
+from tests.support.stacks import REPO
 from tests.support.validators import caddy, caddyfile_of, cloud_init_schema, shellcheck
 
 STACKS = ["dev", "staging", "prod"]
@@ -85,9 +86,10 @@ def test_readiness_gate_command_passes_shellcheck(deploy, stack, tmp_path):
     shellcheck(deploy(stack).get("command:remote:Command", "host-ready").values["create"], tmp_path)
 
 
-@pytest.mark.parametrize("script", ["scripts/dev-up", "scripts/test", "scripts/plan", "scripts/volume", "scripts/backup",
-                                    "scripts/restore", "scripts/backup-tool", "scripts/import", "scripts/lib/bootstrap.sh",
-                                    "scripts/status", "scripts/logs", ".ci/run"])
+SHELL_SCRIPTS = sorted(str(p.relative_to(REPO)) for p in [*(REPO / "scripts").iterdir(), *(REPO / "scripts/lib").iterdir(),
+                                                          REPO / ".ci/run"] if p.is_file())
+
+
+@pytest.mark.parametrize("script", SHELL_SCRIPTS)
 def test_every_script_a_user_or_ci_runs_passes_shellcheck(script):
-    from tests.support.stacks import REPO
     shellcheck(REPO / script)

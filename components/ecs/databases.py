@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Sequence
+from collections.abc import Sequence
 from collections.abc import Callable
 from dataclasses import dataclass, field
 

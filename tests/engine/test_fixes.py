@@ -196,7 +196,7 @@ def test_a_redis_store_runs_as_redis_and_writes_its_append_only_file(stack):
 def test_one_app_cannot_read_another_apps_keys(stack):
     assert redis_cli(stack, "alpha-redis", "alpha", "SET", "secret-of-alpha", "42") == (0, "OK\n")
     assert redis_cli(stack, "web-redis", "web", "GET", "secret-of-alpha") == (0, "\n")
-    code, out = redis_cli(stack, "web-redis", "alpha", "GET", "secret-of-alpha")
+    _, out = redis_cli(stack, "web-redis", "alpha", "GET", "secret-of-alpha")
     assert "WRONGPASS" in out or "NOAUTH" in out, out
 
 
@@ -225,7 +225,7 @@ def test_a_full_cache_evicts_instead_of_refusing_writes(stack):
     script = ("V=$(head -c 10000 /dev/zero | tr '\\0' x); i=0; "
               f'while [ $i -lt 8000 ]; do echo "SET key$i $V"; i=$((i+1)); done | {cli} | grep -vc "^OK$"; '
               f"{cli} INFO stats | grep '^evicted_keys:'")
-    code, out = sh(stack.container("web-redis"), script)
+    _, out = sh(stack.container("web-redis"), script)
     fails, evicted = out.split()  # replies other than OK (an OOM error each, were it to refuse), evictions
     assert fails == "0", out
     assert int(evicted.split(":")[1]) > 0, out

@@ -207,7 +207,8 @@ class TestEveryStack:
         probed = [n for n in running_app_containers(stack) if not stack.uses_database(n)]
         with ThreadPoolExecutor(8) as pool:  # each waits out its unreachable targets' timeouts
             found = dict(zip(probed, pool.map(
-                lambda n: reachable(stack.client, stack.applied.containers[n], targets, stack.python_image), probed)))
+                lambda n: reachable(stack.client, stack.applied.containers[n], targets, stack.python_image), probed),
+                              strict=True))
         assert found == {name: set() for name in probed}
 
     def test_a_service_reaches_only_its_own_apps_databases(self, stack):
@@ -221,7 +222,7 @@ class TestEveryStack:
 
         probed = running_app_containers(stack)
         with ThreadPoolExecutor(8) as pool:
-            found = dict(zip(probed, pool.map(others_reached, probed)))
+            found = dict(zip(probed, pool.map(others_reached, probed), strict=True))
         assert found == {name: set() for name in probed}
 
     def test_each_apps_postgres_credentials_are_its_own_role_and_nothing_more(self, stack):
@@ -247,10 +248,10 @@ class TestEveryStack:
             assert redis_cli(stack, container, redis, url, "SET", key, "1") == (0, "OK\n")
             assert redis_cli(stack, container, redis, url, "DEL", key) == (0, "1\n")
             assert "WRONGPASS" in redis_cli(stack, container, redis, with_password(url, "wrong" + key), "PING")[1]
-            code, out = redis_cli(stack, container, redis, "redis://redis:6379/0", "GET", key)  # no user at all
+            _, out = redis_cli(stack, container, redis, "redis://redis:6379/0", "GET", key)  # no user at all
             assert "NOAUTH" in out, out
             for admin in (["CONFIG", "SET", "appendonly", "no"], ["ACL", "LIST"], ["SHUTDOWN"]):
-                code, out = redis_cli(stack, container, redis, url, *admin)  # its own data, not the server's settings
+                _, out = redis_cli(stack, container, redis, url, *admin)  # its own data, not the server's settings
                 assert "NOPERM" in out, (admin, out)
 
     def test_benchmark_deploy_time_and_critical_path(self, stack, benchmark):

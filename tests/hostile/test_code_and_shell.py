@@ -24,7 +24,7 @@ from tests.support.stacks import REPO, require_tool, stack_config
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - the stdlib's name
+    def do_GET(self):
         self.server.seen.append(self.path)
         self.send_response(200)
         self.end_headers()

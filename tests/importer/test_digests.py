@@ -21,7 +21,7 @@ IMAGES = {"example/cache:7-alpine": {"RepoDigests": [f"example/cache@{DIGEST}"]}
 
 
 class Engine(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):
         path = unquote(self.path)
         if path == "/version":
             return self._send(200, {"ApiVersion": "1.41"})

@@ -58,7 +58,7 @@ def test_a_secret_value_in_the_output_is_found(tmp_path):
 
 
 def test_data_dropped_without_a_word_is_found(corpus, monkeypatch):
-    where, manifest = corpus
+    where, _ = corpus
     shutil.copytree(FIXTURES / "data-dirs", where / "data-dirs")
     project = import_corpus.Project("data-dirs", "data-dirs", "fixture", ("docker-compose.yml",))
     assert import_corpus.measure(project, where).untold_drops == []

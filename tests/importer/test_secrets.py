@@ -35,7 +35,7 @@ def test_checks_that_pass_a_secret_are_not_copied(tmp_path):
 
 def test_the_summary_names_where_a_secret_is_without_its_default(tmp_path):
     result = import_fixture(tmp_path, "secrets-in-use")
-    line = next(l for l in result.stdout.splitlines() if "--secret notesSecretKey" in l)
+    line = next(s for s in result.stdout.splitlines() if "--secret notesSecretKey" in s)
     assert line.endswith("# SECRET_KEY of web; today in ${SECRET_KEY} in docker-compose.yml")
 
 

@@ -24,7 +24,7 @@ EXPANDABLE = ["{file./etc/shadow}", "{env.PATH}", "{system.hostname}", "{http.re
 ])
 def test_what_cannot_be_written_literally_is_refused(value, problem):
     assert problem in caddy.literal_problem(value)
-    with pytest.raises(ValueError, match="cannot|has"):
+    with pytest.raises(ValueError, match=r"cannot|has"):
         caddy.quoted(value)
 
 

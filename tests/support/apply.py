@@ -32,6 +32,7 @@ not run: no GPU here"). Anything else the mapping does not know fails the apply 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import secrets as pysecrets
 import shutil
@@ -41,7 +42,8 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import docker
 from docker.errors import APIError, NotFound
@@ -87,7 +89,7 @@ class Step:
     started: float
     finished: float
     depends_on: frozenset[str]
-    decision: Decision = Decision("create")
+    decision: Decision = Decision("create")  # noqa: RUF009 - frozen, so one shared default is safe
 
     @property
     def seconds(self) -> float:
@@ -612,7 +614,7 @@ class Applied:
         for network in self.networks.values():
             self._remove_network(network)
         for volume in self.volumes:
-            _ignore_missing(lambda: self.client.api.remove_volume(volume, force=True))
+            _ignore_missing(lambda volume=volume: self.client.api.remove_volume(volume, force=True))
         self.state.clear()
         self.pending.clear()
         self.created.clear()
@@ -738,10 +740,8 @@ def _mock_id(r: Resource) -> str:
 
 
 def _ignore_missing(call) -> None:
-    try:
+    with contextlib.suppress(NotFound):
         call()
-    except NotFound:
-        pass
 
 
 def _run_graph(graph: dict[str, set[str]], step) -> None:
@@ -794,7 +794,7 @@ def apply(run: Run, engine, standins: StandIns) -> Applied:
     except BaseException as failure:
         try:
             applied.destroy()
-        except Exception as cleanup:  # the apply's own failure is the one to see
+        except Exception as cleanup:  # noqa: BLE001 - the apply's own failure is the one to see
             failure.add_note(f"and removing what was created failed too: {cleanup}")
         raise
     return applied

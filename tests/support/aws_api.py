@@ -151,7 +151,7 @@ def java_pattern(pattern: str) -> regex.Pattern:
     return regex.compile(python, regex.DOTALL)
 
 
-def shape_findings(value: Any, shape: Shape, where: str) -> list[str]:
+def shape_findings(value: Any, shape: Shape, where: str) -> list[str]:  # noqa: C901 - to split
     """`max`, `enum` and `pattern` of the shape and its members, walked along the value."""
     out: list[str] = []
     meta = shape.metadata

@@ -142,7 +142,7 @@ class ContainerPlan:
         return buffer.getvalue()
 
 
-def container_plan(inputs: dict, name: str, image: str) -> ContainerPlan:
+def container_plan(inputs: dict, name: str, image: str) -> ContainerPlan:  # noqa: C901 - to split
     """The provider's ContainerCreate for recorded `inputs`; `name` is the container's (auto-)name and
     `image` the engine's id of the image the recorded `image` input stands for."""
     values = reveal(inputs)

@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 LOCK = Path("/tmp/berth-engine.lock")
 BRIDGE_ADDRESS = "10.209.0.1/24"  # the default bridge (containers never stay on it; see tests/support/apply.py)

@@ -86,5 +86,5 @@ if __name__ == "__main__":
     tool = shutil.which("mmdebstrap")
     if tool is None:
         sys.exit("mmdebstrap is not installed; the engine tier reports it")
-    for name, (built, seconds) in build_all(tool).items():
+    for built, seconds in build_all(tool).values():
         print(f"{built.name}: " + (f"built in {seconds:.0f} s" if seconds is not None else "already built"))

@@ -365,7 +365,7 @@ def cut(recipe: Recipe, base: Path, out: Path, layers: tuple[Path, ...] = ()) ->
     """Write the recipe's root file system: the base minus what the official image lacks, then its
     Python packages, then its own files (`docker import` refuses a path twice: the later one wins here)."""
     entries = {e.path for e in recipe.entries}
-    packages = [tarfile.open(path) for path in layers]
+    packages = [tarfile.open(path) for path in layers]  # noqa: SIM115 - closed in the finally below
     try:
         members = [(tar, member) for tar in packages for member in tar.getmembers() if _normal(member.name) not in entries]
         members = list({_normal(m.name): (tar, m) for tar, m in members}.values())
@@ -408,7 +408,7 @@ class StandIns:
 
     def ensure_all(self) -> dict[str, str]:
         with ThreadPoolExecutor(4) as pool:
-            return dict(zip(RECIPES, pool.map(self._ensure, RECIPES)))
+            return dict(zip(RECIPES, pool.map(self._ensure, RECIPES), strict=True))
 
     def _ensure(self, name: str) -> str:
         with self._lock:  # apply() asks from many threads

@@ -43,7 +43,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, fmt, *args):  # to the container's log, as servers do
-        sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
+        sys.stderr.write(f"{self.address_string()} {fmt % args}\n")
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         self.send_response(status)
@@ -61,7 +61,7 @@ class Handler(BaseHTTPRequestHandler):
     def _data_file(self) -> str:
         return os.path.join(os.environ.get("STANDIN_DATA_DIR", "/tmp"), "standin.txt")
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         if self.headers.get("Upgrade", "").lower() == "websocket":
             return self._websocket()
         path = self.path.partition("?")[0]
@@ -77,7 +77,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, b'{"models": []}')
         return self._echo()
 
-    def do_PUT(self):  # noqa: N802
+    def do_PUT(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.path.partition("?")[0].endswith("/__standin/data"):
             try:
@@ -88,7 +88,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(201, b"written", "text/plain")
         return self._echo()
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         return self._echo()
 
