@@ -6,15 +6,21 @@ that never became healthy is kept by Pulumi with an initialization error; the ne
 `--refresh` clears the error anyway) only runs Update, which never waits again, and reports success
 with the unhealthy container. A command that fails keeps nothing in state (pulumi-command 1.2.1), so
 the next `up` runs it again, and again, until the container is healthy. It runs whenever the container
-is new (its id is the trigger), fails as soon as Docker calls the container unhealthy or it keeps
-restarting, and then says why: the container's state and its last health check outputs.
+is new (its id is the trigger), fails as soon as Docker calls the container unhealthy after a check
+that failed while the gate waited, or it keeps restarting, and then says why: the container's state and
+its last health check outputs. On a retry the container is still unhealthy from the last run: Docker
+keeps that verdict until its next check (moby daemon/health.go, handleProbeResult: each failed check
+adds to `FailingStreak`, a passing one resets it and sets healthy), so the gate waits for that check
+rather than failing on the old verdict; a service fixed meanwhile then passes.
 
-Once the container is healthy, a stateless service's gate retires what Pulumi would otherwise delete
-only at the end of the whole deployment: the container this one replaced (create-first) and those of
-replicas the program no longer declares. Two versions then answer the service's alias only from the new
-container's start until it is healthy, never for the rest of the `up` or after a failed one. Another
-replica's containers are left to its own gate. Pulumi's later delete of a retired container finds it
-gone, which the provider ignores ("No such container").
+A stateless service's gate retires what Pulumi would otherwise delete only at the end of the whole
+deployment: the container this one replaced (create-first) and those of replicas the program no longer
+declares. It does so as soon as the service's own health check passes in the new container (run with
+`docker exec` twice a second, not at Docker's next scheduled probe, which comes up to `intervalS`
+later), then waits for Docker to call it healthy (what dependents, such as hooks, look for). Two
+versions answer the service's alias only while the new one starts, never for the rest of the `up` or
+after a failed one. Another replica's containers are left to its own gate. Pulumi's later delete of a
+retired container finds it gone, which the provider ignores ("No such container").
 """
 
 from __future__ import annotations
@@ -22,42 +28,57 @@ from __future__ import annotations
 import shlex
 
 RESTARTS_BEFORE_GIVING_UP = 3  # a crash loop: Docker restarts it before the health check can call it unhealthy
-STATE = "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}}"
+PROBE_TIMEOUT_S = 10  # the gate's own run of the service's check (the host's `timeout`)
+STATE = ("{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}} {{.State.Health.FailingStreak}}"
+         "{{else}}none 0{{end}} {{.RestartCount}}")
 WHY = ("{{if .State.Error}}error: {{.State.Error}}{{println}}{{end}}"
        "{{if .State.OOMKilled}}killed: out of memory{{println}}{{end}}"
        "{{if .State.Health}}{{range .State.Health.Log}}health check exit {{.ExitCode}}: {{.Output}}{{println}}{{end}}{{end}}")
 
 
 def gate_script(container_id: str, name: str, *, timeout_s: int, retire: tuple[str, str, int] | None = None,
-                siblings: tuple[str, ...] = ()) -> str:
+                siblings: tuple[str, ...] = (), probe: list[str] | None = None) -> str:
     """Wait until container `container_id` (resource `name`) is healthy, or fail saying why.
 
-    `retire`: (service label, the label's value, stop grace in seconds) of a stateless service: once
-    healthy, its other containers are stopped and removed, except those of `siblings` (its other
-    replicas' resource names: their containers are `<sibling>-<7 characters>`)."""
+    `retire`: (service label, the label's value, stop grace in seconds) of a stateless service: once its
+    health check (`probe`, the healthcheck's test without "CMD") passes, its other containers are stopped
+    and removed, except those of `siblings` (its other replicas' resource names: their containers are
+    `<sibling>-<7 characters>`)."""
+    early = []
+    if retire is not None and probe:
+        early = [f'  if [ "$retired" = no ] && [ "$1" = running ] && timeout {PROBE_TIMEOUT_S} docker exec "$id" '
+                 f'{shlex.join(probe)} '
+                 ">/dev/null 2>&1; then",
+                 "    retire; retired=yes",
+                 "  fi"]
     lines = [
         "set -u",
         f"id={shlex.quote(container_id)}",
-        "first=$(docker inspect --format '{{.RestartCount}}' \"$id\") || exit 1",
+        "retired=no",
+        *(_retire(retire, name, siblings) if retire is not None else []),
+        f"first=$(docker inspect --format {shlex.quote(STATE)} \"$id\") || exit 1",
+        "set -- $first; streak=$3 first=$4",
         f"deadline=$(( $(date +%s) + {int(timeout_s)} ))",
         "while :; do",
         f"  now=$(docker inspect --format {shlex.quote(STATE)} \"$id\") || exit 1",
         "  set -- $now",
         '  [ "$1 $2" = "running healthy" ] && break',
-        f'  if [ "$2" != starting ] || [ $(( $3 - first )) -ge {RESTARTS_BEFORE_GIVING_UP} ] || '
+        '  earlier=no  # unhealthy, but no check failed since the gate began: the last run\'s verdict',
+        '  [ "$1 $2" = "running unhealthy" ] && [ "$3" -le "$streak" ] && earlier=yes',
+        f'  if {{ [ "$2" != starting ] && [ "$earlier" = no ]; }} || [ $(( $4 - first )) -ge {RESTARTS_BEFORE_GIVING_UP} ] || '
         '[ "$(date +%s)" -ge "$deadline" ]; then',
-        f"    echo \"{name} did not become healthy: $1, health $2, restarted $(( $3 - first )) times while the "
+        f"    echo \"{name} did not become healthy: $1, health $2, restarted $(( $4 - first )) times while the "
         "deploy waited\" >&2",
         f"    docker inspect --format {shlex.quote(WHY)} \"$id\" | tail -n 20 >&2",
         f'    echo "(its log: docker logs {name}; container $id)" >&2',
         "    exit 1",
         "  fi",
-        "  sleep 1",
+        *early,
+        "  sleep 0.5",
         "done",
         f'echo "{name} is healthy"',
+        *(['[ "$retired" = yes ] || retire'] if retire is not None else []),
     ]
-    if retire is not None:
-        lines += _retire(retire, name, siblings)
     return "\n".join(lines) + "\n"
 
 
@@ -65,13 +86,15 @@ def _retire(retire: tuple[str, str, int], name: str, siblings: tuple[str, ...]) 
     label, value, grace_s = retire
     others = "|".join(f"{s}-???????" for s in siblings)
     return [
-        f"for old in $(docker ps -aq --no-trunc --filter {shlex.quote(f'label={label}={value}')}); do",
-        '  case "$old" in "$id"*) continue ;; esac',
-        "  old_name=$(docker inspect --format '{{.Name}}' \"$old\") || continue",
-        "  old_name=${old_name#/}",
-        *([f'  case "$old_name" in {others}) continue ;; esac'] if others else []),
-        f'  docker stop --time {int(grace_s)} "$old" >/dev/null 2>&1 || true',
-        '  docker rm --force "$old" >/dev/null 2>&1 || true',
-        f'  echo "retired $old_name, which {name} replaces"',
-        "done",
+        "retire() {",
+        f"  for old in $(docker ps -aq --no-trunc --filter {shlex.quote(f'label={label}={value}')}); do",
+        '    case "$old" in "$id"*) continue ;; esac',
+        "    old_name=$(docker inspect --format '{{.Name}}' \"$old\") || continue",
+        "    old_name=${old_name#/}",
+        *([f'    case "$old_name" in {others}) continue ;; esac'] if others else []),
+        f'    docker stop --time {int(grace_s)} "$old" >/dev/null 2>&1 || true',
+        '    docker rm --force "$old" >/dev/null 2>&1 || true',
+        f'    echo "retired $old_name, which {name} replaces"',
+        "  done",
+        "}",
     ]

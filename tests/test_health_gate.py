@@ -34,12 +34,12 @@ if args[0] == "inspect":
         (here / "world.json").write_text(json.dumps(world))
     elif fmt == {why!r}:
         print(world["why"])
-    elif fmt == "{{{{.RestartCount}}}}":
-        print(world["restarts"])
     elif fmt == "{{{{.Name}}}}":
         print("/" + world["names"][target])
 elif args[0] == "ps":
     print("\\n".join(world["names"]))
+elif args[0] == "exec":  # the service's own health check, run by the gate
+    sys.exit(world.get("probe", 1))
 '''
 
 
@@ -57,33 +57,55 @@ def gate(tmp_path: Path, world: dict, **options) -> tuple[subprocess.CompletedPr
     return done, calls
 
 
+STARTING = "running starting 0 0"  # status, health, failing streak, restarts
+
+
 def test_it_waits_while_the_container_starts_and_passes_once_it_is_healthy(tmp_path):
-    done, _ = gate(tmp_path, {"states": ["running starting 0", "running starting 0", "running healthy 0"],
-                              "restarts": 0, "names": {}})
+    done, _ = gate(tmp_path, {"states": [STARTING, STARTING, "running healthy 0 0"], "names": {}})
     assert done.returncode == 0 and "chatbot-frontend is healthy" in done.stdout
 
 
-@pytest.mark.parametrize("state", ["running unhealthy 0", "exited unhealthy 0", "created none 0", "running none 0",
-                                   "restarting starting 3"])
+@pytest.mark.parametrize("state", ["running unhealthy 3 0", "exited unhealthy 3 0", "created none 0 0",
+                                   "running none 0 0", "restarting starting 0 3"])
 def test_it_fails_at_once_saying_why_when_the_container_cannot_become_healthy(tmp_path, state):
     why = "health check exit 1: curl: (7) Failed to connect to 127.0.0.1 port 3000"
-    done, _ = gate(tmp_path, {"states": [state], "restarts": 0, "names": {}, "why": why})
+    done, _ = gate(tmp_path, {"states": [STARTING, state], "names": {}, "why": why})
     assert done.returncode == 1
-    assert f"chatbot-frontend did not become healthy: {' '.join(state.split()[:1])}" in done.stderr
+    assert f"chatbot-frontend did not become healthy: {state.split()[0]}, health {state.split()[1]}" in done.stderr
     assert why in done.stderr and "docker logs chatbot-frontend" in done.stderr
 
 
-def test_it_gives_up_at_its_deadline(tmp_path):
-    done, _ = gate(tmp_path, {"states": ["running starting 0"], "restarts": 0, "names": {}, "why": ""}, timeout_s=2)
-    assert done.returncode == 1 and "did not become healthy: running, health starting" in done.stderr
+def test_a_retry_fails_again_at_the_next_check_that_fails(tmp_path):
+    """The last run left the container unhealthy: the gate fails once Docker's next check fails too."""
+    why = "health check exit 1: not ready"
+    done, _ = gate(tmp_path, {"states": ["running unhealthy 3 0", "running unhealthy 3 0", "running unhealthy 4 0"],
+                              "names": {}, "why": why})
+    assert done.returncode == 1 and "did not become healthy: running, health unhealthy" in done.stderr
+    assert why in done.stderr
+
+
+def test_a_retry_passes_once_the_service_fixed_since_the_last_run_passes_its_check(tmp_path):
+    """Docker keeps the last run's `unhealthy` until its next check: the gate waits for it."""
+    states = ["running unhealthy 3 0", "running unhealthy 3 0", "running unhealthy 3 0", "running healthy 0 0"]
+    done, _ = gate(tmp_path, {"states": states, "names": {}})
+    assert done.returncode == 0 and "chatbot-frontend is healthy" in done.stdout
+
+
+@pytest.mark.parametrize("state", [STARTING, "running unhealthy 3 0"])
+def test_it_gives_up_at_its_deadline(tmp_path, state):
+    done, _ = gate(tmp_path, {"states": [state], "names": {}, "why": ""}, timeout_s=2)
+    assert done.returncode == 1
+    assert f"did not become healthy: running, health {state.split()[1]}" in done.stderr
+
+
+NAMES = {NEW: "chatbot-frontend-2-bbbbbbb", "old" + "1" * 61: "chatbot-frontend-2-aaaaaaa",
+         "sib" + "2" * 61: "chatbot-frontend-1-ccccccc", "gone" + "3" * 60: "chatbot-frontend-ddddddd"}
+RETIRE = {"retire": ("berth.service", "chatbot/frontend", 30), "siblings": ("chatbot-frontend-1", "chatbot-frontend-3"),
+          "probe": ["node", "-e", "fetch('http://127.0.0.1:3000/')"]}
 
 
 def test_once_healthy_it_retires_the_services_other_containers_but_other_replicas(tmp_path):
-    names = {NEW: "chatbot-frontend-2-bbbbbbb", "old" + "1" * 61: "chatbot-frontend-2-aaaaaaa",
-             "sib" + "2" * 61: "chatbot-frontend-1-ccccccc", "gone" + "3" * 60: "chatbot-frontend-ddddddd"}
-    done, calls = gate(tmp_path, {"states": ["running healthy 0"], "restarts": 0, "names": names},
-                       retire=("berth.service", "chatbot/frontend", 30),
-                       siblings=("chatbot-frontend-1", "chatbot-frontend-3"))
+    done, calls = gate(tmp_path, {"states": ["running healthy 0 0"], "names": NAMES}, **RETIRE)
     assert done.returncode == 0
     assert "ps -aq --no-trunc --filter label=berth.service=chatbot/frontend" in calls
     stopped = {c.split()[-1] for c in calls if c.startswith("stop --time 30 ")}
@@ -91,6 +113,15 @@ def test_once_healthy_it_retires_the_services_other_containers_but_other_replica
     assert "retired chatbot-frontend-2-aaaaaaa, which chatbot-frontend replaces" in done.stdout
 
 
+def test_it_retires_the_old_container_as_soon_as_the_services_own_check_passes(tmp_path):
+    """Docker probes next up to `intervalS` later; the gate runs the check itself twice a second."""
+    states = [STARTING, STARTING, "running healthy 0 0"]
+    done, calls = gate(tmp_path, {"states": states, "names": NAMES, "probe": 0}, **RETIRE)
+    assert done.returncode == 0 and done.stdout.index("retired") < done.stdout.index("is healthy")
+    assert "exec " + NEW + " node -e fetch('http://127.0.0.1:3000/')" in calls
+    assert len([c for c in calls if c.startswith("stop ")]) == 2  # retired once, not again when healthy
+
+
 def test_a_stateful_containers_gate_retires_nothing(tmp_path):
-    done, calls = gate(tmp_path, {"states": ["running healthy 0"], "restarts": 0, "names": {}})
+    done, calls = gate(tmp_path, {"states": ["running healthy 0 0"], "names": {}})
     assert done.returncode == 0 and not any(c.startswith(("ps", "stop", "rm")) for c in calls)

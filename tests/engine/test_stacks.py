@@ -254,6 +254,11 @@ class TestEveryStack:
                 _, out = redis_cli(stack, container, redis, url, *admin)  # its own data, not the server's settings
                 assert "NOPERM" in out, (admin, out)
 
+    def test_a_refreshed_preview_shows_no_changes(self, stack):
+        """`pulumi preview --refresh` of the stack as deployed: the provider's Read stores what berth wrote
+        (durations as Go prints them, cpus as it formats them, memory swap set), so nothing would change."""
+        assert stack.refreshed_preview_changes() == {}
+
     def test_benchmark_deploy_time_and_critical_path(self, stack, benchmark):
         """Seconds from the first create to the last container healthy, and the chain of dependent
         steps that bounds it (printed with `-s`; `scripts/test -m engine -k benchmark`)."""

@@ -53,6 +53,7 @@ from config.load import load
 from config.raw_config import RawConfig
 from offline.mockrun import PULLED, Resource, Run, reveal
 from tests.support import docker_inputs as inputs
+from tests.support import provider_calls
 from tests.support import pulumi_steps as steps
 from tests.support.docker_inputs import NotMapped
 from tests.support.pulumi_steps import Decision, Entry
@@ -69,10 +70,8 @@ HOST_SYSTEM_PARENTS = {"berth:backups:Backups": "installs the backup tool and it
                        "berth:monitoring:Monitoring": "installs the reporter and its systemd timer on the EC2 host"}
 SERVICE_IMAGE = "berth:image:ServiceImage"
 PARALLEL = 16  # Pulumi runs every ready resource at once by default; the engine is the limit here
-HEALTH_POLL_S = 1.0  # the provider inspects once a second while it waits for healthy
 COMMAND_TIMEOUT_S = 420
 NO_GPU = "GPU service not run: no GPU here"
-OUTPUTS = ("name", "imageId", "repoDigest", "stdout")  # mock outputs other resources' inputs carry
 
 
 class ApplyFailed(AssertionError):
@@ -122,6 +121,7 @@ class Applied:
     commands: list[CommandRun] = field(default_factory=list)  # every host command run, in order
     steps: dict[str, Step] = field(default_factory=dict)  # the last up's steps by URN
     created: list[str] = field(default_factory=list)  # every container id created, failed ones too (cleanup)
+    _replaced_with: dict[str, str] = field(default_factory=dict)  # a dependent deleted first -> what it went with
     _real: dict[str, str] = field(default_factory=dict)  # a mock-made output -> the engine's value
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -185,7 +185,7 @@ class Applied:
             self.images = ServiceImages(self.client, self.standins, deployment_of(run))
         graph = {urn: self._dependencies(r) & nodes.keys() for urn, r in nodes.items()}
         forced = set(replace)
-        self.steps = {}
+        self.steps, self._replaced_with = {}, {}
         _run_graph(graph, lambda urn: self._step(nodes[urn], graph[urn], urn in forced))
         self._delete_condemned(nodes)
         return {s.name: s.decision for s in self.steps.values()}
@@ -213,7 +213,7 @@ class Applied:
     def _step(self, r: Resource, depends_on: set[str], forced: bool) -> None:
         started = time.monotonic()
         old = self.state.get(r.urn)
-        values = self._inputs(r)
+        values = _with_kept_name(r, self._inputs(r), old)
         delete_first = steps.effective_delete_before_replace(r.type, r)
         try:
             decision = steps.decide(old, values, r, delete_first)
@@ -221,11 +221,13 @@ class Applied:
             raise ApplyFailed(str(refused)) from refused
         if forced and old is not None:
             decision = Decision("replace", ("id",), delete_first)
+        if old is None and r.urn in self._replaced_with:  # deleted first with a replaced dependency
+            decision = Decision("replace", (self._replaced_with[r.urn],), True)
         try:
-            if decision.kind == "create":
+            if decision.kind == "create" or old is None:  # (a dependent deleted first is created again)
                 self._create(r, values)
             elif decision.kind == "replace":
-                self._replace(r, old, values, decision)
+                self._replace(r, old, _without_kept_name(r, values), decision)
             elif decision.kind == "update":
                 self._update(r, old, values, decision)
             else:
@@ -250,6 +252,7 @@ class Applied:
         if decision.delete_first:
             with self._lock:
                 dependents = steps.dependents_replaced_with(old, self.state)
+                self._replaced_with.update({d.urn: f"{old.name} replaced" for d in dependents})
             for entry in [*dependents, old]:
                 self._delete(entry)
                 with self._lock:
@@ -345,7 +348,7 @@ class Applied:
         plan = self._plan(r, values, name)
         try:
             cid = self._create_container(plan)
-        except ContainerFailed as failed:
+        except provider_calls.ContainerFailed as failed:
             if failed.cid:  # the provider had set the ID: Pulumi keeps it with an initialization error
                 self._keep(self._entry(r, values, failed.cid, {**values, "name": name}, [str(failed)]))
                 self._produced_container(r, failed.cid, name)
@@ -361,23 +364,13 @@ class Applied:
                 self._real[str(r.state["name"])] = name
 
     def _update_container(self, old: Entry, values: dict, changed: set[str]) -> dict:
-        """resourceDockerContainerUpdate: ContainerUpdate when a field it applies changed; nothing else
-        reaches the container; the state records every new value (no read-back)."""
-        if changed & docker_provider.UPDATE_APPLIES:
-            swap = values.get("memorySwap")
-            kwargs = {"restart_policy": {"Name": values.get("restart") or "no",
-                                         "MaximumRetryCount": int(values.get("maxRetryCount") or 0)},
-                      "mem_limit": int(values.get("memory") or 0) * docker_provider.MIB,
-                      "cpu_shares": int(values.get("cpuShares") or 0), "cpuset_cpus": values.get("cpuSet") or ""}
-            if swap:
-                kwargs["memswap_limit"] = int(swap) * docker_provider.MIB if int(swap) > 0 else int(swap)
-            try:
-                self.client.api.update_container(old.id, **kwargs)
-            except APIError as error:
-                raise ApplyFailed(f"container {old.name}: Unable to update a container: {error.explanation or error}") \
-                    from error
-        if "mustRun" in changed and old.outputs.get("mustRun") is False:
-            self.client.api.start(old.id)
+        """resourceDockerContainerUpdate: only what it applies reaches the container; the state records
+        every new value (no read-back)."""
+        try:
+            provider_calls.update(self.client, old.id, values, changed, was_stopped=old.outputs.get("mustRun") is False)
+        except APIError as error:
+            raise ApplyFailed(f"container {old.name}: Unable to update a container: {error.explanation or error}") \
+                from error
         return planned_state(old.outputs, values)
 
     def _plan(self, r: Resource, values: dict, name: str) -> inputs.ContainerPlan:
@@ -389,68 +382,11 @@ class Applied:
         return inputs.container_plan(values, name, image)
 
     def _create_container(self, plan: inputs.ContainerPlan) -> str:
-        """The provider's create: create (the ID is set here), leave the default bridge, join networks,
-        upload, start, wait. Raises ContainerFailed with the ID when a step after the create failed."""
-        api = self.client.api
-        try:
-            cid = api.create_container(host_config=api.create_host_config(**plan.host_config), **plan.create)["Id"]
-        except APIError as error:
-            raise ContainerFailed(f"container {plan.name}: Unable to create container: {error.explanation or error}",
-                                  None) from error
-        with self._lock:
-            self.created.append(cid)
-        try:
-            self._start_container(cid, plan)
-        except APIError as error:
-            raise ContainerFailed(f"container {plan.name}: {error.explanation or error}", cid) from error
-        return cid
+        def created(cid: str) -> None:  # every container made, failed ones too (the cleanup removes them)
+            with self._lock:
+                self.created.append(cid)
 
-    def _start_container(self, cid: str, plan: inputs.ContainerPlan) -> None:
-        api = self.client.api
-        if plan.networks:
-            try:
-                api.disconnect_container_from_network(cid, "bridge")
-            except APIError as error:
-                if "is not connected to the network bridge" not in str(error):
-                    raise
-            for network, aliases, ipv4 in plan.networks:
-                api.connect_container_to_network(cid, network, aliases=aliases or None, ipv4_address=ipv4)
-        if plan.uploads:
-            api.put_archive(cid, "/", plan.upload_archive())
-        if plan.start:
-            api.start(cid)
-            if plan.wait:
-                self._wait_healthy(cid, plan)
-
-    def _wait_healthy(self, cid: str, plan: inputs.ContainerPlan) -> None:
-        """As the provider waits (`wait`), but it fails at once when Docker already calls the container
-        unhealthy, instead of sitting out `waitTimeout`: the outcome is the same failed deploy."""
-        deadline = time.monotonic() + plan.wait_timeout_s
-        while True:
-            state = self.client.api.inspect_container(cid)["State"]
-            health = (state.get("Health") or {}).get("Status")
-            if health is None:
-                raise ContainerFailed(f"container {plan.name}: 'wait' without a healthcheck (the provider refuses it)", cid)
-            if health == "healthy":
-                return
-            if health == "unhealthy" or time.monotonic() > deadline:
-                raise ContainerFailed(f"container {plan.name}: container failed to be in healthy state ({health}, "
-                                      f"{state.get('Status')})\n{self._why(cid)}", cid)
-            time.sleep(HEALTH_POLL_S)
-
-    def _why(self, cid: str) -> str:
-        state = self.client.api.inspect_container(cid)["State"]
-        probes = [f"probe exit {p.get('ExitCode')}: {p.get('Output', '').strip()[-400:]}"
-                  for p in (state.get("Health") or {}).get("Log", [])[-3:]]
-        logs = self.client.api.logs(cid, tail=40).decode(errors="replace")
-        return "\n".join([*probes, "--- logs", logs])
-
-    def _delete_container(self, cid: str, grace_s: int, remove_volumes: bool) -> None:
-        """The provider's delete: stop with `destroyGraceSeconds`, remove (force); a container already
-        gone is no error ("No such container" is ignored at each step)."""
-        api = self.client.api
-        _ignore_missing(lambda: api.stop(cid, timeout=grace_s))
-        _ignore_missing(lambda: api.remove_container(cid, v=remove_volumes, force=True))
+        return provider_calls.create(self.client, plan, created)
 
     # --- host commands ----------------------------------------------------------------------------------
 
@@ -527,8 +463,8 @@ class Applied:
     def _delete(self, entry: Entry) -> None:
         """The provider's Delete for one resource (commands have no delete script: nothing runs)."""
         if entry.type == inputs.CONTAINER:
-            self._delete_container(entry.id, int(entry.inputs.get("destroyGraceSeconds") or 0),
-                                   entry.inputs.get("removeVolumes", True) is not False)
+            provider_calls.delete(self.client, entry.id, int(entry.inputs.get("destroyGraceSeconds") or 0),
+                                  entry.inputs.get("removeVolumes", True) is not False)
         elif entry.type == inputs.NETWORK:
             self._remove_network(entry.id)
         elif entry.type == inputs.VOLUME:
@@ -587,14 +523,15 @@ class Applied:
 
     def _plan_steps(self, run: Run) -> dict[str, Decision]:
         nodes = self._nodes(run)
-        unknown: set[str] = set()
+        new: set[str] = set()  # URNs the preview creates or replaces: their outputs are unknown
         decisions = {}
         for r in _in_dependency_order(nodes, self._dependencies):
-            values = _replaced(self._inputs(r), {m: steps.UNKNOWN for m in unknown})
+            values = {k: steps.UNKNOWN if set(r.property_dependencies.get(k, ())) & new else v
+                      for k, v in _with_kept_name(r, self._inputs(r), self.state.get(r.urn)).items()}
             decision = steps.decide(self.state.get(r.urn), values, r, steps.effective_delete_before_replace(r.type, r))
             decisions[r.name] = decision
             if decision.kind in ("create", "replace"):
-                unknown |= {_mock_id(r), *(str(r.state[o]).strip() for o in OUTPUTS if r.state.get(o))}
+                new.add(r.urn)
         return decisions
 
     # --- cleanup -----------------------------------------------------------------------------------------
@@ -609,7 +546,7 @@ class Applied:
         entries = [*self.state.values(), *self.pending]
         grace = {e.id: int(e.inputs.get("destroyGraceSeconds") or 0) for e in entries if e.type == inputs.CONTAINER}
         with ThreadPoolExecutor(PARALLEL) as pool:
-            list(pool.map(lambda cid: self._delete_container(cid, grace.get(cid, 0), True),
+            list(pool.map(lambda cid: provider_calls.delete(self.client, cid, grace.get(cid, 0), True),
                           [*self.created, *self._command_containers()]))
         for network in self.networks.values():
             self._remove_network(network)
@@ -702,12 +639,20 @@ class Applied:
         return _replaced(reveal(r.inputs), real)
 
 
-class ContainerFailed(Exception):
-    """A container create failed; `cid` is the ID the provider had set by then (None: nothing created)."""
+def _auto_named(r: Resource) -> bool:
+    return r.type == inputs.CONTAINER and not reveal(r.inputs).get("name")
 
-    def __init__(self, message: str, cid: str | None):
-        super().__init__(message)
-        self.cid = cid
+
+def _with_kept_name(r: Resource, values: dict, old: Entry | None) -> dict:
+    """An auto-named container's inputs with the name it was given (Pulumi's Check keeps a resource's
+    generated name from its state; a replacement gets a new one)."""
+    if _auto_named(r) and old is not None and old.outputs.get("name"):
+        return {**values, "name": old.outputs["name"]}
+    return values
+
+
+def _without_kept_name(r: Resource, values: dict) -> dict:
+    return {k: v for k, v in values.items() if k != "name"} if _auto_named(r) else values
 
 
 def planned_state(outputs: dict, values: dict) -> dict:

@@ -31,6 +31,11 @@ ENGINE_STACKS = {
     "on-prem-rag-dev": ("dev", "on-prem-rag/Pulumi.dev.yaml"),
     "youtube-talker": ("prod", "youtube-talker/Pulumi.prod.yaml"),
 }
+# Stacks tests/engine/test_second_up.py changes: the CHM server's staging file as a PR stack (its own
+# host names), with a larger instance type so one service's memory can be raised 4x in place, and the
+# CA's production directory (where the certificates put on the proxy's volume are looked for).
+CHANGED_STACKS = {"chm-pr": ("pr-21", REPO / "Pulumi.staging.yaml")}
+CHANGED_STACK_CONFIG = {"chm-pr": {"berth:host": {"instanceType": "t3.xlarge"}, "berth:proxy": {"acmeStaging": False}}}
 # The app secrets each example's prod refuses to run without (test values: letters and digits).
 EXAMPLE_SECRETS = {
     "customer-support/Pulumi.prod.yaml": ["supportSecretKey", "supportOpenaiApiKey"],
@@ -44,7 +49,7 @@ def example_secrets(example: str | None) -> dict[str, str] | None:
     return {f"berth:{k}": f"test{k}Value0" for k in EXAMPLE_SECRETS.get(example or "", [])} or None
 
 
-def app_files_checked_every_second(into: Path) -> None:
+def app_files_checked_every_second(into: Path, source: Path = REPO / "apps") -> None:
     """The app files, copied into a sandboxed project, with each service's healthcheck run every second.
 
     Docker probes a container first one `interval` after it starts, and each level of a stack's
@@ -57,22 +62,24 @@ def app_files_checked_every_second(into: Path) -> None:
         return
     into.mkdir(parents=True)
     keep = os.environ.get("BERTH_ENGINE_APP_INTERVALS") == "keep"
-    for source in (REPO / "apps").iterdir():
-        if source.suffix != ".yaml" or keep:
-            shutil.copy2(source, into / source.name)
+    for path in source.iterdir():
+        if path.suffix != ".yaml" or keep:
+            shutil.copy2(path, into / path.name)
             continue
-        app = yaml.safe_load(source.read_text(encoding="utf-8"))
+        app = yaml.safe_load(path.read_text(encoding="utf-8"))
         for svc in (app.get("services") or {}).values():
             if isinstance(svc.get("healthcheck"), dict):
                 svc["healthcheck"]["intervalS"] = 1
-        (into / source.name).write_text(yaml.safe_dump(app, sort_keys=False), encoding="utf-8")
+        (into / path.name).write_text(yaml.safe_dump(app, sort_keys=False), encoding="utf-8")
 
 
 def mock_run(name: str, tmp: Path, plain: dict | None = None):
     """The stack's program run under mocks (with `plain` config overrides), its app files checked every second."""
-    stack, example = ENGINE_STACKS[name]
-    config = stack_config(stack, stack_file=EXAMPLES / example if example else None,
-                          secrets=example_secrets(example), plain=plain)
+    stack, example = {**ENGINE_STACKS, **CHANGED_STACKS}[name]
+    stack_file = example if isinstance(example, Path) else EXAMPLES / example if example else None
+    base = stack_config(stack, stack_file=stack_file)
+    plain = {**{k: {**base.object(k), **v} for k, v in CHANGED_STACK_CONFIG.get(name, {}).items()}, **(plain or {})}
+    config = stack_config(stack, stack_file=stack_file, secrets=example_secrets(example), plain=plain)
     app_files_checked_every_second(tmp / "berth" / "apps")
     return run_stack(tmp, stack, config)
 
@@ -141,6 +148,12 @@ class EngineStack:
                 assert code == 0, f"{container}: {out.decode(errors='replace')}"
                 return out.decode()
         raise AssertionError(f"{container} has no python to ask its server with")
+
+    def refreshed_preview_changes(self) -> dict[str, str]:
+        """What `pulumi preview --refresh` of the program as deployed would change, by resource (GPU
+        services not run here left out): empty when what Read stores is what the program asks for."""
+        return {n: d.text() for n, d in self.applied.preview(self.applied.run, refresh=True).items()
+                if d.kind != "same" and n not in self.applied.not_run}
 
     @property
     def python_image(self) -> str:

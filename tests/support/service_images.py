@@ -70,9 +70,16 @@ def site_files(app: str, svc: str) -> dict[str, str]:
     }
 
 
+HOOK_FAILS = "hook-fails"  # in the service's data dir (its first volume): its hooks fail while it is there
+
+
 def hook_script(command: str) -> str:
     return ("#!/bin/sh\n"
-            f"# stand-in for the app's `{command}`: records that the after-deploy hook ran\n"
+            f"# stand-in for the app's `{command}`: records that the after-deploy hook ran (and fails while\n"
+            f"# $STANDIN_DATA_DIR/{HOOK_FAILS} exists, as a migration fails until what it needs is there)\n"
+            f'if [ -e "${{STANDIN_DATA_DIR:-/nonexistent}}/{HOOK_FAILS}" ]; then\n'
+            f'  echo "stand-in {command} $*: failed ($STANDIN_DATA_DIR/{HOOK_FAILS} is there)" >&2; exit 3\n'
+            "fi\n"
             f'echo "{command} $*" >> {HOOK_LOG}\n'
             f'echo "stand-in {command} $*: done"\n')
 
