@@ -115,7 +115,7 @@ class AppStack(pulumi.ComponentResource):
         if routed:
             out.append(Attachment(self.edge_network, sorted({conventions.edge_alias(app, svc_name),
                                                              conventions.edge_alias(app, svc_name, replica)})))
-        if any(u in SHARED_SERVICES for u in svc.uses):
+        if svc.uses_data:
             out.append(Attachment(self._data.network, [svc_name]))
         return out
 
@@ -131,7 +131,7 @@ class AppStack(pulumi.ComponentResource):
         depends = [c.healthy for dep in svc.depends_on for c in self.containers[dep]]
         depends += [self._own_volume(v, path, svc, image) for v, path in svc.mounted_volumes.items()
                     if svc.volume_owner_ids]
-        if any(u in SHARED_SERVICES for u in svc.uses):
+        if svc.uses_data:
             depends += self._data.ready
         return hardened_container(resource, ContainerSpec(
             image=image.ref,

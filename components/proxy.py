@@ -32,9 +32,7 @@ from config.deployment import Deployment
 
 CADDYFILE_PATH = "/etc/caddy/Caddyfile"
 CAPS = ["NET_BIND_SERVICE"]  # bind 80/443 inside the container; nothing else
-# The image runs `caddy run --config /etc/caddy/Caddyfile`; the same, from the environment's copy.
-COMMAND = ["sh", "-c", f'printf "%s" "$CADDYFILE" > {CADDYFILE_PATH} && '
-           f"exec caddy run --config {CADDYFILE_PATH} --adapter caddyfile"]
+COMMAND = caddyfile.launch_command(CADDYFILE_PATH)
 
 
 class Proxy(pulumi.ComponentResource):
@@ -46,8 +44,8 @@ class Proxy(pulumi.ComponentResource):
         plan = caddyfile.plan(deployment)
         self.config = caddyfile.render(plan)
         self.routes, self.summary = caddyfile.route_table(plan), caddyfile.proxy_summary(plan)
-        certificates = docker.Volume(f"{name}-data", name="berth_proxy_data", opts=kept)
-        state = docker.Volume(f"{name}-config", name="berth_proxy_config", opts=kept)
+        certificates = docker.Volume(f"{name}-data", name=conventions.PROXY_DATA_VOLUME, opts=kept)
+        state = docker.Volume(f"{name}-config", name=conventions.PROXY_CONFIG_VOLUME, opts=kept)
 
         ports = [docker.ContainerPortArgs(internal=80, external=settings.http_port, ip=host.bind_address)]
         if deployment.environment != "dev":

@@ -1,7 +1,7 @@
 """The data tier of one host: a Postgres the stack's apps share, and a Redis of each app's own.
 
 Each app that uses either gets its own internal data network (no route out; on it only its data
-services and that app's services that use them) and hands its services one `AppData`: that network,
+services and that app's services that use them) and hands its services one `HostAppData`: that network,
 what must be up first, and its connection URLs. Credentials are generated and kept only as Pulumi
 secrets. Frontends join no data network, so they cannot reach a database at all.
 
@@ -83,7 +83,7 @@ def app_database(deployment: Deployment, app: App, password: str) -> datastores.
 
 
 @dataclass
-class AppData:
+class HostAppData:
     """What one app's services get from the data tier."""
 
     app: str
@@ -101,14 +101,14 @@ class SharedServices(pulumi.ComponentResource):
     def __init__(self, name: str, deployment: Deployment, host: DockerHost, opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:data:SharedServices", name, None, opts)
         self._deployment, self._host = deployment, host
-        self.apps: dict[str, AppData] = {}
+        self.apps: dict[str, HostAppData] = {}
         for app in deployment.apps.values():
             if app.uses_shared("postgres") or app.uses_shared("redis"):
                 network = docker.Network(
                     f"{app.name}-data", name=conventions.data_network(app.name), internal=True,
                     labels=[docker.NetworkLabelArgs(label=conventions.APP_LABEL, value=app.name)],
                     opts=on_host(host, self))
-                self.apps[app.name] = AppData(app.name, network)
+                self.apps[app.name] = HostAppData(app.name, network)
         outputs: dict[str, pulumi.Output] = {}
         postgres_users = [a for a in deployment.apps.values() if a.uses_shared("postgres")]
         if postgres_users:
@@ -118,7 +118,7 @@ class SharedServices(pulumi.ComponentResource):
             outputs["redis"] = redis
         self.register_outputs(outputs)
 
-    def for_app(self, app: App) -> AppData | None:
+    def for_app(self, app: App) -> HostAppData | None:
         """The app's network, readiness and URLs; None when it uses no database."""
         return self.apps.get(app.name)
 
@@ -128,10 +128,10 @@ class SharedServices(pulumi.ComponentResource):
 
     def _postgres(self, name: str, apps: list[App]) -> docker.Container:
         settings = self._deployment.settings.shared.postgres
-        volume = self._data_volume("shared-postgres", "shared_postgres")
+        volume = self._data_volume(conventions.SHARED_POSTGRES, conventions.SHARED_POSTGRES_VOLUME)
         superuser = generated_password(f"{name}-postgres-superuser", self)
-        postgres = hardened_container("shared-postgres", ContainerSpec(
-            image=pinned_image("shared-postgres", settings.image, self._host, self),
+        postgres = hardened_container(conventions.SHARED_POSTGRES, ContainerSpec(
+            image=pinned_image(conventions.SHARED_POSTGRES, settings.image, self._host, self),
             networks=[Attachment(self.apps[a.name].network, ["postgres"]) for a in apps],
             healthcheck=healthcheck_args(HealthCheck(command=datastores.POSTGRES_HEALTHCHECK, start_period_s=30), None),
             memory_mb=settings.memory_mb,

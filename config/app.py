@@ -394,6 +394,12 @@ class Service(Camel):
         return None
 
     @property
+    def uses_data(self) -> bool:
+        """Whether it uses a shared data service (Postgres, Redis): it joins its app's data network on one
+        host, and wears the database clients' security group on ECS."""
+        return any(used in SHARED_SERVICES for used in self.uses)
+
+    @property
     def stateful(self) -> bool:
         """Stateful containers are replaced delete-first so two never share one data volume."""
         return bool(self.volumes) or self.singleton

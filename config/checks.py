@@ -305,7 +305,7 @@ def check_secrets(settings: StackSettings, raw: RawConfig, secret_names: frozens
             problems.add(key, f"is not set and prod never makes up secrets; set it: pulumi config set --secret {name} <value>")
 
 
-def check_hostnames(deployment: Deployment, problems: Problems) -> None:
+def _check_host_names_owned(deployment: Deployment, problems: Problems) -> None:
     owners: dict[str, str] = {}
     for app in deployment.apps.values():
         host = deployment.hostname(app).lower()
@@ -377,7 +377,13 @@ def _camel(text: str) -> str:
 
 
 def check_host_names(deployment: Deployment, problems: Problems) -> None:
-    """Every app's full host name is a DNS name (`${stack}` in the domain included), unique ignoring case."""
+    """Every app's full host name is a DNS name (`${stack}` in the domain included), its own (unique ignoring
+    case) and inside the DNS zone berth writes records to."""
+    _check_dns_names(deployment, problems)
+    _check_host_names_owned(deployment, problems)
+
+
+def _check_dns_names(deployment: Deployment, problems: Problems) -> None:
     try:
         _hostname(deployment.domain)
     except ValueError:

@@ -28,6 +28,15 @@ SERVICE_LABEL = "berth.service"  # `<app>/<service>`: how hooks and the backup t
 PROXY_SERVICE = "proxy"  # the proxy's `berth.service` (it belongs to no app)
 SHARED_APP = "shared"  # what stands for the app in the shared Postgres's `berth.service` (`shared/postgres`)
 
+# --- the shared pieces' names on the host ---------------------------------------------------------------
+
+SHARED_POSTGRES = "shared-postgres"  # the shared Postgres's container (and the backup plan's name for it)
+SHARED_POSTGRES_VOLUME = "shared_postgres"  # its data
+PROXY_DATA_VOLUME = "berth_proxy_data"  # Caddy's /data: certificates and their keys
+PROXY_CONFIG_VOLUME = "berth_proxy_config"  # Caddy's /config: its autosaved state
+POSTGRES_PORT = 5432  # the shared Postgres in a container and RDS alike
+REDIS_PORT = 6379  # an app's Redis in a container and ElastiCache alike
+
 
 def service_label(app: str, service: str) -> str:
     """The `berth.service` value of an app's service (stateless containers have generated names)."""

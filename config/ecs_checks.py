@@ -17,6 +17,8 @@ from config.stack import EcsHostSettings, StackSettings
 
 # Fargate lets a task add only this capability (ECS API reference, KernelCapabilities).
 FARGATE_CAPABILITIES = frozenset({"SYS_PTRACE"})
+# An Application Load Balancer's idle timeout: 1-4000 s (ELBv2 API reference, LoadBalancerAttribute
+# idle_timeout.timeout_seconds); config refuses a route that needs longer, the load balancer uses it.
 ALB_MAX_IDLE_TIMEOUT_S = 4000
 # ECS container health checks (ECS API reference, HealthCheck): interval 5-300 s, timeout 2-120 s,
 # retries 1-10, start period 0-300 s.

@@ -58,7 +58,6 @@ def load(raw: RawConfig, stack: str, project_dir: Path, offline_plan: bool = Fal
     ecs_checks.check_ecs(settings, apps, problems)
     deployment = Deployment(stack, project_dir, settings, apps, raw.secret_keys & secret_names, host_type=host_type)
     checks.check_host_names(deployment, problems)
-    checks.check_hostnames(deployment, problems)
     problems.raise_if_any()
     return deployment
 

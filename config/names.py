@@ -28,10 +28,10 @@ RESERVED_SERVICES = {"postgres": "the shared Postgres's name on the app's data n
                      "redis": "the app's Redis's name on its data network",
                      conventions.EDGE_SERVICE: "the app's edge proxy on ECS"}
 RESERVED = {
-    ("Docker volume", "shared_postgres"): "the shared Postgres data",
-    ("Docker volume", "berth_proxy_data"): "the proxy's certificates",
-    ("Docker volume", "berth_proxy_config"): "the proxy's state",
-    ("Docker container and upstream", "shared-postgres"): "the shared Postgres",
+    ("Docker volume", conventions.SHARED_POSTGRES_VOLUME): "the shared Postgres data",
+    ("Docker volume", conventions.PROXY_DATA_VOLUME): "the proxy's certificates",
+    ("Docker volume", conventions.PROXY_CONFIG_VOLUME): "the proxy's state",
+    ("Docker container and upstream", conventions.SHARED_POSTGRES): "the shared Postgres",
     ("Docker container and upstream", "proxy"): "the proxy",
 }
 

@@ -13,7 +13,6 @@ from config.deployment import Deployment
 from config.conventions import service_label
 from render import datastores
 
-POSTGRES_CONTAINER = "shared-postgres"
 METRIC_NAMESPACE = "berth/backups"
 SUCCEEDED_METRIC = "BackupSucceeded"  # 1 per app per successful run; the alarm fires on its absence
 LOCAL_PLAN = "backup-plan.json"  # dev: in the host's data dir, where scripts/backup finds it
@@ -39,7 +38,7 @@ def app_plan(app: App) -> dict:
         "services": services,
         "external": sorted(app.external),  # not berth's to back up: shown so no one assumes it is
         "redisStore": redis_store,
-        "postgres": ({"container": POSTGRES_CONTAINER, "database": datastores.db_name(app.name)}
+        "postgres": ({"container": conventions.SHARED_POSTGRES, "database": datastores.db_name(app.name)}
                      if app.uses_shared("postgres") else None),
         "volumes": volumes,
     }

@@ -33,6 +33,7 @@ from pydantic.alias_generators import to_camel
 from config import conventions
 from config.app import App
 from config.deployment import Deployment
+from rules.routes import route_precedence
 from rules.caddy import quoted, word
 
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -243,7 +244,7 @@ def _site(site: Site, plan_: ProxyPlan) -> list[str]:
     address = word(site.host) if plan_.tls else f"http://{word(site.host)}"
     body = ACCESS_LOG + _headers(site, plan_)
     taken: set[str] = {"immutable"}  # the site's own matcher (_headers)
-    for rule in sorted(site.rules, key=lambda r: (r.path == "/", -len(r.path.rstrip("/")), r.path)):
+    for rule in sorted(site.rules, key=lambda r: route_precedence(r.path)):
         if rule.path == "/":
             body += _handle(rule, None, site, taken, plan_)
             continue
@@ -277,3 +278,11 @@ def render(plan_: ProxyPlan) -> str:
     for site in plan_.sites:
         lines += _site(site, plan_) + [""]
     return "\n".join(lines)
+
+
+def launch_command(caddyfile_path: str) -> list[str]:
+    """The proxy container's command, on one host and on ECS alike: write the Caddyfile from the environment's
+    `CADDYFILE` to `caddyfile_path`, then run Caddy on it as the official image's own command does
+    (`caddy run --config /etc/caddy/Caddyfile --adapter caddyfile`)."""
+    return ["sh", "-c", f'printf "%s" "$CADDYFILE" > {caddyfile_path} && '
+                        f"exec caddy run --config {caddyfile_path} --adapter caddyfile"]

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from config.conventions import POSTGRES_PORT, REDIS_PORT
 from rules.postgres import database_name as db_name
-
-POSTGRES_PORT = 5432
-REDIS_PORT = 6379
 # Where berth creates an app's extensions: a schema of the admin's in the app's database, which the app may use.
 EXTENSIONS_SCHEMA = "berth_extensions"
 

@@ -18,6 +18,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from config import conventions
 from operate import reporter
 from tests.support.local_data import free_port
 from tests.support.stacks import require_tool
@@ -214,3 +215,8 @@ def test_the_reporter_runs_with_the_standard_library_and_boto3_alone():
                 if line.strip().startswith(("import ", "from "))}
     assert imported <= {"__future__", "argparse", "base64", "boto3", "datetime", "glob", "json", "os", "subprocess",
                         "sys", "time"}
+
+
+def test_the_reporter_watches_the_certificates_volume_the_proxy_creates():
+    """The reporter runs on the host with the standard library only, so it names the volume itself."""
+    assert reporter.PROXY_DATA_VOLUME == conventions.PROXY_DATA_VOLUME

@@ -27,7 +27,7 @@ import pulumi_command as command
 from components.app_stack import substitute
 from components.container import probe_command
 from components.ecs import edge, scratch
-from components.ecs.databases import AppData, awslogs, task_execution_role
+from components.ecs.databases import ManagedAppData, awslogs, task_execution_role
 from components.ecs.load_balancer import LoadBalancer, idle_timeout
 from components.ecs.network import EcsNetwork
 from components.ecs.secret_store import SecretStore
@@ -42,6 +42,7 @@ from config.deployment import Deployment
 from config.fargate import task_size
 from config.stack import EcsHostSettings
 from render.ecs_tasks import OneOffTask, run_task_script
+from rules.routes import route_precedence
 
 SCALE_ON_CPU_PERCENT = 60
 STOP_TIMEOUT_S = 30
@@ -82,11 +83,11 @@ def posix_owner(svc: Service) -> tuple[int, int]:
 
 def route_order(app: App) -> list[str]:
     """Most specific path first, `/` last: the ALB takes the first rule that matches."""
-    return sorted(app.routes, key=lambda p: (p == "/", -len(p.rstrip("/")), p))
+    return sorted(app.routes, key=route_precedence)
 
 
 class EcsApp(pulumi.ComponentResource):
-    def __init__(self, name: str, platform: Platform, data: AppData | None, rule_base: int,
+    def __init__(self, name: str, platform: Platform, data: ManagedAppData | None, rule_base: int,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:ecs:App", name, None, opts)
         deployment = platform.deployment
@@ -305,7 +306,7 @@ class EcsApp(pulumi.ComponentResource):
         load_balancers = []
         if (group := self._target_groups.get(svc_name)) is not None:
             load_balancers = [{"target_group_arn": group.arn, "container_name": svc_name, "container_port": svc.port}]
-        self._ecs_service(svc_name, svc, definition, load_balancers, uses_data=any(u in SHARED_SERVICES for u in svc.uses))
+        self._ecs_service(svc_name, svc, definition, load_balancers, uses_data=svc.uses_data)
         self._hooks(svc_name, svc, definition)
 
     def _ecs_service(self, svc_name: str, svc: Service, definition: aws.ecs.TaskDefinition, load_balancers: list,
@@ -380,7 +381,7 @@ class EcsApp(pulumi.ComponentResource):
         """Each hook is a one-off task of the new task definition; it runs again when the definition changes."""
         platform, app = self._platform, self._app
         groups = [self.tasks_group.id] + (
-            [self._data.client_security_group.id] if any(u in SHARED_SERVICES for u in svc.uses) else [])
+            [self._data.client_security_group.id] if svc.uses_data else [])
         # A GPU service's task definition runs only on the GPU capacity, never with Fargate's launch type.
         provider = platform.gpu_capacity_provider if svc.gpu else None
         for i, hook in enumerate(svc.after_deploy, start=1):

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -28,6 +27,7 @@ from components.ecs.secret_store import SecretStore
 from components.options import kept_in_prod
 from components.shared_services import app_database, generated_password
 from config.app import App
+from config.conventions import POSTGRES_PORT, REDIS_PORT
 from config.deployment import Deployment
 from config.ecs_checks import postgres_major
 from config.stack import EcsHostSettings
@@ -35,8 +35,6 @@ from render import datastores
 from render.ecs_tasks import OneOffTask, run_task_script
 from rules.postgres import RDS_MASTER_USER as MASTER_USER
 
-POSTGRES_PORT = 5432
-REDIS_PORT = 6379
 # Secrets of the provisioning tasks, under each app's prefix: a `.` no env name has, so no secret an app's
 # services get (named after their env) can share one's name.
 PROVISION_SQL_KEY, INIT_SQL_KEY, PASSWORD_KEY = "postgres.provision-sql", "postgres.init-sql", "postgres.password"
@@ -61,7 +59,7 @@ def elasticache_url(token: str, host: str) -> str:
 
 
 @dataclass
-class AppData:
+class ManagedAppData:
     """What one app's services get from the managed data tier."""
 
     client_security_group: aws.ec2.SecurityGroup  # services that use a database wear this one
@@ -84,10 +82,10 @@ class ManagedData(pulumi.ComponentResource):
         self._tags = {"berth:stack": deployment.stack}
         child = pulumi.ResourceOptions(parent=self)
         users = {s: [a for a in deployment.apps.values() if a.uses_shared(s)] for s in ("postgres", "redis")}
-        self.apps: dict[str, AppData] = {}
+        self.apps: dict[str, ManagedAppData] = {}
         for app in deployment.apps.values():
             if any(app.uses_shared(s) for s in ("postgres", "redis")):
-                self.apps[app.name] = AppData(aws.ec2.SecurityGroup(
+                self.apps[app.name] = ManagedAppData(aws.ec2.SecurityGroup(
                     f"{app.name}-data-clients", vpc_id=network.vpc_id, tags=self._tags, opts=child,
                     description=f"berth {app.name}: its services that use a database (no inbound)"))
         outputs = {}

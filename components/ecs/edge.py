@@ -63,8 +63,7 @@ def task(deployment: Deployment, app: App, sites: dict[str, pulumi.Input[str]], 
     } for name, image in sites.items()]
     containers.append({
         "name": "edge", "image": deployment.settings.proxy.image, "essential": True,
-        "command": ["sh", "-c", f'printf "%s" "$CADDYFILE" > {CADDY_DIR}/Caddyfile && '
-                                f"exec caddy run --config {CADDY_DIR}/Caddyfile --adapter caddyfile"],
+        "command": caddyfile.launch_command(f"{CADDY_DIR}/Caddyfile"),
         "environment": [{"name": "CADDYFILE", "value": caddyfile.render(plan(deployment, app))},
                         {"name": "XDG_DATA_HOME", "value": f"{CADDY_DIR}/data"},
                         {"name": "XDG_CONFIG_HOME", "value": f"{CADDY_DIR}/config"}],

@@ -13,10 +13,10 @@ import pulumi_aws as aws
 
 from components.ecs.network import EcsNetwork
 from config.deployment import Deployment
+from config.ecs_checks import ALB_MAX_IDLE_TIMEOUT_S
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.2 and 1.3 only
 DEFAULT_IDLE_TIMEOUT_S = 60
-ALB_MAX_IDLE_TIMEOUT_S = 4000
 
 
 def idle_timeout(deployment: Deployment) -> int:

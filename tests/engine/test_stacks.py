@@ -21,7 +21,7 @@ import pytest
 
 from config.app import App
 from offline.mockrun import StackConfig, reveal
-from render.datastores import POSTGRES_PORT, REDIS_PORT
+from config.conventions import POSTGRES_PORT, REDIS_PORT
 from tests.engine.operating import OperatingChm
 from tests.support.apply import NO_GPU
 from tests.support.engine_stacks import ENGINE_STACKS, EXAMPLES, EngineStack
