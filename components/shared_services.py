@@ -78,7 +78,8 @@ def init_sql_command(app: App, image: str) -> str:
 def app_database(deployment: Deployment, app: App, password: str) -> datastores.AppDatabase:
     """The app's database as the provisioning SQL renders it: its extensions and its init SQL file's text."""
     db = app.database
-    init_sql = (deployment.project_dir / "apps" / db.init_sql).read_text(encoding="utf-8") if db and db.init_sql else None
+    # as written: read_text would turn a `\r` inside a string literal into `\n`
+    init_sql = (deployment.project_dir / "apps" / db.init_sql).read_bytes().decode() if db and db.init_sql else None
     return datastores.AppDatabase(app.name, password, tuple(db.extensions) if db else (), init_sql)
 
 

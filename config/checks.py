@@ -334,6 +334,8 @@ def check_init_sql(app: App, project_dir: Path, problems: Problems) -> None:
     elif path.stat().st_size > postgres.INIT_SQL_MAX_BYTES:
         problems.add(where, f"apps/{app.database.init_sql} has {path.stat().st_size} bytes; berth sends at most "
                             f"{postgres.INIT_SQL_MAX_BYTES}: keep schema changes in the app's migrations")
+    elif problem := postgres.query_text_problem(path.read_bytes()):
+        problems.add(where, f"apps/{app.database.init_sql} {problem}")
 
 
 def check_database_names(apps: dict[str, App], problems: Problems) -> None:

@@ -35,6 +35,19 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_scalar(self, node):
+        """A double-quoted escape (`"\\0"`, `"\\ud800"`) writes what the text itself may not hold: a NUL
+        byte (no argument, environment variable or SQL query can carry it) or half a surrogate pair
+        (no UTF-8 spells it). Either would pass every check and fail half-way through a deploy. A
+        whole pair, as JSON writes a character beyond U+FFFF, is that character (PyYAML keeps two halves)."""
+        value = super().construct_scalar(node)
+        if any("\ud800" <= c <= "\udfff" for c in value):  # JSON's `\ud83d\ude00` is one character: join pairs
+            value = value.encode("utf-16", "surrogatepass").decode("utf-16", "surrogatepass")
+        if "\x00" in value or any("\ud800" <= c <= "\udfff" for c in value):
+            what = "a NUL byte" if "\x00" in value else "half of a UTF-16 surrogate pair, which is no character"
+            raise YamlFileError(f"line {node.start_mark.line + 1}: an escape in this value writes {what}; remove it")
+        return value
+
 
 def _kind(node) -> str:
     return "a mapping" if isinstance(node, yaml.MappingNode) else "a list"

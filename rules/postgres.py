@@ -42,6 +42,20 @@ EXTENSIONS = ("btree_gin", "btree_gist", "citext", "cube", "dict_int", "fuzzystr
 INIT_SQL_MAX_BYTES = 60_000
 
 
+def query_text_problem(data: bytes) -> str | None:
+    """Why Postgres could not take `data` as the text of a query, or None: a query is UTF-8 text (the
+    server's encoding) and ends at its first NUL byte (libpq sends it as a C string)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        return f"is not UTF-8 text (line {line}); save the file as UTF-8"
+    if "\x00" in text:
+        line = text[:text.index("\x00")].count("\n") + 1
+        return f"has a NUL byte (line {line}), where the query would end; remove it"
+    return None
+
+
 def database_name(app: str) -> str:
     """Role, database and Redis user name of an app: its name with `-` as `_`, usable unquoted in URLs.
 

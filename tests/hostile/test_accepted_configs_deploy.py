@@ -4,9 +4,11 @@ policy pack) would refuse half-way is refused before anything exists, with its p
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from tests.support.app_files import load_app, load_with_app, one_problem, with_changes
+from tests.support.app_files import load_app, load_apps, load_with_app, one_problem, problems_of, with_changes
 
 
 def test_a_writable_root_is_refused_by_the_loader_as_by_the_policy_pack(tmp_path):
@@ -61,3 +63,38 @@ def test_an_env_var_is_given_once_per_service(tmp_path, changes):
     assert one_problem(tmp_path, shop) == (
         "apps/shop.yaml: services.api: env var DB is given more than once across env, secretEnv and uses; the "
         "container gets one value of it: keep one")
+
+
+@pytest.mark.parametrize("data, problem", [
+    (b"SELECT 1;\n\xff", "is not UTF-8 text (line 2); save the file as UTF-8"),
+    (b"SELECT 'a\x00b'", "has a NUL byte (line 1), where the query would end; remove it"),
+])
+def test_init_sql_postgres_cannot_take_as_a_query_is_refused(tmp_path, data, problem):
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "apps" / "init.sql").write_bytes(data)
+    shop = with_changes(api={"uses": {"postgres": "DATABASE_URL"}}) | {"database": {"initSql": "init.sql"}}
+    assert problems_of(tmp_path, {"shop": shop}) == [f"apps/shop.yaml: database.initSql: apps/init.sql {problem}"]
+
+
+def test_init_sql_reaches_postgres_as_written(tmp_path):
+    """A carriage return inside a string literal stays one (reading the file as text made it a newline)."""
+    from components.shared_services import app_database
+
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "apps" / "init.sql").write_bytes(b"INSERT INTO t VALUES ('a\r\nb\rc');\r\n")
+    shop = with_changes(api={"uses": {"postgres": "DATABASE_URL"}}) | {"database": {"initSql": "init.sql"}}
+    deployment = load_apps(tmp_path, {"shop": shop})
+    assert app_database(deployment, deployment.apps["shop"], "pw").init_sql == "INSERT INTO t VALUES ('a\r\nb\rc');\r\n"
+
+
+@pytest.mark.parametrize("escape, what", [("\\0", "a NUL byte"), ("\\u0000", "a NUL byte"),
+                                          ("\\ud800", "half of a UTF-16 surrogate pair, which is no character"),
+                                          ("\\ude00\\ud83d", "half of a UTF-16 surrogate pair, which is no character")])
+def test_an_escape_writing_what_no_deploy_carries_is_refused_with_its_line(tmp_path, escape, what):
+    text = f'name: shop\nhostname: shop\nservices:\n  api:\n    image: example/api:1.0\n    command: ["a{escape}"]\n'
+    assert one_problem(tmp_path, text) == f"apps/shop.yaml: line 6: an escape in this value writes {what}; remove it"
+
+
+def test_a_character_beyond_the_basic_plane_written_as_json_escapes_is_that_character(tmp_path):
+    shop = load_app(tmp_path, json.dumps(with_changes(api={"env": {"MOOD": "\U0001f600"}})))  # "\ud83d\ude00"
+    assert shop.apps["shop"].services["api"].env == {"MOOD": "\U0001f600"}
