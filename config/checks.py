@@ -348,6 +348,18 @@ def check_database_names(apps: dict[str, App], problems: Problems) -> None:
                                                         f"{reason}; rename the app (and its file)")
 
 
+def check_secrets_owned(apps: dict[str, App], problems: Problems) -> None:
+    """A secret is one app's: an app file that names a key another app names would be given that app's
+    credential (app files are untrusted: docs/trust.md)."""
+    owners: dict[str, str] = {}
+    for app in sorted(apps.values(), key=lambda a: a.name):
+        for name in sorted(app.secret_names):
+            if owners.setdefault(name, app.name) != app.name:
+                problems.add(f"apps/{app.name}.yaml: secretEnv", f"secret {name!r} is already app {owners[name]!r}'s "
+                                                                 f"(its app file names it); each app names its own "
+                                                                 f"secrets: set one for {app.name!r} under another key")
+
+
 def check_plain_secrets(settings: StackSettings, apps: dict[str, App], problems: Problems) -> None:
     """prod refuses credentials (rules/credentials.py) in plain `env` and in build args, and says how to
     set them as secrets instead."""

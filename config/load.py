@@ -54,6 +54,7 @@ def load(raw: RawConfig, stack: str, project_dir: Path, offline_plan: bool = Fal
     names.check_names(apps, settings.host.kind == "ecs", problems)
     checks.check_database_names(apps, problems)
     checks.check_plain_secrets(settings, apps, problems)
+    checks.check_secrets_owned(apps, problems)
     checks.check_secrets(settings, raw, secret_names, problems, stand_ins_allowed=offline_plan)
     ecs_checks.check_ecs(settings, apps, problems)
     deployment = Deployment(stack, project_dir, settings, apps, raw.secret_keys & secret_names, host_type=host_type)

@@ -22,33 +22,37 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 from collections import Counter
 
 from hypothesis import HealthCheck, event, given, settings
 
-from components.ecs.app_service import edge_plan
+from components.ecs import edge
 from config.errors import ConfigError
 from config.load import load
 from config.raw_config import RawConfig
 from render import caddyfile
-from tests.support import caddy_oracle, sql_oracle
-from tests.support.hostile_apps import Stack, stacks
+from tests.support import caddy_oracle, run_oracles, sql_oracle
+from tests.support.hostile_apps import SHELL_FIELDS, Stack, stacks
 from tests.support.postgres_cluster import POSTGRES_MAJORS, Cluster
+from tests.support.run_oracles import run_program
 from tests.support.stacks import mocked_instance_type
 
 SCALE = float(os.environ.get("BERTH_FUZZ", "1"))
 LOADED = int(400 * SCALE)  # stacks through the loader, their accepted artifacts through the oracles
 PROVISIONED = int(24 * SCALE)  # accepted apps' databases run on the real Postgres (~80 ms each)
+PROGRAMS = int(6 * SCALE)  # accepted stacks run as whole programs (~0.65 s each)
+PROGRAM_CANDIDATES = PROGRAMS * 20  # generated (and loaded) to find them
 FUZZ = settings(deadline=None, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                        HealthCheck.data_too_large, HealthCheck.filter_too_much])
 
 
 def proxy_plans(deployment) -> list[caddyfile.ProxyPlan]:
-    """What the proxy is given: one Caddyfile on one host, an edge Caddyfile per app on ECS."""
+    """What the proxy is given: one Caddyfile on one host; on ECS one for each app that has an edge proxy."""
     if deployment.settings.host.kind == "ecs":
-        return [edge_plan(deployment, app) for app in deployment.apps.values()]
+        return [edge.plan(deployment, app) for app in deployment.apps.values() if edge.needed(app)]
     return [caddyfile.plan(deployment)]
 
 
@@ -95,3 +99,34 @@ def test_accepted_hostile_app_files_make_artifacts_their_tools_accept(tmp_path_f
         assert not problems, "\n\n".join(problems)
     finally:
         cluster.stop()
+
+
+def test_accepted_hostile_stacks_run_as_programs_keep_shell_whole_and_apps_apart(tmp_path_factory):
+    work = tmp_path_factory.mktemp("programs")
+    accepted: list[Stack] = []
+
+    @settings(FUZZ, max_examples=PROGRAM_CANDIDATES)
+    @given(stack=stacks(min_apps=2, fields=SHELL_FIELDS))  # the runs are few: make each count
+    def generate(stack: Stack) -> None:
+        if len(accepted) >= PROGRAMS or not any(
+                re.search(r"[^\w/.=-]", v) for v in run_oracles.shell_values(stack)):
+            return
+        stack.serial = len(accepted) + 1
+        project = work / f"candidate{stack.serial}"
+        shutil.rmtree(project, ignore_errors=True)
+        stack.write(project)
+        try:
+            load(RawConfig(stack.settings()), "test", project, instance_types=mocked_instance_type)
+        except ConfigError:
+            return
+        accepted.append(stack)
+
+    generate()
+    assert len(accepted) == PROGRAMS, f"only {len(accepted)} of {PROGRAM_CANDIDATES} generated stacks were accepted"
+    problems = []
+    for stack in accepted:
+        run = run_program(stack, work / f"run{stack.serial}")
+        assert run.resources
+        found = run_oracles.shell_problems(run, stack, work) + run_oracles.reach_problems(run, list(stack.apps))
+        problems += [f"stack {stack.serial}: {p}" for p in found] + ([stack.describe()] if found else [])
+    assert not problems, "\n\n".join(problems)

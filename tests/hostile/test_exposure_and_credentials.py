@@ -82,8 +82,10 @@ def test_on_ecs_an_app_pulls_only_its_own_images_not_those_of_an_app_named_like_
     chat, chat_bot = repo_app("chatbot"), repo_app("chatbot")
     chat.update(name="chat", hostname="chat")
     chat_bot.update(name="chat-bot", hostname="chat-bot")
+    for service in chat_bot["services"].values():  # its own key: no two apps name one secret
+        service["secretEnv"] = {k: "chatBotOpenaiApiKey" for k in service.get("secretEnv", {})}
     config = stack_config("prod", stack_file=REPO / "examples/chm-ecs/Pulumi.prod.yaml",
-                          secrets={"berth:chatbotOpenaiApiKey": "sk-test"})
+                          secrets={"berth:chatbotOpenaiApiKey": "sk-test", "berth:chatBotOpenaiApiKey": "sk-test"})
     overlay = config.object("berth:apps")["chatbot"]
     config = config.with_values(plain={"berth:apps": {"chat": overlay, "chat-bot": overlay}})
     run = run_with_app_files(tmp_path, "chm-ecs", config, {"chat": chat, "chat-bot": chat_bot})
@@ -95,3 +97,17 @@ def test_on_ecs_an_app_pulls_only_its_own_images_not_those_of_an_app_named_like_
     arn = "arn:aws:ecr:us-east-1:123456789012:repository/"
     assert sorted(p.removeprefix(arn) for p in pulls) == sorted(repositories["chat"])
     assert not [r for r in repositories["chat-bot"] for p in pulls if fnmatch.fnmatchcase(arn + r, p)]
+
+
+def test_an_app_never_names_another_apps_secret(tmp_path):
+    """app files are untrusted: one naming chatbot's key would be given chatbot's credential."""
+    from tests.support.app_files import problems_of
+
+    def app(name: str, key: str) -> dict:
+        return {"name": name, "hostname": name, "services": {"web": {
+            "image": "example/x:1.0.0", "port": 80, "healthcheck": {"path": "/"}, "secretEnv": {"API_KEY": key}}}}
+
+    assert problems_of(tmp_path, {"chatbot": app("chatbot", "chatbotOpenaiApiKey"),
+                                  "mediahub": app("mediahub", "chatbotOpenaiApiKey")}) == [
+        "apps/mediahub.yaml: secretEnv: secret 'chatbotOpenaiApiKey' is already app 'chatbot''s (its app file names it); "
+        "each app names its own secrets: set one for 'mediahub' under another key"]

@@ -26,7 +26,7 @@ from tests.support.app_files import HOSTS
 PIECES = ['"', "'", "`", "\\", "\n", "\r", "\t", " ", "{", "}", "{$HOME}", "{$X:y}", "{file./etc/passwd}",
           "{env.PATH}", "{http.request.header.Cookie}", "{path}", "\\{", "$", "$(touch /tmp/pwned)", "`id`",
           "${url}", "${hostname}", "${nope}", "$IFS", ";", "&&", "|", "#", "*", "?", "~", "..", "/", "%", "%0a",
-          "\\!", "\\connect postgres", "$$", "$q$", "--", "/*", "é", "\u202e", "\u00a0", "\U0001f600", "\x1b",
+          "\\!", "\\connect postgres", "$$", "$q$", "--", "/*", "é", "\u202e", "\u00a0", "\U0001f600", "\x1b", "\x00",
           ":", "=", ",", "@", "<<EOF", "\\\n"]
 # The pieces that survive a field's shape check more often (printable ASCII on one line): what the
 # oracles judge in accepted values.
@@ -106,20 +106,24 @@ def server(value: Values, draw) -> dict:
         "volumes": lambda: {draw(st.sampled_from(["data", "b_c"])): value("volumes", "/data", "/var/lib/app")},
         "tmpfs": lambda: value.many("tmpfs", "/tmp", "/run/x", most=2),
         "user": lambda: value("user", "1000", "1000:1000", "node"),
-        "volumeOwner": lambda: value("volumeOwner", "1000", "0:0"),
+        "volumeOwner": lambda: value("volumeOwner", "1000", "0:0"),  # with volumes: a chown script
         "afterDeploy": lambda: [{"command": value.many("afterDeploy", "npm", "run", "migrate", "--name=a b", most=4)}],
     }
     for key, make in optional.items():
-        if key in value.loud or draw(st.integers(0, 3)) == 0:
+        if key in value.loud or draw(st.integers(0, 3)) == 0 or (key == "volumeOwner" and "volumes" in value.loud):
             svc[key] = make()
     if draw(st.integers(0, 2)) == 0:
         svc["uses"] = draw(st.sampled_from([{"postgres": "DATABASE_URL"}, {"redis": "REDIS_URL"}]))
     return svc
 
 
+# The fields whose values reach a shell script.
+SHELL_FIELDS = ("afterDeploy", "sitePath", "volumes")
+
+
 @st.composite
-def app_file(draw, name: str) -> dict:
-    value = Values(draw, frozenset(draw(st.sets(st.sampled_from(FIELDS), min_size=1, max_size=2))))
+def app_file(draw, name: str, fields: tuple[str, ...] = FIELDS) -> dict:
+    value = Values(draw, frozenset(draw(st.sets(st.sampled_from(fields), min_size=1, max_size=2))))
     services = {"api": server(value, draw)}
     if "sitePath" in value.loud or draw(st.booleans()):
         services["web"] = {"kind": "static", "image": "example/site:1.0.0", "sitePath": value("sitePath", "/site", "/app/dist")}
@@ -176,9 +180,9 @@ class Stack:
 
 
 @st.composite
-def stacks(draw, hosts=("dev", "ec2", "ecs")) -> Stack:
-    host = draw(st.sampled_from(hosts))
-    names = draw(st.lists(APP_NAMES, min_size=1, max_size=3, unique=True))
-    apps = {name: draw(app_file(name)) for name in names}
+def stacks(draw, min_apps: int = 1, fields: tuple[str, ...] = FIELDS) -> Stack:
+    host = draw(st.sampled_from(["dev", "ec2", "ecs"]))
+    names = draw(st.lists(APP_NAMES, min_size=min_apps, max_size=3, unique=True))
+    apps = {name: draw(app_file(name, fields)) for name in names}
     sql = {app["database"]["initSql"]: draw(init_sql()) for app in apps.values() if "database" in app}
     return Stack(host, apps, sql)
