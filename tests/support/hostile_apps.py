@@ -73,7 +73,10 @@ SQL_PIECE = st.sampled_from(["'", "''", "\\", "\r", "\n", "\r\n", "\t", "$$", "$
 
 @st.composite
 def init_sql(draw) -> InitSql:
-    comment = draw(hostile("setup")).replace("*/", "").replace("\n", " ").replace("\r", " ")
+    # a comment stays one: block comments nest in Postgres, and a line comment ends at a line break
+    comment = draw(hostile("setup"))
+    for ends in ("*/", "/*", "\n", "\r"):
+        comment = comment.replace(ends, " ")
     form = draw(st.sampled_from(["", "-- {}\n", "/* {} */\n"]))
     return InitSql(draw(st.lists(SQL_PIECE, min_size=1, max_size=6).map("".join)), form.format(comment))
 
