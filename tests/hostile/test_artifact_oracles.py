@@ -34,15 +34,15 @@ from config.load import load
 from config.raw_config import RawConfig
 from render import caddyfile
 from tests.support import caddy_oracle, run_oracles, sql_oracle
-from tests.support.hostile_apps import SHELL_FIELDS, Stack, stacks
+from tests.support.hostile_apps import PLAIN_NAMES, SHELL_FIELDS, Stack, stacks
 from tests.support.postgres_cluster import POSTGRES_MAJORS, Cluster
 from tests.support.run_oracles import run_program
 from tests.support.stacks import mocked_instance_type
 
 SCALE = float(os.environ.get("BERTH_FUZZ", "1"))
 LOADED = int(400 * SCALE)  # stacks through the loader, their accepted artifacts through the oracles
-PROVISIONED = int(24 * SCALE)  # accepted apps' databases run on the real Postgres (~80 ms each)
-PROGRAMS = int(6 * SCALE)  # accepted stacks run as whole programs (~0.65 s each)
+PROVISIONED = int(16 * SCALE)  # accepted apps' databases run on the real Postgres (~80 ms each)
+PROGRAMS = int(5 * SCALE)  # accepted stacks run as whole programs (~0.65 s each)
 PROGRAM_CANDIDATES = PROGRAMS * 20  # generated (and loaded) to find them
 FUZZ = settings(deadline=None, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
@@ -106,7 +106,7 @@ def test_accepted_hostile_stacks_run_as_programs_keep_shell_whole_and_apps_apart
     accepted: list[Stack] = []
 
     @settings(FUZZ, max_examples=PROGRAM_CANDIDATES)
-    @given(stack=stacks(min_apps=2, fields=SHELL_FIELDS))  # the runs are few: make each count
+    @given(stack=stacks(min_apps=2, fields=SHELL_FIELDS, names=PLAIN_NAMES))  # the runs are few: make each count
     def generate(stack: Stack) -> None:
         if len(accepted) >= PROGRAMS or not any(
                 re.search(r"[^\w/.=-]", v) for v in run_oracles.shell_values(stack)):
