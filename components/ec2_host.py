@@ -12,12 +12,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
 
+from components.aws_common import assumed_by, resource_tags
 from components.host_access import DirectSsh, SsmTunnel
 from components.options import kept_in_prod
 from config import conventions
@@ -81,7 +80,7 @@ class Ec2Host(pulumi.ComponentResource):
         super().__init__("berth:host:Ec2Host", name, None, opts)
         self._name, self._deployment = name, deployment
         self._settings: Ec2HostSettings = deployment.settings.host
-        self._tags = {"berth:stack": deployment.stack, "berth:environment": deployment.environment}
+        self._tags = resource_tags(deployment)
         self._child = pulumi.ResourceOptions(parent=self)
         host_type = deployment.host_type
         self.platform = host_type.platform
@@ -135,8 +134,7 @@ class Ec2Host(pulumi.ComponentResource):
         """The instance's role: SSM Session Manager, and pulling this stack's images from ECR, nothing else."""
         name, child = self._name, self._child
         role = aws.iam.Role(
-            f"{name}-role", assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+            f"{name}-role", assume_role_policy=assumed_by("ec2.amazonaws.com"),
             description="berth host: SSM Session Manager and pulling this stack's images", tags=self._tags, opts=child,
         )
         aws.iam.RolePolicyAttachment(f"{name}-ssm", role=role.name, policy_arn=SSM_CORE_POLICY, opts=child)
@@ -219,8 +217,7 @@ class Ec2Host(pulumi.ComponentResource):
     def _snapshots(self) -> None:
         """Daily EBS snapshots of the data volume, kept for `snapshotRetentionDays`."""
         name, child, tags, stack = self._name, self._child, self._tags, self._deployment.stack
-        role = aws.iam.Role(f"{name}-dlm-role", assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "dlm.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+        role = aws.iam.Role(f"{name}-dlm-role", assume_role_policy=assumed_by("dlm.amazonaws.com"),
             tags=tags, opts=child)
         aws.iam.RolePolicyAttachment(f"{name}-dlm-policy", role=role.name, policy_arn=DLM_SERVICE_POLICY, opts=child)
         aws.dlm.LifecyclePolicy(

@@ -110,6 +110,24 @@ def test_no_resource_of_an_older_commit_gets_a_new_identity(tmp_path, config_fil
     assert any("RandomPassword::secret-" in urn for urn in moved)
 
 
+# --- the restructure into rules/, conventions and one seam per backend ------------------------------------
+
+BEFORE_RESTRUCTURE = "f46c732"  # main before the modules were restructured (one rule in one place)
+
+
+@pytest.mark.parametrize("config_file", ["Pulumi.prod.yaml", "Pulumi.dev.yaml", "examples/chm-ecs/Pulumi.prod.yaml"])
+def test_no_resource_is_replaced_by_the_restructure(tmp_path, config_file):
+    """Each host kind (EC2, the local engine, ECS): every resource the program registered before the
+    restructure is registered now under the same URN, or under a new one that names the old as an alias."""
+    stack = Path(config_file).name.split(".")[1]
+    before = diff.run_at_ref(BEFORE_RESTRUCTURE, stack, config_file=config_file)
+    after = _record(mockrun.REPO / config_file, tmp_path)
+    known_as = {urn: r for r in after.resources for urn in [r.urn, *r.aliases]}
+    assert before.resources, "the older commit's program registered nothing"
+    lost = [old.urn for old in before.resources if old.urn not in known_as]
+    assert lost == [], "these would be deleted and created again"
+
+
 # --- a stack's overlay of a service and the app file's service -------------------------------------------
 
 def _property_schemas(model) -> dict[str, dict]:

@@ -17,13 +17,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_command as command
 
+from components.aws_common import assumed_by, resource_tags
 from components.app_stack import substitute
 from components.container import probe_command
 from components.ecs import edge, scratch
@@ -95,7 +95,7 @@ class EcsApp(pulumi.ComponentResource):
         self._platform, self._app, self._data = platform, app, data
         host: EcsHostSettings = deployment.settings.host
         child = pulumi.ResourceOptions(parent=self)
-        self._tags = {"berth:stack": deployment.stack, "berth:app": name}
+        self._tags = resource_tags(deployment, {"berth:app": name})
 
         self.namespace = aws.servicediscovery.HttpNamespace(
             f"{name}-ns", name=f"{name}.{deployment.stack}.berth", description=f"berth {name}: the aliases of its services",
@@ -212,8 +212,7 @@ class EcsApp(pulumi.ComponentResource):
     def _task_role(self) -> aws.iam.Role:
         """What the app's code may do in AWS: mount its own EFS directories, nothing more."""
         app, platform = self._app, self._platform
-        role = aws.iam.Role(f"{app.name}-task", assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+        role = aws.iam.Role(f"{app.name}-task", assume_role_policy=assumed_by("ecs-tasks.amazonaws.com"),
             description=f"berth {app.name}: what its running code may do", tags=self._tags,
             opts=pulumi.ResourceOptions(parent=self))
         if self._volumes:

@@ -11,11 +11,11 @@ cluster (`capacity`): before that, CreateService refuses a provider the cluster 
 from __future__ import annotations
 
 import base64
-import json
 
 import pulumi
 import pulumi_aws as aws
 
+from components.aws_common import assumed_by, resource_tags
 from components.ecs.network import EcsNetwork
 from config.deployment import Deployment
 from config.stack import EcsHostSettings
@@ -45,7 +45,7 @@ class EcsCluster(pulumi.ComponentResource):
         super().__init__("berth:ecs:Cluster", name, None, opts)
         settings: EcsHostSettings = deployment.settings.host
         child = pulumi.ResourceOptions(parent=self)
-        tags = {"berth:stack": deployment.stack}
+        tags = resource_tags(deployment)
         self.cluster = aws.ecs.Cluster(f"{name}", settings=[{"name": "containerInsights", "value": "enabled"}],
                                        tags=tags, opts=child)
         providers = ["FARGATE"]
@@ -61,8 +61,7 @@ class EcsCluster(pulumi.ComponentResource):
     def _gpu_capacity(self, name: str, deployment: Deployment, settings: EcsHostSettings, network: EcsNetwork,
                       tags: dict) -> aws.ecs.CapacityProvider:
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(f"{name}-gpu-role", assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+        role = aws.iam.Role(f"{name}-gpu-role", assume_role_policy=assumed_by("ec2.amazonaws.com"),
             description="berth GPU capacity: the ECS agent and SSM Session Manager", tags=tags, opts=child)
         for key, arn in (("ecs", ECS_INSTANCE_POLICY), ("ssm", SSM_CORE_POLICY)):
             aws.iam.RolePolicyAttachment(f"{name}-gpu-{key}", role=role.name, policy_arn=arn, opts=child)

@@ -14,7 +14,6 @@ Staging protects nothing and takes no final snapshot: `pulumi destroy` leaves no
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -22,6 +21,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_command as command
 
+from components.aws_common import assumed_by, resource_tags
 from components.ecs.network import EcsNetwork
 from components.ecs.secret_store import SecretStore
 from components.options import kept_in_prod
@@ -79,7 +79,7 @@ class ManagedData(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:ecs:ManagedData", name, None, opts)
         self._deployment, self._network, self._store = deployment, network, store
-        self._tags = {"berth:stack": deployment.stack}
+        self._tags = resource_tags(deployment)
         child = pulumi.ResourceOptions(parent=self)
         users = {s: [a for a in deployment.apps.values() if a.uses_shared(s)] for s in ("postgres", "redis")}
         self.apps: dict[str, ManagedAppData] = {}
@@ -271,8 +271,7 @@ def task_execution_role(name: str, deployment: Deployment, secret_arns: list[pul
     starts with this one's, `chat` and `chat-bot`); nothing else."""
     region = aws.get_region_output().region
     account = aws.get_caller_identity_output().account_id
-    role = aws.iam.Role(name, assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+    role = aws.iam.Role(name, assume_role_policy=assumed_by("ecs-tasks.amazonaws.com"),
         description="berth: starts the tasks of this app (pull, logs, secrets)", opts=pulumi.ResourceOptions(parent=parent))
     statements = [
         {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],

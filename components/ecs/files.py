@@ -11,6 +11,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from components.aws_common import resource_tags
 from components.ecs.network import EcsNetwork
 from components.options import kept_in_prod
 from config.deployment import Deployment
@@ -26,7 +27,7 @@ class EcsFileSystem(pulumi.ComponentResource):
         super().__init__("berth:ecs:FileSystem", name, None, opts)
         prod = deployment.is_prod
         child = pulumi.ResourceOptions(parent=self)
-        tags = {"berth:stack": deployment.stack}
+        tags = resource_tags(deployment)
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-sg", vpc_id=network.vpc_id, tags=tags, opts=child,
             description="berth EFS: NFS only from the tasks of apps that mount it")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from components.aws_common import resource_tags
 from components.ecs.network import EcsNetwork
 from config.deployment import Deployment
 from config.ecs_checks import ALB_MAX_IDLE_TIMEOUT_S
@@ -44,7 +45,7 @@ class LoadBalancer(pulumi.ComponentResource):
         super().__init__("berth:ecs:LoadBalancer", name, None, opts)
         prod = deployment.is_prod
         child = pulumi.ResourceOptions(parent=self)
-        tags = {"berth:stack": deployment.stack}
+        tags = resource_tags(deployment)
         self._deployment = deployment
 
         self.security_group = aws.ec2.SecurityGroup(

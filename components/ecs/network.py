@@ -12,6 +12,7 @@ import ipaddress
 import pulumi
 import pulumi_aws as aws
 
+from components.aws_common import resource_tags
 from config.deployment import Deployment
 from config.stack import EcsHostSettings
 
@@ -47,7 +48,7 @@ class EcsNetwork(pulumi.ComponentResource):
 
     def _create(self, name: str, deployment: Deployment, zones: int) -> None:
         child = pulumi.ResourceOptions(parent=self)
-        tags = {"berth:stack": deployment.stack}
+        tags = resource_tags(deployment)
         available = aws.get_availability_zones_output(state="available")
         vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=str(VPC_CIDR), enable_dns_hostnames=True, enable_dns_support=True,
                           tags={**tags, "Name": f"berth-{deployment.stack}"}, opts=child)
