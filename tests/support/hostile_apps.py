@@ -43,7 +43,7 @@ def _spliced(draw, ordinary: tuple[str, ...]) -> str:
     return value
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def hostile(*ordinary: str) -> st.SearchStrategy[str]:
     """An ordinary value, one with hostile pieces spliced in, or hostile pieces alone (built once:
     Hypothesis builds a composite strategy slowly)."""

@@ -111,7 +111,7 @@ def _app_of(container) -> str | None:
     return labels.get(APP_LABEL)
 
 
-def reach_problems(run: mockrun.Run, apps: list[str]) -> list[str]:
+def reach_problems(run: mockrun.Run, apps: list[str]) -> list[str]:  # noqa: C901 - to split
     users: dict[tuple[str, str], set[str]] = {}
     problems = []
     for container in run.of_type(CONTAINER):

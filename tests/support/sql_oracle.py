@@ -103,7 +103,7 @@ def _no_reach(cluster: Cluster, provisioned_apps: list[Provisioned]) -> list[str
                              "AND (rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls)")
     if powerful:
         problems.append(f"app roles with more than their own: {powerful}")
-    for app, other in zip(apps, apps[1:] + apps[:1]):
+    for app, other in zip(apps, apps[1:] + apps[:1], strict=True):
         if app == other:
             continue
         result = cluster.run(["psql", "-X", "-w", "-At", "-c", "SELECT 1"], PGUSER=datastores.db_name(app),
