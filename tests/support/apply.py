@@ -394,10 +394,12 @@ class Applied:
         inputs.command_inputs(r.type, values)
         create = values.get("create") or ""
         parent_type = self._type_of(r.parent)
-        if parent_type in HOST_GATE_PARENTS:
+        # An engine on a real host (the host tier's VM) runs remote commands there, the gate included
+        on_host = getattr(self.engine, "run_on_host", None) if r.type == inputs.REMOTE_COMMAND else None
+        if parent_type in HOST_GATE_PARENTS and on_host is None:
             self.client.ping()  # the gate waits for cloud-init and docker; here the engine is up
             return self._entry(r, values, f"{r.name}-gate", dict(values))
-        if r.type == inputs.REMOTE_COMMAND and parent_type in HOST_SYSTEM_PARENTS:
+        if r.type == inputs.REMOTE_COMMAND and parent_type in HOST_SYSTEM_PARENTS and on_host is None:
             with self._lock:
                 self.not_run[r.name] = f"{HOST_SYSTEM_PARENTS[parent_type]}: not run on this machine"
             return None
@@ -411,8 +413,9 @@ class Applied:
             real = self.images.for_service(self._service_component(r), pulled.group(1))
             self._produced(r, real, "stdout")
             return self._entry(r, values, f"{r.name}-{pysecrets.token_hex(4)}", {**values, "stdout": real + "\n"})
-        done = subprocess.run(["/bin/sh", "-c", create], input=values.get("stdin"), text=True, capture_output=True,
-                              env=self.engine.env, timeout=COMMAND_TIMEOUT_S, check=False)
+        done = on_host(create, values.get("stdin"), COMMAND_TIMEOUT_S) if on_host else subprocess.run(
+            ["/bin/sh", "-c", create], input=values.get("stdin"), text=True, capture_output=True,
+            env=self.engine.env, timeout=COMMAND_TIMEOUT_S, check=False)
         with self._lock:
             self.commands.append(CommandRun(r.name, create, done.stdout, done.stderr, time.time(), done.returncode))
         if done.returncode != 0:  # pulumi-command: a plain error, nothing kept
@@ -731,7 +734,9 @@ def deployment_of(run: Run):
 
 def apply(run: Run, engine, standins: StandIns) -> Applied:
     """The stack's first `pulumi up` on `engine`; on failure what was created is removed again."""
-    client = docker.DockerClient(base_url=engine.url, timeout=COMMAND_TIMEOUT_S, max_pool_size=PARALLEL + 4)
+    # ssh://: the `ssh` binary, as the provider dials it (not the SDK's own SSH client)
+    client = docker.DockerClient(base_url=engine.url, timeout=COMMAND_TIMEOUT_S, max_pool_size=PARALLEL + 4,
+                                 use_ssh_client=engine.url.startswith("ssh://"))
     applied = Applied(run, engine, client, ServiceImages(client, standins, deployment_of(run)),
                       gpu=engine_has_gpu(client), standins=standins)
     try:

@@ -165,18 +165,24 @@ class EngineStack:
         return self.client.api.inspect_container(self.applied.containers[container])["Image"]
 
 
+def stack_certificates(run, deployment: Deployment, engine, standins, into: Path) -> Path | None:
+    """Staging/prod proxies serve HTTPS only: the certificates for the stack's host names are put on the
+    proxy's data volume first (a host that holds them); returns their CA, None for dev (plain HTTP)."""
+    if deployment.environment == "dev":
+        return None
+    proxy = reveal(run.get(CONTAINER, "proxy").inputs)
+    data_volume = next(v["volumeName"] for v in proxy["volumes"] if v["containerPath"] == "/data")
+    caddy = standins.image_for(reveal(run.get(REMOTE_IMAGE, "proxy-image").inputs)["name"])
+    return seed_certificates(engine.client, data_volume, caddy,
+                             [deployment.hostname(app) for app in deployment.apps.values()], into)
+
+
 def deploy_on_engine(name: str, engine, standins, tmp: Path, plain: dict | None = None) -> EngineStack:
     """Run the stack under mocks and apply it. Staging/prod proxies serve HTTPS only: the certificates
     for the stack's host names are put on the proxy's data volume first (a host that holds them)."""
     run = mock_run(name, tmp / "program", plain)
     deployment = deployment_of(run)
-    ca = None
-    if deployment.environment != "dev":
-        proxy = reveal(run.get(CONTAINER, "proxy").inputs)
-        data_volume = next(v["volumeName"] for v in proxy["volumes"] if v["containerPath"] == "/data")
-        caddy = standins.image_for(reveal(run.get(REMOTE_IMAGE, "proxy-image").inputs)["name"])
-        ca = seed_certificates(engine.client, data_volume, caddy,
-                               [deployment.hostname(app) for app in deployment.apps.values()], tmp / "certificates")
+    ca = stack_certificates(run, deployment, engine, standins, tmp / "certificates")
     applied = apply(run, engine, standins)
     try:
         through = Through(applied.client, applied.containers["proxy"], ca)

@@ -11,6 +11,10 @@ the user data that run rendered (tests/support/vm.py), reached the way `pulumi u
 from __future__ import annotations
 
 import contextlib
+import os
+import shlex
+import ssl
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +22,16 @@ from pathlib import Path
 from offline.mockrun import Run, reveal
 from render import backup_host, report_host
 from tests.support import vm
-from tests.support.engine_stacks import app_files_checked_every_second
-from tests.support.host_image import Image
+from tests.support.apply import apply, deployment_of
+from tests.support.engine_stacks import (
+    EngineStack,
+    app_files_checked_every_second,
+    stack_certificates,
+)
+from tests.support.host_image import USER, Image
+from tests.support.stack_probes import Through
 from tests.support.stacks import run_stack, stack_config
+from tests.support.standins import StandIns
 
 STACK = "prod"
 INSTANCE = ("aws:ec2/instance:Instance", "host-instance")
@@ -103,3 +114,79 @@ def boot(image: Image, stack: HostStack, workdir: Path, user_data: str, aws_endp
     finally:
         machine.stop()
         seed.close()
+
+
+class VmEngine:
+    """The VM's Docker engine, reached as the Docker provider and pulumi-command reach the EC2 host."""
+
+    def __init__(self, machine: vm.Vm):
+        self.machine = machine
+        self.url = f"ssh://{USER}@127.0.0.1:{machine.ssh.port}"
+        self._client = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "DOCKER_HOST": self.url}
+
+    @property
+    def client(self):
+        if self._client is None:
+            import docker
+
+            self._client = docker.DockerClient(base_url=self.url, use_ssh_client=True, timeout=300)
+        return self._client
+
+    def run_on_host(self, script: str, stdin: str | None, timeout: float) -> subprocess.CompletedProcess:
+        """A host command as remote.Command runs it: the script in the login user's shell, stdin given."""
+        return self.machine.ssh.run(script, input=stdin if stdin is not None else "", check=False, timeout=timeout)
+
+    def restart(self) -> None:
+        """A reboot of the host (Applied.restart_engine)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        self.machine.reboot()
+
+
+def ssh_wrapper(bin_dir: Path, ssh: vm.Ssh) -> Path:
+    """An `ssh` first on PATH that adds this VM's key and known-hosts file: the Docker SDK and CLI run
+    `ssh` by name, and the machine's own ~/.ssh is never touched."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    wrapper = bin_dir / "ssh"
+    wrapper.write_text("#!/bin/sh\nexec /usr/bin/ssh " + " ".join(shlex.quote(o) for o in ssh.options()) + ' "$@"\n')
+    wrapper.chmod(0o755)
+    return bin_dir
+
+
+class ForwardedThrough(Through):
+    """The proxy as this machine reaches it on the VM: the host's ports 80 and 443, forwarded to loopback."""
+
+    def __init__(self, http_port: int, https_port: int, ca_file: Path | None):  # noqa: super() reads a container
+        self.http_port, self.https_port = http_port, https_port
+        self.context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
+
+
+@dataclass
+class HostDeployment:
+    host: vm.Vm
+    engine: VmEngine
+    stack: EngineStack
+
+
+@contextlib.contextmanager
+def deploy(machine: vm.Vm, stack: HostStack, workdir: Path) -> Iterator[HostDeployment]:
+    """The stack's first `pulumi up` onto the VM (tests/support/apply.py), with stand-in images loaded
+    into the VM's engine; certificates for its host names on the proxy's volume first, as for the
+    engine tier's prod stacks. `ssh` on PATH is the VM's wrapper for as long as this lasts."""
+    saved = os.environ["PATH"]
+    os.environ["PATH"] = f"{ssh_wrapper(workdir / 'bin', machine.ssh)}:{saved}"
+    try:
+        engine = VmEngine(machine)
+        standins = StandIns(engine)
+        deployment = deployment_of(stack.run)
+        ca = stack_certificates(stack.run, deployment, engine, standins, workdir / "certificates")
+        applied = apply(stack.run, engine, standins)
+        through = ForwardedThrough(machine.ports[80], machine.ports[443], ca)
+        yield HostDeployment(machine, engine, EngineStack(STACK, applied, deployment, through, stack.program_dir))
+    finally:
+        os.environ["PATH"] = saved
