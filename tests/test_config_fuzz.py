@@ -2,7 +2,9 @@
 file (types, keys, YAML text, paths, names, CIDRs, numbers) and each result must be either
 
 - a ConfigError whose every problem names its config path (and, run as a program, registered nothing), or
-- an accepted config whose registered resources pass every rule of the policy pack.
+- an accepted config whose registered resources pass every rule of the policy pack; run as a program,
+  its apps' shell scripts parse and run against stubs, and no network, volume or secret serves two apps
+  (tests/support/run_oracles.py).
 
 Most cases go through the loader alone (fast); a sample runs the whole program under mocks. A failing
 case is printed by Hypothesis as the mutation that produced it (and a @reproduce_failure blob).
@@ -28,6 +30,8 @@ from config.errors import ConfigError
 from config.load import OFFLINE_PLAN_ENV, load
 from config.raw_config import RawConfig
 from offline import mockrun
+from render import caddyfile
+from tests.support import caddy_oracle, run_oracles
 from tests.support.policy import policy_violations
 from tests.support.stacks import PROD_SECRETS, REPO, mocked_instance_type, stack_config
 
@@ -151,28 +155,39 @@ def test_mutated_stack_settings_are_refused_with_a_path_or_accepted(projects, da
         event("refused")
 
 
-@settings(FUZZ, max_examples=int(400 * SCALE))
-@given(data=st.data())
-def test_mutated_app_files_are_refused_with_a_path_or_accepted(projects, data):
-    path = data.draw(st.sampled_from([p for p in STACK_FILES if p.parent == REPO]), label="stack file")
-    config, project = projects[path]
-    app_file = data.draw(st.sampled_from([project / "apps" / f"{a}.yaml" for a in config.object("berth:apps")]),
-                         label="app file")
-    original = app_file.read_text(encoding="utf-8")
-    if data.draw(st.booleans(), label="mutate the text (else the data)"):
-        at = data.draw(st.integers(0, len(original)), label="at")
-        text = original[:at] + data.draw(st.sampled_from(TEXT_NOISE) | st.text(max_size=3), label="insert") + original[at:]
-    else:
-        text = yaml.safe_dump(data.draw(mutated(yaml.safe_load(original)), label="app data"), allow_unicode=True)
-    try:
-        app_file.write_text(text, encoding="utf-8")
-        _load(config, _stack_of(path), project)
-        event("accepted")
-    except ConfigError as err:
-        _assert_config_error(err)
-        event("refused")
-    finally:
-        app_file.write_text(original, encoding="utf-8")
+def test_mutated_app_files_are_refused_with_a_path_or_accepted_with_a_caddyfile_caddy_adapts(projects, tmp_path):
+    """Each accepted config's Caddyfile goes to the pinned `caddy adapt` after the run, many per call
+    (tests/support/caddy_oracle.py), so a failure names the mutation by its number and its app file."""
+    proxied: list[caddy_oracle.Proxied] = []
+
+    @settings(FUZZ, max_examples=int(400 * SCALE))
+    @given(data=st.data())
+    def mutate(data):
+        path = data.draw(st.sampled_from([p for p in STACK_FILES if p.parent == REPO]), label="stack file")
+        config, project = projects[path]
+        app_file = data.draw(st.sampled_from([project / "apps" / f"{a}.yaml" for a in config.object("berth:apps")]),
+                             label="app file")
+        original = app_file.read_text(encoding="utf-8")
+        if data.draw(st.booleans(), label="mutate the text (else the data)"):
+            at = data.draw(st.integers(0, len(original)), label="at")
+            text = original[:at] + data.draw(st.sampled_from(TEXT_NOISE) | st.text(max_size=3), label="insert") + original[at:]
+        else:
+            text = yaml.safe_dump(data.draw(mutated(yaml.safe_load(original)), label="app data"), allow_unicode=True)
+        try:
+            app_file.write_text(text, encoding="utf-8")
+            deployment = _load(config, _stack_of(path), project)
+            event("accepted")
+            proxied.append(caddy_oracle.Proxied(f"mutation {len(proxied) + 1}", [caddyfile.plan(deployment)],
+                                                f"{path.name} with {app_file.name}:\n{text}"))
+        except ConfigError as err:
+            _assert_config_error(err)
+            event("refused")
+        finally:
+            app_file.write_text(original, encoding="utf-8")
+
+    mutate()
+    problems = caddy_oracle.judge(proxied, tmp_path / "caddy")
+    assert not problems, "\n\n".join(problems)
 
 
 @settings(FUZZ, max_examples=int(12 * SCALE))
@@ -195,3 +210,7 @@ def test_mutated_stacks_run_as_programs_register_nothing_or_pass_the_pack(projec
         return
     event("accepted")
     assert run.resources and policy_violations(run) == []
+    apps = list(changed.object("berth:apps"))
+    workdir = project.parent / "stubs"
+    workdir.mkdir(exist_ok=True)
+    assert run_oracles.shell_problems(run, apps, [], workdir) + run_oracles.reach_problems(run, apps) == []

@@ -127,6 +127,8 @@ def test_accepted_hostile_stacks_run_as_programs_keep_shell_whole_and_apps_apart
     for stack in accepted:
         run = run_program(stack, work / f"run{stack.serial}")
         assert run.resources
-        found = run_oracles.shell_problems(run, stack, work) + run_oracles.reach_problems(run, list(stack.apps))
+        apps = list(stack.apps)
+        found = (run_oracles.shell_problems(run, apps, run_oracles.shell_values(stack), work)
+                 + run_oracles.reach_problems(run, apps))
         problems += [f"stack {stack.serial}: {p}" for p in found] + ([stack.describe()] if found else [])
     assert not problems, "\n\n".join(problems)

@@ -13,8 +13,9 @@ holds each app to its own site:
 
 `caddy adapt` costs ~70 ms, so many configs share one call: their sites go into one Caddyfile (a
 site's text does not depend on the others: render/caddyfile.py renders each on its own), configs
-whose plans differ in a stack-wide setting or share a host name into different ones. When a shared
-call fails, each of its configs is adapted alone, so the failure names the config.
+whose plans differ in a stack-wide setting or share a host name into different ones, and a plan equal
+to one judged already is not judged again. When a shared call fails, each of its configs is adapted
+alone, so the failure names the config.
 """
 
 from __future__ import annotations
@@ -65,8 +66,12 @@ def _stack_wide(plan: caddyfile.ProxyPlan) -> caddyfile.ProxyPlan:
 def batches(configs: list[Proxied]) -> list[tuple[caddyfile.ProxyPlan, dict[str, Expected], list[Proxied]]]:
     """Plans that share their stack-wide settings merged into as few Caddyfiles as their host names allow."""
     out: list[tuple[caddyfile.ProxyPlan, dict[str, Expected], list[Proxied]]] = []
+    seen: set[caddyfile.ProxyPlan] = set()
     for config in configs:
         for plan in config.plans:
+            if plan in seen:
+                continue  # the same Caddyfile as an earlier config's: judged once
+            seen.add(plan)
             sites = expected_sites(plan, config.name)
             for i, (merged, expected, members) in enumerate(out):
                 if _stack_wide(merged) == _stack_wide(plan) and not set(sites) & set(expected):

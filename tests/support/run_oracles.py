@@ -84,9 +84,11 @@ def _strings(arg: str) -> list[str]:
     return [arg] + mockrun.plain_strings(decoded)
 
 
-def shell_problems(run: mockrun.Run, stack: Stack, workdir: Path) -> list[str]:
+def shell_problems(run: mockrun.Run, apps: list[str], values: list[str], workdir: Path) -> list[str]:
+    """What is wrong with the apps' scripts, and which of `values` (the app files' values on their way
+    to a shell) reached no stub call whole."""
     problems, args = [], []
-    for name, (shell, script) in app_scripts(run, list(stack.apps)).items():
+    for name, (shell, script) in app_scripts(run, apps).items():
         pending = [(name, shell, script)]
         while pending:
             where, sh, text = pending.pop()
@@ -100,7 +102,7 @@ def shell_problems(run: mockrun.Run, stack: Stack, workdir: Path) -> list[str]:
                 args += [s for a in call for s in _strings(a)]
                 if inner := sh_c_script(call):
                     pending.append((f"{where} -> {call[0]} … sh -c", "/bin/sh", inner))
-    lost = [v for v in shell_values(stack) if not any(v in a for a in args)]
+    lost = [v for v in values if not any(v in a for a in args)]
     return problems + [f"reached no stub call whole: {v!r}" for v in lost]
 
 
