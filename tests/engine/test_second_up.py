@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from config.errors import ConfigError
+from rules.postgres import database_name
 from offline.mockrun import reveal
 from tests.support.alias_watch import AliasWatch, two_answered
 from tests.support.apply import ApplyFailed
@@ -266,6 +267,35 @@ class TestEveryChangeReachesTheContainer:
         assert_one_version_per_service(pr)
         assert_refreshed_preview_is_unchanged(pr)
 
+    def test_singleton_volume_owner_redis_mode_body_limit_and_extensions(self, pr, overlays):
+        """A service that becomes a singleton (replaced delete-first from then on), a volume owner, an
+        app's Redis from store to cache, a body limit (the proxy's) and a database extension."""
+        def chatbot(app):
+            service(app, "frontend")["singleton"] = True
+
+        def mediahub(app):
+            service(app, "backend")["volumeOwner"] = "1000:1000"
+            app["redis"] = {**app["redis"], "mode": "cache"}
+            app["maxBodyMb"] = 1
+            app["database"] = {**(app.get("database") or {}), "extensions": ["pg_trgm"]}
+
+        edit_app(pr, "chatbot", chatbot)
+        edit_app(pr, "mediahub", mediahub)
+        steps = preview_and_up(pr, overlays)
+        assert steps["chatbot-frontend"].startswith("replace (delete-first"), steps
+        for name in ("mediahub-redis", "proxy"):  # the owner is a command of its own: the backend stays
+            assert steps[name].startswith("replace"), steps
+        code, owner = pr.applied.container("mediahub-backend").exec_run(["stat", "-c", "%u:%g", "/data/uploads"])
+        assert (code, owner.decode().strip()) == (0, "1000:1000")
+        assert "allkeys-lru" in " ".join(inspect(pr, "mediahub-redis")["Config"]["Cmd"] or [])
+        big = pr.through.request(pr.url(pr.deployment.apps["mediahub"], "/api/upload"), "POST", b"x" * (2 * MIB))
+        assert big.status == 413
+        code, out = pr.applied.container("shared-postgres").exec_run(
+            ["psql", "-U", "postgres", "-d", database_name("mediahub"), "-tAc", "select extname from pg_extension"])
+        assert code == 0 and "pg_trgm" in out.decode().split()
+        assert_one_version_per_service(pr)
+        assert_refreshed_preview_is_unchanged(pr)
+
 # --- the two-version window ----------------------------------------------------------------------------------
 
 def test_benchmark_a_one_service_change(pr, overlays, benchmark):
@@ -322,14 +352,17 @@ class TestRetries:
     def test_a_retry_after_a_failed_after_deploy_hook_runs_it_again_until_it_succeeds(self, pr, overlays):
         """A migration that fails until what it needs is there (the stand-in hook fails while a marker is on
         the service's volume): every retry runs it again, and the first after the marker is gone succeeds."""
-        pr.applied.container("mediahub-backend").exec_run(["sh", "-c", f": > /data/uploads/{HOOK_FAILS}"])
+        backend = pr.applied.container("mediahub-backend")
+        owner = backend.exec_run(["stat", "-c", "%u:%g", "/data/uploads"]).output.decode().strip()  # (no DAC_OVERRIDE)
+        marked = backend.exec_run(["sh", "-c", f": > /data/uploads/{HOOK_FAILS}"], user=owner)
+        assert marked.exit_code == 0, marked.output
         edit_app(pr, "mediahub", lambda app: service(app, "backend").update(afterDeploy=[{"command": ["migrate"]}]))
         overlays.of("mediahub", "backend")["version"] = "m1gr8t3"  # the version that brings the migration
         run = pr.rerun(overlays.plain())
         for _ in range(2):  # the up that adds the hook, then a retry of the same program
             with pytest.raises(ApplyFailed, match="stand-in migrate : failed"):
                 pr.applied.up(run)
-        pr.applied.container("mediahub-backend").exec_run(["rm", f"/data/uploads/{HOOK_FAILS}"])
+        assert pr.applied.container("mediahub-backend").exec_run(["rm", f"/data/uploads/{HOOK_FAILS}"], user=owner).exit_code == 0
         pr.applied.up(run)
         assert [r.exit_code for r in pr.applied.command_runs("mediahub-backend-after-deploy-1")] == [3, 3, 0]
         assert_refreshed_preview_is_unchanged(pr)
