@@ -11,6 +11,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from components.aws_common import resource_tags
 from components.ecs.app_service import EcsApp, Platform
 from components.ecs.cluster import EcsCluster
 from components.ecs.databases import ManagedData
@@ -32,8 +33,13 @@ def deploy_on_ecs(deployment: Deployment, secrets: Secrets, builder: Builder, mo
     load_balancer = LoadBalancer("edge", deployment, network)
     files = EcsFileSystem("files", deployment, network) if needs_files(deployment) else None
     store = SecretStore(deployment)
+    # berth's own one-off tasks' logs (database provisioning), under the cluster that runs them; it was
+    # registered at the stack's root before, and the alias keeps it the same log group in state
     logs = aws.cloudwatch.LogGroup("berth-logs", name=f"/berth/{deployment.stack}/berth",
-                                   retention_in_days=deployment.settings.host.log_retention_days)
+                                   retention_in_days=deployment.settings.host.log_retention_days,
+                                   tags=resource_tags(deployment),
+                                   opts=pulumi.ResourceOptions(parent=cluster,
+                                                               aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)]))
     data = ManagedData("data", deployment, network, cluster.cluster, store, logs)
     platform = Platform(deployment=deployment, network=network, cluster=cluster.cluster,
                         gpu_capacity_provider=cluster.gpu_capacity_provider, capacity=cluster.capacity,

@@ -95,9 +95,6 @@ class ManagedData(pulumi.ComponentResource):
             self._redis(app)
         self.register_outputs(outputs)
 
-    def _keep(self, **extra) -> pulumi.ResourceOptions:
-        return kept_in_prod(self._deployment, self, **extra)
-
     def _ingress(self, name: str, group: aws.ec2.SecurityGroup, port: int, apps: list[App]) -> None:
         for app in apps:
             aws.vpc.SecurityGroupIngressRule(
@@ -137,7 +134,7 @@ class ManagedData(pulumi.ComponentResource):
             backup_retention_period=rds.backup_retention_days, copy_tags_to_snapshot=True,
             deletion_protection=prod, skip_final_snapshot=not prod,
             final_snapshot_identifier=f"berth-{deployment.stack}-postgres-final" if prod else None,
-            auto_minor_version_upgrade=True, apply_immediately=not prod, tags=self._tags, opts=self._keep())
+            auto_minor_version_upgrade=True, apply_immediately=not prod, tags=self._tags, opts=kept_in_prod(self._deployment, self))
 
         passwords = {app.name: generated_password(f"{app.name}-postgres-password", self) for app in apps}
         for app in apps:
@@ -247,7 +244,7 @@ class ManagedData(pulumi.ComponentResource):
             parameter_group_name=parameters.name, transit_encryption_enabled=True, at_rest_encryption_enabled=True,
             auth_token=token, snapshot_retention_limit=settings.cache.snapshot_retention_days if keeps_data else 0,
             final_snapshot_identifier=f"berth-{deployment.stack}-{app.name}-redis-final" if prod and keeps_data else None,
-            apply_immediately=not prod, tags=self._tags, opts=self._keep() if keeps_data else child)
+            apply_immediately=not prod, tags=self._tags, opts=kept_in_prod(self._deployment, self) if keeps_data else child)
         self.apps[app.name].sources["redis"] = (pulumi.Output.all(token, cluster.primary_endpoint_address),
                                                elasticache_url)
         self.apps[app.name].ready.append(cluster)
