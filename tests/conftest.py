@@ -3,7 +3,8 @@
 `engine` is a real Docker engine for the session (tests/support/engine.py); every test that uses it
 is marked `engine`, so `scripts/test -m "not engine and not host"` runs the mock tier alone (`host`: tests/host).
 `deploy(stack, ...)` runs `__main__.py` with `Pulumi.<stack>.yaml` (secure values replaced by test
-strings, build contexts by empty stand-ins) and returns the recorded run. `config_problems(...)`
+strings, build contexts by empty stand-ins) and returns the recorded run, shared by every test that asks
+for the same stack, config and mocks (tests/support/stacks.py: SharedRuns). `config_problems(...)`
 runs it expecting a ConfigError and checks that nothing at all was registered.
 """
 
@@ -17,28 +18,24 @@ from config.errors import ConfigError
 from offline import mockrun
 from tests.support.engine import EngineUnavailable, running_engine
 from tests.support.engine_stacks import OnEngine
-from tests.support.stacks import require_tool, run_stack, stack_config
+from tests.support.stacks import SharedRuns, require_tool, run_stack, stack_config
 from tests.support.standins import StandIns
 
-_base_runs: dict[tuple, mockrun.Run] = {}
+
+@pytest.fixture(scope="session")
+def shared_runs(tmp_path_factory) -> SharedRuns:
+    return SharedRuns.for_session(tmp_path_factory)
 
 
 @pytest.fixture
-def deploy(tmp_path):
-    """Run a stack under mocks. The base stack files are run once per session and shared."""
+def deploy(shared_runs):
+    """Run a stack under mocks: once per session for each stack, config and mocks, shared by the tests."""
     calls = []
 
     def _deploy(stack: str, *, plain=None, secrets=None, remove=(), stack_file=None, mocks=None,
                 stack_name: str | None = None) -> mockrun.Run:
-        key = (stack, str(stack_file), stack_name)
-        base = not (plain or secrets or remove or mocks)
-        if base and key in _base_runs:
-            calls.append(_base_runs[key])
-            return _base_runs[key]
         config = stack_config(stack, plain=plain, secrets=secrets, remove=remove, stack_file=stack_file)
-        result = run_stack(tmp_path / f"run{len(calls)}", stack_name or stack, config, mocks)
-        if base:
-            _base_runs[key] = result
+        result = shared_runs.get(stack_name or stack, config, mocks)
         calls.append(result)
         return result
 

@@ -24,15 +24,14 @@ STACKS = [("ec2", s) for s in EC2_STACKS] + [("ecs", s) for s in ECS_STACKS] + [
 
 
 @pytest.fixture
-def stack_run(request, tmp_path_factory):
+def stack_run(request, shared_runs):
     """A stack's run, shared: the base stacks through `deploy`'s cache, the ECS ones with tests/ecs/."""
     def _run(stack: str, kind: str = "ec2") -> Run:
         if stack in ("staging", "prod"):
             return request.getfixturevalue("deploy")(stack)
         if kind.startswith("ecs"):
-            return ecs_run(stack, tmp_path_factory.getbasetemp() / "ecs-runs",
-                           "staging" if kind == "ecs-staging" else "prod")
-        return system_run(stack, tmp_path_factory.getbasetemp())
+            return ecs_run(stack, shared_runs, "staging" if kind == "ecs-staging" else "prod")
+        return system_run(stack, shared_runs)
     return _run
 
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from offline.mockrun import REPO, Run, plain_strings
-from tests.support.stacks import run_stack, stack_config
+from tests.support.stacks import SharedRuns, run_stack, stack_config
 from tests.support.validators import caddy, caddyfile_of, cloud_init_schema, shellcheck
 
 EXAMPLES = REPO / "examples"
@@ -45,20 +45,14 @@ def example_config(example: str, plain=None):
     return stack_config(env_stack(example), stack_file=EXAMPLES / example, secrets=SECRETS[example], plain=plain)
 
 
-_runs: dict[str, Run] = {}
-
-
-def system_run(example: str, tmp_root: Path) -> Run:
-    """The example's run, once per session (a prod run takes a second or more); other files share it."""
-    if example not in _runs:
-        tmp = tmp_root / f"system-{Path(example).parent.name}-{env_stack(example)}"
-        _runs[example] = run_stack(tmp, f"{Path(example).parent.name}-{env_stack(example)}", example_config(example))
-    return _runs[example]
+def system_run(example: str, runs: SharedRuns) -> Run:
+    """The example's run, once per session (tests/support/stacks.py); other files share it."""
+    return runs.get(f"{Path(example).parent.name}-{env_stack(example)}", example_config(example))
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory):
-    return lambda example: system_run(example, tmp_path_factory.getbasetemp())
+def system(shared_runs):
+    return lambda example: system_run(example, shared_runs)
 
 
 # --- reading a run -----------------------------------------------------------------------------------

@@ -7,14 +7,9 @@ import pytest
 from tests.support.ecs import ecs_run
 
 
-@pytest.fixture(scope="session")
-def ecs_runs_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("ecs-runs")
-
-
 @pytest.fixture
-def ecs(ecs_runs_dir):
+def ecs(shared_runs):
     def _run(example: str, environment: str = "prod"):
-        return ecs_run(example, ecs_runs_dir, environment)
+        return ecs_run(example, shared_runs, environment)
 
     return _run

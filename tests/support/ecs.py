@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from offline.mockrun import REPO, Run
-from tests.support.stacks import run_stack, stack_config
+from tests.support.stacks import SharedRuns, stack_config
 
 EXAMPLES = REPO / "examples"
 COLLABRY, CHM, RAG_GPU = "collabry-ecs/Pulumi.prod.yaml", "chm-ecs/Pulumi.prod.yaml", "on-prem-rag/Pulumi.prod.yaml"
@@ -32,9 +32,6 @@ SERVICE = "aws:ecs/service:Service"
 TASK = "aws:ecs/taskDefinition:TaskDefinition"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 
-_runs: dict[tuple[str, str], Run] = {}
-
-
 def ecs_config(example: str, environment: str = "prod", plain=None):
     extra = {**OVERLAYS.get(example, {}), "berth:environment": environment, **(plain or {})}
     return stack_config("prod", stack_file=EXAMPLES / example, secrets=SECRETS[example], plain=extra)
@@ -44,15 +41,11 @@ def stack_name(example: str, environment: str = "prod") -> str:
     return f"{Path(example).parent.name}-ecs-{environment}".replace("-ecs-ecs-", "-ecs-")
 
 
-def ecs_run(example: str, tmp_root: Path, environment: str = "prod") -> Run:
-    """The example on ECS under mocks, run once per session."""
-    key = (example, environment)
-    if key not in _runs:
-        tmp = tmp_root / f"{Path(example).parent.name}-{environment}"
-        run = run_stack(tmp, stack_name(example, environment), ecs_config(example, environment))
-        assert run.of_type(SERVICE), "the ECS program registered no ECS service"
-        _runs[key] = run
-    return _runs[key]
+def ecs_run(example: str, runs: SharedRuns, environment: str = "prod") -> Run:
+    """The example on ECS under mocks, run once per session (tests/support/stacks.py)."""
+    run = runs.get(stack_name(example, environment), ecs_config(example, environment))
+    assert run.of_type(SERVICE), "the ECS program registered no ECS service"
+    return run
 
 
 def containers(run: Run, service: str) -> dict[str, dict]:

@@ -5,13 +5,18 @@ Shared by the fixtures in conftest.py and by tests that need a run outside a fix
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import os
+import pickle
 import shutil
 from pathlib import Path
 
 import pytest
 
 from config.instance_types import InstanceType, UnknownInstanceType, described
+from config.load import OFFLINE_PLAN_ENV
 from offline import mockrun
 
 REPO = mockrun.REPO
@@ -28,6 +33,69 @@ def stack_config(stack: str, *, plain=None, secrets=None, remove=(), stack_file:
 def run_stack(tmp: Path, stack: str, config: mockrun.StackConfig, mocks=None, leave_missing=()) -> mockrun.Run:
     project = mockrun.sandbox_project(tmp, config, leave_missing)
     return mockrun.run(stack, config, root_directory=project, mocks=mocks)
+
+
+class SharedRuns:
+    """Program runs shared by every test of a session: one run per distinct stack name, config and mocks.
+
+    A run costs a fifth of a second of CPU and most tests only read one, so the mock tier's time grows
+    with the number of distinct stacks, not of tests. Under pytest-xdist the workers share them too: a
+    run is pickled into the session's directory, which every worker of the session sees, and a worker
+    that finds one there loads it instead of running the program again. Runs happen in that directory
+    (never a test's `tmp_path`), and a run must be read, never changed: every later use checks that it is
+    still what the program recorded.
+    """
+
+    def __init__(self, root: Path):
+        self._root = root
+        self._runs: dict[str, tuple[mockrun.Run, str]] = {}
+        self._unshared = 0
+
+    @classmethod
+    def for_session(cls, tmp_path_factory) -> SharedRuns:
+        """xdist gives each worker `<the session's basetemp>/<worker id>`: the runs go beside them."""
+        base = tmp_path_factory.getbasetemp()
+        root = base.parent / "shared-runs" if os.environ.get("PYTEST_XDIST_WORKER") else base / "shared-runs"
+        root.mkdir(exist_ok=True)
+        return cls(root)
+
+    def get(self, stack: str, config: mockrun.StackConfig, mocks: mockrun.BerthMocks | None = None) -> mockrun.Run:
+        key = self._key(stack, config, mocks)
+        if key is None:
+            self._unshared += 1
+            return run_stack(self._root / f"unshared-{os.getpid()}-{self._unshared}", stack, config, mocks)
+        if key not in self._runs:
+            run = self._shared(key, lambda: run_stack(self._root / key[:16], stack, config, mocks))
+            self._runs[key] = (run, _fingerprint(run))
+        run, fingerprint = self._runs[key]
+        assert _fingerprint(run) == fingerprint, (
+            f"a test changed the shared run of stack {stack!r}: runs are shared between tests; copy what you change")
+        return run
+
+    def _shared(self, key: str, run_program) -> mockrun.Run:
+        """The run another worker recorded, or this one's: a worker asking for a run another is making
+        waits for it (a lock per run), so no two workers make the same run."""
+        path = self._root / f"{key}.pickle"
+        with open(self._root / f"{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if path.exists():
+                return pickle.loads(path.read_bytes())
+            run = run_program()
+            path.write_bytes(pickle.dumps(run))
+            return run
+
+    @staticmethod
+    def _key(stack: str, config: mockrun.StackConfig, mocks) -> str | None:
+        """What the run depends on besides the repository: None when the mocks are not plain BerthMocks."""
+        if mocks is not None and type(mocks) is not mockrun.BerthMocks:
+            return None
+        existing = mocks.existing_image_tags if mocks is not None else {}
+        what = [stack, config.values, sorted(config.secret_keys), existing, os.environ.get(OFFLINE_PLAN_ENV)]
+        return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
+
+def _fingerprint(run: mockrun.Run) -> str:
+    return hashlib.sha256(pickle.dumps((run.resources, run.outputs, sorted(run.secret_outputs), run.logs))).hexdigest()
 
 
 def mocked_instance_type(name: str) -> InstanceType:
