@@ -25,6 +25,7 @@ from config.conventions import POSTGRES_PORT, REDIS_PORT
 from tests.engine.operating import OperatingChm
 from tests.support.apply import NO_GPU
 from tests.support.engine_stacks import ENGINE_STACKS, EXAMPLES, EngineStack
+from tests.support.readiness import chain, gate_as_ready, physical_limit, seconds_to_ready
 from tests.support.service_images import HOOK_LOG, SITE_MARKER
 from tests.support.stacks import REPO
 from tests.support.stack_probes import addresses, in_network_of, reachable
@@ -259,16 +260,24 @@ class TestEveryStack:
         (durations as Go prints them, cpus as it formats them, memory swap set), so nothing would change."""
         assert stack.refreshed_preview_changes() == {}
 
-    def test_benchmark_deploy_time_and_critical_path(self, stack, benchmark):
-        """Seconds from the first create to the last container healthy, and the chain of dependent
-        steps that bounds it (printed with `-s`; `scripts/test -m engine -k benchmark`)."""
+    def test_benchmark_deploy_time_and_critical_path(self, stack, benchmark, capsys):
+        """Seconds from the first create to the last container healthy, the chain of dependent steps that
+        bounds it, and beside them the physical limit: the longest chain with each container healthy the
+        moment its own process is ready (tests/support/readiness.py). Printed in the tier's report
+        (`scripts/test -m engine -k benchmark`)."""
         applied = stack.applied
         total, path = benchmark.pedantic(lambda: applied.critical_path(), rounds=1, iterations=1)
+        ready = {name: seconds_to_ready(stack.client, cid) for name, cid in applied.containers.items()}
+        limit, limit_path = physical_limit(applied, ready)
         benchmark.extra_info.update(stack=stack.name, seconds_to_healthy=round(applied.seconds_to_healthy, 1),
-                                    critical_path=" -> ".join(f"{s.name} {s.seconds:.1f}s" for s in path))
-        print(f"\n{stack.name}: {applied.seconds_to_healthy:.1f}s to healthy; critical path {total:.1f}s: "
-              + " -> ".join(f"{s.name} ({s.type.split(':')[-1]}) {s.seconds:.1f}s" for s in path))
+                                    physical_limit=round(limit, 1),
+                                    critical_path=chain(path))
+        with capsys.disabled():
+            print(f"\n{stack.name}: {applied.seconds_to_healthy:.1f}s to healthy, physical limit {limit:.1f}s "
+                  f"({applied.seconds_to_healthy / limit:.1f}x)\n  critical path {total:.1f}s: {chain(path)}"
+                  f"\n  the limit's: {chain(limit_path, gate_as_ready(ready))}")
         assert path and total <= applied.seconds_to_healthy + 1
+        assert 0 < limit <= total + 1, "the physical limit is the critical path's own chain at best"
 
 
 # --- changing a stack ----------------------------------------------------------------------------------------------

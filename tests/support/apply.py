@@ -160,8 +160,9 @@ class Applied:
         """From the first step's start to the last one's end (the last container healthy)."""
         return max(s.finished for s in self.steps.values()) - min(s.started for s in self.steps.values())
 
-    def critical_path(self) -> tuple[float, list[Step]]:
-        """The chain of dependent steps whose durations add up to the most: what bounds a deploy."""
+    def critical_path(self, seconds=lambda step: step.seconds) -> tuple[float, list[Step]]:
+        """The chain of dependent steps whose durations add up to the most: what bounds a deploy.
+        `seconds`: a step's duration (tests/support/readiness.py gives health gates their container's)."""
         memo: dict[str, tuple[float, list[Step]]] = {}
 
         def longest(urn: str) -> tuple[float, list[Step]]:
@@ -169,7 +170,7 @@ class Applied:
                 step = self.steps[urn]
                 before = max((longest(d) for d in step.depends_on if d in self.steps), default=(0.0, []),
                              key=lambda x: x[0])
-                memo[urn] = (before[0] + step.seconds, [*before[1], step])
+                memo[urn] = (before[0] + seconds(step), [*before[1], step])
             return memo[urn]
 
         return max((longest(u) for u in self.steps), key=lambda x: x[0])
