@@ -35,6 +35,7 @@ def deploy_on_ecs(deployment: Deployment, secrets: Secrets, builder: Builder, mo
     store = SecretStore(deployment)
     # berth's own one-off tasks' logs (database provisioning), under the cluster that runs them; it was
     # registered at the stack's root before, and the alias keeps it the same log group in state
+    # (Alias(parent=ROOT_STACK_RESOURCE) names "no original parent": pulumi 3.272.0, pulumi/resource.py, Alias)
     logs = aws.cloudwatch.LogGroup("berth-logs", name=f"/berth/{deployment.stack}/berth",
                                    retention_in_days=deployment.settings.host.log_retention_days,
                                    tags=resource_tags(deployment),
