@@ -113,30 +113,41 @@ def _app_of(container) -> str | None:
     return labels.get(APP_LABEL)
 
 
-def reach_problems(run: mockrun.Run, apps: list[str]) -> list[str]:  # noqa: C901 - to split
-    users: dict[tuple[str, str], set[str]] = {}
-    problems = []
+def _container_uses(run: mockrun.Run, apps: list[str]) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """(kind, name, app) for each network, volume and host directory an app's container uses, and the
+    containers given another app's database or Redis credentials."""
+    uses, problems = [], []
     for container in run.of_type(CONTAINER):
         app = _app_of(container)
         if app not in apps:
             continue  # berth's own: the proxy, the shared Postgres and Redis
         values = container.values
-        for network in values.get("networksAdvanced") or []:
-            users.setdefault(("network", network["name"]), set()).add(app)
-        for volume in values.get("volumes") or []:
-            kind, name = ("volume", volume["volumeName"]) if volume.get("volumeName") else ("host dir", volume.get("hostPath"))
-            users.setdefault((kind, name), set()).add(app)
+        uses += [("network", n["name"], app) for n in values.get("networksAdvanced") or []]
+        uses += [("volume", v["volumeName"], app) if v.get("volumeName") else ("host dir", v.get("hostPath"), app)
+                 for v in values.get("volumes") or []]
         env = " ".join(values.get("envs") or [])
-        for other in apps:
-            if other != app and re.search(rf"://{re.escape(database_name(other))}:", env):
-                problems.append(f"container {container.name} of app {app} holds app {other}'s credentials")
+        problems += [f"container {container.name} of app {app} holds app {other}'s credentials" for other in apps
+                     if other != app and re.search(rf"://{re.escape(database_name(other))}:", env)]
+    return uses, problems
+
+
+def _secrets_read(run: mockrun.Run, apps: list[str]) -> list[tuple[str, str, str]]:
+    """("secret", ARN, app) for each secret an app's ECS task definition reads."""
+    uses = []
     for task in run.of_type(TASK):
         if task.name.endswith("-postgres-provision"):
             continue  # berth's own: the admin's session, which runs berth's text only (docs/trust.md)
         owner = next(a for a in sorted(apps, key=len, reverse=True) if task.name.startswith(f"{a}-"))
-        for container in json.loads(task.values["containerDefinitions"]):
-            for secret in container.get("secrets") or []:
-                users.setdefault(("secret", secret["valueFrom"]), set()).add(owner)
-    problems += [f"{kind} {name} is used by apps {sorted(owners)}" for (kind, name), owners in users.items()
-                 if len(owners) > 1]
-    return problems
+        uses += [("secret", s["valueFrom"], owner) for c in json.loads(task.values["containerDefinitions"])
+                 for s in c.get("secrets") or []]
+    return uses
+
+
+def reach_problems(run: mockrun.Run, apps: list[str]) -> list[str]:
+    """Each network, volume, host directory or secret used by two apps, and credentials given across."""
+    uses, problems = _container_uses(run, apps)
+    users: dict[tuple[str, str], set[str]] = {}
+    for kind, name, app in uses + _secrets_read(run, apps):
+        users.setdefault((kind, name), set()).add(app)
+    return problems + [f"{kind} {name} is used by apps {sorted(owners)}" for (kind, name), owners in users.items()
+                       if len(owners) > 1]
