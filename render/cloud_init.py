@@ -14,7 +14,7 @@ SSH takes only keys, never root: a drop-in (read before any other, and sshd keep
 it reads) says so, instead of trusting each image's own defaults (Ubuntu's cloud images turn
 passwords off in a drop-in of their own; Debian's sshd accepts them).
 
-GPU hosts boot AWS's Deep Learning Base OSS Nvidia Driver AMI (components/ec2_host.py), which ships
+GPU hosts boot AWS's Deep Learning Base OSS Nvidia Driver AMI (components/single_host/ec2_host.py), which ships
 the NVIDIA driver built for its own kernel, the container toolkit and Docker. Installing a driver on
 plain Ubuntu after the first boot's upgrade does not work without a reboot: the upgrade installs a
 newer kernel, the driver's modules are built for that one, and the running kernel has none, so no

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from components.app_stack import start_order, substitute
-from components.container import healthcheck_args, probe_command
+from components.common import probe_command
+from components.single_host.app_stack import start_order
+from components.single_host.container import healthcheck_args
 from render import datastores
 from config.app import App, HealthCheck
 from offline import mockrun
@@ -19,7 +20,7 @@ PROGRAM = '''
 import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
-from components.container import Attachment, ContainerSpec, hardened_container, healthcheck_args
+from components.single_host.container import Attachment, ContainerSpec, hardened_container, healthcheck_args
 from config.app import HealthCheck
 
 class Engine:  # a DockerHost as far as hardened_container asks: its provider, nothing to wait for, commands
@@ -138,8 +139,8 @@ def test_env_placeholders_become_this_stacks_address(tmp_path):
     raw = RawConfig({"environment": "dev", "host": {"kind": "local"}, "apps": {"shop": {}}, "proxy": {"httpPort": 8080}})
     deployment = load(raw, "dev", tmp_path)
     web = deployment.apps["shop"].services["web"]
-    assert substitute(web.env["API"], deployment, APP) == "http://shop.localhost:8080/api"
-    assert substitute(web.env["HOST"], deployment, APP) == "shop.localhost"
+    assert deployment.substitute(web.env["API"], APP) == "http://shop.localhost:8080/api"
+    assert deployment.substitute(web.env["HOST"], APP) == "shop.localhost"
 
 
 def test_the_admin_script_is_idempotent_quotes_what_it_is_given_and_holds_no_app_text():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from components.images import is_private_ecr, pull_script
+from components.single_host.images import is_private_ecr, pull_script
 from tests.support.stacks import run_stack, stack_config
 from tests.support.validators import shellcheck
 from offline.mockrun import BerthMocks, Resource, Run, is_secret_value, reveal

@@ -115,10 +115,19 @@ def test_no_resource_of_an_older_commit_gets_a_new_identity(tmp_path, config_fil
 BEFORE_RESTRUCTURE = "f46c732"  # main before the modules were restructured (one rule in one place)
 
 
-@pytest.mark.parametrize("config_file", ["Pulumi.prod.yaml", "Pulumi.dev.yaml", "examples/chm-ecs/Pulumi.prod.yaml"])
+STACK_FILES = sorted(str(p.relative_to(mockrun.REPO)) for p in [*mockrun.REPO.glob("Pulumi.*.yaml"),
+                                                                  *mockrun.REPO.glob("examples/*/Pulumi.*.yaml")])
+
+
+def test_every_stack_file_is_compared():
+    assert {"Pulumi.prod.yaml", "Pulumi.dev.yaml", "examples/chm-ecs/Pulumi.prod.yaml"} <= set(STACK_FILES)
+
+
+@pytest.mark.parametrize("config_file", STACK_FILES)
 def test_no_resource_is_replaced_by_the_restructure(tmp_path, config_file):
-    """Each host kind (EC2, the local engine, ECS): every resource the program registered before the
-    restructure is registered now under the same URN, or under a new one that names the old as an alias."""
+    """Every stack, of each host kind (EC2, the local engine, ECS): every resource the program registered
+    before the restructure (the rules, the conventions, the two backends behind one seam) is registered now
+    under the same URN, or under a new one that names the old as an alias."""
     stack = Path(config_file).name.split(".")[1]
     before = diff.run_at_ref(BEFORE_RESTRUCTURE, stack, config_file=config_file)
     after = _record(mockrun.REPO / config_file, tmp_path)

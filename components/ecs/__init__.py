@@ -12,6 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_common import resource_tags
+from components.common import Deployed
 from components.ecs.app_service import EcsApp, Platform
 from components.ecs.cluster import EcsCluster
 from components.ecs.databases import ManagedData
@@ -27,7 +28,8 @@ from config.deployment import Deployment
 RULES_PER_APP = 100  # listener rule priorities: app i owns [i*100+1, i*100+99]
 
 
-def deploy_on_ecs(deployment: Deployment, secrets: Secrets, builder: Builder, monitoring: Monitoring) -> dict[str, EcsApp]:
+def deploy(deployment: Deployment, secrets: Secrets, builder: Builder, monitoring: Monitoring) -> Deployed:
+    """The stack's apps on its cluster; `__main__.py` exports what it returns (components/common.py)."""
     network = EcsNetwork("network", deployment)
     cluster = EcsCluster("cluster", deployment, network)
     load_balancer = LoadBalancer("edge", deployment, network)
@@ -56,6 +58,5 @@ def deploy_on_ecs(deployment: Deployment, secrets: Secrets, builder: Builder, mo
         if app.network is not None:
             pulumi.log.info(f"{app.name}: network.subnet does not apply on ECS; its tasks get addresses in the "
                             "VPC's private subnets and are fenced by security groups")
-    pulumi.export("loadBalancerDnsName", load_balancer.alb.dns_name)
-    pulumi.export("clusterName", cluster.cluster.name)
-    return apps
+    return Deployed(urls={name: app.url for name, app in apps.items()},
+                    outputs={"loadBalancerDnsName": load_balancer.alb.dns_name, "clusterName": cluster.cluster.name})

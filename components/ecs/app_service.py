@@ -24,8 +24,7 @@ import pulumi_aws as aws
 import pulumi_command as command
 
 from components.aws_common import assumed_by, resource_tags
-from components.app_stack import substitute
-from components.container import probe_command
+from components.common import probe_command
 from components.ecs import edge, scratch
 from components.ecs.databases import ManagedAppData, awslogs, task_execution_role
 from components.ecs.load_balancer import LoadBalancer, idle_timeout
@@ -236,7 +235,7 @@ class EcsApp(pulumi.ComponentResource):
 
     def _container(self, svc_name: str, svc: Service, image: pulumi.Input[str]) -> dict:
         deployment, app = self._platform.deployment, self._app
-        env = [{"name": k, "value": substitute(v, deployment, app)} for k, v in sorted(svc.env.items())]
+        env = [{"name": k, "value": deployment.substitute(v, app)} for k, v in sorted(svc.env.items())]
         secrets = [{"name": env_name, "valueFrom": arn} for (s, env_name), arn in sorted(self._secret_arns.items())
                    if s == svc_name]
         check = svc.healthcheck

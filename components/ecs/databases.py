@@ -24,8 +24,8 @@ import pulumi_command as command
 from components.aws_common import assumed_by, resource_tags
 from components.ecs.network import EcsNetwork
 from components.ecs.secret_store import SecretStore
+from components.common import app_database, generated_password
 from components.options import kept_in_prod
-from components.shared_services import app_database, generated_password
 from config.app import App
 from config.conventions import POSTGRES_PORT, REDIS_PORT
 from config.deployment import Deployment

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pulumi
 
-from components.app_stack import copy_site
+from components.common import copy_site
 from components.ecs.service_connect import through_edge
 from config import conventions
 from config.app import App, Service

@@ -29,7 +29,7 @@ import time
 import docker
 import pytest
 
-from components.shared_services import POSTGRES_CAPS
+from components.single_host.shared_services import POSTGRES_CAPS
 from config import conventions
 from offline.mockrun import reveal
 from render import datastores

@@ -78,7 +78,7 @@ def test_init_sql_postgres_cannot_take_as_a_query_is_refused(tmp_path, data, pro
 
 def test_init_sql_reaches_postgres_as_written(tmp_path):
     """A carriage return inside a string literal stays one (reading the file as text made it a newline)."""
-    from components.shared_services import app_database
+    from components.common import app_database
 
     (tmp_path / "apps").mkdir()
     (tmp_path / "apps" / "init.sql").write_bytes(b"INSERT INTO t VALUES ('a\r\nb\rc');\r\n")

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from components.app_stack import copy_site
-from components.container import probe_command
+from components.common import copy_site, probe_command
 from config.app import HealthCheck
 from tests.support.app_files import one_problem, repo_app, run_with_app_files, with_changes
 from tests.support.shell_oracle import parses, run_against_stubs, sh_c_script

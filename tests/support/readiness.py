@@ -21,7 +21,7 @@ import docker
 
 POLL_S = 0.1
 READY_WITHIN_S = 120
-GATE_SUFFIX = "-healthy"  # components/container.py: a container's health gate is "<container>-healthy"
+GATE_SUFFIX = "-healthy"  # components/single_host/container.py: a container's health gate is "<container>-healthy"
 COPIED_CONFIG = ("Image", "Env", "Cmd", "Entrypoint", "User", "WorkingDir", "StopSignal")
 COPIED_HOST_CONFIG = ("Tmpfs", "ReadonlyRootfs", "CapAdd", "CapDrop", "SecurityOpt", "Init", "Memory", "MemorySwap",
                       "NanoCpus")

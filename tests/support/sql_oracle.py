@@ -2,7 +2,7 @@
 
 For each accepted app with a database, in the order the configs came: the admin's script
 (`render/datastores.py` `provision_sql`, as the superuser, as on one host) and then the app's init SQL
-exactly as the one-host init container sends it (`components/shared_services.py`: the same `sh -c`
+exactly as the one-host init container sends it (`components/single_host/shared_services.py`: the same `sh -c`
 script, its password and query on standard input, PGUSER and PGDATABASE the app's). The generated
 init SQL (tests/support/hostile_apps.py) is valid as written and records who ran it, where, and a
 literal full of hostile text, so the oracle sees
@@ -23,7 +23,8 @@ import shlex
 import subprocess
 from dataclasses import dataclass
 
-from components.shared_services import app_database, init_sql_command
+from components.common import app_database
+from components.single_host.shared_services import init_sql_command
 from render import datastores
 from rules.postgres import SUPERUSER
 from tests.support.postgres_cluster import Cluster

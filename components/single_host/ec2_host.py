@@ -7,7 +7,7 @@
 - IMDSv2 with hop limit 1: containers (one hop further) cannot reach the instance's credentials.
 - A readiness gate (cloud-init done, Docker answering on the data volume) comes before the Docker
   provider, which every Docker resource uses. It is reached by SSH, directly or through SSM
-  (components/host_access.py).
+  (components/single_host/host_access.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pulumi_aws as aws
 import pulumi_docker as docker
 
 from components.aws_common import assumed_by, resource_tags
-from components.host_access import DirectSsh, SsmTunnel
+from components.single_host.host_access import DirectSsh, SsmTunnel
 from components.options import kept_in_prod
 from config import conventions
 from render import cloud_init

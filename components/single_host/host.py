@@ -2,8 +2,9 @@
 
 A host gives the rest of berth three things: one explicit `docker.Provider` (no Docker resource ever
 uses the ambient default), the address published ports bind to, and `run()` for commands on the host
-(database provisioning, image pulls, post-deploy hooks). `LocalHost` is dev's engine on this machine;
-`Ec2Host` (components/ec2_host.py) is the instance staging and prod run on.
+(database provisioning, image pulls, post-deploy hooks); `on_host()` gives a Docker resource that
+provider, created only after the host's readiness gate. `LocalHost` is dev's engine on this machine;
+`Ec2Host` (components/single_host/ec2_host.py) is the instance staging and prod run on.
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ class DockerHost(Protocol):
     def run(self, name: str, create: pulumi.Input[str], *, triggers: Sequence = (),
             stdin: pulumi.Input[str] | None = None, parent: pulumi.Resource,
             depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.CustomResource: ...
+
+
+def on_host(host: DockerHost, parent: pulumi.Resource | None, *, depends_on: Sequence[pulumi.Resource] = (),
+            **extra) -> pulumi.ResourceOptions:
+    """Options of a Docker resource on `host`: its provider, after the host is ready (and `depends_on`)."""
+    return pulumi.ResourceOptions(parent=parent, provider=host.provider, depends_on=[*host.ready, *depends_on],
+                                  **extra)
 
 
 class LocalHost(pulumi.ComponentResource):

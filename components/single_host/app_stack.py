@@ -16,12 +16,15 @@ import shlex
 import pulumi
 import pulumi_docker as docker
 
-from components.container import Attachment, ContainerSpec, Deployed, hardened_container, healthcheck_args
-from components.host import DockerHost
-from components.images import Builder, ServiceImage
-from components.options import on_host, retained_in_prod
+from components.common import copy_site
+from components.images import Builder
+from components.options import retained_in_prod
 from components.secrets import Secrets
-from components.shared_services import SharedServices
+from components.single_host.container import (Attachment, ContainerSpec, GatedContainer, hardened_container,
+                                               healthcheck_args)
+from components.single_host.host import DockerHost, on_host
+from components.single_host.images import ServiceImage
+from components.single_host.shared_services import SharedServices
 from config import conventions
 from config.app import SHARED_SERVICES, App, Service
 from config.deployment import Deployment
@@ -30,18 +33,9 @@ from config.deployment import Deployment
 LISTEN_EVERYWHERE = "0.0.0.0"
 
 
-def copy_site(site_path: str) -> str:
-    """Shell, run in a static service's image, that copies its built site into the volume at /out."""
-    return f"rm -rf /out/* /out/.[!.]* 2>/dev/null; cp -R {shlex.quote(site_path)}/. /out/"
-
-
 def start_order(app: App) -> list[str]:
     """Services in an order where each comes after what it depends on (App validation rejects cycles)."""
     return app.start_order
-
-
-def substitute(value: str, deployment: Deployment, app: App) -> str:
-    return deployment.substitute(value, app)
 
 
 class AppStack(pulumi.ComponentResource):
@@ -69,7 +63,7 @@ class AppStack(pulumi.ComponentResource):
         }
         self._owned: dict[str, pulumi.Resource] = {}  # volume -> the run that gave it its owner
         self.site_volumes: dict[str, docker.Volume] = {}
-        self.containers: dict[str, list[Deployed]] = {}
+        self.containers: dict[str, list[GatedContainer]] = {}
         for svc_name in start_order(app):
             svc = app.services[svc_name]
             image = ServiceImage(f"{name}-{svc_name}", deployment, host, builder, app, svc_name, svc,
@@ -93,7 +87,7 @@ class AppStack(pulumi.ComponentResource):
     def _env(self, svc: Service) -> pulumi.Input[list[str]]:
         """Plain env, then secrets and connection URLs; the whole list is secret if any part is."""
         deployment, app = self._deployment, self._app
-        plain = {k: substitute(v, deployment, app) for k, v in svc.env.items()}
+        plain = {k: deployment.substitute(v, app) for k, v in svc.env.items()}
         if svc.port is not None and "HOSTNAME" not in svc.env and "HOSTNAME" not in svc.secret_env:
             plain["HOSTNAME"] = LISTEN_EVERYWHERE
         secret: dict[str, pulumi.Output[str]] = {k: self._secrets.get(n) for k, n in svc.secret_env.items()}
@@ -120,7 +114,7 @@ class AppStack(pulumi.ComponentResource):
         return out
 
     def _container(self, svc_name: str, svc: Service, image: ServiceImage, replica: int | None,
-                   routed: bool) -> Deployed:
+                   routed: bool) -> GatedContainer:
         app = self._app
         resource = f"{app.name}-{svc_name}" + (f"-{replica}" if replica else "")
         volumes = [docker.ContainerVolumeArgs(volume_name=self.volumes[v].name, container_path=path)

@@ -21,10 +21,11 @@ import hashlib
 import pulumi
 import pulumi_docker as docker
 
-from components.container import Attachment, ContainerSpec, hardened_container, healthcheck_args
-from components.host import DockerHost
-from components.images import pinned_image
-from components.options import on_host, retained_in_prod
+from components.single_host.container import Attachment, ContainerSpec, hardened_container, healthcheck_args
+from components.single_host.host import DockerHost
+from components.options import retained_in_prod
+from components.single_host.host import on_host
+from components.single_host.images import pinned_image
 from config import conventions
 from render import caddyfile
 from config.app import HealthCheck

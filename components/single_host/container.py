@@ -40,8 +40,8 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_docker as docker
 
-from components.host import DockerHost
-from components.options import on_host
+from components.common import probe_command
+from components.single_host.host import DockerHost, on_host
 from config import conventions, docker_provider
 from config.app import HealthCheck
 from render import health_gate
@@ -49,26 +49,6 @@ from render import health_gate
 SECURITY_OPTS = ["no-new-privileges:true"]
 HEALTHY_WITHIN_S = 300
 STOP_TIMEOUT_S = 30
-
-
-# The HTTP probes' code is fixed; the URL is its argument (`sys.argv[1]`, `process.argv[1]`), never
-# part of the code, so no path can become Python or JavaScript.
-PYTHON_PROBE = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=4)"
-NODE_PROBE = "fetch(process.argv[1]).then(r => process.exit(r.status < 500 ? 0 : 1)).catch(() => process.exit(1))"
-
-
-def probe_command(check: HealthCheck, port: int | None) -> list[str]:
-    """A Docker HEALTHCHECK test: the app's HTTP path via a tool its image has, or its own command."""
-    if check.command is not None:
-        return ["CMD", *check.command]
-    url = f"http://127.0.0.1:{port}{check.path}"
-    if check.probe == "curl":
-        return ["CMD", "curl", "-fsS", "-o", "/dev/null", url]
-    if check.probe == "wget":
-        return ["CMD", "wget", "-q", "-O", "/dev/null", url]
-    if check.probe == "python":
-        return ["CMD", "python", "-c", PYTHON_PROBE, url]
-    return ["CMD", "node", "-e", NODE_PROBE, url]
 
 
 def healthcheck_args(check: HealthCheck, port: int | None) -> docker.ContainerHealthcheckArgs:
@@ -114,7 +94,7 @@ class ContainerSpec:
 
 
 @dataclass
-class Deployed:
+class GatedContainer:
     """A container and the gate after which it is healthy: what depends on the service depends on `healthy`."""
 
     container: docker.Container
@@ -126,7 +106,7 @@ REPLACE_ON_CHANGES = sorted(docker_provider.UPDATE_IGNORES)
 
 
 def hardened_container(name: str, spec: ContainerSpec, *, host: DockerHost, parent: pulumi.Resource | None,
-                       depends_on: Sequence[pulumi.Resource] = ()) -> Deployed:
+                       depends_on: Sequence[pulumi.Resource] = ()) -> GatedContainer:
     """The container on `host`, after its readiness gate and `depends_on`, and the gate the deploy waits on."""
     container = docker.Container(
         name,
@@ -163,7 +143,7 @@ def hardened_container(name: str, spec: ContainerSpec, *, host: DockerHost, pare
         opts=on_host(host, parent, depends_on=depends_on, delete_before_replace=spec.stateful,
                      replace_on_changes=REPLACE_ON_CHANGES, replacement_trigger=kept_when_removed(spec)),
     )
-    return Deployed(container, _health_gate(name, spec, container, host, parent))
+    return GatedContainer(container, _health_gate(name, spec, container, host, parent))
 
 
 def kept_when_removed(spec: ContainerSpec) -> dict:

@@ -1,6 +1,6 @@
 """Scheduled logical backups of every app, and where they are kept (docs/backups.md).
 
-EBS snapshots (components/ec2_host.py) bring back a whole disk; these bring back one app: its
+EBS snapshots (components/single_host/ec2_host.py) bring back a whole disk; these bring back one app: its
 Postgres database (`pg_dump -Fc`), its Redis store and its volumes, each a file with a checksum in a
 manifest, written by the host's backup tool (backup/) on a schedule.
 
@@ -26,7 +26,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_common import resource_tags
-from components.host import DockerHost
+from components.single_host.host import DockerHost
 from components.options import kept_in_prod
 from config.deployment import Deployment
 from render import backup_host, backup_plan

@@ -16,7 +16,7 @@ secrets. Frontends join no data network, so they cannot reach a database at all.
   Its mode comes from the app file: `cache` evicts and keeps nothing on disk; `store` never evicts
   and keeps an append-only file on a retained volume (fresh volumes copy the image's redis-owned /data).
 
-Neither database runs under Docker's init (see components/container.py): each is PID 1 and stops
+Neither database runs under Docker's init (see components/single_host/container.py): each is PID 1 and stops
 with its own signal and time to finish writing.
 """
 
@@ -27,17 +27,18 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_docker as docker
-import pulumi_random as random
 
-from components.container import (
+from components.common import app_database, generated_password
+from components.single_host.container import (
     Attachment,
     ContainerSpec,
     hardened_container,
     healthcheck_args,
 )
-from components.host import DockerHost
-from components.images import pinned_image
-from components.options import on_host, retained_in_prod
+from components.single_host.host import DockerHost
+from components.options import retained_in_prod
+from components.single_host.host import on_host
+from components.single_host.images import pinned_image
 from config import conventions
 from config.app import App, HealthCheck
 from config.deployment import Deployment
@@ -51,12 +52,6 @@ POSTGRES_STOP = {"stop_signal": "SIGINT", "stop_timeout_s": 120}
 # SIGTERM, the image's own: Redis fsyncs its append-only file (and, if configured, saves) and exits.
 REDIS_STOP = {"stop_signal": "SIGTERM", "stop_timeout_s": 60}
 REDIS_USER = "redis"  # the official image's user; it owns /data
-
-
-def generated_password(name: str, parent: pulumi.Resource) -> pulumi.Output[str]:
-    """A generated credential, secret in state. No special characters: it goes into URLs unescaped."""
-    generated = random.RandomPassword(name, length=32, special=False, opts=pulumi.ResourceOptions(parent=parent))
-    return pulumi.Output.secret(generated.result)
 
 
 def init_sql_command(app: App, image: str) -> str:
@@ -73,14 +68,6 @@ def init_sql_command(app: App, image: str) -> str:
         f"-e PGHOST=postgres -e PGUSER={name} -e PGDATABASE={name}",
         f"--entrypoint sh {shlex.quote(image)} -c {shlex.quote(datastores.RUN_INIT_SQL_FROM_STDIN)}",
     ])
-
-
-def app_database(deployment: Deployment, app: App, password: str) -> datastores.AppDatabase:
-    """The app's database as the provisioning SQL renders it: its extensions and its init SQL file's text."""
-    db = app.database
-    # as written: read_text would turn a `\r` inside a string literal into `\n`
-    init_sql = (deployment.project_dir / "apps" / db.init_sql).read_bytes().decode() if db and db.init_sql else None
-    return datastores.AppDatabase(app.name, password, tuple(db.extensions) if db else (), init_sql)
 
 
 @dataclass
@@ -142,7 +129,7 @@ class SharedServices(pulumi.ComponentResource):
             cap_add=POSTGRES_CAPS,
             labels={conventions.SERVICE_LABEL: conventions.service_label(conventions.SHARED_APP, "postgres")},
             stateful=True,
-            init=False,  # the entrypoint execs postgres as PID 1 (see components/container.py)
+            init=False,  # the entrypoint execs postgres as PID 1 (see components/single_host/container.py)
             **POSTGRES_STOP,
         ), host=self._host, parent=self)
         container = postgres.container
