@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
 from ipaddress import IPv4Network
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 from collections.abc import Callable
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler,
@@ -82,9 +82,12 @@ UrlPath = Annotated[str, shaped(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]{0,1023}",
                                 "an HTTP path such as /health (URL characters only: no spaces, quotes or '#')")]
 
 
-def ruled(rule: Callable[[str], str | None]) -> AfterValidator:
+V = TypeVar("V")  # what a rule judges: text, or a number (memory)
+
+
+def ruled(rule: Callable[[V], str | None]) -> AfterValidator:
     """A value judged by one of berth's rules (rules/), refused with the rule's own explanation."""
-    def check(value: str) -> str:
+    def check(value: V) -> V:
         problem = rule(value)
         if problem:
             raise ValueError(problem)
@@ -101,7 +104,9 @@ RunAs = Annotated[str, ruled(owner_problem)]  # user or uid, optionally :group o
 
 def memory(kind: str) -> AfterValidator:
     """A memory limit in MiB, at least what a container of `kind` needs (rules/containers.py)."""
-    return ruled(lambda mb: memory_problem(mb, kind))
+    def problem(memory_mb: int) -> str | None:
+        return memory_problem(memory_mb, kind)
+    return ruled(problem)
 
 # Numbers users write: positive and bounded, so a typo (`10**400`) is a config error, not a crash later.
 Positive = Annotated[int, Field(gt=0, le=1_000_000)]
@@ -431,7 +436,7 @@ class Route(Camel):
 
 
 # Referrer policies that never send a full URL to another origin (seed 001's no-referrer-when-downgrade does)
-REFERRER_POLICIES = ("no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin")
+ReferrerPolicy = Literal["no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin"]
 
 # A value the proxy serves exactly as written (rules/caddy.py), never a placeholder it expands.
 HeaderValue = Annotated[str, shaped(caddy.HEADER_VALUE.pattern, "a header value: printable ASCII on one line, no "
@@ -449,7 +454,7 @@ class Headers(Camel):
 
     frame_options: Literal["DENY", "SAMEORIGIN"] = Field(default="DENY", description=(
         "SAMEORIGIN only for an app that frames its own pages; no other site may frame it either way"))
-    referrer_policy: Literal[REFERRER_POLICIES] = Field(default="strict-origin-when-cross-origin", description=(
+    referrer_policy: ReferrerPolicy = Field(default="strict-origin-when-cross-origin", description=(
         "Referrer-Policy: only policies that never send a full URL to another origin"))
     content_security_policy: HeaderValue | None = Field(default=None, description=(
         "the app's own policy; unset, none is sent (a policy the proxy guessed would break the app or protect little)"))
@@ -463,7 +468,7 @@ class Database(Camel):
     """The app's own database in the shared Postgres (RDS on ECS), reached only by its own role, which owns
     its `public` schema and all it creates (docs/trust.md, "Databases")."""
 
-    extensions: list[Literal[postgres.EXTENSIONS]] = Field(default=[], description=(
+    extensions: list[postgres.Extension] = Field(default=[], description=(
         "Postgres extensions berth creates in the app's database (schema berth_extensions, on the app role's "
         "search_path): Postgres's trusted extensions, e.g. pg_trgm, pgcrypto, uuid-ossp, citext, hstore"))
     init_sql: Annotated[str, AfterValidator(_usable_path), AfterValidator(_init_sql)] | None = Field(default=None, description=(
@@ -564,7 +569,17 @@ class App(Camel):
         return routes
 
     @model_validator(mode="after")
-    def _references(self):  # noqa: C901 - to split
+    def _references(self) -> App:
+        """Every name the app refers to (routes' services, dependencies, volumes) must hold together."""
+        problems = [*self._route_targets(), *self._volume_sharing(), *self._unserved_sites(), *self._names_used(),
+                    *self._redis_declared(), *self._volume_owners(), *self._recreatable_mounted(),
+                    *self._dependency_cycle()]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _route_targets(self) -> list[str]:
+        """A route goes to a service of this app, with what that kind of service can serve."""
         problems = []
         for path, route in self.routes.items():
             target = self.services.get(route.service)
@@ -578,10 +593,16 @@ class App(Camel):
                                 "do not apply (the site's files are served relative to the route's path)")
             elif target.kind == "server" and route.spa:
                 problems.append(f"route {path!r} goes to server {route.service!r}; `spa` applies to static services only")
-        problems += self._volume_sharing()
-        for name, svc in self.services.items():
-            if svc.kind == "static" and not any(r.service == name for r in self.routes.values()):
-                problems.append(f"service {name!r} is a static site but no route serves it; add a route to it")
+        return problems
+
+    def _unserved_sites(self) -> list[str]:
+        return [f"service {name!r} is a static site but no route serves it; add a route to it"
+                for name, svc in self.services.items()
+                if svc.kind == "static" and not any(r.service == name for r in self.routes.values())]
+
+    def _names_used(self) -> list[str]:
+        """What a service depends on is a service of the app; what it uses is shared or external, never its own."""
+        problems = []
         for name, svc in self.services.items():
             for dep in svc.depends_on:
                 if dep not in self.services:
@@ -594,37 +615,47 @@ class App(Camel):
                     )
                 if used in self.services:
                     problems.append(f"service {name!r} shares its name {used!r} with something it uses; rename one")
-        if self.uses_shared("redis"):
-            users = [repr(n) for n, s in self.services.items() if "redis" in s.uses]
-            if self.redis is None:
-                who = f"service {users[0]} uses" if len(users) == 1 else f"services {', '.join(users)} use"
-                problems.append(f"{who} redis: say what the app keeps there, `redis: {{mode: cache}}` "
-                                "(full memory evicts old keys, nothing kept on disk) or `redis: {mode: store}` "
-                                "(never evicts, kept on a volume)")
-            if any("redis" in s.mounted_volumes for s in self.services.values()):
-                problems.append("a volume named 'redis' would clash with the app's own Redis's data; rename the volume")
+        return problems
+
+    def _redis_declared(self) -> list[str]:
+        """An app using Redis says what it keeps there, and leaves the name of Redis's volume free."""
+        if not self.uses_shared("redis"):
+            return []
+        problems = []
+        users = [repr(n) for n, s in self.services.items() if "redis" in s.uses]
+        if self.redis is None:
+            who = f"service {users[0]} uses" if len(users) == 1 else f"services {', '.join(users)} use"
+            problems.append(f"{who} redis: say what the app keeps there, `redis: {{mode: cache}}` "
+                            "(full memory evicts old keys, nothing kept on disk) or `redis: {mode: store}` "
+                            "(never evicts, kept on a volume)")
+        if any("redis" in s.mounted_volumes for s in self.services.values()):
+            problems.append("a volume named 'redis' would clash with the app's own Redis's data; rename the volume")
+        return problems
+
+    def _volume_owners(self) -> list[str]:
         owners: dict[str, set] = {}
         for svc in self.services.values():
             for volume in svc.mounted_volumes:
                 owners.setdefault(volume, set()).add(svc.volume_owner_ids)
-        for volume, found in owners.items():
-            if len(found) > 1:
-                problems.append(f"services mounting volume {volume!r} want different owners; give them one `volumeOwner`")
+        return [f"services mounting volume {volume!r} want different owners; give them one `volumeOwner`"
+                for volume, found in owners.items() if len(found) > 1]
+
+    def _recreatable_mounted(self) -> list[str]:
         volumes = {v for svc in self.services.values() for v in svc.mounted_volumes}
-        for name in self.backup.recreatable:
-            if name not in volumes:
-                problems.append(f"backup.recreatable names {name!r}, which no service of this app mounts as a volume")
+        return [f"backup.recreatable names {name!r}, which no service of this app mounts as a volume"
+                for name in self.backup.recreatable if name not in volumes]
+
+    def _dependency_cycle(self) -> list[str]:
         try:
             TopologicalSorter({n: [d for d in s.depends_on if d in self.services] for n, s in self.services.items()}).prepare()
         except CycleError as err:
-            problems.append(f"services depend on each other in a circle ({' -> '.join(err.args[1])}); break the cycle")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+            return [f"services depend on each other in a circle ({' -> '.join(err.args[1])}); break the cycle"]
+        return []
 
     def _volume_sharing(self) -> list[str]:
         """A volume mounted by two services must be shared by both on purpose (`sharedVolumes`)."""
-        problems, users = [], {}
+        problems: list[str] = []
+        users: dict[str, list[str]] = {}
         for name, svc in self.services.items():
             for volume in svc.mounted_volumes:
                 users.setdefault(volume, []).append(name)

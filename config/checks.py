@@ -11,7 +11,7 @@ from ipaddress import IPv4Network
 from pathlib import Path
 
 from config import conventions
-from config.app import SHARED_SERVICES, App, HostDir, Service, _hostname
+from config.app import SHARED_SERVICES, App, Build, HostDir, Service, _hostname
 from config.conventions import EC2_DATA_ROOT
 from config.deployment import NAMESPACE, Deployment
 from config.errors import Problems
@@ -105,7 +105,7 @@ def check_images(settings: StackSettings, apps: dict[str, App], project_dir: Pat
             elif svc.image is not None and env == "prod" and not images.is_pinned(svc.image):
                 problems.add(f"{where}.image", images.pin_fix(svc.image, "prod deploys only pinned images"))
             elif svc.build is not None:
-                _check_build(app, svc_name, svc, env, where, project_dir, problems)
+                _check_build(app, svc_name, svc, svc.build, env, where, project_dir, problems)
 
 
 def _held_by_context(context: Path, project_dir: Path) -> str | None:
@@ -118,22 +118,23 @@ def _held_by_context(context: Path, project_dir: Path) -> str | None:
     return None
 
 
-def _check_build(app: App, svc_name: str, svc: Service, env: str, where: str, project_dir: Path, problems: Problems):
-    if svc.build.context is None:
+def _check_build(app: App, svc_name: str, svc: Service, build: Build, env: str, where: str, project_dir: Path,
+                 problems: Problems) -> None:
+    if build.context is None:
         problems.add(f"{where}.build.context",
                      f"is not set; point it at the source of {app.name}/{svc_name}: "
                      f"pulumi config set --path '{where}.build.context' ../path/to/source")
         return
-    context = (project_dir / svc.build.context).resolve()
+    context = (project_dir / build.context).resolve()
     if held := _held_by_context(context, project_dir):
-        problems.add(f"{where}.build.context", f"{svc.build.context} is {context}, which holds {held}; Docker sends a "
+        problems.add(f"{where}.build.context", f"{build.context} is {context}, which holds {held}; Docker sends a "
                                                "build all of its context. Point it at the app's own checkout")
     elif not context.is_dir():
         problems.add(f"{where}.build.context",
-                     f"directory {svc.build.context} does not exist (looked for {context}); clone the source there "
+                     f"directory {build.context} does not exist (looked for {context}); clone the source there "
                      f"or set its path: pulumi config set --path '{where}.build.context' <dir>")
-    elif svc.build.dockerfile and not (context / svc.build.dockerfile).is_file():
-        problems.add(f"{where}.build.dockerfile", f"{svc.build.dockerfile} is not in {context}")
+    elif build.dockerfile and not (context / build.dockerfile).is_file():
+        problems.add(f"{where}.build.dockerfile", f"{build.dockerfile} is not in {context}")
     if env != "dev" and not svc.version:
         problems.add(f"{where}.version",
                      "is required for a built image outside dev: the version (e.g. the git SHA) it is tagged and "

@@ -13,7 +13,7 @@ from config import conventions
 from config.app import App, Service
 from config.conventions import EC2_DATA_ROOT
 from config.instance_types import InstanceType
-from config.stack import Ec2HostSettings, EcsHostSettings, StackSettings
+from config.stack import Ec2HostSettings, EcsHostSettings, LocalHostSettings, StackSettings
 
 NAMESPACE = "berth"
 
@@ -78,9 +78,12 @@ class Deployment:
     @property
     def data_root(self) -> str:
         """Where host directories live: the EBS data volume on EC2, a project dir locally."""
-        if self.on_ec2:
+        host = self.settings.host
+        if isinstance(host, Ec2HostSettings):
             return EC2_DATA_ROOT
-        return str((self.project_dir / self.settings.host.data_dir).resolve())
+        if isinstance(host, LocalHostSettings):
+            return str((self.project_dir / host.data_dir).resolve())
+        raise TypeError("an ECS stack has no host: its directories live on the stack's EFS file system")
 
     def host_dir_source(self, app: App, svc: Service, name: str) -> str:
         """The host path of one service's host dir: its own `source` (two services may mount different

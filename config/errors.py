@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 
 @dataclass(frozen=True)
@@ -30,21 +32,21 @@ class ConfigError(pulumi.RunError):
         super().__init__("\n".join(lines))
 
 
-UNION_TAGS = {"host": ("local", "ec2", "ecs")}  # pydantic puts a tagged union's tag in the path; users never write it
+UNION_TAGS: dict[str, tuple[str, ...]] = {"host": ("local", "ec2", "ecs")}  # pydantic puts a tagged union's tag in the path; users never write it
 
 
-def _internal(part) -> bool:
+def _internal(part: int | str) -> bool:
     """pydantic's names for validator steps (`function-after[...]`, `lax-or-strict[...]`) in an error's location."""
     return isinstance(part, str) and (("[" in part and part.endswith("]") and not part.startswith("["))
                                       or part.startswith("function-"))
 
 
-def join_path(prefix: str, loc: tuple) -> str:
+def join_path(prefix: str, loc: tuple[int | str, ...]) -> str:
     """`berth:host` + ('instanceType',) -> `berth:host.instanceType`; list indexes as `[0]`."""
     out = prefix
-    previous = None
+    previous: int | str | None = None
     for part in loc:
-        if part in UNION_TAGS.get(previous, ()):
+        if isinstance(previous, str) and part in UNION_TAGS.get(previous, ()):
             previous = part
             continue
         previous = part
@@ -72,16 +74,18 @@ _MESSAGES = {
 }
 
 
-def _describe(value) -> str:
-    return "nothing (null)" if value is None else {list: "a list", dict: "a mapping", str: "text"}.get(
-        type(value), f"{value!r}")
+_KINDS: dict[type, str] = {list: "a list", dict: "a mapping", str: "text"}
 
 
-def _friendly(err: dict) -> str:
+def _describe(value: Any) -> str:
+    return "nothing (null)" if value is None else _KINDS.get(type(value), f"{value!r}")
+
+
+def _friendly(err: ErrorDetails) -> str:
     kind = err["type"]
     if kind in _MESSAGES:
         ctx = err.get("ctx") or {}
-        tags = ctx.get("expected_tags") or ", ".join(next((UNION_TAGS[p] for p in reversed(err["loc"]) if p in UNION_TAGS), ()))
+        tags = ctx.get("expected_tags") or ", ".join(next((UNION_TAGS[p] for p in reversed(err["loc"]) if isinstance(p, str) and p in UNION_TAGS), ()))
         return _MESSAGES[kind].format(input=_describe(err.get("input")), tag=ctx.get("tag"),
                                       tags=tags.replace("'", "") if isinstance(tags, str) else tags)
     msg = err["msg"]
@@ -98,12 +102,11 @@ class Problems:
     def add(self, where: str, message: str) -> None:
         self.items.append(Problem(where, message))
 
-    def add_validation_error(self, prefix: str, error: ValidationError, origin=None) -> None:
-        """Turn each pydantic error into a Problem; `origin(loc)` may re-home a path (overlays)."""
+    def add_validation_error(self, prefix: str, error: ValidationError) -> None:
+        """Turn each pydantic error into a Problem at `prefix` + its path."""
         for err in error.errors():
             loc = tuple(p for p in err["loc"] if not _internal(p))
-            where = origin(loc) if origin else join_path(prefix, loc)
-            problem = Problem(where, _friendly(err))
+            problem = Problem(join_path(prefix, loc), _friendly(err))
             if problem not in self.items:  # a union reports once per member; users need it once
                 self.items.append(problem)
 

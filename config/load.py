@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from config import checks, ecs_checks, names
 from config.app import App, Service
 from config.deployment import NAMESPACE, Deployment
-from config.errors import Problems, join_path
+from config.errors import ConfigError, Problems
 from config.instance_types import InstanceTypeLookup, from_aws
 from config.raw_config import RawConfig
 from config.stack import AppOverlay, StackSettings
@@ -36,8 +36,6 @@ def load(raw: RawConfig, stack: str, project_dir: Path, offline_plan: bool = Fal
     """
     problems = Problems()
     settings = _settings(raw, problems)
-    if settings is None:
-        problems.raise_if_any()
     apps = _apps(settings, project_dir, problems)
     secret_names = frozenset(name for app in apps.values() for name in app.secret_names)
     if len(apps) == len(settings.apps):  # with an app file broken, its secrets are unknown: judge no key
@@ -74,13 +72,14 @@ def _offline_plan() -> bool:
 
 # --- the steps -------------------------------------------------------------------------------------
 
-def _settings(raw: RawConfig, problems: Problems) -> StackSettings | None:
+def _settings(raw: RawConfig, problems: Problems) -> StackSettings:
+    """The stack's settings, or a ConfigError: without them no app or check can be judged."""
     data = {k: v for k, v in raw.values.items() if k in checks.SETTINGS_KEYS}
     try:
         return StackSettings.model_validate(data)
     except ValidationError as err:
         problems.add_validation_error(f"{NAMESPACE}:", err)
-        return None
+        raise ConfigError(problems.items) from None
 
 
 def _apps(settings: StackSettings, project_dir: Path, problems: Problems) -> dict[str, App]:
@@ -138,8 +137,7 @@ def _apply_overlay(app: App, overlay: AppOverlay, where: str, problems: Problems
         try:
             services[svc_name] = Service.model_validate({**data, **changes})
         except ValidationError as err:
-            problems.add_validation_error(f"{where}.services.{svc_name}", err,
-                                          origin=lambda loc, p=f"{where}.services.{svc_name}": join_path(p, loc))
+            problems.add_validation_error(f"{where}.services.{svc_name}", err)
             ok = False
     if not ok:
         return None

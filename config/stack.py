@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from ipaddress import IPv4Network, IPv6Network, ip_network
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from pydantic import BeforeValidator, Field, create_model, field_validator
 from pydantic.fields import FieldInfo
@@ -245,20 +245,26 @@ OVERRIDABLE = ("image", "build", "version", "command", "env", "host_dirs", "memo
                "max_replicas", "gpu")
 
 
-def _as_in_the_app_file(name: str) -> tuple[object, FieldInfo]:
+def _as_in_the_app_file(name: str) -> tuple[Any, FieldInfo]:
     """A service field as `Service` declares it (type, constraints, meaning), unset unless the stack sets it."""
     field = Service.model_fields[name]
     annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
-    return annotation, Field(default=None, description=field.description)
+    # what Field() builds (pydantic/fields.py); Field itself is typed as returning its default, for class bodies
+    return annotation, FieldInfo.from_field(None, description=field.description)
 
 
 # Derived from Service, so an overridable field cannot drift from the app file's (load.py merges the
 # fields a stack sets over the app file's service and validates the result as a Service).
-ServiceOverlay = create_model(
-    "ServiceOverlay", __base__=Camel, __module__=__name__,
-    __doc__="What this stack changes about one service of the app; every other field is the app file's.",
-    **{name: _as_in_the_app_file(name) for name in OVERRIDABLE},
-)
+if TYPE_CHECKING:
+    # mypy cannot see fields made at run time, so to it an overlay's fields are untyped; what they hold
+    # is Service's, and tests/test_layout.py holds the two schemas together.
+    ServiceOverlay: TypeAlias = Any
+else:
+    ServiceOverlay = create_model(
+        "ServiceOverlay", __base__=Camel, __module__=__name__,
+        __doc__="What this stack changes about one service of the app; every other field is the app file's.",
+        **{name: _as_in_the_app_file(name) for name in OVERRIDABLE},
+    )
 
 
 class AppOverlay(Camel):

@@ -7,6 +7,8 @@ its config path before anything is deployed (docs/trust.md, "Databases").
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 SUPERUSER = "postgres"  # the official image's superuser (POSTGRES_USER): berth's admin on one host
 RDS_MASTER_USER = "berth_admin"  # the RDS instance's master user: berth's admin on ECS (not a superuser)
 BACKUP_SUFFIXES = ("__restore", "__previous")  # the backup tool's staging copies of a database (backup/postgres.py)
@@ -33,9 +35,10 @@ RESERVED_PREFIXES = {
 # RDS (PostgreSQL docs 15/17, appendix F "trusted"; `pg_available_extension_versions.trusted` on 15.18
 # and 18.6; AWS "Extension versions for Amazon RDS for PostgreSQL"). All are relocatable and need no
 # other extension, which is how berth creates them safely (render/datastores.py).
-EXTENSIONS = ("btree_gin", "btree_gist", "citext", "cube", "dict_int", "fuzzystrmatch", "hstore", "intarray",
-              "isn", "lo", "ltree", "pg_trgm", "pgcrypto", "seg", "tablefunc", "tcn", "tsm_system_rows",
-              "tsm_system_time", "unaccent", "uuid-ossp")
+Extension = Literal["btree_gin", "btree_gist", "citext", "cube", "dict_int", "fuzzystrmatch", "hstore", "intarray",
+                    "isn", "lo", "ltree", "pg_trgm", "pgcrypto", "seg", "tablefunc", "tcn", "tsm_system_rows",
+                    "tsm_system_time", "unaccent", "uuid-ossp"]
+EXTENSIONS: tuple[str, ...] = get_args(Extension)
 
 # The most init SQL berth sends: ECS keeps it in Secrets Manager (a secret holds at most 65,536 bytes) and
 # both backends hand it to psql as one argument (Linux: at most 131,072 bytes).
