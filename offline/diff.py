@@ -95,7 +95,10 @@ def run_at_ref(ref: str, stack: str, repo: Path = mockrun.REPO, config_file: str
         tree = Path(tmp) / "berth"
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
             # git archive holds only the commit's files; the "data" filter (Python 3.11.4+) refuses anything else.
-            tar.extractall(tree, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(tree, filter="data")
+            else:
+                tar.extractall(tree)
         stack_file = tree / (config_file or f"Pulumi.{stack}.yaml")
         if not stack_file.is_file():
             raise DiffError(f"{ref} has no {config_file or f'Pulumi.{stack}.yaml'}; name a stack that commit has a file for")
@@ -202,7 +205,7 @@ def _not_compared(name: str, before: dict, after: dict, labels: tuple[str, str])
 def compare(before: dict, after: dict, labels: tuple[str, str]) -> PlanDiff:
     """Every difference between two plans, section by section (empty sections mean no change there)."""
     identity = [{k: plan.get(k) for k in IDENTITY} for plan in (before, after)]
-    sections: dict[str, Any] = {"stack": changes(*identity)}
+    sections: dict[str, Any] = {"stack": changes(identity[0], identity[1])}
     for name in KEYED:
         if unknown := _not_compared(name, before, after, labels):
             sections[name] = unknown

@@ -203,9 +203,10 @@ class BerthMocks(pulumi.runtime.Mocks):
             digest = _digest(image_name, json.dumps(values.get("build", {}), sort_keys=True))
             pushed = not values.get("skipPush")
             state["repoDigest"] = (image_name.rsplit(":", 1)[0] + "@sha256:" + digest) if pushed else "sha256:" + digest
-        elif typ in ("command:remote:Command", "command:local:Command") and PULLED.search(values.get("create") or ""):
+        elif typ in ("command:remote:Command", "command:local:Command") and (
+                pulled := PULLED.search(values.get("create") or "")):
             # An image pull on the host prints the pulled image's id (components/images.py).
-            state["stdout"] = "sha256:" + _digest(PULLED.search(values["create"]).group(1)) + "\n"
+            state["stdout"] = "sha256:" + _digest(pulled.group(1)) + "\n"
         elif typ == "random:index/randomPassword:RandomPassword":
             state["result"] = f"generated-{name}-{_digest(name)[:12]}"
         elif typ == "aws:ec2/instance:Instance":
@@ -360,11 +361,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
 
 class _LogCapture(logging.Handler):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.lines: list[str] = []
 
-    def emit(self, record):
+    def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(f"{record.levelname.lower()}: {record.getMessage()}")
 
 
@@ -482,7 +483,7 @@ def _no_stack_trace():
     return pulumi_resource.source_pb2.StackTrace()
 
 
-def _run(stack, config, root_directory, mocks, program) -> Run:
+def _run(stack: str, config: StackConfig, root_directory: Path, mocks: BerthMocks, program: Path) -> Run:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     capture = _LogCapture()
@@ -499,8 +500,13 @@ def _run(stack, config, root_directory, mocks, program) -> Run:
         sys.path.insert(0, str(REPO))
     stack_trace, pulumi_resource._get_stack_trace = pulumi_resource._get_stack_trace, _no_stack_trace  # noqa: SLF001
     try:
-        loop.run_until_complete(pulumi_stack.run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+        def run_program() -> None:
+            runpy.run_path(str(program), run_name="__main__")
+
+        loop.run_until_complete(pulumi_stack.run_pulumi_func(run_program))
         root = settings.get_root_resource()
+        # set_mocks made the root stack resource above (pulumi/runtime/mocks.py, `set_mocks`)
+        assert isinstance(root, pulumi_stack.Stack), "the program ran without its root stack resource"
         outputs, secret_outputs = {}, set()
         for key, value in root.outputs.items():
             out = pulumi.Output.from_input(value)
@@ -508,7 +514,8 @@ def _run(stack, config, root_directory, mocks, program) -> Run:
             if loop.run_until_complete(out.is_secret()):
                 secret_outputs.add(key)
     except BaseException:
-        run.last_recorded = monitor.recorded  # what an error run registered before failing (should be nothing)
+        global last_recorded
+        last_recorded = monitor.recorded
         raise
     finally:
         pulumi_resource._get_stack_trace = stack_trace  # noqa: SLF001
@@ -520,7 +527,8 @@ def _run(stack, config, root_directory, mocks, program) -> Run:
                str(root_directory))
 
 
-run.last_recorded = []
+# What the last run that failed registered before failing: a refused config must have registered nothing.
+last_recorded: list[Resource] = []
 
 
 # --- a record for plans -------------------------------------------------------------------------------

@@ -116,7 +116,7 @@ def describe(run: mockrun.Run, config_file: str) -> dict:
 def _host(run: mockrun.Run, config: mockrun.StackConfig) -> dict:
     region = config.values.get("aws:region", "the AWS provider's default")
     if run.of_type(ECS_SERVICE):
-        gpu = [r.values.get("instanceType") for r in run.of_type("aws:ec2/launchTemplate:LaunchTemplate")]
+        gpu = [r.values["instanceType"] for r in run.of_type("aws:ec2/launchTemplate:LaunchTemplate")]
         return {"kind": "ecs", "region": region, "cluster": run.outputs.get("clusterName"),
                 "capacity": "Fargate" + (f", GPU instances {', '.join(sorted(gpu))}" if gpu else "")}
     instances = run.of_type("aws:ec2/instance:Instance")
@@ -227,7 +227,7 @@ def _image_source(resource: mockrun.Resource, project: Path) -> dict:
 # --- ECS: services, their tasks, and the load balancer's rules ----------------------------------------
 
 def _by_arn(run: mockrun.Run, type_: str) -> dict[str, mockrun.Resource]:
-    return {r.state.get("arn"): r for r in run.of_type(type_)}
+    return {r.state["arn"]: r for r in run.of_type(type_)}  # the mocks give every AWS resource an ARN
 
 
 def ecs_services(run: mockrun.Run, secrets: set[str], project: Path) -> dict:
@@ -238,8 +238,8 @@ def ecs_services(run: mockrun.Run, secrets: set[str], project: Path) -> dict:
     services = {}
     for service in run.of_type(ECS_SERVICE):
         v = service.values
-        task = tasks.get(v.get("taskDefinition"))
-        limits = scaling.get(service.state.get("name"))
+        task = tasks.get(v.get("taskDefinition", ""))
+        limits = scaling.get(service.state["name"])  # the mocks name every AWS resource, as the provider does
         strategy = [s.get("capacityProvider") for s in v.get("capacityProviderStrategies") or []]
         services[service.name] = {
             "runsOn": v.get("launchType") or ", ".join(map(str, strategy)) or "the cluster's default",

@@ -54,7 +54,7 @@ def config_problems(tmp_path):
         config = stack_config(stack, plain=plain, secrets=secrets, remove=remove, stack_file=stack_file)
         with pytest.raises(ConfigError) as caught:
             run_stack(tmp_path, stack_name or stack, config, leave_missing=leave_missing)
-        assert mockrun.run.last_recorded == [], "a bad config must stop before any resource is registered"
+        assert mockrun.last_recorded == [], "a bad config must stop before any resource is registered"
         message = str(caught.value)
         assert "Traceback" not in message
         return [str(p) for p in caught.value.problems]

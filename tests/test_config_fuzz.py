@@ -205,7 +205,7 @@ def test_mutated_stacks_run_as_programs_register_nothing_or_pass_the_pack(projec
             run = mockrun.run(stack, changed, root_directory=project)
     except ConfigError as err:
         _assert_config_error(err)
-        assert mockrun.run.last_recorded == [], "a refused config registered resources"
+        assert mockrun.last_recorded == [], "a refused config registered resources"
         event("refused")
         return
     event("accepted")
