@@ -13,7 +13,7 @@ from __future__ import annotations
 from components.ecs import edge
 from config.deployment import Deployment
 from operate.reach import ReachError
-from operate.status import ECS_WHERE, Report, ServiceReport
+from operate.report import ECS_WHERE, Report, ServiceReport
 
 
 def wanted_services(deployment: Deployment) -> dict[str, tuple[str, int, int]]:
@@ -39,7 +39,7 @@ def judge(key: str, app: str, fewest: int, most: int, service: dict | None, targ
         report.problems.append("no ECS service: not deployed (pulumi up creates it)")
         return report
     desired, running = service["desiredCount"], service["runningCount"]
-    primary = next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), {})
+    primary: dict = next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), {})
     unhealthy = [t for t in targets if t["TargetHealth"]["State"] not in ("healthy", "initial", "draining")]
     report.tasks = {"service": service["serviceName"], "desired": desired, "running": running,
                     "pending": service.get("pendingCount", 0), "rollout": primary.get("rolloutState"),

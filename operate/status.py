@@ -14,7 +14,7 @@ import base64
 import json
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,42 +23,12 @@ from offline.plan import PlanError
 from operate import intent, reporter
 from operate.intent import Intended, Route
 from operate.reach import Reach, ReachError, reach_for
+from operate.report import ECS_WHERE, Report, ServiceReport
 
 DISK_WARN, DISK_FULL = 80, 90  # percent of the data volume used (the alarms' thresholds too)
 MEMORY_FULL = 90  # percent of the host's memory in use
 CERTIFICATE_DAYS = 14  # Caddy renews 30 days ahead: fewer left means renewals have been failing
 MIB = 1 << 20
-ECS_WHERE = "ECS cluster"  # how an ECS stack's report says where it looked (operate/ecs_status.py)
-
-
-@dataclass
-class ServiceReport:
-    service: str
-    app: str | None
-    replicas: int
-    intended: str  # the image reference the stack asks for
-    version: str
-    containers: list[dict] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    tasks: dict | None = None  # ECS: the service's tasks and targets instead of containers
-
-
-@dataclass
-class Report:
-    stack: str
-    where: str
-    services: list[ServiceReport]
-    routes: list[dict]
-    host: dict
-    problems: list[str]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def to_json(self) -> dict:
-        return {"stack": self.stack, "where": self.where, "ok": self.ok, "problems": self.problems,
-                "services": [asdict(s) for s in self.services], "routes": self.routes, "host": self.host}
 
 
 # --- images ---------------------------------------------------------------------------------------------
@@ -204,11 +174,11 @@ def compare(stack: str, where: str, wanted: list[Intended], routes: list[Route],
         names = ", ".join(c["name"] for c in found)
         problems.append(f"{label}: {names} runs, but the stack file has no such service (left from an earlier "
                         "deploy, or started by hand)")
-    routes = [_with_certificate_days(r, now) for r in facts["routes"]]
-    problems += [p for r in routes if (p := _route_problem(r))]
+    answered = [_with_certificate_days(r, now) for r in facts["routes"]]
+    problems += [p for r in answered if (p := _route_problem(r))]
     host = dict(facts["host"])
     problems += _host_problems(host)
-    return Report(stack, where, services, routes, host, problems)
+    return Report(stack, where, services, answered, host, problems)
 
 
 # --- text ------------------------------------------------------------------------------------------------
@@ -276,9 +246,7 @@ def status(stack: str, config_file: Path | None, reach: Reach | None = None) -> 
     loaded = intent.load_stack(stack, config_file)
     deployment = loaded.deployment
     if deployment.on_ecs:
-        from operate import (
-            ecs_status,  # the ECS and load balancer APIs, not a Docker engine
-        )
+        from operate import ecs_status  # the ECS and load balancer APIs, not a Docker engine
         return ecs_status.status(deployment, loaded.region)
     reach = reach or reach_for(deployment)
     routes = intent.routes(deployment)
