@@ -414,6 +414,12 @@ class Service(Camel):
         """Every named volume the service mounts, its own and shared ones: name -> path."""
         return {**self.volumes, **self.shared_volumes}
 
+    def pushed_version(self) -> str:
+        """The version a built image is tagged and pushed as outside dev, where config/checks.py requires one."""
+        if self.version is None:
+            raise ValueError("a built service outside dev has no version (config/checks.py requires one)")
+        return self.version
+
 
 class Route(Camel):
     """How requests on one path of the app's host name reach a service, through the proxy."""

@@ -169,6 +169,17 @@ class SharedSettings(Camel):
     redis: RedisSettings | None = Field(default=None, description=(
         "the apps' Redis containers (needed when an app uses redis)"))
 
+    # For a stack whose apps use the service: config/checks.py (check_shared_services) refuses one without it.
+    def used_postgres(self) -> PostgresSettings:
+        if self.postgres is None:
+            raise ValueError("berth:shared.postgres is not set, and an app uses it (check_shared_services)")
+        return self.postgres
+
+    def used_redis(self) -> RedisSettings:
+        if self.redis is None:
+            raise ValueError("berth:shared.redis is not set, and an app uses it (check_shared_services)")
+        return self.redis
+
 
 class EcrSettings(Camel):
     """Built images live in one ECR repository per service; older ones expire past `keepImages`.

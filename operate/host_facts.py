@@ -142,7 +142,8 @@ def probe(address: tuple[str, int], host: str, path: str, tls: bool) -> dict:
             context = ssl.create_default_context()
             context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the route, not the chain
             sock = context.wrap_socket(sock, server_hostname=host)
-            certificate = base64.b64encode(sock.getpeercert(binary_form=True)).decode()  # read where berth runs
+            der = sock.getpeercert(binary_form=True)  # None when the proxy sent no certificate
+            certificate = base64.b64encode(der).decode() if der else None  # read where berth runs
         with sock:
             sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: berth-status\r\n"
                          "Connection: close\r\n\r\n".encode())

@@ -74,18 +74,19 @@ def intended(deployment: Deployment) -> list[Intended]:
             if svc.image is not None:
                 image = pinned(svc.image)
             elif deployment.on_ec2:
-                image = Image(f"{conventions.ecr_repository(deployment.stack, app.name, name)}:{svc.version}",
-                              svc.version, in_ecr=True)
+                version = svc.pushed_version()
+                image = Image(f"{conventions.ecr_repository(deployment.stack, app.name, name)}:{version}", version,
+                              in_ecr=True)
             else:
                 image = Image(conventions.dev_image(app.name, name), "dev")
             out.append(Intended(conventions.service_label(app.name, name), app.name, svc.replicas, svc.memory_mb,
                                 svc.cpus, image))
         if app.uses_shared("redis"):
-            redis = settings.shared.redis
+            redis = settings.shared.used_redis()
             out.append(Intended(conventions.service_label(app.name, "redis"), app.name, 1, redis.memory_mb_for(app),
                                 None, pinned(redis.image)))
     if any(app.uses_shared("postgres") for app in deployment.apps.values()):
-        postgres = settings.shared.postgres
+        postgres = settings.shared.used_postgres()
         out.append(Intended(conventions.service_label(conventions.SHARED_APP, "postgres"), None, 1,
                             postgres.memory_mb, None, pinned(postgres.image)))
     out.append(Intended(conventions.PROXY_SERVICE, None, 1, settings.proxy.memory_mb, None,

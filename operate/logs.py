@@ -98,6 +98,7 @@ def read(reach: Reach, source: Source, args, emit: Callable[[str, str, str], Non
          keep: Callable[[str], str | None] = lambda m: m) -> None:
     """Stream one container's log through `keep` (None drops a line) into `emit(timestamp, label, text)`."""
     process = reach.popen(docker_logs_args(source.container, args.follow, args.since, args.tail))
+    assert process.stdout is not None  # Reach.popen pipes it
     for line in process.stdout:
         stamp, _, message = line.rstrip("\n").partition(" ")
         shown = keep(message)

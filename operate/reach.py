@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.deployment import Deployment
+from config.stack import Ec2HostSettings, EcsHostSettings
 
 HOST_FACTS = Path(__file__).with_name("host_facts.py")
 TIMEOUT_S = 120
@@ -62,11 +63,16 @@ class Reach:
 
 def reach_for(deployment: Deployment, environ: Mapping[str, str] = os.environ) -> Reach:
     ssh, host = environ.get("BERTH_SSH"), environ.get("BERTH_HOST")
-    if ssh or host:
-        return Reach(ssh=tuple(shlex.split(ssh) if ssh else ("ssh", host)))
-    if deployment.on_ec2:
+    if ssh:
+        return Reach(ssh=tuple(shlex.split(ssh)))
+    if host:
+        return Reach(ssh=("ssh", host))
+    settings = deployment.settings.host
+    if isinstance(settings, Ec2HostSettings):
         raise ReachError(
             f"stack {deployment.stack} runs on an EC2 host: say how to reach it, e.g. "
-            f"BERTH_HOST={deployment.settings.host.ssh_user}@<hostPublicIp> (the stack output sshCommand), "
+            f"BERTH_HOST={settings.ssh_user}@<hostPublicIp> (the stack output sshCommand), "
             "or BERTH_SSH='ssh -o ProxyCommand=… user@i-…' for a host reached through SSM (docs/operate.md)")
-    return Reach(docker_host=environ.get("DOCKER_HOST") or deployment.settings.host.docker_host)
+    if isinstance(settings, EcsHostSettings):
+        raise ReachError(f"stack {deployment.stack} runs on ECS: it has no host of its own to reach")
+    return Reach(docker_host=environ.get("DOCKER_HOST") or settings.docker_host)

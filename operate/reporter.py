@@ -162,16 +162,17 @@ def new_records(log_path: str, mark: dict | None) -> tuple[list[dict], dict]:
     if mark and mark.get("inode") != present[0][1]:  # rotated since: finish the file we were in, then newer ones
         rotated = [ino for _, ino in present].index(mark["inode"]) if mark["inode"] in [i for _, i in present] else 0
         order = list(reversed(present[:rotated + 1])) if rotated else [present[0]]
-    records = []
+    records: list[dict] = []
+    position = mark or {}
     for path, inode in order:
-        offset = mark["offset"] if mark and mark.get("inode") == inode else 0
+        offset = position["offset"] if position.get("inode") == inode else 0
         with open(path, "rb") as f:
             f.seek(offset)
             data = f.read()
         complete = data[:data.rfind(b"\n") + 1]  # a line being written is read next time
         records += [json.loads(line) for line in complete.splitlines() if line.strip()]
-        mark = {"inode": inode, "offset": offset + len(complete)}
-    return records, mark
+        position = {"inode": inode, "offset": offset + len(complete)}
+    return records, position
 
 
 def milliseconds(docker_time: str) -> int:
@@ -189,7 +190,8 @@ def events_of(records: list[dict]) -> list[dict]:
 
 def batches(events: list[dict]) -> list[list[dict]]:
     """PutLogEvents' limits: bytes and count per call, and at most a day between first and last."""
-    out, size = [[]], 0
+    out: list[list[dict]] = [[]]
+    size = 0
     for e in events:
         cost = len(e["message"].encode()) + 26
         batch = out[-1]
