@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def compose_binary() -> str:
     return found
 
 
-def load(files: Path | list[Path], env_files: list[Path] = (), profiles: list[str] = (),
+def load(files: Path | list[Path], env_files: Sequence[Path] = (), profiles: Sequence[str] = (),
          project_name: str | None = None) -> ComposeProject:
     """The Compose project of `files` (merged in order, as `docker compose -f a -f b` merges them), or
     ImportFailed with Compose's own message."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from config.conventions import volume
@@ -21,7 +22,7 @@ SERVICE_ORDER = ("kind", "image", "build", "sitePath", "port", "command", "healt
                  "gpu", "singleton", "volumeOwner", "dependsOn", "afterDeploy")
 
 
-def convert(project: ComposeProject, out_dir: Path, app: str | None = None, nginx_confs: list[Path] = (),
+def convert(project: ComposeProject, out_dir: Path, app: str | None = None, nginx_confs: Sequence[Path] = (),
             stack: str = "dev") -> list[AppDraft]:
     roles = classify(project)
     servers, conf_notes = proxies.servers(project, roles, list(nginx_confs))
@@ -60,12 +61,12 @@ def _database_name(project: ComposeProject, roles: Roles) -> str | None:
 def _replicas(project: ComposeProject, roles: Roles, servers: list[nginx.Server]) -> dict[str, list[str]]:
     """Services one nginx upstream balanced over that run one image (`web1`, `web2`): one berth service
     with replicas. Returns the service kept -> those merged into it."""
-    merged = {}
+    merged: dict[str, list[str]] = {}
     for loc in (loc for server in servers for loc in server.locations):
         hosts = list(dict.fromkeys(project.service_for_host(h) for h in loc.upstream))
-        if len(hosts) > 1 and all(h in roles.app for h in hosts) and \
-                len({image_key(project.services[h]) for h in hosts}) == 1:
-            merged[hosts[0]] = hosts[1:]
+        apps = [h for h in hosts if h is not None and h in roles.app]
+        if len(hosts) > 1 and len(apps) == len(hosts) and len({image_key(project.services[h]) for h in apps}) == 1:
+            merged[apps[0]] = apps[1:]
     return merged
 
 
@@ -140,7 +141,7 @@ def _reached(draft: AppDraft, names: tuple[str, ...]) -> list[str]:
         text = " ".join(str(v) for v in (svc.get("environment") or {}).values())
         for name in names:
             other = draft.project.services[name]
-            for host in {name, other.get("container_name"), other.get("hostname")} - {None}:
+            for host in {h for h in (name, other.get("container_name"), other.get("hostname")) if h is not None}:
                 counts[name] += len(re.findall(rf"(?<![\w.-]){re.escape(host)}(?![\w.-])", text))
                 counts[name] += len(re.findall(rf"://[^/\s]*(?<![\w.-]){re.escape(host)}(?![\w.-])", text))
             counts[name] += name in (svc.get("depends_on") or {})

@@ -91,12 +91,13 @@ class Environment:
         service reaches a kind (a URL, a host setting, depends_on, a network it shares with it, a setting
         named for it such as POSTGRES_DB), the generic families of that kind (POSTGRES_, PG, DB_ / REDIS_),
         but never a family whose host is another server (a MariaDB's DB_HOST)."""
-        families, foreign = {}, set()
+        families: dict[str, str] = {}
+        foreign: set[str] = set()
         for key, value in self.env.items():
             match = SETTING.match(key)
             target = _url_target(value, self.hosts)
-            if match and match["field"].upper() in HOST_FIELDS and _host_value(value, self.hosts):
-                families[match["family"].upper()] = _host_value(value, self.hosts)
+            if match and match["field"].upper() in HOST_FIELDS and (host := _host_value(value, self.hosts)):
+                families[match["family"].upper()] = host
             elif match and match["field"].upper() in HOST_FIELDS and value:
                 foreign.add(match["family"].upper())
             elif target and target[2] and key.upper().endswith("URL"):  # JDBC: user and password set apart
@@ -113,7 +114,8 @@ class Environment:
     def _reached_otherwise(self) -> set[str]:
         """Kinds the service reaches with no URL or host setting: it depends on one, shares a network of
         the file's own with one, or has a setting named for one (POSTGRES_DB, REDIS_PORT)."""
-        project, reached = self.draft.project, set()
+        project = self.draft.project
+        reached: set[str] = set()
         reached |= {self.hosts[d] for d in self.svc.get("depends_on") or {} if d in self.hosts}
         mine = set(self.svc.get("networks") or {}) - {"default"}
         for host, kind in self.hosts.items():
@@ -134,8 +136,8 @@ class Environment:
         target = _url_target(value, self.hosts)
         if target:
             return self._connection(key, *target)
-        if HOST_KEY.search(key) and _host_value(value, self.hosts):
-            self.dropped.setdefault(_host_value(value, self.hosts), []).append(key)
+        if HOST_KEY.search(key) and (host := _host_value(value, self.hosts)):
+            self.dropped.setdefault(host, []).append(key)
             return None
         match = SETTING.match(key)
         family = match["family"].upper() if match else key.upper()[:-len(key.upper().split("_")[-1])]

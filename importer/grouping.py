@@ -78,7 +78,7 @@ def group(services: dict[str, dict], members: tuple[str, ...], servers: list[ngi
         taken: set[str] = set()
         for server in routed_servers:
             name, host = _label(server.names)
-            reached = {loc.service for loc in server.locations} & member_set
+            reached = {loc.service for loc in server.locations if loc.service is not None} & member_set
             mine = _dependencies(services, reached, member_set) - taken
             taken |= mine
             name = name or app_name(sorted(mine)[0].split("-")[0])
@@ -96,9 +96,9 @@ def group(services: dict[str, dict], members: tuple[str, ...], servers: list[ngi
                 groups.append(AppGroup(app_name(prefix), {s: _short(s, prefix) for s in sorted(names)}, None,
                                        f"the services named {prefix}-*"))
         else:
-            server = routed_servers[0] if routed_servers else None
-            name, host = _label(server.names) if server else (None, None)
-            groups.append(AppGroup(wanted or database_name or name or default_name, {s: app_name(s) for s in members}, server,
+            routed = routed_servers[0] if routed_servers else None
+            name, host = _label(routed.names) if routed else (None, None)
+            groups.append(AppGroup(wanted or database_name or name or default_name, {s: app_name(s) for s in members}, routed,
                                    "the whole Compose file", host))
             return groups
     if wanted:

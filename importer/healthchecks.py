@@ -84,7 +84,7 @@ def convert(compose: dict, port: int | None) -> tuple[dict | None, list[str]]:
         return None, ["Compose keeps the image's own HEALTHCHECK"]
     if compose.get("disable") or not test or (isinstance(test, list) and test[0] == "NONE"):
         return None, ["Compose disables this healthcheck"]
-    words = test_words(test)
+    words = test_words(test) or []  # a check that is set and not NONE has words
     found = http_probe(words, port)
     check: dict = {}
     if found:
@@ -121,7 +121,7 @@ def choose(draft, compose_name: str, out: dict, at: tuple, port: int | None, htt
             for text in said:
                 draft.notes.add(at + ("healthcheck",), text)
             return
-    if known_check:
+    if known is not None and known_check:
         out["healthcheck"] = dict(known_check)
         draft.notes.add(at + ("healthcheck",), f"the check berth knows works in {repository(image)} ({known.source})")
         for key, value in (known.env or {}).items():

@@ -71,7 +71,7 @@ def _mount(draft: AppDraft, compose_name: str, out: dict, at: tuple, name: str, 
     where = "sharedVolumes" if sharers or replicas > 1 else "volumes"
     out.setdefault(where, {})[name] = target
     if where == "sharedVolumes":
-        who = ", ".join((["several replicas"] if replicas > 1 else []) + [draft.berth_name(s) for s in sharers])
+        who = ", ".join((["several replicas"] if replicas > 1 else []) + [draft.services[s] for s in sharers])
         draft.notes.todo(at + (where,), f"{name} is mounted by {who} at once: only safe for files written under "
                                         "unique names (uploads), never for a database's files")
     return where

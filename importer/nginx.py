@@ -143,7 +143,7 @@ def servers(text: str) -> list[Server]:
     """Every `server` block (inside `http` or at the top of a conf.d file) with its locations."""
     tree = parse(text)
     http = [d for d in tree if d.name == "http"]
-    scope = http[0].block if http else tree
+    scope = (http[0].block or []) if http else tree
     upstreams = {d.args[0]: d for d in scope if d.name == "upstream" and d.args}
     http_body = _megabytes((Directive("http", [], scope).first("client_max_body_size") or [""])[0])
     out = []

@@ -15,49 +15,24 @@ API = re.compile(r"api|back|server|core")
 STREAMING = re.compile(r"stream|socket|\bws\b|-ws|ws-|realtime|events|push|live")
 
 
-def from_nginx(draft: AppDraft, server: Server) -> dict[str, int | None]:  # noqa: C901 - to split
+def from_nginx(draft: AppDraft, server: Server) -> dict[str, int | None]:
     """Routes of one server block; returns the port each routed Compose service was reached on."""
-    routes, ports = draft.data.setdefault("routes", {}), {}
+    routes = draft.data.setdefault("routes", {})
+    ports: dict[str, int | None] = {}
     for text in server.regex:
         draft.notes.todo(("routes",), f"nginx `location {text}` is a regex or exact-match location, not converted: "
                                       "berth routes path prefixes; add a route for each prefix it matched")
     for loc in sorted(server.locations, key=lambda location: -len(location.path)):
-        at = ("routes", loc.path)
         if loc.static_root:
             _static(draft, loc, routes)
             continue
-        compose_name = draft.project.service_for_host(loc.service) or loc.service
-        name = draft.berth_name(compose_name) if compose_name else None
-        if name is None:
-            where = f"proxy_pass to {loc.service}" if loc.service else "no proxy_pass"
-            draft.notes.todo(("routes",), f"nginx location {loc.path} ({where}) is not a service of this app; dropped")
+        routed = _routed(draft, loc)
+        if routed is None:
             continue
-        if not re.fullmatch(r"/([A-Za-z0-9._~-]+/)*[A-Za-z0-9._~-]*", loc.path):
-            draft.notes.todo(("routes",), f"nginx location {loc.path} is not a plain path prefix; dropped")
-            continue
-        route = {"service": name}
-        for key, value in (("stripPrefix", loc.strip_prefix), ("websocket", loc.websocket), ("stream", loc.stream),
-                           ("timeoutS", loc.timeout_s), ("sticky", loc.sticky), ("maxBodyMb", loc.max_body_mb)):
-            if value:
-                route[key] = value
-        routes[loc.path] = route
+        compose_name, name = routed
+        routes[loc.path] = _route(loc, name)
         ports[compose_name] = loc.port
-        said = [f"`location {loc.path}` -> {loc.service}" + (":" + str(loc.port) if loc.port else "")]
-        hosts = {draft.project.service_for_host(h) or h for h in loc.upstream}
-        if len(hosts) > 1 and not any(hosts <= {kept, *others} for kept, others in draft.replicas.items()):
-            draft.notes.todo(at, f"its upstream balanced over {', '.join(sorted(hosts))}, which are not one "
-                                 f"service: berth sends the route to {name} only")
-        if loc.strip_prefix:
-            said.append(f"proxy_pass ends in '/': nginx drops {loc.path} before passing on (stripPrefix)")
-        elif loc.path != "/":
-            said.append("proxy_pass has no path: the service gets the full path, prefix included")
-        if loc.websocket:
-            said.append("it upgraded WebSockets")
-        if loc.stream:
-            said.append("proxy_buffering off: a stream, passed on unbuffered")
-        draft.notes.add(at, "; ".join(said))
-        for item in loc.unsupported:
-            draft.notes.todo(at, f"nginx `{item}` has no berth equivalent; dropped")
+        _note_location(draft, loc, name)
     _published_frontend(draft, routes, ports)
     if server.max_body_mb:
         draft.data["maxBodyMb"] = server.max_body_mb
@@ -66,6 +41,50 @@ def from_nginx(draft: AppDraft, server: Server) -> dict[str, int | None]:  # noq
     for item in server.dropped:
         draft.notes.add(("routes",), f"nginx `{item}` dropped: berth's proxy handles TLS, logging and compression itself")
     return ports
+
+
+def _routed(draft: AppDraft, loc: Location) -> tuple[str, str] | None:
+    """(Compose service, berth service) a location proxies to, or None (noted) when it cannot be a route."""
+    compose_name = draft.project.service_for_host(loc.service) or loc.service
+    name = draft.berth_name(compose_name) if compose_name else None
+    if compose_name is None or name is None:
+        where = f"proxy_pass to {loc.service}" if loc.service else "no proxy_pass"
+        draft.notes.todo(("routes",), f"nginx location {loc.path} ({where}) is not a service of this app; dropped")
+        return None
+    if not re.fullmatch(r"/([A-Za-z0-9._~-]+/)*[A-Za-z0-9._~-]*", loc.path):
+        draft.notes.todo(("routes",), f"nginx location {loc.path} is not a plain path prefix; dropped")
+        return None
+    return compose_name, name
+
+
+def _route(loc: Location, name: str) -> dict[str, str | int | bool]:
+    route: dict[str, str | int | bool] = {"service": name}
+    for key, value in (("stripPrefix", loc.strip_prefix), ("websocket", loc.websocket), ("stream", loc.stream),
+                       ("timeoutS", loc.timeout_s), ("sticky", loc.sticky), ("maxBodyMb", loc.max_body_mb)):
+        if value:
+            route[key] = value
+    return route
+
+
+def _note_location(draft: AppDraft, loc: Location, name: str) -> None:
+    """What the route kept of the location, and what it could not."""
+    at = ("routes", loc.path)
+    said = [f"`location {loc.path}` -> {loc.service}" + (":" + str(loc.port) if loc.port else "")]
+    hosts = {draft.project.service_for_host(h) or h for h in loc.upstream}
+    if len(hosts) > 1 and not any(hosts <= {kept, *others} for kept, others in draft.replicas.items()):
+        draft.notes.todo(at, f"its upstream balanced over {', '.join(sorted(hosts))}, which are not one "
+                             f"service: berth sends the route to {name} only")
+    if loc.strip_prefix:
+        said.append(f"proxy_pass ends in '/': nginx drops {loc.path} before passing on (stripPrefix)")
+    elif loc.path != "/":
+        said.append("proxy_pass has no path: the service gets the full path, prefix included")
+    if loc.websocket:
+        said.append("it upgraded WebSockets")
+    if loc.stream:
+        said.append("proxy_buffering off: a stream, passed on unbuffered")
+    draft.notes.add(at, "; ".join(said))
+    for item in loc.unsupported:
+        draft.notes.todo(at, f"nginx `{item}` has no berth equivalent; dropped")
 
 
 def _published_frontend(draft: AppDraft, routes: dict, ports: dict) -> None:
@@ -125,7 +144,8 @@ def from_ports(draft: AppDraft, proxied: bool) -> dict[str, int | None]:
     project = draft.project
     published = [s for s in draft.services if _web_ports(project.services[s])
                  and not images.is_one_of(project.services[s].get("image") or "", images.INTERNAL_IMAGES)]
-    routes, ports = draft.data.setdefault("routes", {}), {}
+    routes = draft.data.setdefault("routes", {})
+    ports: dict[str, int | None] = {}
     if not published:
         if draft.services:
             draft.notes.todo(("routes",), "no service was published or proxied in Compose, so nothing is routed: add "

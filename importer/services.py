@@ -48,7 +48,7 @@ HANDLED = {"image", "build", "command", "environment", "healthcheck", "volumes",
 def convert(draft: AppDraft, roles: Roles, compose_name: str, route_port: int | None) -> str:
     """Fill draft.data['services'][name] for one Compose service; returns its berth name."""
     svc = draft.project.services[compose_name]
-    name = draft.berth_name(compose_name)
+    name = draft.services[compose_name]
     out = draft.service(name)
     at = ("services", name)
     if name != compose_name:
@@ -158,9 +158,10 @@ def _version(draft: AppDraft, context: Path, overlay: dict, at: tuple) -> None:
                                                                  "`version:` to the commit (or tag) you build")
 
 
-def _port(draft, svc, out, at, route_port) -> tuple[int | None, bool]:
+def _port(draft: AppDraft, svc: dict, out: dict, at: tuple, route_port: int | None) -> tuple[int | None, bool]:
     """The service's port, and whether it speaks HTTP there (a route and an HTTP check may use it)."""
-    found, other = [], []
+    found: list[tuple[int, str]] = []
+    other: list[tuple[int, str]] = []
     if route_port:
         found.append((route_port, "where the proxy sent requests"))
     check = (svc.get("healthcheck") or {}).get("test")

@@ -42,7 +42,8 @@ def environment(stack: str) -> str:
 
 def stack_config(drafts: list[AppDraft], out_dir: Path, absolute: bool = False) -> dict:
     """The `berth:*` values the drafts add to a stack (paths absolute for a scratch project)."""
-    apps, shared = {}, {}
+    apps: dict[str, dict] = {}
+    shared: dict[str, dict] = {}
     for draft in drafts:
         overlay = copy.deepcopy(draft.overlay)
         if absolute:
