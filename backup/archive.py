@@ -23,8 +23,9 @@ def verify(archive: Path, label: str) -> None:
         with tarfile.open(archive, "r:gz") as tar:
             for member in tar:
                 tarfile.tar_filter(member, "/nonexistent-berth-check")
-                if member.isfile():
-                    with tar.extractfile(member) as f:
+                data = tar.extractfile(member) if member.isfile() else None  # None: not a regular file
+                if data is not None:
+                    with data as f:
                         while f.read(1 << 20):
                             pass
     except (tarfile.TarError, OSError, EOFError) as err:

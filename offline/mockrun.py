@@ -341,7 +341,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 parent=request.parent, provider=request.provider, dependencies=list(request.dependencies),
                 protect=request.protect, retain_on_delete=request.retainOnDelete,
                 delete_before_replace=request.deleteBeforeReplace, ignore_changes=list(request.ignoreChanges),
-                state=self.resources.get(urn).state if urn in self.resources else {},
+                state=registered.state if (registered := self.resources.get(urn)) else {},
                 aliases=[self._alias_urn(a, request) for a in request.aliases],
                 delete_before_replace_defined=request.deleteBeforeReplaceDefined,
                 replace_on_changes=list(request.replaceOnChanges),

@@ -13,4 +13,6 @@ from pulumi_policy import EnforcementLevel, PolicyPack
 
 from policy.policies import POLICIES
 
-PolicyPack("berth", POLICIES, enforcement_level=EnforcementLevel.MANDATORY)
+# list(): PolicyPack is typed to take a list[Policy] (pulumi_policy/policy.py) and POLICIES holds the subclass
+# ResourceValidationPolicy; a list of a subclass is not a list of its base to a type checker
+PolicyPack("berth", list(POLICIES), enforcement_level=EnforcementLevel.MANDATORY)

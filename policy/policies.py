@@ -280,6 +280,8 @@ def violations(resource_type: str, name: str, props: dict[str, Any], args_factor
     found: list[str] = []
     args = args_factory(resource_type, name, props)
     for policy in POLICIES:
+        def report(message: str, urn: str | None = None, name: str = policy.name) -> None:
+            found.append(f"{name}: {message}")
         for validate in policy.validate if isinstance(policy.validate, list) else [policy.validate]:
-            validate(args, lambda message, urn=None, p=policy.name: found.append(f"{p}: {message}"))
+            validate(args, report)
     return found
