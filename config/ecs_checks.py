@@ -54,33 +54,46 @@ def check_ecs(settings: StackSettings, apps: dict[str, App], problems: Problems)
             _check_service(host, app, svc_name, svc, problems)
 
 
-def _check_service(host: EcsHostSettings, app: App, svc_name: str, svc: Service, problems: Problems) -> None:  # noqa: C901 - to split
-    where = f"{NAMESPACE}:apps.{app.name}.services.{svc_name}"
+def _check_service(host: EcsHostSettings, app: App, svc_name: str, svc: Service, problems: Problems) -> None:
+    """A server as an ECS service: where its tasks can run, what they mount, how ECS probes them."""
     if svc.kind != "server":
         return
-    if svc.gpu and host.gpu_instance_type is None:
-        problems.add(f"{NAMESPACE}:host.gpuInstanceType",
-                     f"{app.name}.{svc_name} needs a GPU, which Fargate does not offer; name a GPU instance type "
-                     "(e.g. g4dn.xlarge) for the cluster's EC2 capacity, or set `gpu: false` for this stack")
-    if not svc.gpu:
-        extra = sorted(set(svc.cap_add) - FARGATE_CAPABILITIES)
-        if extra:
-            problems.add(f"apps/{app.name}.yaml: services.{svc_name}.capAdd",
-                         f"Fargate cannot add {', '.join(extra)} (only {', '.join(sorted(FARGATE_CAPABILITIES))}); "
-                         "drop them or run this app on one host")
-        if task_size(svc.cpus, svc.memory_mb) is None:
-            problems.add(where, f"asks for {svc.cpus} vCPU and {svc.memory_mb} MiB; the largest Fargate task has "
-                                f"{MAX_CPUS:g} vCPU and {MAX_MEMORY_MB} MiB")
+    where = f"{NAMESPACE}:apps.{app.name}.services.{svc_name}"
+    _check_capacity(host, app, svc_name, svc, where, problems)
     for dir_name, hd in svc.host_dirs.items():
         if hd.source is not None:
             problems.add(f"{where}.hostDirs.{dir_name}.source",
                          "an ECS task has no host to mount a directory from; leave source unset (the directory then "
                          "lives on the stack's EFS file system) or build the files into the image")
+    _check_healthcheck(app, svc_name, svc, problems)
+
+
+def _check_capacity(host: EcsHostSettings, app: App, svc_name: str, svc: Service, where: str,
+                    problems: Problems) -> None:
+    """A GPU service needs the cluster's GPU instances; any other runs on Fargate, within its limits."""
+    if svc.gpu:
+        if host.gpu_instance_type is None:
+            problems.add(f"{NAMESPACE}:host.gpuInstanceType",
+                         f"{app.name}.{svc_name} needs a GPU, which Fargate does not offer; name a GPU instance type "
+                         "(e.g. g4dn.xlarge) for the cluster's EC2 capacity, or set `gpu: false` for this stack")
+        return
+    extra = sorted(set(svc.cap_add) - FARGATE_CAPABILITIES)
+    if extra:
+        problems.add(f"apps/{app.name}.yaml: services.{svc_name}.capAdd",
+                     f"Fargate cannot add {', '.join(extra)} (only {', '.join(sorted(FARGATE_CAPABILITIES))}); "
+                     "drop them or run this app on one host")
+    if task_size(svc.cpus, svc.memory_mb) is None:
+        problems.add(where, f"asks for {svc.cpus} vCPU and {svc.memory_mb} MiB; the largest Fargate task has "
+                            f"{MAX_CPUS:g} vCPU and {MAX_MEMORY_MB} MiB")
+
+
+def _check_healthcheck(app: App, svc_name: str, svc: Service, problems: Problems) -> None:
     check = svc.healthcheck
-    if check is not None:
-        values = {"intervalS": check.interval_s, "timeoutS": check.timeout_s, "retries": check.retries,
-                  "startPeriodS": check.start_period_s}
-        for key, (low, high) in HEALTHCHECK_BOUNDS.items():
-            if not low <= values[key] <= high:
-                problems.add(f"apps/{app.name}.yaml: services.{svc_name}.healthcheck.{key}",
-                             f"{values[key]} is outside what ECS health checks allow ({low} to {high})")
+    if check is None:
+        return
+    values = {"intervalS": check.interval_s, "timeoutS": check.timeout_s, "retries": check.retries,
+              "startPeriodS": check.start_period_s}
+    for key, (low, high) in HEALTHCHECK_BOUNDS.items():
+        if not low <= values[key] <= high:
+            problems.add(f"apps/{app.name}.yaml: services.{svc_name}.healthcheck.{key}",
+                         f"{values[key]} is outside what ECS health checks allow ({low} to {high})")

@@ -93,7 +93,7 @@ def _anchor(name: str) -> str:
     return name.lower()
 
 
-def type_of(schema: dict) -> str:  # noqa: C901 - to split
+def type_of(schema: dict) -> str:
     """A property's type in words, with links to the sections of object types."""
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
@@ -105,6 +105,11 @@ def type_of(schema: dict) -> str:  # noqa: C901 - to split
         return f"`{json.dumps(schema['const'])}`"
     if "enum" in schema:
         return " or ".join(f"`{json.dumps(v)}`" for v in schema["enum"])
+    return _of_kind(schema)
+
+
+def _of_kind(schema: dict) -> str:
+    """A schema by its JSON `type`: lists and maps of what they hold, text and numbers with their limits."""
     kind = schema.get("type")
     if kind == "array":
         return f"list of {type_of(schema.get('items', {}))}"
