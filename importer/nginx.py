@@ -188,32 +188,13 @@ HANDLED = {"proxy_pass", "proxy_read_timeout", "proxy_send_timeout", "proxy_conn
            "index", "proxy_cache_bypass", "access_log", "proxy_redirect"}
 
 
-def _location(loc: Directive, upstreams: dict[str, Directive], variables: dict[str, str]) -> Location:  # noqa: C901 - to split
+def _location(loc: Directive, upstreams: dict[str, Directive], variables: dict[str, str]) -> Location:
+    """One `location` block: where it proxies to (or the files it serves), its limits, what berth cannot keep."""
     out = Location(path=loc.args[0])
     target = loc.first("proxy_pass")
     if target:
-        target = [re.sub(r"\$[A-Za-z_][A-Za-z0-9_]*", lambda m: variables.get(m.group(0), m.group(0)), target[0])]
-        match = re.fullmatch(r"https?://([^/:$]+)(?::(\d+))?(/.*)?", target[0])
-        if match:
-            host, port, uri = match.group(1), match.group(2), match.group(3)
-            upstream = upstreams.get(host)
-            if upstream is not None:
-                servers_ = upstream.find("server")
-                if servers_:
-                    host, _, up_port = servers_[0].args[0].partition(":")
-                    port = port or up_port or None
-                    out.upstream = [s.args[0].partition(":")[0] for s in servers_ if s.args]
-                out.sticky = bool(upstream.find("ip_hash") or upstream.find("hash") or upstream.find("sticky"))
-            default = 443 if target[0].startswith("https") else 80  # nginx's default ports
-            out.service, out.port = host, int(port) if port else default
-            if uri:
-                if uri == "/" and out.path.endswith("/"):
-                    out.strip_prefix = out.path != "/"
-                elif uri.rstrip("/") != out.path.rstrip("/"):
-                    out.unsupported.append(f"proxy_pass rewrites {out.path} to {uri}; berth can only strip the "
-                                           "whole prefix or keep it")
-        else:
-            out.unsupported.append(f"proxy_pass {target[0]} (not an http upstream)")
+        substituted = re.sub(r"\$[A-Za-z_][A-Za-z0-9_]*", lambda m: variables.get(m.group(0), m.group(0)), target[0])
+        _proxy_pass(out, substituted, upstreams)
     sets = {d.args[0].lower(): " ".join(d.args[1:]) for d in loc.find("proxy_set_header") if d.args}
     out.websocket = "upgrade" in sets and "$http_upgrade" in sets["upgrade"]
     out.stream = (loc.first("proxy_buffering") or [""])[0] == "off"
@@ -225,11 +206,44 @@ def _location(loc: Directive, upstreams: dict[str, Directive], variables: dict[s
     if root and not target:
         out.static_root = root[0]
         out.spa = bool(try_files and any(f.endswith("index.html") for f in try_files))
+    out.unsupported += _unsupported(loc)
+    return out
+
+
+def _proxy_pass(out: Location, target: str, upstreams: dict[str, Directive]) -> None:
+    """The service and port `proxy_pass` reaches (through an `upstream` block, its servers), and its path."""
+    match = re.fullmatch(r"https?://([^/:$]+)(?::(\d+))?(/.*)?", target)
+    if not match:
+        out.unsupported.append(f"proxy_pass {target} (not an http upstream)")
+        return
+    host, port, uri = match.group(1), match.group(2), match.group(3)
+    upstream = upstreams.get(host)
+    if upstream is not None:
+        servers_ = upstream.find("server")
+        if servers_:
+            host, _, up_port = servers_[0].args[0].partition(":")
+            port = port or up_port or None
+            out.upstream = [s.args[0].partition(":")[0] for s in servers_ if s.args]
+        out.sticky = bool(upstream.find("ip_hash") or upstream.find("hash") or upstream.find("sticky"))
+    default = 443 if target.startswith("https") else 80  # nginx's default ports
+    out.service, out.port = host, int(port) if port else default
+    if not uri:
+        return
+    if uri == "/" and out.path.endswith("/"):
+        out.strip_prefix = out.path != "/"
+    elif uri.rstrip("/") != out.path.rstrip("/"):
+        out.unsupported.append(f"proxy_pass rewrites {out.path} to {uri}; berth can only strip the "
+                               "whole prefix or keep it")
+
+
+def _unsupported(loc: Directive) -> list[str]:
+    """The location's directives berth has no equivalent for (proxy headers berth sets itself are kept)."""
+    out = []
     for d in loc.block or []:
         if d.name == "proxy_set_header" and d.args and d.args[0].lower() not in PROXY_HEADERS_BERTH_SETS:
-            out.unsupported.append(f"proxy_set_header {' '.join(d.args)}")
+            out.append(f"proxy_set_header {' '.join(d.args)}")
         elif d.name == "location":
-            out.unsupported.append(f"nested location {' '.join(d.args)} (e.g. cache headers: see `headers.immutable`)")
+            out.append(f"nested location {' '.join(d.args)} (e.g. cache headers: see `headers.immutable`)")
         elif d.name not in HANDLED:
-            out.unsupported.append(f"{d.name} {' '.join(d.args)}".strip())
+            out.append(f"{d.name} {' '.join(d.args)}".strip())
     return out

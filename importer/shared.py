@@ -107,10 +107,35 @@ def _init_script(draft: AppDraft, source: Path, target: str) -> None:
         _init_sql(draft, script)
 
 
-def _init_sql(draft: AppDraft, script: Path) -> None:  # noqa: C901 - to split
-    kept, dropped, extensions = [], [], []
+def _init_sql(draft: AppDraft, script: Path) -> None:
+    """An init script, sorted: its extensions to `database.extensions`, its role and database statements
+    left out (berth creates both), the rest to `<app>-init.sql` (`database.initSql`)."""
+    kept, dropped, extensions = _statements(script.read_text(encoding="utf-8"))
+    db = draft.data.setdefault("database", {})
+    _extensions(draft, script, db, extensions)
+    if dropped:
+        kinds = sorted({" ".join(words).upper() for words in dropped})
+        draft.notes.add(("database",), f"{script.name}: {len(dropped)} statement(s) about roles and databases left out "
+                                       f"({', '.join(kinds)}): berth creates the app's role and database (passwords "
+                                       "in them were not copied)")
+    if kept:
+        name = f"{draft.name}-init.sql"
+        header = (f"-- From {script.name} (imported). berth runs it as the app's own role in its own database, each\n"
+                  "-- time it provisions the database: every statement must be safe to run twice.\n")
+        draft.files[name] = header + "\n".join(kept).strip() + "\n"
+        db["initSql"] = name
+        draft.notes.todo(("database", "initSql"), f"{name}: the rest of {script.name}; check each statement may run "
+                                                  "again (CREATE TABLE IF NOT EXISTS, ...)")
+
+
+def _statements(sql: str) -> tuple[list[str], list[list[str]], list[str]]:
+    """The script's statements (each with the comments before it) as (kept, the first two words of each
+    role or database statement, the extensions it creates)."""
+    kept: list[str] = []
+    dropped: list[list[str]] = []
+    extensions: list[str] = []
     statement: list[str] = []
-    for line in script.read_text(encoding="utf-8").splitlines():
+    for line in sql.splitlines():
         statement.append(line)
         if not line.rstrip().endswith(";") and not line.strip().startswith("--") and line.strip():
             continue
@@ -126,7 +151,11 @@ def _init_sql(draft: AppDraft, script: Path) -> None:  # noqa: C901 - to split
             kept.append(text)
     if statement:
         kept.append("\n".join(statement))
-    db = draft.data.setdefault("database", {})
+    return kept, dropped, extensions
+
+
+def _extensions(draft: AppDraft, script: Path, db: dict, extensions: list[str]) -> None:
+    """Trusted extensions berth creates itself; any other needs a Postgres of the app's own."""
     trusted = [e for e in extensions if e in TRUSTED_EXTENSIONS]
     if trusted:
         db.setdefault("extensions", []).extend(e for e in trusted if e not in db.get("extensions", []))
@@ -136,19 +165,6 @@ def _init_sql(draft: AppDraft, script: Path) -> None:  # noqa: C901 - to split
         draft.notes.todo(("database",), f"{script.name} creates the {extension} extension, which berth's shared "
                                         "Postgres does not create (only Postgres's trusted extensions, docs/trust.md): "
                                         "the app needs a Postgres of its own (a service with that image)")
-    if dropped:
-        kinds = sorted({" ".join(words).upper() for words in dropped})
-        draft.notes.add(("database",), f"{script.name}: {len(dropped)} statement(s) about roles and databases left out "
-                                       f"({', '.join(kinds)}): berth creates the app's role and database (passwords "
-                                       "in them were not copied)")
-    if kept:
-        name = f"{draft.name}-init.sql"
-        header = (f"-- From {script.name} (imported). berth runs it as the app's own role in its own database, each\n"
-                  "-- time it provisions the database: every statement must be safe to run twice.\n")
-        draft.files[name] = header + "\n".join(kept).strip() + "\n"
-        db["initSql"] = name
-        draft.notes.todo(("database", "initSql"), f"{name}: the rest of {script.name}; check each statement may run "
-                                                  "again (CREATE TABLE IF NOT EXISTS, ...)")
 
 
 def redis(draft: AppDraft, compose_name: str) -> None:
