@@ -195,8 +195,10 @@ def previous_text(database: Database | None, volumes: list[VolumeSwap]) -> str:
     return ", ".join(([f"database {database.previous}"] if database else []) + [str(v.previous) for v in volumes])
 
 
-def restore_app(plan: dict, app: str, runtime: Runtime, store, work_dir: Path, backup_id: str | None = None,  # noqa: C901
+def restore_app(plan: dict, app: str, runtime: Runtime, store, work_dir: Path, backup_id: str | None = None,
                 keep_previous: bool = False) -> Manifest:
+    """Fetch and verify a backup, stage it beside the live data and swap it in with the app's services
+    stopped; the replaced data is dropped unless `keep_previous`."""
     spec = app_spec(plan, app)
     clock = time.monotonic()
     database = Database(runtime, spec["postgres"]["container"], spec["postgres"]["database"]) if spec["postgres"] else None
@@ -205,27 +207,14 @@ def restore_app(plan: dict, app: str, runtime: Runtime, store, work_dir: Path, b
         manifest = fetch(store, app, backup_id, spec, files)
         volumes = [VolumeSwap(runtime.volume_dir(v)) for v in spec["volumes"]]
         label = f"backup {app}/{manifest.id}"
-        toc = database.contents(files / POSTGRES_PART, f"{label}: {POSTGRES_PART}") if database else ""
-        for volume in spec["volumes"]:
-            archive.verify(files / volume_part(volume), f"{label}: {volume_part(volume)}")
-        for check in ([database] if database else []) + volumes:
-            check.check_no_leftover()
+        toc = _verified(files, label, spec, database, volumes)
         log(f"{app}: {label} ({manifest.started_at}) verified; staging it beside the live data")
-        swapped = False
         try:
             if database:
                 database.stage(files / POSTGRES_PART, toc)
             for volume, swap in zip(spec["volumes"], volumes, strict=True):
                 swap.stage(files / volume_part(volume))
-            try:
-                with services_stopped(runtime, spec["services"], work_dir):
-                    swap_all(([database] if database else []) + volumes)
-                    swapped = True
-            except BackupError as err:
-                if swapped:  # the data is in place, but the app did not come back: keep what it replaced
-                    raise BackupError(f"{app}'s data was restored from {label}, but {err}. The replaced data is kept "
-                                      f"({previous_text(database, volumes)}); remove it once the app is well") from err
-                raise
+            _swap_in(runtime, app, label, spec, work_dir, database, volumes)
         finally:
             if database and database.exists(database.staged):
                 database.drop(database.staged)
@@ -239,6 +228,32 @@ def restore_app(plan: dict, app: str, runtime: Runtime, store, work_dir: Path, b
     kept = f"; the replaced data is kept ({previous_text(database, volumes)})" if keep_previous else ""
     log(f"{app}: restored {label} ({', '.join(sorted(manifest.parts))}) in {round(time.monotonic() - clock, 1)} s{kept}")
     return manifest
+
+
+def _verified(files: Path, label: str, spec: dict, database: Database | None, volumes: list[VolumeSwap]) -> str:
+    """Every part of the fetched backup read whole, and nothing left by an earlier restore; the dump's
+    table of contents (empty without a database)."""
+    toc = database.contents(files / POSTGRES_PART, f"{label}: {POSTGRES_PART}") if database else ""
+    for volume in spec["volumes"]:
+        archive.verify(files / volume_part(volume), f"{label}: {volume_part(volume)}")
+    for check in ([database] if database else []) + volumes:
+        check.check_no_leftover()
+    return toc
+
+
+def _swap_in(runtime: Runtime, app: str, label: str, spec: dict, work_dir: Path, database: Database | None,
+             volumes: list[VolumeSwap]) -> None:
+    """The staged data swapped for the live data while the app's services are stopped."""
+    swapped = False
+    try:
+        with services_stopped(runtime, spec["services"], work_dir):
+            swap_all(([database] if database else []) + volumes)
+            swapped = True
+    except BackupError as err:
+        if swapped:  # the data is in place, but the app did not come back: keep what it replaced
+            raise BackupError(f"{app}'s data was restored from {label}, but {err}. The replaced data is kept "
+                              f"({previous_text(database, volumes)}); remove it once the app is well") from err
+        raise
 
 
 def cloudwatch_metrics(plan: dict):
