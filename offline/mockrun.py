@@ -28,6 +28,7 @@ import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
@@ -180,6 +181,119 @@ INSTANCE_TYPES = {
 }
 
 
+# --- what the providers compute ----------------------------------------------------------------------
+# Each resource type's outputs from its name and (revealed) inputs; every other resource echoes its inputs.
+
+def _built_image(name: str, values: dict) -> dict:
+    image_name = values["imageName"]
+    digest = _digest(image_name, json.dumps(values.get("build", {}), sort_keys=True))
+    pushed = not values.get("skipPush")
+    return {"repoDigest": (image_name.rsplit(":", 1)[0] + "@sha256:" + digest) if pushed else "sha256:" + digest}
+
+
+def _command(name: str, values: dict) -> dict:
+    """An image pull on the host prints the pulled image's id (components/single_host/images.py)."""
+    pulled = PULLED.search(values.get("create") or "")
+    return {"stdout": "sha256:" + _digest(pulled.group(1)) + "\n"} if pulled else {}
+
+
+def _bucket(name: str, values: dict) -> dict:
+    """Auto-named from its prefix, as the provider does."""
+    bucket = values.get("bucket") or (values.get("bucketPrefix") or f"{name}-") + _digest(name)[:12]
+    return {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"}
+
+
+def _certificate(name: str, values: dict) -> dict:
+    hosts = [values["domainName"], *(values.get("subjectAlternativeNames") or [])]
+    return {"domainValidationOptions": [
+        {"domainName": h, "resourceRecordName": f"_{_digest(h)[:12]}.{h}.", "resourceRecordType": "CNAME",
+         "resourceRecordValue": f"_{_digest(h, 'v')[:12]}.acm-validations.aws."} for h in hosts]}
+
+
+def _ecr_repository(name: str, values: dict) -> dict:
+    return {"repositoryUrl": f"{TEST_ACCOUNT}.dkr.ecr.{TEST_REGION}.amazonaws.com/{values['name']}",
+            "registryId": TEST_ACCOUNT, "arn": f"arn:aws:ecr:{TEST_REGION}:{TEST_ACCOUNT}:repository/{values['name']}"}
+
+
+PROVIDER_OUTPUTS: dict[str, Callable[[str, dict], dict]] = {
+    "docker:index/container:Container": lambda name, v: {"name": v.get("name") or f"{name}-{_digest(name)[:7]}"},
+    "docker:index/remoteImage:RemoteImage": lambda name, v: {
+        "imageId": "sha256:" + _digest(v["name"]), "repoDigest": v["name"].split(":")[0] + "@sha256:" + _digest(v["name"])},
+    "docker:index/image:Image": _built_image,
+    "command:remote:Command": _command,
+    "command:local:Command": _command,
+    "random:index/randomPassword:RandomPassword": lambda name, v: {"result": f"generated-{name}-{_digest(name)[:12]}"},
+    "aws:ec2/instance:Instance": lambda name, v: {
+        "publicIp": "198.51.100.10", "privateIp": "10.0.1.10", "arn": f"arn:aws:ec2:::instance/{name}"},
+    "aws:ec2/eip:Eip": lambda name, v: {"publicIp": "198.51.100.20", "allocationId": "eipalloc-0123456789abcdef0"},
+    "aws:ecr/repository:Repository": _ecr_repository,
+    "aws:iam/role:Role": lambda name, v: {"arn": f"arn:aws:iam::{TEST_ACCOUNT}:role/{name}"},
+    "aws:s3/bucket:Bucket": _bucket,
+    "aws:ec2/keyPair:KeyPair": lambda name, v: {"keyName": name},
+    "aws:route53/record:Record": lambda name, v: {"fqdn": v.get("name")},
+    "aws:acm/certificate:Certificate": _certificate,
+    "aws:acm/certificateValidation:CertificateValidation": lambda name, v: {"certificateArn": v.get("certificateArn")},
+    "aws:lb/loadBalancer:LoadBalancer": lambda name, v: {
+        "dnsName": f"{name}-123456789.{TEST_REGION}.elb.amazonaws.com", "zoneId": "Z35SXDOTRQ7X7K",
+        "arnSuffix": f"app/{name}/{_digest(name)[:16]}"},  # CloudWatch's LoadBalancer dimension
+    "aws:lb/targetGroup:TargetGroup": lambda name, v: {
+        "arnSuffix": f"targetgroup/{name}/{_digest(name)[:16]}"},  # CloudWatch's TargetGroup dimension
+    "aws:rds/instance:Instance": lambda name, v: {
+        "address": f"{name}.abcdefghijkl.{TEST_REGION}.rds.amazonaws.com", "port": 5432},
+    "aws:elasticache/replicationGroup:ReplicationGroup": lambda name, v: {
+        "primaryEndpointAddress": f"master.{name}.abcdef.use1.cache.amazonaws.com"},
+}
+
+# Ids in the shapes AWS's APIs give (EFS refuses any other); these resources keep their state as computed
+# above, without the ARN and auto-name every other AWS resource gets.
+PROVIDER_IDS: dict[str, Callable[[str], str]] = {
+    "aws:ec2/instance:Instance": lambda name: "i-0123456789abcdef0",
+    "aws:ebs/volume:Volume": lambda name: "vol-0123456789abcdef0",
+    "aws:ec2/vpc:Vpc": lambda name: "vpc-0a1b2c3d4e5f67890",
+    "aws:ec2/subnet:Subnet": lambda name: "subnet-" + _digest(name)[:17],
+    "aws:ec2/securityGroup:SecurityGroup": lambda name: "sg-" + _digest(name)[:17],
+    "aws:efs/fileSystem:FileSystem": lambda name: "fs-" + _digest(name)[:17],
+    "aws:efs/accessPoint:AccessPoint": lambda name: "fsap-" + _digest(name)[:17],
+}
+
+
+# --- what AWS's data sources answer --------------------------------------------------------------------
+
+def _instance_type(args: dict) -> Any:
+    name = args.get("instanceType")
+    if name not in INSTANCE_TYPES:  # as EC2's DescribeInstanceTypes answers
+        return {}, [("instanceType", f"reading EC2 Instance Type ({name}): InvalidInstanceType: The following "
+                                     f"supplied instance types do not exist: [{name}]")]
+    memory, vcpus, gpus, arch = INSTANCE_TYPES[name]
+    return {"id": name, "instanceType": name, "memorySize": memory, "defaultVcpus": vcpus,
+            "supportedArchitectures": [arch],
+            "gpuses": [{"count": 1, "manufacturer": "NVIDIA", "name": gpus, "memorySize": 16384}] if gpus else []}
+
+
+INVOKES: dict[str, Callable[[dict], Any]] = {
+    "aws:index/getRegion:getRegion": lambda args: {"region": TEST_REGION, "name": TEST_REGION, "id": TEST_REGION},
+    "aws:index/getCallerIdentity:getCallerIdentity": lambda args: {
+        "accountId": TEST_ACCOUNT, "arn": f"arn:aws:iam::{TEST_ACCOUNT}:user/test", "id": TEST_ACCOUNT},
+    "aws:ec2/getSubnet:getSubnet": lambda args: {
+        "id": "subnet-0123456789abcdef0", "vpcId": "vpc-0123456789abcdef0",
+        "availabilityZone": args.get("availabilityZone", f"{TEST_REGION}a")},
+    "aws:ec2/getAmi:getAmi": lambda args: {
+        "id": "ami-0123456789abcdef0", "name": "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20261101"},
+    "aws:ecr/getAuthorizationToken:getAuthorizationToken": lambda args: {
+        "userName": "AWS", "password": "ecr-token-for-tests", "authorizationToken": "QVdTOnRva2Vu",
+        "proxyEndpoint": f"https://{TEST_ACCOUNT}.dkr.ecr.{TEST_REGION}.amazonaws.com"},
+    "aws:index/getAvailabilityZones:getAvailabilityZones": lambda args: {
+        "id": TEST_REGION, "names": [f"{TEST_REGION}{z}" for z in "abc"], "zoneIds": [f"use1-az{i}" for i in (1, 2, 4)]},
+    "aws:ec2/getVpc:getVpc": lambda args: {
+        "id": args.get("id"), "cidrBlock": "10.0.0.0/16", "arn": f"arn:aws:ec2:::vpc/{args.get('id')}"},
+    "aws:ssm/getParameter:getParameter": lambda args: {
+        "id": args.get("name"), "name": args.get("name"), "type": "String", "value": "ami-0fedcba9876543210",
+        "arn": f"arn:aws:ssm:::parameter{args.get('name')}"},
+    "aws:ec2/getInstanceType:getInstanceType": _instance_type,
+    "aws:route53/getZone:getZone": lambda args: {"zoneId": "Z0123456789ABCDEFGHIJ", "name": args.get("name")},
+}
+
+
 class BerthMocks(pulumi.runtime.Mocks):
     """Plausible provider answers: ids, digests, addresses. Everything else echoes its inputs."""
 
@@ -188,72 +302,13 @@ class BerthMocks(pulumi.runtime.Mocks):
         (a list, digests made up; or tag -> digest). Any other repository does not exist yet."""
         self.existing_image_tags = existing_image_tags or {}
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):  # noqa: C901 - to split
-        inputs = dict(args.inputs)
-        values = reveal(inputs)
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        """The resource's id and its state: its inputs, with what the provider computes (PROVIDER_OUTPUTS)."""
         typ, name = args.typ, args.name
-        state = dict(inputs)
-        if typ == "docker:index/container:Container":
-            state["name"] = values.get("name") or f"{name}-{_digest(name)[:7]}"
-        elif typ == "docker:index/remoteImage:RemoteImage":
-            state["imageId"] = "sha256:" + _digest(values["name"])
-            state["repoDigest"] = values["name"].split(":")[0] + "@sha256:" + _digest(values["name"])
-        elif typ == "docker:index/image:Image":
-            image_name = values["imageName"]
-            digest = _digest(image_name, json.dumps(values.get("build", {}), sort_keys=True))
-            pushed = not values.get("skipPush")
-            state["repoDigest"] = (image_name.rsplit(":", 1)[0] + "@sha256:" + digest) if pushed else "sha256:" + digest
-        elif typ in ("command:remote:Command", "command:local:Command") and (
-                pulled := PULLED.search(values.get("create") or "")):
-            # An image pull on the host prints the pulled image's id (components/images.py).
-            state["stdout"] = "sha256:" + _digest(pulled.group(1)) + "\n"
-        elif typ == "random:index/randomPassword:RandomPassword":
-            state["result"] = f"generated-{name}-{_digest(name)[:12]}"
-        elif typ == "aws:ec2/instance:Instance":
-            state.update(publicIp="198.51.100.10", privateIp="10.0.1.10", arn=f"arn:aws:ec2:::instance/{name}")
-            return "i-0123456789abcdef0", state
-        elif typ == "aws:ec2/eip:Eip":
-            state.update(publicIp="198.51.100.20", allocationId="eipalloc-0123456789abcdef0")
-        elif typ == "aws:ebs/volume:Volume":
-            return "vol-0123456789abcdef0", state
-        elif typ == "aws:ecr/repository:Repository":
-            state.update(repositoryUrl=f"{TEST_ACCOUNT}.dkr.ecr.{TEST_REGION}.amazonaws.com/{values['name']}",
-                         registryId=TEST_ACCOUNT, arn=f"arn:aws:ecr:{TEST_REGION}:{TEST_ACCOUNT}:repository/{values['name']}")
-        elif typ == "aws:iam/role:Role":
-            state["arn"] = f"arn:aws:iam::{TEST_ACCOUNT}:role/{name}"
-        elif typ == "aws:s3/bucket:Bucket":  # auto-named from its prefix, as the provider does
-            state["bucket"] = values.get("bucket") or (values.get("bucketPrefix") or f"{name}-") + _digest(name)[:12]
-            state["arn"] = f"arn:aws:s3:::{state['bucket']}"
-        elif typ == "aws:ec2/keyPair:KeyPair":
-            state["keyName"] = name
-        elif typ == "aws:route53/record:Record":
-            state["fqdn"] = values.get("name")
-        elif typ == "aws:acm/certificate:Certificate":
-            hosts = [values["domainName"], *(values.get("subjectAlternativeNames") or [])]
-            state["domainValidationOptions"] = [
-                {"domainName": h, "resourceRecordName": f"_{_digest(h)[:12]}.{h}.", "resourceRecordType": "CNAME",
-                 "resourceRecordValue": f"_{_digest(h, 'v')[:12]}.acm-validations.aws."} for h in hosts]
-        elif typ == "aws:acm/certificateValidation:CertificateValidation":
-            state["certificateArn"] = values.get("certificateArn")
-        elif typ == "aws:lb/loadBalancer:LoadBalancer":
-            state.update(dnsName=f"{name}-123456789.{TEST_REGION}.elb.amazonaws.com", zoneId="Z35SXDOTRQ7X7K",
-                         arnSuffix=f"app/{name}/{_digest(name)[:16]}")  # CloudWatch's LoadBalancer dimension
-        elif typ == "aws:lb/targetGroup:TargetGroup":
-            state["arnSuffix"] = f"targetgroup/{name}/{_digest(name)[:16]}"  # CloudWatch's TargetGroup dimension
-        elif typ == "aws:rds/instance:Instance":
-            state.update(address=f"{name}.abcdefghijkl.{TEST_REGION}.rds.amazonaws.com", port=5432)
-        elif typ == "aws:elasticache/replicationGroup:ReplicationGroup":
-            state["primaryEndpointAddress"] = f"master.{name}.abcdef.use1.cache.amazonaws.com"
-        elif typ == "aws:ec2/vpc:Vpc":
-            return "vpc-0a1b2c3d4e5f67890", state
-        elif typ == "aws:ec2/subnet:Subnet":
-            return "subnet-" + _digest(name)[:17], state
-        elif typ == "aws:ec2/securityGroup:SecurityGroup":
-            return "sg-" + _digest(name)[:17], state
-        elif typ == "aws:efs/fileSystem:FileSystem":  # EFS refuses ids of any other shape (its API's patterns)
-            return "fs-" + _digest(name)[:17], state
-        elif typ == "aws:efs/accessPoint:AccessPoint":
-            return "fsap-" + _digest(name)[:17], state
+        outputs = PROVIDER_OUTPUTS.get(typ)
+        state = {**args.inputs, **(outputs(name, reveal(dict(args.inputs))) if outputs else {})}
+        if typ in PROVIDER_IDS:
+            return PROVIDER_IDS[typ](name), state
         if typ.startswith("aws:") and "arn" not in state:
             service = typ.split(":")[1].split("/")[0]
             state["arn"] = f"arn:aws:{service}:{TEST_REGION}:{TEST_ACCOUNT}:{typ.rsplit(':', 1)[-1].lower()}/{name}"
@@ -261,49 +316,22 @@ class BerthMocks(pulumi.runtime.Mocks):
             state["name"] = f"{name}-{_digest(name)[:7]}"  # the provider's auto-naming
         return f"{name}-id", state
 
-    def call(self, args: pulumi.runtime.MockCallArgs):  # noqa: C901 - to split
+    def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
+        """What an invoke answers: AWS's data sources (INVOKES), and ECR's as `existing_image_tags` says."""
         tok = args.token
-        if tok == "aws:index/getRegion:getRegion":
-            return {"region": TEST_REGION, "name": TEST_REGION, "id": TEST_REGION}
-        if tok == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": TEST_ACCOUNT, "arn": f"arn:aws:iam::{TEST_ACCOUNT}:user/test", "id": TEST_ACCOUNT}
-        if tok == "aws:ec2/getSubnet:getSubnet":
-            return {"id": "subnet-0123456789abcdef0", "vpcId": "vpc-0123456789abcdef0",
-                    "availabilityZone": args.args.get("availabilityZone", f"{TEST_REGION}a")}
-        if tok == "aws:ec2/getAmi:getAmi":
-            return {"id": "ami-0123456789abcdef0", "name": "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20261101"}
-        if tok == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
-            return {"userName": "AWS", "password": "ecr-token-for-tests", "authorizationToken": "QVdTOnRva2Vu",
-                    "proxyEndpoint": f"https://{TEST_ACCOUNT}.dkr.ecr.{TEST_REGION}.amazonaws.com"}
         if tok == "aws:ecr/getRepositories:getRepositories":
             return {"id": TEST_REGION, "names": sorted(self.existing_image_tags)}
         if tok == "aws:ecr/getImages:getImages":
-            repository = args.args.get("repositoryName")
-            if repository not in self.existing_image_tags:  # as ECR answers for a repository not created yet
-                raise Exception(f"RepositoryNotFoundException: The repository with name '{repository}' does not exist")
-            tags = self.existing_image_tags[repository]
-            digests = tags if isinstance(tags, dict) else {t: "sha256:" + _digest(t) for t in tags}
-            return {"imageIds": [{"imageTag": t, "imageDigest": d} for t, d in digests.items()]}
-        if tok == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            return {"id": TEST_REGION, "names": [f"{TEST_REGION}{z}" for z in "abc"],
-                    "zoneIds": [f"use1-az{i}" for i in (1, 2, 4)]}
-        if tok == "aws:ec2/getVpc:getVpc":
-            return {"id": args.args.get("id"), "cidrBlock": "10.0.0.0/16", "arn": f"arn:aws:ec2:::vpc/{args.args.get('id')}"}
-        if tok == "aws:ssm/getParameter:getParameter":
-            return {"id": args.args.get("name"), "name": args.args.get("name"), "type": "String",
-                    "value": "ami-0fedcba9876543210", "arn": f"arn:aws:ssm:::parameter{args.args.get('name')}"}
-        if tok == "aws:ec2/getInstanceType:getInstanceType":
-            name = args.args.get("instanceType")
-            if name not in INSTANCE_TYPES:  # as EC2's DescribeInstanceTypes answers
-                return {}, [("instanceType", f"reading EC2 Instance Type ({name}): InvalidInstanceType: The following "
-                                             f"supplied instance types do not exist: [{name}]")]
-            memory, vcpus, gpus, arch = INSTANCE_TYPES[name]
-            return {"id": name, "instanceType": name, "memorySize": memory, "defaultVcpus": vcpus,
-                    "supportedArchitectures": [arch],
-                    "gpuses": [{"count": 1, "manufacturer": "NVIDIA", "name": gpus, "memorySize": 16384}] if gpus else []}
-        if tok == "aws:route53/getZone:getZone":
-            return {"zoneId": "Z0123456789ABCDEFGHIJ", "name": args.args.get("name")}
-        return {}
+            return self._images(args.args.get("repositoryName"))
+        answer = INVOKES.get(tok)
+        return answer(args.args) if answer else {}
+
+    def _images(self, repository: str | None) -> dict:
+        if repository not in self.existing_image_tags:  # as ECR answers for a repository not created yet
+            raise Exception(f"RepositoryNotFoundException: The repository with name '{repository}' does not exist")
+        tags = self.existing_image_tags[repository]
+        digests = tags if isinstance(tags, dict) else {t: "sha256:" + _digest(t) for t in tags}
+        return {"imageIds": [{"imageTag": t, "imageDigest": d} for t, d in digests.items()]}
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
