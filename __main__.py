@@ -8,12 +8,14 @@ same way for both.
 import pulumi
 
 from components import ecs, single_host
+from components.aws_common import tag_every_aws_resource
 from components.images import Builder
 from components.monitoring import Monitoring
 from components.secrets import Secrets
 from config.load import load_from_pulumi
 
 deployment = load_from_pulumi()
+tag_every_aws_resource(deployment)  # before any resource: the stack's tags on every AWS resource that takes them
 builder = Builder("builder")
 secrets = Secrets("secrets", deployment)
 monitoring = Monitoring("monitoring", deployment)  # the alarm topic, log groups and alarms (docs/operate.md)

@@ -22,7 +22,6 @@ import hashlib
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_common import resource_tags
 from components.options import kept_in_prod
 from config import conventions
 from config.deployment import Deployment
@@ -64,7 +63,7 @@ class Monitoring(pulumi.ComponentResource):
         deployment, name = self._deployment, self._name
         backups = pulumi.create_urn("backups", "berth:backups:Backups")
         topic = aws.sns.Topic(f"{name}-alarms", kms_master_key_id="alias/aws/sns",
-                              tags=resource_tags(deployment), opts=pulumi.ResourceOptions(
+                              opts=pulumi.ResourceOptions(
                                   parent=self, aliases=[pulumi.Alias(name="backups-alarms", parent=backups)]))
         email = deployment.settings.alarm_email
         if email:
@@ -90,7 +89,7 @@ class Monitoring(pulumi.ComponentResource):
             self.log_groups[owner] = aws.cloudwatch.LogGroup(
                 f"{self._name}-{owner}-logs", name=conventions.log_group(deployment.stack, owner),
                 retention_in_days=deployment.settings.host.log_retention_days,
-                tags=resource_tags(deployment), opts=kept_in_prod(deployment, self))
+                opts=kept_in_prod(deployment, self))
         self._access_log_metrics()
         self._host_policy(host)
         self._install_reporter(host)

@@ -37,7 +37,7 @@ def _for(resource_type: str, check: Callable[[ResourceValidationArgs, dict], str
 
 
 def _kept(args: ResourceValidationArgs, props: dict) -> bool:
-    """prod's data: berth protects it (and tags EC2 pieces with their environment)."""
+    """prod's data: berth protects it, and tags every AWS resource, on one host and on ECS, with its environment."""
     tags = props.get("tags") or {}
     return bool(args.opts and args.opts.protect) or (isinstance(tags, dict) and tags.get("berth:environment") == "prod")
 

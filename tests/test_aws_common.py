@@ -3,31 +3,50 @@ environment it belongs to (the policy pack's test of "prod" reads the environmen
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
+from pathlib import Path
 
 import pytest
 
 from components.aws_common import assumed_by
 from offline import mockrun
-from tests.support.stacks import REPO
-
+from tests.support.stacks import REPO, STACK_FILES
 
 # What the policy pack judges by the environment tag must carry it (policy/policies.py: _kept, _prod_volume_kept).
 JUDGED_BY_ENVIRONMENT = {"aws:rds/instance:Instance", "aws:ebs/volume:Volume"}
 
 
-@pytest.mark.parametrize(("stack", "config_file"), [
-    ("prod", "Pulumi.prod.yaml"), ("staging", "Pulumi.staging.yaml"),
-    ("prod", "examples/chm-ecs/Pulumi.prod.yaml"), ("prod", "examples/collabry-ecs/Pulumi.prod.yaml"),
-])
-def test_every_tagged_aws_resource_carries_its_stack_and_environment(tmp_path, stack, config_file):
+def takes_tags(resource_type: str) -> bool:
+    """Whether the pulumi_aws resource of this type takes AWS's tag map. Its class is named by the type token
+    (`aws:<module>/<name>:<Class>` is `pulumi_aws.<module>.<Class>`, as pulumi_aws/__init__.py registers
+    it), and its `tags` property is typed `Output[Optional[Mapping[str, str]]]` where the resource takes
+    the map (pulumi_aws 7.51.1, e.g. cloudwatch/metric_alarm.py); autoscaling.Group's `tags` is a list of
+    tag blocks instead, and a resource without tags has no such property."""
+    _, module, name = resource_type.split(":")
+    package = module.split("/")[0]
+    cls = getattr(importlib.import_module("pulumi_aws" if package == "index" else f"pulumi_aws.{package}"), name)
+    tags = getattr(cls, "tags", None)
+    return isinstance(tags, property) and "Mapping[str, str]" in str(inspect.signature(tags.fget).return_annotation)
+
+
+def test_a_type_takes_tags_as_the_sdk_declares_them():
+    assert takes_tags("aws:cloudwatch/metricAlarm:MetricAlarm") and takes_tags("aws:ecr/repository:Repository")
+    assert not takes_tags("aws:ecr/lifecyclePolicy:LifecyclePolicy")  # no tags at all
+    assert not takes_tags("aws:autoscaling/group:Group")  # a list of tag blocks, not the map
+
+
+@pytest.mark.parametrize("config_file", STACK_FILES)
+def test_every_aws_resource_that_takes_tags_carries_its_stack_and_environment(tmp_path, config_file):
+    stack = Path(config_file).name.split(".")[1]
     config = mockrun.StackConfig.from_file(REPO / config_file)
     run = mockrun.record(stack, config, tmp_path)  # prod's unset app secrets stood in for, as a plan does
-    tagged = [r for r in run.resources if r.type.startswith("aws:") and isinstance(r.values.get("tags"), dict)]
-    assert tagged and {r.type for r in tagged} >= {t for t in JUDGED_BY_ENVIRONMENT if run.of_type(t)}
+    taggable = [r for r in run.resources if r.type.startswith("aws:") and takes_tags(r.type)]
+    assert {t for t in JUDGED_BY_ENVIRONMENT if run.of_type(t)} <= {r.type for r in taggable}
     wanted = {"berth:stack": stack, "berth:environment": config.values["berth:environment"]}
-    wrong = [r.urn for r in tagged if {k: r.values["tags"].get(k) for k in wanted} != wanted]
-    assert wrong == []
+    untagged = [r.urn for r in taggable if {k: (r.values.get("tags") or {}).get(k) for k in wanted} != wanted]
+    assert untagged == []
 
 
 def test_a_roles_trust_policy_names_only_the_service_that_assumes_it():

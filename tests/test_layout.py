@@ -15,7 +15,7 @@ from pydantic.alias_generators import to_camel
 from config.app import Service
 from config.stack import OVERRIDABLE, ServiceOverlay
 from offline import diff, mockrun
-from tests.support.stacks import stack_config
+from tests.support.stacks import STACK_FILES, stack_config
 
 # The EC2 host's resources in prod, by URN (type and name under the host component): splitting
 # Ec2Host.__init__ by concern kept every one of them.
@@ -113,10 +113,6 @@ def test_no_resource_of_an_older_commit_gets_a_new_identity(tmp_path, config_fil
 # --- the restructure into rules/, conventions and one seam per backend ------------------------------------
 
 BEFORE_RESTRUCTURE = "f46c732"  # main before the modules were restructured (one rule in one place)
-
-
-STACK_FILES = sorted(str(p.relative_to(mockrun.REPO)) for p in [*mockrun.REPO.glob("Pulumi.*.yaml"),
-                                                                  *mockrun.REPO.glob("examples/*/Pulumi.*.yaml")])
 
 
 def test_every_stack_file_is_compared():

@@ -97,6 +97,16 @@ def test_a_prod_database_needs_deletion_protection(run_of):
                                       "deletion protection"]
 
 
+def test_an_ecs_prod_database_is_judged_as_prod_by_its_environment_tag(run_of):
+    """Not only by `protect`: on ECS as on one host, every AWS resource carries its environment."""
+    run = copy.deepcopy(run_of("prod", REPO / "examples" / "chm-ecs" / "Pulumi.prod.yaml"))
+    database = run.of_type("aws:rds/instance:Instance")[0]
+    assert database.values["tags"]["berth:environment"] == "prod"
+    database.protect, database.inputs["deletionProtection"] = False, False
+    assert policy_violations(run) == [f"ecs-private-encrypted-database: {database.name}: is a prod database without "
+                                      "deletion protection"]
+
+
 def test_prods_data_volume_is_judged_as_prod_and_kept(run_of):
     """The prod rule judges prod's real data volume (tagged with its environment), not only a made-up one."""
     run = copy.deepcopy(run_of("prod", None))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_common import resource_tags
 from components.common import Deployed
 from components.ecs.app_service import EcsApp, Platform
 from components.ecs.cluster import EcsCluster
@@ -40,7 +39,6 @@ def deploy(deployment: Deployment, secrets: Secrets, builder: Builder, monitorin
     # (Alias(parent=ROOT_STACK_RESOURCE) names "no original parent": pulumi 3.272.0, pulumi/resource.py, Alias)
     logs = aws.cloudwatch.LogGroup("berth-logs", name=f"/berth/{deployment.stack}/berth",
                                    retention_in_days=deployment.settings.host.log_retention_days,
-                                   tags=resource_tags(deployment),
                                    opts=pulumi.ResourceOptions(parent=cluster,
                                                                aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)]))
     data = ManagedData("data", deployment, network, cluster.cluster, store, logs)

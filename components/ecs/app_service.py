@@ -23,7 +23,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_command as command
 
-from components.aws_common import assumed_by, resource_tags
+from components.aws_common import assumed_by
 from components.common import probe_command
 from components.ecs import edge, scratch
 from components.ecs.databases import ManagedAppData, awslogs, task_execution_role
@@ -94,7 +94,7 @@ class EcsApp(pulumi.ComponentResource):
         self._platform, self._app, self._data = platform, app, data
         host: EcsHostSettings = deployment.settings.host
         child = pulumi.ResourceOptions(parent=self)
-        self._tags = resource_tags(deployment, {"berth:app": name})
+        self._tags = {"berth:app": name}  # beside the stack's own (components/aws_common.py)
 
         self.namespace = aws.servicediscovery.HttpNamespace(
             f"{name}-ns", name=f"{name}.{deployment.stack}.berth", description=f"berth {name}: the aliases of its services",

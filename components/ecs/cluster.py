@@ -15,7 +15,7 @@ import base64
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_common import assumed_by, resource_tags
+from components.aws_common import assumed_by
 from components.ecs.network import EcsNetwork
 from config.deployment import Deployment
 from config.stack import EcsHostSettings
@@ -45,28 +45,27 @@ class EcsCluster(pulumi.ComponentResource):
         super().__init__("berth:ecs:Cluster", name, None, opts)
         settings: EcsHostSettings = deployment.settings.host
         child = pulumi.ResourceOptions(parent=self)
-        tags = resource_tags(deployment)
         self.cluster = aws.ecs.Cluster(f"{name}", settings=[{"name": "containerInsights", "value": "enabled"}],
-                                       tags=tags, opts=child)
+                                       opts=child)
         providers = ["FARGATE"]
         self.gpu_capacity_provider = None
         if settings.gpu_instance_type and any(s.gpu for a in deployment.apps.values() for s in a.services.values()):
-            provider = self._gpu_capacity(name, deployment, settings, network, tags)
+            provider = self._gpu_capacity(name, deployment, settings, network)
             self.gpu_capacity_provider = provider.name
             providers.append(provider.name)
         self.capacity = aws.ecs.ClusterCapacityProviders(f"{name}-capacity", cluster_name=self.cluster.name,
                                          capacity_providers=providers, opts=child)
         self.register_outputs({"clusterName": self.cluster.name})
 
-    def _gpu_capacity(self, name: str, deployment: Deployment, settings: EcsHostSettings, network: EcsNetwork,
-                      tags: dict) -> aws.ecs.CapacityProvider:
+    def _gpu_capacity(self, name: str, deployment: Deployment, settings: EcsHostSettings,
+                      network: EcsNetwork) -> aws.ecs.CapacityProvider:
         child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(f"{name}-gpu-role", assume_role_policy=assumed_by("ec2.amazonaws.com"),
-            description="berth GPU capacity: the ECS agent and SSM Session Manager", tags=tags, opts=child)
+            description="berth GPU capacity: the ECS agent and SSM Session Manager", opts=child)
         for key, arn in (("ecs", ECS_INSTANCE_POLICY), ("ssm", SSM_CORE_POLICY)):
             aws.iam.RolePolicyAttachment(f"{name}-gpu-{key}", role=role.name, policy_arn=arn, opts=child)
         profile = aws.iam.InstanceProfile(f"{name}-gpu-profile", role=role.name, opts=child)
-        group = aws.ec2.SecurityGroup(f"{name}-gpu-hosts", vpc_id=network.vpc_id, tags=tags, opts=child,
+        group = aws.ec2.SecurityGroup(f"{name}-gpu-hosts", vpc_id=network.vpc_id, opts=child,
                                       description="berth GPU container instances: no inbound, outbound for the agent")
         aws.vpc.SecurityGroupEgressRule(f"{name}-gpu-out", security_group_id=group.id, ip_protocol="-1",
                                         cidr_ipv4="0.0.0.0/0", description="ECS agent, registries", opts=child)
@@ -78,7 +77,7 @@ class EcsCluster(pulumi.ComponentResource):
             metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1},
             block_device_mappings=[{"device_name": "/dev/xvda",
                                     "ebs": {"volume_size": 100, "volume_type": "gp3", "encrypted": "true"}}],
-            tags=tags, opts=child)
+            opts=child)
         asg = aws.autoscaling.Group(
             f"{name}-gpu", min_size=0, max_size=MAX_GPU_INSTANCES, vpc_zone_identifiers=network.private_subnet_ids,
             launch_template={"id": template.id, "version": "$Latest"}, protect_from_scale_in=True,
@@ -86,4 +85,4 @@ class EcsCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCapacity"]))
         return aws.ecs.CapacityProvider(f"{name}-gpu", auto_scaling_group_provider={
             "auto_scaling_group_arn": asg.arn, "managed_termination_protection": "ENABLED",
-            "managed_scaling": {"status": "ENABLED", "target_capacity": 100}}, tags=tags, opts=child)
+            "managed_scaling": {"status": "ENABLED", "target_capacity": 100}}, opts=child)

@@ -21,7 +21,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_command as command
 
-from components.aws_common import assumed_by, resource_tags
+from components.aws_common import assumed_by
 from components.ecs.network import EcsNetwork
 from components.ecs.secret_store import SecretStore
 from components.common import app_database, generated_password
@@ -79,14 +79,13 @@ class ManagedData(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:ecs:ManagedData", name, None, opts)
         self._deployment, self._network, self._store = deployment, network, store
-        self._tags = resource_tags(deployment)
         child = pulumi.ResourceOptions(parent=self)
         users = {s: [a for a in deployment.apps.values() if a.uses_shared(s)] for s in ("postgres", "redis")}
         self.apps: dict[str, ManagedAppData] = {}
         for app in deployment.apps.values():
             if any(app.uses_shared(s) for s in ("postgres", "redis")):
                 self.apps[app.name] = ManagedAppData(aws.ec2.SecurityGroup(
-                    f"{app.name}-data-clients", vpc_id=network.vpc_id, tags=self._tags, opts=child,
+                    f"{app.name}-data-clients", vpc_id=network.vpc_id, opts=child,
                     description=f"berth {app.name}: its services that use a database (no inbound)"))
         outputs = {}
         if users["postgres"]:
@@ -109,9 +108,9 @@ class ManagedData(pulumi.ComponentResource):
         rds = host.database
         prod = deployment.is_prod
         child = pulumi.ResourceOptions(parent=self)
-        group = aws.ec2.SecurityGroup(f"{name}-postgres", vpc_id=network.vpc_id, tags=self._tags, opts=child,
+        group = aws.ec2.SecurityGroup(f"{name}-postgres", vpc_id=network.vpc_id, opts=child,
                                       description="berth RDS Postgres: only from services that use it")
-        provisioner = aws.ec2.SecurityGroup(f"{name}-postgres-provisioner", vpc_id=network.vpc_id, tags=self._tags,
+        provisioner = aws.ec2.SecurityGroup(f"{name}-postgres-provisioner", vpc_id=network.vpc_id,
                                             description="berth: the one-off task that creates roles and databases",
                                             opts=child)
         aws.vpc.SecurityGroupEgressRule(f"{name}-provisioner-out", security_group_id=provisioner.id,
@@ -122,8 +121,7 @@ class ManagedData(pulumi.ComponentResource):
                                          ip_protocol="tcp", from_port=POSTGRES_PORT, to_port=POSTGRES_PORT,
                                          referenced_security_group_id=provisioner.id,
                                          description="from the provisioning task", opts=child)
-        subnets = aws.rds.SubnetGroup(f"{name}-postgres", subnet_ids=network.private_subnet_ids, tags=self._tags,
-                                      opts=child)
+        subnets = aws.rds.SubnetGroup(f"{name}-postgres", subnet_ids=network.private_subnet_ids, opts=child)
         master = generated_password(f"{name}-postgres-master", self)
         instance = aws.rds.Instance(
             f"{name}-postgres", engine="postgres", engine_version=postgres_major(deployment.settings.shared.postgres.image),
@@ -134,7 +132,7 @@ class ManagedData(pulumi.ComponentResource):
             backup_retention_period=rds.backup_retention_days, copy_tags_to_snapshot=True,
             deletion_protection=prod, skip_final_snapshot=not prod,
             final_snapshot_identifier=f"berth-{deployment.stack}-postgres-final" if prod else None,
-            auto_minor_version_upgrade=True, apply_immediately=not prod, tags=self._tags, opts=kept_in_prod(self._deployment, self))
+            auto_minor_version_upgrade=True, apply_immediately=not prod, opts=kept_in_prod(self._deployment, self))
 
         passwords = {app.name: generated_password(f"{app.name}-postgres-password", self) for app in apps}
         for app in apps:
@@ -227,7 +225,7 @@ class ManagedData(pulumi.ComponentResource):
         prod = deployment.is_prod
         child = pulumi.ResourceOptions(parent=self)
         mode = app.redis.mode
-        group = aws.ec2.SecurityGroup(f"{app.name}-redis", vpc_id=network.vpc_id, tags=self._tags, opts=child,
+        group = aws.ec2.SecurityGroup(f"{app.name}-redis", vpc_id=network.vpc_id, opts=child,
                                       description=f"berth {app.name} Redis: only from its services that use it")
         self._ingress(f"{app.name}-redis", group, REDIS_PORT, [app])
         subnets = aws.elasticache.SubnetGroup(f"{app.name}-redis", subnet_ids=network.private_subnet_ids, opts=child)
@@ -244,7 +242,7 @@ class ManagedData(pulumi.ComponentResource):
             parameter_group_name=parameters.name, transit_encryption_enabled=True, at_rest_encryption_enabled=True,
             auth_token=token, snapshot_retention_limit=settings.cache.snapshot_retention_days if keeps_data else 0,
             final_snapshot_identifier=f"berth-{deployment.stack}-{app.name}-redis-final" if prod and keeps_data else None,
-            apply_immediately=not prod, tags=self._tags, opts=kept_in_prod(self._deployment, self) if keeps_data else child)
+            apply_immediately=not prod, opts=kept_in_prod(self._deployment, self) if keeps_data else child)
         self.apps[app.name].sources["redis"] = (pulumi.Output.all(token, cluster.primary_endpoint_address),
                                                elasticache_url)
         self.apps[app.name].ready.append(cluster)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_common import resource_tags
 from components.ecs.network import EcsNetwork
 from components.options import kept_in_prod
 from config.deployment import Deployment
@@ -27,14 +26,13 @@ class EcsFileSystem(pulumi.ComponentResource):
         super().__init__("berth:ecs:FileSystem", name, None, opts)
         prod = deployment.is_prod
         child = pulumi.ResourceOptions(parent=self)
-        tags = resource_tags(deployment)
         self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg", vpc_id=network.vpc_id, tags=tags, opts=child,
+            f"{name}-sg", vpc_id=network.vpc_id, opts=child,
             description="berth EFS: NFS only from the tasks of apps that mount it")
         self.file_system = aws.efs.FileSystem(
             name, encrypted=True, performance_mode="generalPurpose", throughput_mode="elastic",
             lifecycle_policies=[{"transition_to_ia": "AFTER_30_DAYS"}],
-            tags={**tags, "Name": f"berth-{deployment.stack}"},
+            tags={"Name": f"berth-{deployment.stack}"},
             opts=kept_in_prod(deployment, self))
         aws.efs.BackupPolicy(name, file_system_id=self.file_system.id,
                              backup_policy={"status": "ENABLED" if prod else "DISABLED"}, opts=child)

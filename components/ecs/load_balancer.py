@@ -11,7 +11,6 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_common import resource_tags
 from components.ecs.network import EcsNetwork
 from config.deployment import Deployment
 from config.ecs_checks import ALB_MAX_IDLE_TIMEOUT_S
@@ -45,11 +44,10 @@ class LoadBalancer(pulumi.ComponentResource):
         super().__init__("berth:ecs:LoadBalancer", name, None, opts)
         prod = deployment.is_prod
         child = pulumi.ResourceOptions(parent=self)
-        tags = resource_tags(deployment)
         self._deployment = deployment
 
         self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg", vpc_id=network.vpc_id, tags=tags, opts=child,
+            f"{name}-sg", vpc_id=network.vpc_id, opts=child,
             description=f"berth {deployment.stack} load balancer: HTTP and HTTPS from anywhere")
         for port, label in ((80, "http"), (443, "https")):
             aws.vpc.SecurityGroupIngressRule(f"{name}-in-{label}", security_group_id=self.security_group.id,
@@ -61,12 +59,12 @@ class LoadBalancer(pulumi.ComponentResource):
         self.alb = aws.lb.LoadBalancer(
             f"{name}", load_balancer_type="application", internal=False, subnets=network.public_subnet_ids,
             security_groups=[self.security_group.id], idle_timeout=idle_timeout(deployment),
-            drop_invalid_header_fields=True, enable_deletion_protection=prod, tags=tags, opts=child)
+            drop_invalid_header_fields=True, enable_deletion_protection=prod, opts=child)
 
         hosts = [deployment.hostname(app) for app in deployment.apps.values()]
         zone = aws.route53.get_zone_output(name=deployment.settings.dns.zone_name, private_zone=False)
         certificate = aws.acm.Certificate(f"{name}-cert", domain_name=hosts[0], subject_alternative_names=hosts[1:],
-                                          validation_method="DNS", tags=tags,
+                                          validation_method="DNS",
                                           opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False))
         records = []
         for i, host in enumerate(hosts):

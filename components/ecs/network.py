@@ -12,7 +12,6 @@ import ipaddress
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_common import resource_tags
 from config.deployment import Deployment
 from config.stack import EcsHostSettings
 
@@ -48,12 +47,11 @@ class EcsNetwork(pulumi.ComponentResource):
 
     def _create(self, name: str, deployment: Deployment, zones: int) -> None:
         child = pulumi.ResourceOptions(parent=self)
-        tags = resource_tags(deployment)
         available = aws.get_availability_zones_output(state="available")
         vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=str(VPC_CIDR), enable_dns_hostnames=True, enable_dns_support=True,
-                          tags={**tags, "Name": f"berth-{deployment.stack}"}, opts=child)
-        gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags, opts=child)
-        public_table = aws.ec2.RouteTable(f"{name}-public", vpc_id=vpc.id, tags=tags, opts=child,
+                          tags={"Name": f"berth-{deployment.stack}"}, opts=child)
+        gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, opts=child)
+        public_table = aws.ec2.RouteTable(f"{name}-public", vpc_id=vpc.id, opts=child,
                                           routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": gateway.id}])
         public_cidrs, private_cidrs = subnet_cidrs(zones)
         public, private = [], []
@@ -61,16 +59,16 @@ class EcsNetwork(pulumi.ComponentResource):
             zone = available.names.apply(lambda names, i=i: names[i])
             public.append(aws.ec2.Subnet(f"{name}-public-{i + 1}", vpc_id=vpc.id, cidr_block=public_cidrs[i],
                                          availability_zone=zone, map_public_ip_on_launch=False,
-                                         tags={**tags, "Name": f"berth-{deployment.stack}-public-{i + 1}"}, opts=child))
+                                         tags={"Name": f"berth-{deployment.stack}-public-{i + 1}"}, opts=child))
             aws.ec2.RouteTableAssociation(f"{name}-public-{i + 1}", subnet_id=public[i].id,
                                           route_table_id=public_table.id, opts=child)
             private.append(aws.ec2.Subnet(f"{name}-private-{i + 1}", vpc_id=vpc.id, cidr_block=private_cidrs[i],
                                           availability_zone=zone,
-                                          tags={**tags, "Name": f"berth-{deployment.stack}-private-{i + 1}"}, opts=child))
-        eip = aws.ec2.Eip(f"{name}-nat", domain="vpc", tags=tags, opts=child)
-        nat = aws.ec2.NatGateway(f"{name}-nat", subnet_id=public[0].id, allocation_id=eip.id, tags=tags,
+                                          tags={"Name": f"berth-{deployment.stack}-private-{i + 1}"}, opts=child))
+        eip = aws.ec2.Eip(f"{name}-nat", domain="vpc", opts=child)
+        nat = aws.ec2.NatGateway(f"{name}-nat", subnet_id=public[0].id, allocation_id=eip.id,
                                  opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway]))
-        private_table = aws.ec2.RouteTable(f"{name}-private", vpc_id=vpc.id, tags=tags, opts=child,
+        private_table = aws.ec2.RouteTable(f"{name}-private", vpc_id=vpc.id, opts=child,
                                            routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nat.id}])
         for i, subnet in enumerate(private):
             aws.ec2.RouteTableAssociation(f"{name}-private-{i + 1}", subnet_id=subnet.id,

@@ -12,7 +12,6 @@ import pulumi
 import pulumi_aws as aws
 
 from config import conventions
-from components.aws_common import resource_tags
 from config.deployment import Deployment
 
 PROD_RECOVERY_DAYS = 7
@@ -36,7 +35,7 @@ class SecretStore:
         secret = aws.secretsmanager.Secret(
             name, name=secret_prefix(deployment.stack, app) + key,
             recovery_window_in_days=PROD_RECOVERY_DAYS if prod else 0,
-            tags=resource_tags(deployment, {"berth:app": app}),
+            tags={"berth:app": app},
             opts=pulumi.ResourceOptions(parent=parent))
         version = aws.secretsmanager.SecretVersion(name, secret_id=secret.id,
                                                    secret_string=pulumi.Output.secret(value),

@@ -25,7 +25,6 @@ from collections.abc import Callable
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_common import resource_tags
 from components.single_host.host import DockerHost
 from components.options import kept_in_prod
 from config.deployment import Deployment
@@ -65,9 +64,8 @@ class Backups(pulumi.ComponentResource):
     def _bucket(self, name: str) -> aws.s3.Bucket:
         deployment, prod = self._deployment, self._deployment.is_prod
         child = pulumi.ResourceOptions(parent=self)
-        tags = resource_tags(deployment)
         bucket = aws.s3.Bucket(
-            f"{name}-bucket", bucket_prefix=bucket_prefix(deployment.stack), force_destroy=not prod, tags=tags,
+            f"{name}-bucket", bucket_prefix=bucket_prefix(deployment.stack), force_destroy=not prod,
             # prod: backups outlive the stack; staging: `pulumi destroy` empties and deletes the bucket.
             opts=kept_in_prod(deployment, self))
         aws.s3.BucketOwnershipControls(f"{name}-ownership", bucket=bucket.id,

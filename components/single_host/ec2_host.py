@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
 
-from components.aws_common import assumed_by, resource_tags
+from components.aws_common import assumed_by
 from components.single_host.host_access import DirectSsh, SsmTunnel
 from components.options import kept_in_prod
 from config import conventions
@@ -80,7 +80,6 @@ class Ec2Host(pulumi.ComponentResource):
         super().__init__("berth:host:Ec2Host", name, None, opts)
         self._name, self._deployment = name, deployment
         self._settings: Ec2HostSettings = deployment.settings.host
-        self._tags = resource_tags(deployment)
         self._child = pulumi.ResourceOptions(parent=self)
         host_type = deployment.host_type
         self.platform = host_type.platform
@@ -112,7 +111,7 @@ class Ec2Host(pulumi.ComponentResource):
         name, child = self._name, self._child
         group = aws.ec2.SecurityGroup(
             f"{name}-sg", description=f"berth {self._deployment.stack}: web from anywhere, SSH from admins only",
-            vpc_id=vpc_id, tags=self._tags, opts=child,
+            vpc_id=vpc_id, opts=child,
         )
         for key, rule in ingress_rules(self._settings).items():
             family = "cidr_ipv6" if ":" in rule["cidr"] else "cidr_ipv4"
@@ -135,7 +134,7 @@ class Ec2Host(pulumi.ComponentResource):
         name, child = self._name, self._child
         role = aws.iam.Role(
             f"{name}-role", assume_role_policy=assumed_by("ec2.amazonaws.com"),
-            description="berth host: SSM Session Manager and pulling this stack's images", tags=self._tags, opts=child,
+            description="berth host: SSM Session Manager and pulling this stack's images", opts=child,
         )
         aws.iam.RolePolicyAttachment(f"{name}-ssm", role=role.name, policy_arn=SSM_CORE_POLICY, opts=child)
         aws.iam.RolePolicy(f"{name}-pull", role=role.name, policy=pulumi.Output.json_dumps({
@@ -154,7 +153,7 @@ class Ec2Host(pulumi.ComponentResource):
         return aws.ebs.Volume(
             f"{self._name}-data", availability_zone=zone, size=settings.data_volume_gib, type="gp3", encrypted=True,
             snapshot_id=settings.data_volume_snapshot_id,
-            tags={**self._tags, "Name": f"berth-{stack}-data", "berth:snapshots": stack},
+            tags={"Name": f"berth-{stack}-data", "berth:snapshots": stack},
             opts=kept_in_prod(self._deployment, self),
         )
 
@@ -163,7 +162,7 @@ class Ec2Host(pulumi.ComponentResource):
         name, settings, prod = self._name, self._settings, self._deployment.is_prod
         key_name = None
         if settings.ssh_public_key:
-            key_name = aws.ec2.KeyPair(f"{name}-key", public_key=settings.ssh_public_key, tags=self._tags,
+            key_name = aws.ec2.KeyPair(f"{name}-key", public_key=settings.ssh_public_key,
                                        opts=self._child).key_name
         instance = aws.ec2.Instance(
             f"{name}-instance",
@@ -174,7 +173,7 @@ class Ec2Host(pulumi.ComponentResource):
             root_block_device={"volume_type": "gp3", "volume_size": settings.root_volume_gib, "encrypted": True,
                                "delete_on_termination": True},
             monitoring=True, ebs_optimized=True, disable_api_termination=prod, maintenance_options={"auto_recovery": "default"},
-            tags={**self._tags, "Name": f"berth-{self._deployment.stack}"},
+            tags={"Name": f"berth-{self._deployment.stack}"},
             # prod: a newer AMI, user data or deploy key never silently replaces the host; replace it on purpose.
             # The key pair is read only at launch: a rotated key is installed on the running host by hand
             # (docs/host.md), while the new key pair waits for the next instance.
@@ -201,7 +200,7 @@ class Ec2Host(pulumi.ComponentResource):
         """prod: a kept Elastic IP (returned: the host's address survives replacement), recovery onto
         healthy hardware when the system check fails, and daily snapshots of the data volume."""
         name, child = self._name, self._child
-        eip = aws.ec2.Eip(f"{name}-eip", domain="vpc", tags=self._tags, opts=kept_in_prod(self._deployment, self))
+        eip = aws.ec2.Eip(f"{name}-eip", domain="vpc", opts=kept_in_prod(self._deployment, self))
         aws.ec2.EipAssociation(f"{name}-eip-association", instance_id=self.instance.id,
                                allocation_id=eip.allocation_id, opts=child)
         aws.cloudwatch.MetricAlarm(
@@ -216,9 +215,9 @@ class Ec2Host(pulumi.ComponentResource):
 
     def _snapshots(self) -> None:
         """Daily EBS snapshots of the data volume, kept for `snapshotRetentionDays`."""
-        name, child, tags, stack = self._name, self._child, self._tags, self._deployment.stack
+        name, child, stack = self._name, self._child, self._deployment.stack
         role = aws.iam.Role(f"{name}-dlm-role", assume_role_policy=assumed_by("dlm.amazonaws.com"),
-            tags=tags, opts=child)
+            opts=child)
         aws.iam.RolePolicyAttachment(f"{name}-dlm-policy", role=role.name, policy_arn=DLM_SERVICE_POLICY, opts=child)
         aws.dlm.LifecyclePolicy(
             f"{name}-snapshots", description=f"berth {stack} daily data volume snapshots",
@@ -232,7 +231,7 @@ class Ec2Host(pulumi.ComponentResource):
                     "create_rule": {"interval": 24, "interval_unit": "HOURS", "times": "03:00"},
                     "retain_rule": {"count": self._settings.snapshot_retention_days},
                 }],
-            }, tags=tags, opts=child,
+            }, opts=child,
         )
 
     def _access(self, region: pulumi.Output[str]

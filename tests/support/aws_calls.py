@@ -94,7 +94,8 @@ def security_group_rule(direction: str) -> Call:
         return [item]
     parts = {k: Skip("in IpPermissions (fixed below)") for k in (
         "cidrIpv4", "cidrIpv6", "description", "fromPort", "toPort", "ipProtocol", "referencedSecurityGroupId")}
-    return Call("ec2", f"AuthorizeSecurityGroup{direction}", {"securityGroupId": To("GroupId"), **parts},
+    return Call("ec2", f"AuthorizeSecurityGroup{direction}", {
+        "securityGroupId": To("GroupId"), "tags": To("TagSpecifications", tag_specs("security-group-rule")), **parts},
                 fixed={"IpPermissions": permission})
 
 
@@ -119,7 +120,7 @@ CALLS: dict[str, list[Call]] = {
         fixed={"PolicyName": autoname})],
     "appautoscaling/target:Target": [Call("application-autoscaling", "RegisterScalableTarget", {
         "maxCapacity": To("MaxCapacity"), "minCapacity": To("MinCapacity"), "resourceId": To("ResourceId"),
-        "scalableDimension": To("ScalableDimension"), "serviceNamespace": To("ServiceNamespace")})],
+        "scalableDimension": To("ScalableDimension"), "serviceNamespace": To("ServiceNamespace"), "tags": TAGS_MAP})],
     "autoscaling/group:Group": [Call("autoscaling", "CreateAutoScalingGroup", {
         "launchTemplate": To("LaunchTemplate", fields={"id": To("LaunchTemplateId"), "version": To("Version")}),
         "maxSize": To("MaxSize"), "minSize": To("MinSize"), "protectFromScaleIn": To("NewInstancesProtectedFromScaleIn"),
@@ -311,7 +312,7 @@ CALLS: dict[str, list[Call]] = {
         "fileSystemId": To("FileSystemId"), "securityGroups": To("SecurityGroups"), "subnetId": To("SubnetId")})],
     "elasticache/parameterGroup:ParameterGroup": [
         Call("elasticache", "CreateCacheParameterGroup", {
-            "family": To("CacheParameterGroupFamily"), "description": To("Description"),
+            "family": To("CacheParameterGroupFamily"), "description": To("Description"), "tags": TAGS,
             "parameters": Skip("ModifyCacheParameterGroup, below")}, fixed={"CacheParameterGroupName": autoname}),
         Call("elasticache", "ModifyCacheParameterGroup", {
             "parameters": To("ParameterNameValues", fields={"name": To("ParameterName"), "value": To("ParameterValue")}),
@@ -329,11 +330,11 @@ CALLS: dict[str, list[Call]] = {
         "applyImmediately": Skip("ModifyReplicationGroup's, on an update")},
         fixed={"ReplicationGroupId": autoname})],
     "elasticache/subnetGroup:SubnetGroup": [Call("elasticache", "CreateCacheSubnetGroup", {
-        "description": To("CacheSubnetGroupDescription"), "subnetIds": To("SubnetIds")},
+        "description": To("CacheSubnetGroupDescription"), "subnetIds": To("SubnetIds"), "tags": TAGS},
         fixed={"CacheSubnetGroupName": autoname,
                "CacheSubnetGroupDescription": lambda r: r.values.get("description", "Managed by Pulumi")})],
     "iam/instanceProfile:InstanceProfile": [
-        Call("iam", "CreateInstanceProfile", {"role": Skip("AddRoleToInstanceProfile, below")},
+        Call("iam", "CreateInstanceProfile", {"role": Skip("AddRoleToInstanceProfile, below"), "tags": TAGS},
              fixed={"InstanceProfileName": autoname}),
         Call("iam", "AddRoleToInstanceProfile", {"role": To("RoleName")}, fixed={"InstanceProfileName": autoname})],
     "iam/role:Role": [Call("iam", "CreateRole", {
@@ -346,6 +347,7 @@ CALLS: dict[str, list[Call]] = {
     "lb/listener:Listener": [Call("elbv2", "CreateListener", {
         "loadBalancerArn": To("LoadBalancerArn"), "port": To("Port"), "protocol": To("Protocol"),
         "sslPolicy": To("SslPolicy"), "certificateArn": To("Certificates", lambda arn: [{"CertificateArn": arn}]),
+        "tags": TAGS,
         "defaultActions": To("DefaultActions", fields={
             "type": To("Type"), "targetGroupArn": To("TargetGroupArn"),
             "fixedResponse": To("FixedResponseConfig", fields={
@@ -353,7 +355,7 @@ CALLS: dict[str, list[Call]] = {
             "redirect": To("RedirectConfig", fields={
                 "port": To("Port"), "protocol": To("Protocol"), "statusCode": To("StatusCode")})})})],
     "lb/listenerRule:ListenerRule": [Call("elbv2", "CreateRule", {
-        "listenerArn": To("ListenerArn"), "priority": To("Priority"),
+        "listenerArn": To("ListenerArn"), "priority": To("Priority"), "tags": TAGS,
         "actions": To("Actions", fields={"type": To("Type"), "targetGroupArn": To("TargetGroupArn")}),
         "conditions": To("Conditions", fields={
             "hostHeader": To("HostHeaderConfig", fields={"values": To("Values")}),

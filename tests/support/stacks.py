@@ -21,6 +21,8 @@ from offline import mockrun
 
 REPO = mockrun.REPO
 PROD_SECRETS = {"berth:chatbotOpenaiApiKey": "sk-prod-test-openai-key"}
+# Every stack file berth ships, relative to the repository: its own stacks and the examples'.
+STACK_FILES = sorted(str(p.relative_to(REPO)) for p in [*REPO.glob("Pulumi.*.yaml"), *REPO.glob("examples/*/Pulumi.*.yaml")])
 
 
 def stack_config(stack: str, *, plain=None, secrets=None, remove=(), stack_file: Path | None = None):
