@@ -84,7 +84,7 @@ def ecr_reference(name: str, deployment: Deployment, builder: Builder, app: App,
         image_tag_mutability="IMMUTABLE", image_scanning_configuration={"scan_on_push": True},
         encryption_configurations=[{"encryption_type": "AES256"}],
         force_delete=not prod,  # staging: destroy removes the repository with its images
-        opts=kept_in_prod(deployment, parent),
+        opts=pulumi.ResourceOptions(parent=parent, **kept_in_prod(deployment)),
     )
     aws.ecr.LifecyclePolicy(name, repository=repo.name, policy=pulumi.Output.json_dumps({"rules": [{
         "rulePriority": 1, "description": f"keep the last {ecr.keep_images} images",

@@ -89,7 +89,7 @@ class Monitoring(pulumi.ComponentResource):
             self.log_groups[owner] = aws.cloudwatch.LogGroup(
                 f"{self._name}-{owner}-logs", name=conventions.log_group(deployment.stack, owner),
                 retention_in_days=deployment.settings.host.log_retention_days,
-                opts=kept_in_prod(deployment, self))
+                opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(deployment)))
         self._access_log_metrics()
         self._host_policy(host)
         self._install_reporter(host)

@@ -181,7 +181,7 @@ class EcsApp(pulumi.ComponentResource):
                         root_directory={"path": f"/berth/{app.name}/{volume}", "creation_info": {
                             "owner_uid": uid, "owner_gid": gid, "permissions": "0750"}},
                         tags={**self._tags, "Name": conventions.volume(app.name, volume)},
-                        opts=kept_in_prod(platform.deployment, self))
+                        opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(platform.deployment)))
                 points[(svc_name, volume)] = by_volume[volume]
         return points
 

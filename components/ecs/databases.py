@@ -132,7 +132,8 @@ class ManagedData(pulumi.ComponentResource):
             backup_retention_period=rds.backup_retention_days, copy_tags_to_snapshot=True,
             deletion_protection=prod, skip_final_snapshot=not prod,
             final_snapshot_identifier=f"berth-{deployment.stack}-postgres-final" if prod else None,
-            auto_minor_version_upgrade=True, apply_immediately=not prod, opts=kept_in_prod(self._deployment, self))
+            auto_minor_version_upgrade=True, apply_immediately=not prod,
+            opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(self._deployment)))
 
         passwords = {app.name: generated_password(f"{app.name}-postgres-password", self) for app in apps}
         for app in apps:
@@ -242,7 +243,8 @@ class ManagedData(pulumi.ComponentResource):
             parameter_group_name=parameters.name, transit_encryption_enabled=True, at_rest_encryption_enabled=True,
             auth_token=token, snapshot_retention_limit=settings.cache.snapshot_retention_days if keeps_data else 0,
             final_snapshot_identifier=f"berth-{deployment.stack}-{app.name}-redis-final" if prod and keeps_data else None,
-            apply_immediately=not prod, opts=kept_in_prod(self._deployment, self) if keeps_data else child)
+            apply_immediately=not prod,
+            opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(self._deployment)) if keeps_data else child)
         self.apps[app.name].sources["redis"] = (pulumi.Output.all(token, cluster.primary_endpoint_address),
                                                elasticache_url)
         self.apps[app.name].ready.append(cluster)

@@ -33,7 +33,7 @@ class EcsFileSystem(pulumi.ComponentResource):
             name, encrypted=True, performance_mode="generalPurpose", throughput_mode="elastic",
             lifecycle_policies=[{"transition_to_ia": "AFTER_30_DAYS"}],
             tags={"Name": f"berth-{deployment.stack}"},
-            opts=kept_in_prod(deployment, self))
+            opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(deployment)))
         aws.efs.BackupPolicy(name, file_system_id=self.file_system.id,
                              backup_policy={"status": "ENABLED" if prod else "DISABLED"}, opts=child)
         self.mount_targets = [

@@ -18,7 +18,7 @@ import pulumi_docker as docker
 
 from components.common import copy_site
 from components.images import Builder
-from components.options import retained_in_prod
+from components.options import kept_in_prod
 from components.secrets import Secrets
 from components.single_host.container import (Attachment, ContainerSpec, GatedContainer, hardened_container,
                                                healthcheck_args)
@@ -56,7 +56,7 @@ class AppStack(pulumi.ComponentResource):
         if any(app.services[s].kind == "server" for s in routed):
             self.edge_network = docker.Network(f"{name}-edge", name=conventions.edge_network(name), labels=labels,
                                                opts=on_host(host, self))
-        kept = on_host(host, self, **retained_in_prod(deployment))  # volumes hold the app's data
+        kept = on_host(host, self, **kept_in_prod(deployment))  # volumes hold the app's data
         self.volumes = {
             vol: docker.Volume(f"{name}-{vol}", name=conventions.volume(name, vol), opts=kept)
             for svc in app.services.values() for vol in svc.mounted_volumes

@@ -67,7 +67,7 @@ class Backups(pulumi.ComponentResource):
         bucket = aws.s3.Bucket(
             f"{name}-bucket", bucket_prefix=bucket_prefix(deployment.stack), force_destroy=not prod,
             # prod: backups outlive the stack; staging: `pulumi destroy` empties and deletes the bucket.
-            opts=kept_in_prod(deployment, self))
+            opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(deployment)))
         aws.s3.BucketOwnershipControls(f"{name}-ownership", bucket=bucket.id,
                                        rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
         aws.s3.BucketPublicAccessBlock(f"{name}-public-access", bucket=bucket.id, block_public_acls=True,

@@ -154,7 +154,7 @@ class Ec2Host(pulumi.ComponentResource):
             f"{self._name}-data", availability_zone=zone, size=settings.data_volume_gib, type="gp3", encrypted=True,
             snapshot_id=settings.data_volume_snapshot_id,
             tags={"Name": f"berth-{stack}-data", "berth:snapshots": stack},
-            opts=kept_in_prod(self._deployment, self),
+            opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(self._deployment)),
         )
 
     def _instance(self, subnet: pulumi.Output[aws.ec2.GetSubnetResult], profile: aws.iam.InstanceProfile) -> aws.ec2.Instance:
@@ -200,7 +200,8 @@ class Ec2Host(pulumi.ComponentResource):
         """prod: a kept Elastic IP (returned: the host's address survives replacement), recovery onto
         healthy hardware when the system check fails, and daily snapshots of the data volume."""
         name, child = self._name, self._child
-        eip = aws.ec2.Eip(f"{name}-eip", domain="vpc", opts=kept_in_prod(self._deployment, self))
+        eip = aws.ec2.Eip(f"{name}-eip", domain="vpc",
+                          opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(self._deployment)))
         aws.ec2.EipAssociation(f"{name}-eip-association", instance_id=self.instance.id,
                                allocation_id=eip.allocation_id, opts=child)
         aws.cloudwatch.MetricAlarm(

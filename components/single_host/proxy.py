@@ -23,7 +23,7 @@ import pulumi_docker as docker
 
 from components.single_host.container import Attachment, ContainerSpec, hardened_container, healthcheck_args
 from components.single_host.host import DockerHost
-from components.options import retained_in_prod
+from components.options import kept_in_prod
 from components.single_host.host import on_host
 from components.single_host.images import pinned_image
 from config import conventions
@@ -41,7 +41,7 @@ class Proxy(pulumi.ComponentResource):
                  site_volumes: dict[str, docker.Volume], opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:proxy:Proxy", name, None, opts)
         settings = deployment.settings.proxy
-        kept = on_host(host, self, **retained_in_prod(deployment))
+        kept = on_host(host, self, **kept_in_prod(deployment))
         plan = caddyfile.plan(deployment)
         self.config = caddyfile.render(plan)
         self.routes, self.summary = caddyfile.route_table(plan), caddyfile.proxy_summary(plan)

@@ -36,7 +36,7 @@ from components.single_host.container import (
     healthcheck_args,
 )
 from components.single_host.host import DockerHost
-from components.options import retained_in_prod
+from components.options import kept_in_prod
 from components.single_host.host import on_host
 from components.single_host.images import pinned_image
 from config import conventions
@@ -112,7 +112,7 @@ class SharedServices(pulumi.ComponentResource):
 
     def _data_volume(self, name: str, volume_name: str) -> docker.Volume:
         return docker.Volume(name, name=volume_name,
-                             opts=on_host(self._host, self, **retained_in_prod(self._deployment)))
+                             opts=on_host(self._host, self, **kept_in_prod(self._deployment)))
 
     def _postgres(self, name: str, apps: list[App]) -> docker.Container:
         settings = self._deployment.settings.shared.postgres
