@@ -8,11 +8,18 @@ the program or the stack leaves them in the cloud). Staging and PR stacks keep n
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from config.deployment import Deployment
 
 
-def kept_in_prod(deployment: Deployment) -> dict[str, bool]:
+class Kept(TypedDict):
+    protect: bool
+    retain_on_delete: bool
+
+
+def kept_in_prod(deployment: Deployment) -> Kept:
     """`protect` and `retain_on_delete`, both on in prod only: spread into a resource's options
     (`ResourceOptions(parent=..., **kept_in_prod(d))`, `on_host(host, parent, **kept_in_prod(d))`)."""
     prod = deployment.is_prod
-    return {"protect": prod, "retain_on_delete": prod}
+    return Kept(protect=prod, retain_on_delete=prod)
