@@ -218,7 +218,7 @@ class HealthCheck(Camel):
         description="seconds after start during which failures do not count (slow starters)", default=20, ge=0)
 
     @model_validator(mode="after")
-    def _one_kind(self):
+    def _one_kind(self) -> HealthCheck:
         if (self.path is None) == (self.command is None):
             raise ValueError("give exactly one of `path` (an HTTP check) or `command` (a check run in the container)")
         if self.path is not None and not self.path.startswith("/"):
@@ -264,7 +264,7 @@ class Use(Camel):
     scheme: str | None = Field(default=None, description="URL scheme, e.g. postgresql+asyncpg")
 
 
-def _use_shorthand(value):
+def _use_shorthand(value: object) -> object:
     """`uses: {postgres: DATABASE_URL}` is short for `{postgres: {env: DATABASE_URL}}`."""
     return {"env": value} if isinstance(value, str) else value
 
@@ -354,12 +354,12 @@ class Service(Camel):
 
     @field_validator("env")
     @classmethod
-    def _placeholders(cls, env: dict[str, str]):
+    def _placeholders(cls, env: dict[str, str]) -> dict[str, str]:
         return _known_placeholders(env)
 
     @field_validator("env", "secret_env")
     @classmethod
-    def _not_build_time(cls, env: dict[str, str], info: ValidationInfo):
+    def _not_build_time(cls, env: dict[str, str], info: ValidationInfo) -> dict[str, str]:
         for key in filter(BUILD_TIME_ENV.fullmatch, env):
             fix = (f"move it to `build.args` (the Dockerfile needs `ARG {key}` before `next build`)"
                    if info.data.get("build") else "give it to the build that makes the image")
@@ -368,7 +368,7 @@ class Service(Camel):
         return env
 
     @model_validator(mode="after")
-    def _coherent(self):
+    def _coherent(self) -> Service:
         given = [*self.env, *self.secret_env, *(use.env for use in self.uses.values())]
         if twice := sorted({name for name in given if given.count(name) > 1}):
             raise ValueError(f"env var {twice[0]} is given more than once across env, secretEnv and uses; the "
@@ -560,7 +560,7 @@ class App(Camel):
 
     @field_validator("routes")
     @classmethod
-    def _paths(cls, routes: dict[str, Route]):
+    def _paths(cls, routes: dict[str, Route]) -> dict[str, Route]:
         seen: dict[str, str] = {}
         for path in routes:
             if not path.startswith("/"):

@@ -173,8 +173,8 @@ def check_host_type(settings: StackSettings, apps: dict[str, App], host: Instanc
 def _check_memory(settings: StackSettings, apps: dict[str, App], host: InstanceType, problems: Problems) -> None:
     """The limits of every container fit the host, also while a deploy that changes one service runs that
     service's new containers beside its old ones (a stateless service is replaced create-first and its
-    old containers are retired once the new ones are healthy; components/container.py). Limits are
-    ceilings Docker never reserves: a deploy changing every stateless service at once can briefly exceed
+    old containers are retired once the new ones are healthy; components/single_host/container.py). Limits
+    are ceilings Docker never reserves: a deploy changing every stateless service at once can briefly exceed
     this (docs/deploys.md), but no single-service deploy can."""
     shared = settings.shared
     total = settings.proxy.memory_mb + (shared.postgres.memory_mb if shared.postgres else 0)
@@ -297,7 +297,7 @@ def check_networks(settings: StackSettings, apps: dict[str, App], problems: Prob
 
 
 def check_secrets(settings: StackSettings, raw: RawConfig, secret_names: frozenset[str], problems: Problems,
-                  stand_ins_allowed: bool = False):
+                  stand_ins_allowed: bool = False) -> None:
     for name in sorted(secret_names):
         key = f"{NAMESPACE}:{name}"
         if name in raw.values and name not in raw.secret_keys:

@@ -16,7 +16,7 @@ DOCKER_ROOT = f"{EC2_DATA_ROOT}/docker"  # Docker's data root on it: images, con
 # --- logs ---------------------------------------------------------------------------------------------
 
 # Rotated json-file logs: the EC2 daemon's default (render/cloud_init.py) and set on every container too
-# (components/container.py), since a daemon default the container lacks shows as drift
+# (components/single_host/container.py), since a daemon default the container lacks shows as drift
 # (kreuzwerker/terraform-provider-docker#473) and dev's engine has its own defaults.
 LOG_DRIVER = "json-file"
 LOG_OPTS = {"max-size": "10m", "max-file": "5"}

@@ -1,7 +1,7 @@
 """What pulumi-docker does with a `docker.Container` on the second `pulumi up`, as data read in its source.
 
-berth writes containers by these rules (components/container.py), the offline diff shows the step they
-give (offline/diff.py), and the engine tier applies stacks by them (tests/support/apply.py).
+berth writes containers by these rules (components/single_host/container.py), the offline diff shows the
+step they give (offline/diff.py), and the engine tier applies stacks by them (tests/support/apply.py).
 
 Pinned: pulumi-docker 5.2.0 (requirements.txt). It is kreuzwerker/terraform-provider-docker bridged into
 Pulumi. Read in terraform-provider-docker v4.5.0, which pulumi-docker 5.1.0 bundles (its `upstream`

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic.json_schema import GenerateJsonSchema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 
 from config.app import App
 from config.deployment import NAMESPACE
@@ -49,10 +50,10 @@ class BerthJsonSchema(GenerateJsonSchema):
     """The models' rules, as editors apply them: text fields take numbers too, as the models do (`PORT: 8000`
     is the text "8000"), and a map refuses keys of the wrong shape, as the models do."""
 
-    def str_schema(self, schema) -> dict:
+    def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
         return {**super().str_schema(schema), "type": ["string", "number"]}
 
-    def dict_schema(self, schema) -> dict:
+    def dict_schema(self, schema: core_schema.DictSchema) -> JsonSchemaValue:
         out = super().dict_schema(schema)
         if "patternProperties" in out:  # keys of a shape (`Name`, `EnvName`): pydantic leaves others allowed
             out.setdefault("additionalProperties", False)

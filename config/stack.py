@@ -6,7 +6,7 @@ import re
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
-from pydantic import BeforeValidator, Field, create_model, field_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, create_model, field_validator
 from pydantic.fields import FieldInfo
 
 from config.app import App, Camel, HostName, ImageRef, Name, Positive, Service, UsablePath, memory, shaped
@@ -23,7 +23,7 @@ Domain = Annotated[str, shaped(r"(\$\{stack\}\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?"
                                "a DNS domain such as chmedia.com (optionally starting with ${stack}.)")]
 
 
-def _cidr(value):
+def _cidr(value: object) -> IPv4Network | IPv6Network:
     """CIDR notation, written out: a bare address or integer silently meaning a /32 is refused."""
     if not isinstance(value, str) or "/" not in value:
         raise ValueError(f"{value!r} is not a network in CIDR notation; write it as address/prefix, e.g. 203.0.113.7/32")
@@ -307,7 +307,7 @@ class StackSettings(Camel):
 
     @field_validator("monitoring")
     @classmethod
-    def _alarms_need_aws(cls, value: MonitoringSettings, info) -> MonitoringSettings:
+    def _alarms_need_aws(cls, value: MonitoringSettings, info: ValidationInfo) -> MonitoringSettings:
         if value.alarms and info.data.get("environment") == "dev":
             raise ValueError("dev runs on this machine and has no alarms; remove `alarms` (staging and prod have them)")
         backups = info.data.get("backups")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Hashable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -21,7 +23,7 @@ class YamlFileError(ValueError):
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    def construct_mapping(self, node, deep=False):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen = set()
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -35,7 +37,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
-    def construct_scalar(self, node):
+    def construct_scalar(self, node: yaml.ScalarNode | yaml.MappingNode) -> str:
         """A double-quoted escape (`"\\0"`, `"\\ud800"`) writes what the text itself may not hold: a NUL
         byte (no argument, environment variable or SQL query can carry it) or half a surrogate pair
         (no UTF-8 spells it). Either would pass every check and fail half-way through a deploy. A
@@ -49,11 +51,11 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return value
 
 
-def _kind(node) -> str:
+def _kind(node: yaml.Node) -> str:
     return "a mapping" if isinstance(node, yaml.MappingNode) else "a list"
 
 
-def _measure(node, depth: int, memo: dict, active: set) -> tuple[int, int]:
+def _measure(node: yaml.Node, depth: int, memo: dict[int, tuple[int, int]], active: set[int]) -> tuple[int, int]:
     """(values, levels) of `node` with aliases expanded; refuses what no app file needs: deep nesting,
     an alias inside itself, or aliases multiplying into a huge document ("billion laughs")."""
     line = node.start_mark.line + 1
@@ -76,7 +78,7 @@ def _measure(node, depth: int, memo: dict, active: set) -> tuple[int, int]:
     return size, levels
 
 
-def parse_yaml(text: str):
+def parse_yaml(text: str) -> Any:
     """The YAML document in `text`; YamlFileError (with its line) for anything berth cannot read.
 
     Each text is parsed once per process (the offline plan, its diff and the tests run the program
@@ -86,7 +88,7 @@ def parse_yaml(text: str):
 
 
 @functools.lru_cache(maxsize=128)
-def _parse_once(text: str):
+def _parse_once(text: str) -> Any:
     if "\x00" in text:
         line = text[:text.index("\x00")].count("\n") + 1
         raise YamlFileError(f"line {line}: contains a NUL byte; an app file is text")
@@ -118,13 +120,13 @@ def _parse_once(text: str):
             loader.dispose()
 
 
-def _starts_with_tab(text: str, mark) -> bool:
+def _starts_with_tab(text: str, mark: yaml.Mark | None) -> bool:
     """YAML forbids tab indentation; PyYAML's own message does not say so."""
     lines = text.splitlines()
     return mark is not None and mark.line < len(lines) and lines[mark.line].lstrip(" ").startswith("\t")
 
 
-def load_yaml(path: Path):
+def load_yaml(path: Path) -> Any:
     try:
         data = path.read_bytes()
     except OSError as err:

@@ -38,6 +38,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc, settings
 from pulumi.runtime import stack as pulumi_stack
+from pulumi.runtime.proto import alias_pb2, resource_pb2, source_pb2
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET_SIG = rpc._special_secret_sig  # noqa: SLF001 - the wire marker of a secret value
@@ -343,7 +344,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.calls: list[tuple[str, dict]] = []
         self._stack_urn = ""
 
-    def Invoke(self, request):  # noqa: N802 - gRPC method name
+    def Invoke(self, request: resource_pb2.ResourceInvokeRequest) -> Any:  # noqa: N802 - gRPC method name
         self.calls.append((request.tok, reveal(rpc.deserialize_properties(request.args))))
         if threading.current_thread() is threading.main_thread():
             return super().Invoke(request)
@@ -358,7 +359,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             asyncio.set_event_loop(None)
             loop.close()
 
-    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request: resource_pb2.RegisterResourceRequest) -> Any:  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             self._stack_urn = response.urn
@@ -379,7 +380,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             ))
         return response
 
-    def _alias_urn(self, alias, request) -> str:
+    def _alias_urn(self, alias: alias_pb2.Alias, request: resource_pb2.RegisterResourceRequest) -> str:
         """An alias as the URN it names, built as this monitor builds URNs ("no parent": the stack)."""
         if alias.urn:
             return alias.urn
@@ -501,14 +502,14 @@ def run(stack: str, config: StackConfig, root_directory: Path = REPO, mocks: Ber
     return contextvars.Context().run(_run, stack, config, root_directory, mocks or BerthMocks(), program)
 
 
-def _no_stack_trace():
+def _no_stack_trace() -> source_pb2.StackTrace:
     """What Pulumi sends as a resource's source position when it has none.
 
     Pulumi's SDK (3.272.0, pulumi/runtime/resource.py `_get_stack_trace`) walks the whole call stack of
     every registration to tell the engine where in the program it came from: a quarter of a run's CPU
     under mocks, for `sourcePosition` and `stackTrace` fields no mock monitor reads or records.
     """
-    return pulumi_resource.source_pb2.StackTrace()
+    return source_pb2.StackTrace()
 
 
 def _run(stack: str, config: StackConfig, root_directory: Path, mocks: BerthMocks, program: Path) -> Run:

@@ -10,6 +10,8 @@ failed; unhealthy targets, with the load balancer's reason.
 
 from __future__ import annotations
 
+from typing import Any
+
 from components.ecs import edge
 from config.deployment import Deployment
 from operate.reach import ReachError
@@ -58,7 +60,7 @@ def judge(key: str, app: str, fewest: int, most: int, service: dict | None, targ
     return report
 
 
-def find_cluster(ecs, stack: str) -> str:
+def find_cluster(ecs: Any, stack: str) -> str:  # ecs: boto3's client (untyped)
     arns = [a for page in ecs.get_paginator("list_clusters").paginate() for a in page["clusterArns"]]
     for i in range(0, len(arns), 100):
         for cluster in ecs.describe_clusters(clusters=arns[i:i + 100], include=["TAGS"])["clusters"]:
@@ -67,7 +69,7 @@ def find_cluster(ecs, stack: str) -> str:
     raise ReachError(f"no ECS cluster tagged berth:stack={stack} in this account and region: is the stack deployed?")
 
 
-def status(deployment: Deployment, region: str | None, ecs=None, elb=None) -> Report:
+def status(deployment: Deployment, region: str | None, ecs: Any = None, elb: Any = None) -> Report:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 

@@ -94,7 +94,7 @@ def docker_logs_args(container: str, follow: bool, since: str | None, tail: int 
     return argv + [container]
 
 
-def read(reach: Reach, source: Source, args, emit: Callable[[str, str, str], None],
+def read(reach: Reach, source: Source, args: argparse.Namespace, emit: Callable[[str, str, str], None],
          keep: Callable[[str], str | None] = lambda m: m) -> None:
     """Stream one container's log through `keep` (None drops a line) into `emit(timestamp, label, text)`."""
     process = reach.popen(docker_logs_args(source.container, args.follow, args.since, args.tail))
@@ -107,7 +107,8 @@ def read(reach: Reach, source: Source, args, emit: Callable[[str, str, str], Non
     process.wait()
 
 
-def show(reach: Reach, readers: list[tuple[Source, Callable[[str], str | None]]], args, out: TextIO) -> None:
+def show(reach: Reach, readers: list[tuple[Source, Callable[[str], str | None]]], args: argparse.Namespace,
+         out: TextIO) -> None:
     """All sources at once; lines as they come (--follow), else sorted by time."""
     lines: list[tuple[str, str, str]] = []
     lock = threading.Lock()

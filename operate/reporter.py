@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 NAMESPACE = "berth/host"
 DATA_VOLUME_USED = "DataVolumeUsedPercent"
@@ -36,7 +37,7 @@ RESTARTS = "ContainerRestarts"
 CERTIFICATE_DAYS = "CertificateDaysLeft"
 REPORTS = "Reports"
 SERVICE_LABEL = "berth.service"  # config/conventions.py
-PROXY_DATA_VOLUME = "berth_proxy_data"  # components/proxy.py: Caddy's /data, certificates included
+PROXY_DATA_VOLUME = "berth_proxy_data"  # components/single_host/proxy.py: Caddy's /data, certificates included
 BATCH_BYTES = 900_000  # PutLogEvents takes 1,048,576 bytes a call, 26 bytes of it per event
 BATCH_EVENTS = 10_000
 EVENT_BYTES = 200_000  # longer lines are cut (an event may hold 256 KiB)
@@ -204,7 +205,7 @@ def batches(events: list[dict]) -> list[list[dict]]:
     return [b for b in out if b]
 
 
-def ship_logs(logs, prefix: str, containers: list[dict], state: dict) -> int:
+def ship_logs(logs: Any, prefix: str, containers: list[dict], state: dict) -> int:  # logs: boto3's (untyped)
     """Send each container's new lines; where the group is missing (not deployed yet), try next run."""
     marks, sent = state.setdefault("logs", {}), 0
     for c in containers:
@@ -232,7 +233,7 @@ def ship_logs(logs, prefix: str, containers: list[dict], state: dict) -> int:
 
 # --- a run -----------------------------------------------------------------------------------------------
 
-def run(config: dict, state_path: str, cloudwatch, logs) -> dict:
+def run(config: dict, state_path: str, cloudwatch: Any, logs: Any) -> dict:  # boto3's clients (untyped)
     try:
         with open(state_path, encoding="utf-8") as f:
             state = json.load(f)

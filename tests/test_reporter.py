@@ -214,7 +214,7 @@ def test_the_reporter_runs_with_the_standard_library_and_boto3_alone():
     imported = {line.split()[1].split(".")[0] for line in source.splitlines()
                 if line.strip().startswith(("import ", "from "))}
     assert imported <= {"__future__", "argparse", "base64", "boto3", "datetime", "glob", "json", "os", "subprocess",
-                        "sys", "time"}
+                        "sys", "time", "typing"}
 
 
 def test_the_reporter_watches_the_certificates_volume_the_proxy_creates():
