@@ -10,8 +10,8 @@ from pathlib import Path
 
 from backup import jobs
 from backup.manifest import BackupError
-from backup.runtime import DockerRuntime
-from backup.stores import store_from
+from backup.runtime import DockerRuntime, Runtime
+from backup.stores import Store, store_from
 
 DEFAULT_PLAN = Path("/etc/berth/backup-plan.json")
 
@@ -41,7 +41,7 @@ def fail(message: str) -> int:
     return 1
 
 
-def backup(plan: dict, apps: list[str], runtime, store, work_dir: Path) -> int:
+def backup(plan: dict, apps: list[str], runtime: Runtime, store: Store, work_dir: Path) -> int:
     failed = []
     for app in apps:  # one app's failure never keeps the others from being backed up
         try:

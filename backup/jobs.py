@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, UTC
 from pathlib import Path
@@ -28,9 +29,11 @@ from backup import archive
 from backup.manifest import NAME, POSTGRES_PART, BackupError, Manifest, Part, volume_part
 from backup.postgres import Database
 from backup.runtime import Runtime
+from backup.stores import Store
 
 STAGED, PREVIOUS = ".berth-restore", ".berth-previous"
 LEDGER = "stopped-containers.json"  # what a run stopped, until it has started it again
+Metrics = Callable[[str, Manifest], None]  # told of each app's backup once it is complete
 
 
 def log(message: str) -> None:
@@ -59,7 +62,7 @@ def _stopped_for_volumes(spec: dict) -> list[str]:
 
 
 @contextmanager
-def services_stopped(runtime: Runtime, services: list[str], work_dir: Path):
+def services_stopped(runtime: Runtime, services: list[str], work_dir: Path) -> Iterator[None]:
     """Stop the running containers of `services` and start them again, whatever happens in between.
 
     They are written down before they stop: if the run itself dies (power loss, a kill), `recover`
@@ -90,7 +93,8 @@ def recover(runtime: Runtime, work_dir: Path) -> None:
         ledger.unlink()
 
 
-def backup_app(plan: dict, app: str, runtime: Runtime, store, work_dir: Path, metrics=None) -> Manifest:
+def backup_app(plan: dict, app: str, runtime: Runtime, store: Store, work_dir: Path,
+               metrics: Metrics | None = None) -> Manifest:
     spec = app_spec(plan, app)
     started, clock = datetime.now(UTC), time.monotonic()
     backup_id = started.strftime("%Y%m%dT%H%M%SZ")
@@ -121,7 +125,7 @@ def backup_app(plan: dict, app: str, runtime: Runtime, store, work_dir: Path, me
 
 # --- restore ----------------------------------------------------------------------------------------
 
-def fetch(store, app: str, backup_id: str | None, spec: dict, files: Path) -> Manifest:
+def fetch(store: Store, app: str, backup_id: str | None, spec: dict, files: Path) -> Manifest:
     """The chosen backup's manifest and parts, each checked; raises before anything is changed."""
     complete = store.backups(app)
     if backup_id is None:
@@ -195,7 +199,7 @@ def previous_text(database: Database | None, volumes: list[VolumeSwap]) -> str:
     return ", ".join(([f"database {database.previous}"] if database else []) + [str(v.previous) for v in volumes])
 
 
-def restore_app(plan: dict, app: str, runtime: Runtime, store, work_dir: Path, backup_id: str | None = None,
+def restore_app(plan: dict, app: str, runtime: Runtime, store: Store, work_dir: Path, backup_id: str | None = None,
                 keep_previous: bool = False) -> Manifest:
     """Fetch and verify a backup, stage it beside the live data and swap it in with the app's services
     stopped; the replaced data is dropped unless `keep_previous`."""
@@ -256,7 +260,7 @@ def _swap_in(runtime: Runtime, app: str, label: str, spec: dict, work_dir: Path,
         raise
 
 
-def cloudwatch_metrics(plan: dict):
+def cloudwatch_metrics(plan: dict) -> Metrics | None:
     """After a successful backup: a datapoint the stack's alarm waits for, and its size and duration."""
     if not plan.get("metrics"):
         return None
@@ -275,7 +279,7 @@ def cloudwatch_metrics(plan: dict):
     return put
 
 
-def list_backups(store, app: str) -> list[str]:
+def list_backups(store: Store, app: str) -> list[str]:
     return store.backups(app)
 
 

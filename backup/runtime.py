@@ -31,7 +31,8 @@ class Runtime(Protocol):
     def volume_dir(self, volume: str) -> Path: ...
 
 
-def run(argv: Sequence[str], *, stdin=None, stdout=None, what: str, env: dict[str, str] | None = None) -> str:
+def run(argv: Sequence[str], *, stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None, what: str,
+        env: dict[str, str] | None = None) -> str:
     """Run a command; a failure raises with its own error output. Returns stdout when not redirected."""
     result = subprocess.run(list(argv), stdin=stdin, stdout=stdout or subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     if result.returncode != 0:
@@ -40,24 +41,25 @@ def run(argv: Sequence[str], *, stdin=None, stdout=None, what: str, env: dict[st
 
 
 class DockerRuntime:
-    def __init__(self, docker: str = "docker"):
+    def __init__(self, docker: str = "docker") -> None:
         self.docker = docker
 
-    def run_in(self, container, argv, *, stdin=None, stdout=None):
+    def run_in(self, container: str, argv: Sequence[str], *, stdin: IO[bytes] | None = None,
+               stdout: IO[bytes] | None = None) -> str:
         return run([self.docker, "exec", "-i", container, *argv], stdin=stdin, stdout=stdout,
                    what=f"{argv[0]} in {container}")
 
-    def running(self, services):
+    def running(self, services: Sequence[str]) -> list[str]:
         """The running containers of these services (by label), in the services' order."""
         return [c for service in services
                 for c in run([self.docker, "ps", "-q", "--filter", f"label=berth.service={service}"], what="docker ps").split()]
 
-    def stop(self, containers):
+    def stop(self, containers: Sequence[str]) -> None:
         """Stop containers, last-started first (a frontend before the backend it calls)."""
         for container in reversed(list(containers)):
             run([self.docker, "stop", container], what=f"stopping {container}")
 
-    def start(self, containers):
+    def start(self, containers: Sequence[str]) -> None:
         """Start containers in order, each healthy before the next (a service waits for what it depends on)."""
         for container in containers:
             run([self.docker, "start", container], what=f"starting {container}")
@@ -72,7 +74,7 @@ class DockerRuntime:
                                       "see `docker logs` for it")
                 time.sleep(2)
 
-    def volume_dir(self, volume):
+    def volume_dir(self, volume: str) -> Path:
         mountpoint = run([self.docker, "volume", "inspect", "-f", "{{.Mountpoint}}", volume],
                          what=f"finding volume {volume} (is the stack deployed?)").strip()
         return Path(mountpoint)

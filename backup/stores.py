@@ -77,7 +77,10 @@ class S3Store:
         return {k for k in self._keys(f"{app}/{backup_id}/") if "/" not in k}
 
 
-def store_from(plan: dict):
+Store = DirStore | S3Store  # where backups are kept: a directory (dev), or S3
+
+
+def store_from(plan: dict) -> Store:
     spec = plan["store"]
     if "s3" in spec:
         return S3Store(spec["s3"]["bucket"], spec["s3"]["prefix"], spec["s3"].get("region"))

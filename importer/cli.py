@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from importer import compose, convert, secrets, validate, write
+from importer.compose import ComposeProject
+from importer.draft import AppDraft
 from importer.errors import ImportFailed
 
 EXIT_OK, EXIT_FIX, EXIT_FAILED = 0, 1, 2
@@ -31,7 +34,7 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def main(argv: list[str] | None = None, out=sys.stdout, err=sys.stderr) -> int:
+def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     args = parser().parse_args(argv)
     try:
         project = compose.load(args.files, args.env_file, args.profile, args.project_name)
@@ -51,7 +54,8 @@ def main(argv: list[str] | None = None, out=sys.stdout, err=sys.stderr) -> int:
     return EXIT_FIX if problems else EXIT_OK
 
 
-def summary(drafts, files, problems, project, args) -> str:
+def summary(drafts: list[AppDraft], files: dict[str, str], problems: list[str], project: ComposeProject,
+            args: argparse.Namespace) -> str:
     lines = [f"Imported {' + '.join(map(str, args.files))} ({len(project.services)} Compose services) into "
              f"{', '.join(d.name for d in drafts)}:"]
     verb = "would write" if args.dry_run else "wrote"

@@ -34,7 +34,7 @@ def local(refs: list[str]) -> dict[str, str]:
     return found
 
 
-def _digest(client, ref: str) -> str | None:
+def _digest(client: docker.DockerClient, ref: str) -> str | None:
     try:
         attrs = client.api.inspect_image(ref)
     except (DockerException, RequestException, OSError):

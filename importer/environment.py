@@ -15,6 +15,7 @@ import re
 from urllib.parse import urlsplit
 
 from importer import images, secrets
+from importer.classify import Roles
 from importer.draft import AppDraft, SecretToSet
 from rules.credentials import is_credential_name, looks_secret
 
@@ -64,7 +65,7 @@ def _host_value(value: str, hosts: dict[str, str]) -> str | None:
 class Environment:
     """Converts one service's environment; `run()` fills the berth service `out`."""
 
-    def __init__(self, draft: AppDraft, roles, compose_name: str, out: dict, at: tuple):
+    def __init__(self, draft: AppDraft, roles: Roles, compose_name: str, out: dict, at: tuple) -> None:
         self.draft, self.compose_name, self.out, self.at = draft, compose_name, out, at
         self.svc = draft.project.services[compose_name]
         self.written = draft.project.raw_environment.get(compose_name, {})
@@ -172,7 +173,7 @@ class Environment:
                                                   f"of the app's own {'database' if kind == 'postgres' else 'Redis'}, "
                                                   "with credentials it generates (kept secret)")
 
-    def _use(self, kind: str, use) -> None:
+    def _use(self, kind: str, use: str | dict | None) -> None:  # the env var's name, or a use with its scheme
         uses = self.out.setdefault("uses", {})
         if use is not None:
             uses[kind] = use
@@ -286,5 +287,5 @@ def _route_of_port(draft: AppDraft, url: str) -> str:
     return ""
 
 
-def convert(draft: AppDraft, roles, compose_name: str, out: dict, at: tuple) -> None:
+def convert(draft: AppDraft, roles: Roles, compose_name: str, out: dict, at: tuple) -> None:
     Environment(draft, roles, compose_name, out, at).run()

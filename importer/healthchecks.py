@@ -10,6 +10,7 @@ import re
 import shlex
 
 from importer import images, probes, secrets
+from importer.draft import AppDraft
 from rules.images import repository
 
 DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|ns)")
@@ -17,7 +18,7 @@ SECONDS = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6, "ns": 1e-9}
 URL = re.compile(r"(?:https?://|(?<=\s))(?:localhost|127\.0\.0\.1|0\.0\.0\.0|\[::1\])(?::(\d+))?(/[^\s'\"]*)?")
 
 
-def seconds(value) -> int | None:
+def seconds(value: object) -> int | None:
     """Compose durations (`1m30s`, `10s`, `500ms`) -> whole seconds, at least 1."""
     if value is None:
         return None
@@ -27,7 +28,7 @@ def seconds(value) -> int | None:
     return max(1, round(total)) if total else None
 
 
-def test_words(test) -> list[str] | None:
+def test_words(test: str | list[str] | None) -> list[str] | None:
     """The check as argv: `CMD x y` as is, `CMD-SHELL text` split as a shell would (for matching only)."""
     if not test:
         return None
@@ -44,7 +45,7 @@ def test_words(test) -> list[str] | None:
     return list(rest)
 
 
-def as_command(test) -> list[str] | None:
+def as_command(test: str | list[str]) -> list[str] | None:
     if isinstance(test, str):
         return ["sh", "-c", test]
     kind, *rest = test
@@ -103,7 +104,7 @@ def convert(compose: dict, port: int | None) -> tuple[dict | None, list[str]]:
     return check, said
 
 
-def choose(draft, compose_name: str, out: dict, at: tuple, port: int | None, http: bool) -> None:
+def choose(draft: AppDraft, compose_name: str, out: dict, at: tuple, port: int | None, http: bool) -> None:
     """Set out["healthcheck"]: Compose's, the image's known one, a guess (a TODO), or nothing (a TODO)."""
     svc = draft.project.services[compose_name]
     image = svc.get("image") or ""
@@ -144,14 +145,14 @@ def _for_image(check: dict | None, known: dict | None, image: str, said: list[st
     return check
 
 
-def _passes_secret(draft, compose_name: str, check: dict) -> bool:
+def _passes_secret(draft: AppDraft, compose_name: str, check: dict) -> bool:
     written = (draft.project.raw_services.get(compose_name, {}).get("healthcheck") or {}).get("test")
     written = [written] if isinstance(written, str) else list(written or [])
     return bool(secrets.secret_in_command(check.get("command") or [], draft.secret_values, written)
                 or secrets.contains(check.get("path") or "", draft.secret_values))
 
 
-def _guess(draft, svc: dict, out: dict, at: tuple, port: int | None, http: bool) -> None:
+def _guess(draft: AppDraft, svc: dict, out: dict, at: tuple, port: int | None, http: bool) -> None:
     image = svc.get("image") or ""
     command = " ".join(out.get("command") or [])
     celery = re.search(r"celery\s+(?:-A|--app)[= ](\S+).*\b(worker|beat)\b", command)

@@ -67,7 +67,7 @@ TOKEN = re.compile(r"""\s*(?:(\#[^\n]*)|("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|([
 
 
 def parse(text: str) -> list[Directive]:
-    tokens = []
+    tokens: list[tuple[str, str]] = []
     pos = 0
     while pos < len(text):
         match = TOKEN.match(text, pos)
@@ -89,8 +89,9 @@ def parse(text: str) -> list[Directive]:
     return block
 
 
-def _block(tokens, i):
-    out, words = [], []
+def _block(tokens: list[tuple[str, str]], i: int) -> tuple[list[Directive], int]:
+    out: list[Directive] = []
+    words: list[str] = []
     while i < len(tokens):
         kind, value = tokens[i]
         if kind == "word":

@@ -212,7 +212,7 @@ def _peer_ports(draft: AppDraft, svc: dict) -> list[int]:
     return found
 
 
-def _not_web(draft, svc, at, other) -> None:
+def _not_web(draft: AppDraft, svc: dict, at: tuple, other: list[tuple[int, str]]) -> None:
     """Published TCP/UDP ports that carry no HTTP: berth's proxy cannot reach them from outside. A data
     server's (a database, a broker) were published for convenience: they stay inside the app."""
     published = [p for p in svc.get("ports") or [] if p.get("published") and (
@@ -227,7 +227,7 @@ def _not_web(draft, svc, at, other) -> None:
                              "only, so nothing outside the host reaches that port in berth")
 
 
-def _resources(draft, svc, out, at) -> None:
+def _resources(draft: AppDraft, svc: dict, out: dict, at: tuple) -> None:
     deploy = svc.get("deploy") or {}
     limits = (deploy.get("resources") or {}).get("limits") or {}
     memory = limits.get("memory") or svc.get("mem_limit")
@@ -254,7 +254,7 @@ def _resources(draft, svc, out, at) -> None:
         draft.notes.add(at, f"deploy.{key} dropped: berth replaces containers itself (create-first when stateless)")
 
 
-def _depends_on(draft, roles, svc, out, at) -> None:
+def _depends_on(draft: AppDraft, roles: Roles, svc: dict, out: dict, at: tuple) -> None:
     deps = svc.get("depends_on") or {}
     keep = []
     for dep, spec in deps.items():
@@ -288,7 +288,7 @@ NEEDS_A_HUMAN = {"entrypoint", "secrets", "configs", "privileged", "devices", "n
                  "working_dir", "pid", "ipc", "sysctls"}
 
 
-def _dropped(draft, svc, at) -> None:
+def _dropped(draft: AppDraft, svc: dict, at: tuple) -> None:
     for key in sorted(set(svc) - HANDLED):
         if svc[key] in (None, {}, []):
             continue

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -120,7 +121,7 @@ def problems(drafts: list[AppDraft], texts: dict[str, str], out_dir: Path, stack
     return found
 
 
-def _in_scratch(texts: dict[str, str], check) -> list[str]:
+def _in_scratch(texts: dict[str, str], check: Callable[[Path], list[str]]) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="berth-import-") as scratch:
         project = Path(scratch)
         for relative, text in texts.items():

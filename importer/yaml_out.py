@@ -18,7 +18,7 @@ WIDTH = 110
 PLAIN = re.compile(r"[A-Za-z0-9_/.@+~$-][A-Za-z0-9_/.@+~=:$-]*")
 
 
-def scalar(value) -> str:
+def scalar(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -31,7 +31,7 @@ def scalar(value) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _flow(value) -> str | None:
+def _flow(value: object) -> str | None:
     """A short map or list of scalars on one line, as berth's own app files write them."""
     if isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
         return "[" + ", ".join(scalar(v) for v in value) + "]"
@@ -46,7 +46,7 @@ def _comment(text: str, indent: str, human: bool) -> list[str]:
                          subsequent_indent=f"{indent}#   ", break_on_hyphens=False, break_long_words=False)
 
 
-def _paths(data, path: tuple = ()) -> set[tuple]:
+def _paths(data: object, path: tuple = ()) -> set[tuple]:
     found = {path}
     if isinstance(data, dict):
         for key, value in data.items():

@@ -26,7 +26,10 @@ WORLD = ("0.0.0.0/0", "::/0")
 WEB_PORTS = {80, 443}
 
 
-def _for(resource_type: str, check: Callable[[ResourceValidationArgs, dict], str | None]):
+Check = Callable[[ResourceValidationArgs, dict], str | None]  # (args, props) -> the violation, or None
+
+
+def _for(resource_type: str, check: Check) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
     """A validation applying `check(args, props)` to one resource type; its message is the violation."""
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if args.resource_type == resource_type:
@@ -44,14 +47,14 @@ def _kept(args: ResourceValidationArgs, props: dict) -> bool:
 
 # --- containers (CIS Docker Benchmark v1.2.0) -------------------------------------------------------
 
-def _unprivileged(_, c: dict) -> str | None:
+def _unprivileged(_: ResourceValidationArgs, c: dict) -> str | None:
     if c.get("privileged"):
         return "runs privileged"
     shared = [k for k in ("networkMode", "pidMode", "ipcMode", "usernsMode") if c.get(k) == "host"]
     return f"shares the host's namespaces ({', '.join(shared)})" if shared else None
 
 
-def _no_host_system_mounts(_, c: dict) -> str | None:
+def _no_host_system_mounts(_: ResourceValidationArgs, c: dict) -> str | None:
     for volume in c.get("volumes") or []:
         path = volume.get("hostPath")
         if path and is_system_path(path):
@@ -59,7 +62,7 @@ def _no_host_system_mounts(_, c: dict) -> str | None:
     return None
 
 
-def _only_own_host_dirs(_, c: dict) -> str | None:
+def _only_own_host_dirs(_: ResourceValidationArgs, c: dict) -> str | None:
     """Under berth's data root a container mounts only a directory of its own app's (rules/containers.py)."""
     labels = {item.get("label"): item.get("value") for item in c.get("labels") or []}
     for volume in c.get("volumes") or []:
@@ -71,7 +74,7 @@ def _only_own_host_dirs(_, c: dict) -> str | None:
     return None
 
 
-def _capabilities(_, c: dict) -> str | None:
+def _capabilities(_: ResourceValidationArgs, c: dict) -> str | None:
     caps = c.get("capabilities") or {}
     added = set(caps.get("adds") or [])
     if caps.get("drops") != ["ALL"]:
@@ -79,18 +82,18 @@ def _capabilities(_, c: dict) -> str | None:
     return f"adds unreviewed capabilities {sorted(added - REVIEWED_CAPABILITIES)}" if added - REVIEWED_CAPABILITIES else None
 
 
-def _no_new_privileges(_, c: dict) -> str | None:
+def _no_new_privileges(_: ResourceValidationArgs, c: dict) -> str | None:
     return None if "no-new-privileges:true" in (c.get("securityOpts") or []) else "may gain new privileges"
 
 
-def _read_only_root(_, c: dict) -> str | None:
+def _read_only_root(_: ResourceValidationArgs, c: dict) -> str | None:
     if read_only_root_problem(c.get("readOnly")):
         return "has a writable root filesystem"
     loose = [p for p, opts in (c.get("tmpfs") or {}).items() if "size=" not in opts or "noexec" not in opts]
     return f"has tmpfs without a size cap or noexec: {loose}" if loose else None
 
 
-def _limited_and_checked(_, c: dict) -> str | None:
+def _limited_and_checked(_: ResourceValidationArgs, c: dict) -> str | None:
     if not (c.get("memory") or 0) > 0:
         return "has no memory limit"
     if not (c.get("healthcheck") or {}).get("tests"):  # the deploy waits on berth's health gate (a host command)
@@ -110,7 +113,7 @@ def _only_proxy_publishes(args: ResourceValidationArgs, c: dict) -> str | None:
 
 # --- the EC2 host (checkov, Well-Architected) ------------------------------------------------------
 
-def _web_only_to_world(_, rule: dict) -> str | None:
+def _web_only_to_world(_: ResourceValidationArgs, rule: dict) -> str | None:
     if rule.get("cidrIpv4") in WORLD or rule.get("cidrIpv6") in WORLD:
         ports = set(range(int(rule.get("fromPort") or 0), int(rule.get("toPort") or 0) + 1))
         if not ports <= WEB_PORTS or rule.get("ipProtocol") in ("-1", "all"):
@@ -118,7 +121,7 @@ def _web_only_to_world(_, rule: dict) -> str | None:
     return None
 
 
-def _ssh_only_from_admin_networks(_, rule: dict) -> str | None:
+def _ssh_only_from_admin_networks(_: ResourceValidationArgs, rule: dict) -> str | None:
     """One ingress rule to SSH admitting more than admins' networks need (rules/network.py), however the
     rest are split: a /1 is refused here as 0.0.0.0/0 is."""
     low, high = int(rule.get("fromPort") or 0), int(rule.get("toPort") or 0)
@@ -130,7 +133,7 @@ def _ssh_only_from_admin_networks(_, rule: dict) -> str | None:
     return None
 
 
-def _imdsv2(_, instance: dict) -> str | None:
+def _imdsv2(_: ResourceValidationArgs, instance: dict) -> str | None:
     meta = instance.get("metadataOptions") or {}
     if meta.get("httpTokens") != "required" or int(meta.get("httpPutResponseHopLimit") or 2) > 1:
         return "allows IMDSv1 or lets containers reach the metadata service (hop limit > 1)"
@@ -139,7 +142,7 @@ def _imdsv2(_, instance: dict) -> str | None:
     return None
 
 
-def _encrypted_volume(_, volume: dict) -> str | None:
+def _encrypted_volume(_: ResourceValidationArgs, volume: dict) -> str | None:
     return None if volume.get("encrypted") else "is an unencrypted EBS volume"
 
 
@@ -150,7 +153,7 @@ def _prod_volume_kept(args: ResourceValidationArgs, volume: dict) -> str | None:
     return None
 
 
-def _daily_snapshots(_, policy: dict) -> str | None:
+def _daily_snapshots(_: ResourceValidationArgs, policy: dict) -> str | None:
     details = policy.get("policyDetails") or {}
     if policy.get("state") != "ENABLED":
         return "is not enabled: no snapshots are taken"
@@ -173,17 +176,17 @@ def _private_encrypted_database(args: ResourceValidationArgs, db: dict) -> str |
     return None
 
 
-def _encrypted_file_system(_, fs: dict) -> str | None:
+def _encrypted_file_system(_: ResourceValidationArgs, fs: dict) -> str | None:
     return None if fs.get("encrypted") else "is an unencrypted EFS file system"
 
 
-def _encrypted_cache(_, group: dict) -> str | None:
+def _encrypted_cache(_: ResourceValidationArgs, group: dict) -> str | None:
     if not group.get("atRestEncryptionEnabled") or not group.get("transitEncryptionEnabled"):
         return "is not encrypted at rest and in transit"
     return None
 
 
-def _least_privilege(_, policy: dict) -> str | None:
+def _least_privilege(_: ResourceValidationArgs, policy: dict) -> str | None:
     document = policy.get("policy")
     try:
         statements = (json.loads(document) if isinstance(document, str) else document or {}).get("Statement", [])
@@ -204,12 +207,12 @@ ADMIN_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess", "Am
                   "AmazonS3FullAccess", "SecretsManagerReadWrite", "AmazonECS_FullAccess")
 
 
-def _no_admin_managed_policy(_, attachment: dict) -> str | None:
+def _no_admin_managed_policy(_: ResourceValidationArgs, attachment: dict) -> str | None:
     arn = str(attachment.get("policyArn") or "")
     return f"attaches {arn}, far more than a role of berth's needs" if arn.rsplit("/", 1)[-1] in ADMIN_POLICIES else None
 
 
-def _no_plain_secrets(_, task: dict) -> str | None:
+def _no_plain_secrets(_: ResourceValidationArgs, task: dict) -> str | None:
     definitions = task.get("containerDefinitions")
     try:
         containers = json.loads(definitions) if isinstance(definitions, str) else definitions or []
@@ -226,7 +229,7 @@ def _no_plain_secrets(_, task: dict) -> str | None:
 RESOURCE_TYPES: dict[str, str] = {}  # policy name -> the resource type it judges
 
 
-def _policy(name: str, description: str, resource_type: str, check) -> ResourceValidationPolicy:
+def _policy(name: str, description: str, resource_type: str, check: Check) -> ResourceValidationPolicy:
     RESOURCE_TYPES[name] = resource_type
     return ResourceValidationPolicy(name=name, description=description, validate=_for(resource_type, check))
 
@@ -275,7 +278,8 @@ POLICIES: list[ResourceValidationPolicy] = [
 ]
 
 
-def violations(resource_type: str, name: str, props: dict[str, Any], args_factory) -> list[str]:
+def violations(resource_type: str, name: str, props: dict[str, Any],
+               args_factory: Callable[[str, str, dict[str, Any]], ResourceValidationArgs]) -> list[str]:
     """Every violation of every policy by one resource (the suite's entry point: the pack's own validators)."""
     found: list[str] = []
     args = args_factory(resource_type, name, props)
