@@ -13,14 +13,20 @@ keeps that verdict until its next check (moby daemon/health.go, handleProbeResul
 adds to `FailingStreak`, a passing one resets it and sets healthy), so the gate waits for that check
 rather than failing on the old verdict; a service fixed meanwhile then passes.
 
-A stateless service's gate retires what Pulumi would otherwise delete only at the end of the whole
+The gate does not wait for Docker's scheduled probe: Docker runs a container's first check one
+`interval` after it starts (moby daemon/health.go, monitor: the ticker fires after `probeInterval`;
+`start_interval` needs Docker 25 and API 1.44, which the engines berth deploys to do not all have), and
+every level of a stack's dependency chain would wait that long again. The gate runs the service's own
+health check itself with `docker exec` (as Docker does: the container's user, environment and working
+directory) twice a second, and the container is healthy for the deploy once a check passes, as Docker
+calls it healthy after one passing check (handleProbeResult). Docker's own verdict follows at its next
+probe; a verdict of unhealthy, or a crash loop, still fails the gate at once.
+
+A stateless service's gate then retires what Pulumi would otherwise delete only at the end of the whole
 deployment: the container this one replaced (create-first) and those of replicas the program no longer
-declares. It does so as soon as the service's own health check passes in the new container (run with
-`docker exec` twice a second, not at Docker's next scheduled probe, which comes up to `intervalS`
-later), then waits for Docker to call it healthy (what dependents, such as hooks, look for). Two
-versions answer the service's alias only while the new one starts, never for the rest of the `up` or
-after a failed one. Another replica's containers are left to its own gate. Pulumi's later delete of a
-retired container finds it gone, which the provider ignores ("No such container").
+declares. Two versions answer the service's alias only while the new one starts, never for the rest of
+the `up` or after a failed one. Another replica's containers are left to its own gate. Pulumi's later
+delete of a retired container finds it gone, which the provider ignores ("No such container").
 """
 
 from __future__ import annotations
@@ -36,25 +42,17 @@ WHY = ("{{if .State.Error}}error: {{.State.Error}}{{println}}{{end}}"
        "{{if .State.Health}}{{range .State.Health.Log}}health check exit {{.ExitCode}}: {{.Output}}{{println}}{{end}}{{end}}")
 
 
-def gate_script(container_id: str, name: str, *, timeout_s: int, retire: tuple[str, str, int] | None = None,
-                siblings: tuple[str, ...] = (), probe: list[str] | None = None) -> str:
-    """Wait until container `container_id` (resource `name`) is healthy, or fail saying why.
+def gate_script(container_id: str, name: str, *, timeout_s: int, probe: list[str],
+                retire: tuple[str, str, int] | None = None, siblings: tuple[str, ...] = ()) -> str:
+    """Wait until container `container_id` (resource `name`) passes its health check (`probe`, the
+    healthcheck's test without "CMD"), or fail saying why.
 
-    `retire`: (service label, the label's value, stop grace in seconds) of a stateless service: once its
-    health check (`probe`, the healthcheck's test without "CMD") passes, its other containers are stopped
-    and removed, except those of `siblings` (its other replicas' resource names: their containers are
-    `<sibling>-<7 characters>`)."""
-    early = []
-    if retire is not None and probe:
-        early = [f'  if [ "$retired" = no ] && [ "$1" = running ] && timeout {PROBE_TIMEOUT_S} docker exec "$id" '
-                 f'{shlex.join(probe)} '
-                 ">/dev/null 2>&1; then",
-                 "    retire; retired=yes",
-                 "  fi"]
+    `retire`: (service label, the label's value, stop grace in seconds) of a stateless service: once it is
+    healthy, its other containers are stopped and removed, except those of `siblings` (its other
+    replicas' resource names: their containers are `<sibling>-<7 characters>`)."""
     lines = [
         "set -u",
         f"id={shlex.quote(container_id)}",
-        "retired=no",
         *(_retire(retire, name, siblings) if retire is not None else []),
         f"first=$(docker inspect --format {shlex.quote(STATE)} \"$id\") || exit 1",
         "set -- $first; streak=$3 first=$4",
@@ -73,11 +71,11 @@ def gate_script(container_id: str, name: str, *, timeout_s: int, retire: tuple[s
         f'    echo "(its log: docker logs {name}; container $id)" >&2',
         "    exit 1",
         "  fi",
-        *early,
+        f'  [ "$1" = running ] && timeout {PROBE_TIMEOUT_S} docker exec "$id" {shlex.join(probe)} >/dev/null 2>&1 && break',
         "  sleep 0.5",
         "done",
+        *(["retire"] if retire is not None else []),
         f'echo "{name} is healthy"',
-        *(['[ "$retired" = yes ] || retire'] if retire is not None else []),
     ]
     return "\n".join(lines) + "\n"
 

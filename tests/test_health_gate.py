@@ -50,6 +50,7 @@ def gate(tmp_path: Path, world: dict, **options) -> tuple[subprocess.CompletedPr
     docker.write_text(FAKE_DOCKER.format(python=sys.executable, state=STATE, why=WHY))
     docker.chmod(0o755)
     (bin_dir / "world.json").write_text(json.dumps(world))
+    options.setdefault("probe", PROBE)
     script = gate_script(NEW, "chatbot-frontend", timeout_s=options.pop("timeout_s", 30), **options)
     done = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
@@ -58,6 +59,7 @@ def gate(tmp_path: Path, world: dict, **options) -> tuple[subprocess.CompletedPr
 
 
 STARTING = "running starting 0 0"  # status, health, failing streak, restarts
+PROBE = ["node", "-e", "fetch('http://127.0.0.1:3000/')"]  # the service's check; the fake's exit: world["probe"]
 
 
 def test_it_waits_while_the_container_starts_and_passes_once_it_is_healthy(tmp_path):
@@ -91,6 +93,27 @@ def test_a_retry_passes_once_the_service_fixed_since_the_last_run_passes_its_che
     assert done.returncode == 0 and "chatbot-frontend is healthy" in done.stdout
 
 
+@pytest.mark.parametrize("verdict", [STARTING, "running unhealthy 3 0"])
+def test_it_passes_as_soon_as_the_services_own_check_passes_before_dockers_next_probe(tmp_path, verdict):
+    """Docker probes first one `intervalS` after the start (and next that long after a retry's failure):
+    the gate runs the check itself, in the container, and does not wait for Docker's verdict."""
+    done, calls = gate(tmp_path, {"states": [verdict], "names": {}, "probe": 0}, timeout_s=5)
+    assert done.returncode == 0 and "chatbot-frontend is healthy" in done.stdout
+    assert f"exec {NEW} node -e fetch('http://127.0.0.1:3000/')" in calls
+
+
+def test_a_check_that_fails_keeps_it_waiting_for_a_check_that_passes(tmp_path):
+    done, calls = gate(tmp_path, {"states": [STARTING], "names": {}, "probe": 1}, timeout_s=2)
+    assert done.returncode == 1 and "did not become healthy: running, health starting" in done.stderr
+    assert len([c for c in calls if c.startswith("exec ")]) >= 2  # asked again, twice a second
+
+
+def test_a_container_not_running_is_not_asked(tmp_path):
+    done, calls = gate(tmp_path, {"states": ["restarting starting 0 0", "running healthy 0 1"], "names": {},
+                                  "probe": 0})
+    assert done.returncode == 0 and not any(c.startswith("exec ") for c in calls)
+
+
 @pytest.mark.parametrize("state", [STARTING, "running unhealthy 3 0"])
 def test_it_gives_up_at_its_deadline(tmp_path, state):
     done, _ = gate(tmp_path, {"states": [state], "names": {}, "why": ""}, timeout_s=2)
@@ -100,8 +123,7 @@ def test_it_gives_up_at_its_deadline(tmp_path, state):
 
 NAMES = {NEW: "chatbot-frontend-2-bbbbbbb", "old" + "1" * 61: "chatbot-frontend-2-aaaaaaa",
          "sib" + "2" * 61: "chatbot-frontend-1-ccccccc", "gone" + "3" * 60: "chatbot-frontend-ddddddd"}
-RETIRE = {"retire": ("berth.service", "chatbot/frontend", 30), "siblings": ("chatbot-frontend-1", "chatbot-frontend-3"),
-          "probe": ["node", "-e", "fetch('http://127.0.0.1:3000/')"]}
+RETIRE = {"retire": ("berth.service", "chatbot/frontend", 30), "siblings": ("chatbot-frontend-1", "chatbot-frontend-3")}
 
 
 def test_once_healthy_it_retires_the_services_other_containers_but_other_replicas(tmp_path):
@@ -115,11 +137,10 @@ def test_once_healthy_it_retires_the_services_other_containers_but_other_replica
 
 def test_it_retires_the_old_container_as_soon_as_the_services_own_check_passes(tmp_path):
     """Docker probes next up to `intervalS` later; the gate runs the check itself twice a second."""
-    states = [STARTING, STARTING, "running healthy 0 0"]
-    done, calls = gate(tmp_path, {"states": states, "names": NAMES, "probe": 0}, **RETIRE)
+    done, calls = gate(tmp_path, {"states": [STARTING], "names": NAMES, "probe": 0}, **RETIRE)
     assert done.returncode == 0 and done.stdout.index("retired") < done.stdout.index("is healthy")
     assert "exec " + NEW + " node -e fetch('http://127.0.0.1:3000/')" in calls
-    assert len([c for c in calls if c.startswith("stop ")]) == 2  # retired once, not again when healthy
+    assert len([c for c in calls if c.startswith("stop ")]) == 2  # each other container retired once
 
 
 def test_a_stateful_containers_gate_retires_nothing(tmp_path):

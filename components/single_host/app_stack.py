@@ -149,13 +149,14 @@ class AppStack(pulumi.ComponentResource):
     # --- what runs beside the containers ----------------------------------------------------------------
 
     def _hooks(self, svc_name: str, svc: Service, image: ServiceImage) -> None:
-        """After-deploy commands (migrations): run in a new container of this image, once per image."""
+        """After-deploy commands (migrations): run in a container of this image, once per image, after the
+        service's health gates passed (Docker's own verdict may still say `starting`: render/health_gate.py)."""
         label = f"{conventions.SERVICE_LABEL}={conventions.service_label(self._app.name, svc_name)}"
         for i, hook in enumerate(svc.after_deploy, start=1):
             create = image.ref.apply(lambda ref, cmd=hook.command: (
                 f"c=$(docker ps -q --filter {shlex.quote('label=' + label)} --filter {shlex.quote('ancestor=' + ref)}"
-                f" --filter health=healthy | head -n 1); "
-                f'[ -n "$c" ] || {{ echo {shlex.quote(f"no healthy {self._app.name}/{svc_name} container runs {ref}")} '
+                f" --filter status=running | head -n 1); "
+                f'[ -n "$c" ] || {{ echo {shlex.quote(f"no running {self._app.name}/{svc_name} container runs {ref}")} '
                 f'>&2; exit 1; }}; '
                 f'docker exec "$c" {shlex.join(cmd)}'))
             self._host.run(f"{self._app.name}-{svc_name}-after-deploy-{i}", create, triggers=[image.ref],

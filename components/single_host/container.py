@@ -158,7 +158,7 @@ def _health_gate(name: str, spec: ContainerSpec, container: docker.Container, ho
     retire = None if spec.stateful or not service else (conventions.SERVICE_LABEL, service, spec.stop_timeout_s)
     siblings = tuple(r for r in spec.replicas if r != name)
     probe = [t for t in spec.healthcheck.tests][1:]  # the healthcheck's test without "CMD"
-    script = container.id.apply(lambda cid: health_gate.gate_script(cid, name, timeout_s=HEALTHY_WITHIN_S,
-                                                                     retire=retire, siblings=siblings, probe=probe))
+    script = container.id.apply(lambda cid: health_gate.gate_script(cid, name, timeout_s=HEALTHY_WITHIN_S, probe=probe,
+                                                                     retire=retire, siblings=siblings))
     return host.run(f"{name}-healthy", script, triggers=[container.id], parent=parent,
                     depends_on=[container])

@@ -29,6 +29,7 @@ from render import report_host
 from tests.support.docker_inputs import CONTAINER
 from tests.support.engine_stacks import EngineStack
 from tests.support.local_data import free_port
+from tests.support.readiness import wait_docker_calls_healthy
 from tests.support.stacks import PROD_SECRETS, REPO, run_stack, stack_config
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -100,6 +101,7 @@ class OperatingChm:
 
     def test_status_shows_everything_as_asked(self, stack, engine):
         named_as_deployed(stack)
+        wait_docker_calls_healthy(stack.client, dict(stack.applied.containers), timeout_s=60)  # its next probe
         code, report, text = status(engine)
         assert code == 0 and report["ok"], report["problems"]
         wanted = intent.intended(stack.deployment)

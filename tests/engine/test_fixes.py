@@ -36,6 +36,7 @@ from tests.support.apply import (
     engine_has_gpu,
 )
 from tests.support.service_images import ServiceImages
+from tests.support.readiness import wait_docker_calls_healthy
 from tests.support.stack_probes import in_network_of
 
 pytestmark = pytest.mark.engine
@@ -183,8 +184,8 @@ def test_the_proxy_runs_on_a_read_only_root_and_serves_the_app(stack):
 # --- 2. Redis -------------------------------------------------------------------------------------
 
 def test_a_redis_store_runs_as_redis_and_writes_its_append_only_file(stack):
+    wait_docker_calls_healthy(stack.client, {"alpha-redis": stack.containers["alpha-redis"]}, timeout_s=60)
     redis = stack.container("alpha-redis")
-    assert redis.attrs["State"]["Health"]["Status"] == "healthy"
     assert redis_cli(stack, "alpha-redis", "alpha", "SET", "kept", "yes") == (0, "OK\n")
     code, out = sh(redis, "id -u redis && stat -c %u /data/appendonlydir && grep -c kept /data/appendonlydir/*.incr.aof"
                           " && grep '^Uid:' /proc/1/status")
@@ -263,8 +264,7 @@ def test_docker_stop_shuts_postgres_down_cleanly_and_it_starts_without_recovery(
 # --- 4. a Next.js-like frontend ---------------------------------------------------------------------
 
 def test_a_frontend_that_binds_hostname_passes_its_healthcheck(stack):
-    frontend = stack.container("web-frontend")
-    assert frontend.attrs["State"]["Health"]["Status"] == "healthy"
+    wait_docker_calls_healthy(stack.client, {"web-frontend": stack.containers["web-frontend"]}, timeout_s=60)
 
 
 # --- 5. a non-root service writes its fresh volume --------------------------------------------------

@@ -89,3 +89,22 @@ def physical_limit(applied, ready: dict[str, float]):
 
 def chain(steps, seconds=lambda step: step.seconds) -> str:
     return " -> ".join(f"{step.name} {seconds(step):.1f}s" for step in steps)
+
+
+def wait_docker_calls_healthy(client: docker.DockerClient, containers: dict[str, str], timeout_s: float = 180) -> None:
+    """Wait until each container (name -> id) runs and, where it has a healthcheck, Docker calls it healthy.
+
+    A deploy's health gate passes as soon as the container's own check does (render/health_gate.py);
+    Docker's verdict follows at its next scheduled probe, up to one `interval` later."""
+    deadline = time.monotonic() + timeout_s
+    waiting = dict(containers)
+    while True:
+        now = {n: client.api.inspect_container(cid)["State"] for n, cid in waiting.items()}
+        waiting = {n: waiting[n] for n, s in now.items()
+                   if not s["Running"] or (s.get("Health") and s["Health"]["Status"] != "healthy")}
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not healthy after {timeout_s}s: {sorted(waiting)}: "
+                                 f"{ {n: now[n].get('Health', {}).get('Log', [])[-1:] for n in waiting} }")
+        time.sleep(0.5)
