@@ -115,9 +115,9 @@ def plain_postgres(url: str) -> str:
 # --- each stack as deployed --------------------------------------------------------------------------------------
 
 class TestEveryStack:
-    def test_every_container_runs_healthy(self, stack):
-        """The deploy passed each health gate; Docker's own verdict agrees by its next probe."""
-        wait_docker_calls_healthy(stack.client, dict(stack.applied.containers), timeout_s=60)
+    def test_every_container_the_program_declares_runs(self, stack):
+        """Each passed its health gate (Docker's own verdict is checked last, after its next probe)."""
+        assert not [name for name in stack.applied.containers if not state(stack, name)["Running"]]
         # every container the program declares is on the engine, but GPU ones where there is no GPU
         declared = {r.name for r in stack.applied.run.of_type("docker:index/container:Container")}
         missing = declared - set(stack.applied.containers)
@@ -264,7 +264,14 @@ class TestEveryStack:
                   f"({applied.seconds_to_healthy / limit:.1f}x)\n  critical path {total:.1f}s: {chain(path)}"
                   f"\n  the limit's: {chain(limit_path, gate_as_ready(ready))}")
         assert path and total <= applied.seconds_to_healthy + 1
-        assert 0 < limit <= total + 1, "the physical limit is the critical path's own chain at best"
+        # Within 1.5x of the limit (a second on the smallest stacks: the gate asks twice a second, the
+        # limit's measure ten times; both are measured on a machine other tiers share).
+        assert applied.seconds_to_healthy <= max(1.5 * limit, limit + 1), "a step waits on more than readiness"
+
+    def test_docker_calls_every_container_healthy_by_its_next_probe(self, stack):
+        """The gates passed on each container's own check; Docker's verdict agrees at its next scheduled
+        probe (one `interval` after the start: 15 s for the shared services)."""
+        wait_docker_calls_healthy(stack.client, dict(stack.applied.containers), timeout_s=60)
 
 
 # --- changing a stack ----------------------------------------------------------------------------------------------

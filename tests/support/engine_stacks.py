@@ -52,11 +52,11 @@ def example_secrets(example: str | None) -> dict[str, str] | None:
 def app_files_checked_every_second(into: Path, source: Path = REPO / "apps") -> None:
     """The app files, copied into a sandboxed project, with each service's healthcheck run every second.
 
-    Docker probes a container first one `interval` after it starts, and each level of a stack's
-    dependency chain waits for that: with the files' 15-30 s a stack takes minutes to come up, on
-    stand-ins that are ready in under a second. What is probed, how, its timeout, retries and start
-    period stay as the app file says; the shared services and the proxy keep theirs.
-    `BERTH_ENGINE_APP_INTERVALS=keep` runs the files as they are (the benchmark's real waiting).
+    Deploys do not wait on Docker's probes (the health gate runs the check itself), but the tests that
+    watch Docker's own verdict do: a hung service seen unhealthy, a killed one healthy again, would wait
+    minutes at the files' 15-30 s. What is probed, how, its timeout, retries and start period stay as
+    the app file says; the shared services and the proxy keep theirs.
+    `BERTH_ENGINE_APP_INTERVALS=keep` runs the files as they are.
     """
     if into.exists():
         return
