@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -250,8 +251,15 @@ class OperatingChm:
                                 aws_access_key_id="testing", aws_secret_access_key="testing")
             cloudwatch = boto3.client("cloudwatch", region_name="us-east-1", endpoint_url=env["AWS_ENDPOINT_URL"],
                                       aws_access_key_id="testing", aws_secret_access_key="testing")
-            for group in prod.of_type(LOG_GROUP):  # the groups `pulumi up` makes for prod
-                logs.create_log_group(logGroupName=group.values["name"])
+            def fresh_cloudwatch() -> None:
+                """CloudWatch as `pulumi up` leaves it for prod: its log groups, no datapoints. Each report
+                gets its own (moto 5.2.5 moto_api/_internal/responses.py: POST /moto-api/reset empties every
+                service), so the two runs' datapoints never share CloudWatch's one-minute period."""
+                urllib.request.urlopen(urllib.request.Request(f"{env['AWS_ENDPOINT_URL']}/moto-api/reset",
+                                                              method="POST"), timeout=10).close()
+                for group in prod.of_type(LOG_GROUP):  # the groups `pulumi up` makes for prod
+                    logs.create_log_group(logGroupName=group.values["name"])
+
             (tmp_path / "report.json").write_text(json.dumps(
                 {**report_host.config("prod", "us-east-1", str(data)), "backupLedger": str(tmp_path / "none")}))
 
@@ -262,19 +270,20 @@ class OperatingChm:
                 assert done.returncode == 0 and done.stdout.startswith("berth-report: "), done.stderr
                 return {name: breaching(a, cloudwatch) for name, a in alarms.items() if breaching(a, cloudwatch) is not None}
 
+            fresh_cloudwatch()
             calm = report()
             assert calm and not any(calm.values()), calm
-            (data / "fill").write_bytes(b"\0" * (15 << 20))
-            stack.applied.container(frontend).stop(timeout=10)
-            time.sleep(61)  # a new minute: CloudWatch's one-minute datapoints of the two runs stay apart
-            fired = {name for name, on in report().items() if on}
-            assert fired == {"data-volume-80", "data-volume-90", "chatbot-frontend-down"}, fired
             lines = [e["message"] for s in logs.describe_log_streams(logGroupName="/berth/prod/chatbot")["logStreams"]
                      for e in logs.get_log_events(logGroupName="/berth/prod/chatbot", logStreamName=s["logStreamName"],
                                                   startFromHead=True)["events"]]
             assert any("GET " in line for line in lines), "the backend's request lines"
             proxy = logs.describe_log_streams(logGroupName="/berth/prod/proxy")["logStreams"]
             assert proxy and proxy[0]["logStreamName"].startswith("proxy/proxy/")
+            (data / "fill").write_bytes(b"\0" * (15 << 20))
+            stack.applied.container(frontend).stop(timeout=10)
+            fresh_cloudwatch()
+            fired = {name for name, on in report().items() if on}
+            assert fired == {"data-volume-80", "data-volume-90", "chatbot-frontend-down"}, fired
         finally:
             stack.applied.container(frontend).start()
             server.stop()
