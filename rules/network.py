@@ -18,9 +18,10 @@ SSH_PORT = 22
 
 def admitted(networks: Iterable[IPv4Network | IPv6Network], version: int) -> int:
     """How many addresses of IP `version` the networks admit together (overlaps counted once)."""
-    same_version = [n for n in networks if n.version == version]
-    # one IP version at a time, as collapse_addresses requires (its stub cannot see the filter)
-    return sum(n.num_addresses for n in collapse_addresses(same_version))  # type: ignore[type-var,misc]
+    # one IP version at a time, as collapse_addresses requires
+    if version == 4:
+        return sum(n.num_addresses for n in collapse_addresses([n for n in networks if isinstance(n, IPv4Network)]))
+    return sum(n.num_addresses for n in collapse_addresses([n for n in networks if isinstance(n, IPv6Network)]))
 
 
 def reach(total: int, version: int) -> str:
