@@ -25,6 +25,7 @@ from unittest import mock
 
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
+from config import conventions
 from config.errors import ConfigError
 from offline import mockrun
 from tests.support.app_files import HOSTS
@@ -125,11 +126,15 @@ def assert_names_unique(run: mockrun.Run) -> None:
 def assert_no_app_reaches_another(run: mockrun.Run) -> None:
     """The proxy sits on every edge network and resolves upstreams by alias: each must be its own app's."""
     services_by_alias: dict[str, set[str]] = {}
-    for container in run.of_type(CONTAINER):
-        labels = {item["label"]: item["value"] for item in container.values.get("labels") or []}
+    containers = [(c, {item["label"]: item["value"] for item in c.values.get("labels") or []}) for c in run.of_type(CONTAINER)]
+    # each app's edge network by its name (not by a suffix: an app may be called `x-edge`)
+    edges = {conventions.edge_network(labels["berth.app"]): labels["berth.app"] for _, labels in containers
+             if "berth.app" in labels}
+    for container, labels in containers:
         for network in container.values.get("networksAdvanced") or []:
-            if str(network["name"]).endswith("-edge"):
+            if network["name"] in edges:
                 for alias in network.get("aliases") or []:
+                    assert labels.get("berth.app") == edges[network["name"]], (network["name"], labels)
                     assert alias.startswith(f"{labels['berth.app']}-"), (alias, labels)
                     services_by_alias.setdefault(alias, set()).add(labels["berth.service"])
     # replicas share their service's alias (round robin); no alias answers for two services
