@@ -145,18 +145,27 @@ def good_backup() -> str:
     return [b for b in tool_store().backups("shop") if not b.startswith("2099")][-1]
 
 
-def test_a_backup_restores_exactly_what_was_backed_up(shop, s3, tmp_path):
+@pytest.fixture(scope="module")
+def backed_up(shop, s3, tmp_path_factory):
+    """The shop's first state, and its backup (which every later test restores or damages a copy of):
+    a fixture, so a test that needs it has it whichever worker runs it."""
     write_state(shop, "a")
     before = state(shop)
-    assert before["rows"].startswith("500:") and len(before["keys"]) == 201 and "logo.png" in before["files"]
+    shop.events.clear()
+    manifest = jobs.backup_app(PLAN, "shop", shop, tool_store(), tmp_path_factory.mktemp("first-backup"),
+                               jobs.cloudwatch_metrics(PLAN))
+    return before, manifest, list(shop.events), state(shop)
 
-    manifest = jobs.backup_app(PLAN, "shop", shop, tool_store(), tmp_path, jobs.cloudwatch_metrics(PLAN))
+
+def test_a_backup_restores_exactly_what_was_backed_up(shop, s3, tmp_path, backed_up):
+    before, manifest, events, after = backed_up
+    assert after == before  # a backup changes nothing
+    assert before["rows"].startswith("500:") and len(before["keys"]) == 201 and "logo.png" in before["files"]
     assert set(manifest.parts) == {POSTGRES_PART, volume_part("shop_redis"), volume_part("shop_uploads")}
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}shop/{manifest.id}/")["Contents"]}
     assert keys == {f"{PREFIX}shop/{manifest.id}/{p}" for p in [*manifest.parts, NAME]}
     # the volumes were copied with their services stopped, which then came back in start order
-    assert shop.events == ["stop shop/worker", "stop shop/redis", "start shop/redis", "start shop/worker"]
-    assert state(shop) == before  # a backup changes nothing
+    assert events == ["stop shop/worker", "stop shop/redis", "start shop/redis", "start shop/worker"]
     metrics = boto3.client("cloudwatch", region_name="us-east-1").list_metrics(Namespace="berth/backups")["Metrics"]
     assert {"MetricName": "BackupSucceeded", "Namespace": "berth/backups",
             "Dimensions": [{"Name": "Stack", "Value": "test"}, {"Name": "App", "Value": "shop"}]} in metrics
@@ -198,7 +207,7 @@ def flip_a_byte(s3, key: str) -> None:
     ("lose the manifest", "is not a complete backup"),
     ("garbage with a matching checksum", "postgres.dump is not a readable pg_dump archive"),
 ])
-def test_a_damaged_backup_fails_loudly_and_changes_nothing(shop, s3, tmp_path, damage, message):
+def test_a_damaged_backup_fails_loudly_and_changes_nothing(shop, s3, tmp_path, damage, message, backed_up):
     bad = f"20990101T{zlib.crc32(damage.encode()) % 240000:06d}Z"
     copy_backup(s3, good_backup(), bad)
     key = f"{PREFIX}shop/{bad}/"
@@ -228,7 +237,7 @@ def test_a_damaged_backup_fails_loudly_and_changes_nothing(shop, s3, tmp_path, d
     assert [p.name for p in shop.volumes_root.glob("*/*") if p.name != "_data"] == []
 
 
-def test_restoring_an_app_with_no_backup_says_so(shop, tmp_path):
+def test_restoring_an_app_with_no_backup_says_so(shop, tmp_path, backed_up):
     plan = {**PLAN, "apps": {**PLAN["apps"], "other": {**PLAN["apps"]["shop"]}}}
     with pytest.raises(BackupError, match="there is no complete backup of other"):
         jobs.restore_app(plan, "other", shop, tool_store(), tmp_path)
@@ -236,7 +245,7 @@ def test_restoring_an_app_with_no_backup_says_so(shop, tmp_path):
         jobs.restore_app(PLAN, "nope", shop, tool_store(), tmp_path)
 
 
-def test_dev_keeps_its_backups_in_a_directory(shop, tmp_path):
+def test_dev_keeps_its_backups_in_a_directory(shop, tmp_path, backed_up):
     """dev's store: the same backup and restore with a local directory instead of the bucket."""
     store = DirStore(str(tmp_path / "store"))
     plan = {**PLAN, "store": {"dir": str(tmp_path / "store")}, "metrics": None}
@@ -254,7 +263,7 @@ def test_dev_keeps_its_backups_in_a_directory(shop, tmp_path):
     assert state(shop) == before
 
 
-def test_a_failed_backup_starts_what_it_stopped_and_writes_no_manifest(shop, tmp_path):
+def test_a_failed_backup_starts_what_it_stopped_and_writes_no_manifest(shop, tmp_path, backed_up):
     plan = {**PLAN, "apps": {"shop": {**PLAN["apps"]["shop"], "volumes": {"shop_gone": ["shop/worker"]}}}}
     before = tool_store().backups("shop")
     shop.events.clear()
@@ -264,7 +273,7 @@ def test_a_failed_backup_starts_what_it_stopped_and_writes_no_manifest(shop, tmp
     assert tool_store().backups("shop") == before and not (tmp_path / jobs.LEDGER).exists()
 
 
-def test_containers_an_interrupted_run_left_stopped_are_started_again(shop, tmp_path):
+def test_containers_an_interrupted_run_left_stopped_are_started_again(shop, tmp_path, backed_up):
     """A run killed between stop and start (power loss) left its ledger: the next run, or boot, starts them."""
     worker = shop.services["shop/worker"]
     (tmp_path / jobs.LEDGER).write_text('["shop/worker"]')
@@ -276,7 +285,7 @@ def test_containers_an_interrupted_run_left_stopped_are_started_again(shop, tmp_
     assert worker.starts == starts + 1
 
 
-def test_a_swap_that_fails_midway_is_undone(shop, tmp_path, monkeypatch):
+def test_a_swap_that_fails_midway_is_undone(shop, tmp_path, monkeypatch, backed_up):
     """The database and the first volume are already swapped when the last volume's rename fails (a fault
     injected into that one rename): both go back, the app starts on its own data, nothing is left over."""
     write_state(shop, "b")
