@@ -164,7 +164,7 @@ def _daily_snapshots(_: ResourceValidationArgs, policy: dict) -> str | None:
     return None if daily else "has no schedule taking a snapshot at least daily and keeping it"
 
 
-# --- ECS (issue 16) ---------------------------------------------------------------------------------
+# --- ECS --------------------------------------------------------------------------------------------
 
 def _private_encrypted_database(args: ResourceValidationArgs, db: dict) -> str | None:
     if db.get("publiclyAccessible"):

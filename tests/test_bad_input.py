@@ -1,4 +1,4 @@
-"""Hostile and careless input (issue 12): every case is a config error naming its path and what to do,
+"""Hostile and careless input: every case is a config error naming its path and what to do,
 never a traceback, never a resource; dangerous values are refused however they are spelled.
 """
 

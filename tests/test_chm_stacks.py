@@ -213,7 +213,7 @@ def test_staging_host_names_follow_the_stack_name(deploy):
     assert reveal(run.outputs["urls"]) == run.outputs["urls"]
 
 
-# --- what a real engine needs (issue 10) ---------------------------------------------------------------
+# --- what a real engine needs ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_the_proxy_writes_its_caddyfile_to_a_tmpfs_so_its_root_stays_read_only(deploy, stack):

@@ -1,4 +1,4 @@
-"""Mutated configs keep bad input closed (issue 12): Hypothesis mutates every stack file, example and app
+"""Mutated configs keep bad input closed: Hypothesis mutates every stack file, example and app
 file (types, keys, YAML text, paths, names, CIDRs, numbers) and each result must be either
 
 - a ConfigError whose every problem names its config path (and, run as a program, registered nothing), or

@@ -1,4 +1,4 @@
-"""What the seeds' apps need from berth to work as the seeds describe (issue 13), under mocks.
+"""What the seeds' apps need from berth to work as the seeds describe, under mocks.
 
 Build-time public env reaching `next build`, shared volumes, per-service dev mounts, the GPU host,
 instance types read from AWS. Each bad-input case runs the real program and checks that it stops

@@ -634,7 +634,7 @@ def test_caddy_adapt_helper_can_fail(tmp_path):
         handlers_for(config, "b.example.com", "/")
 
 
-# --- volumes of services that run as a user (issue 10 #5) ----------------------------------------------
+# --- volumes of services that run as a user ---------------------------------------------------------
 
 @pytest.mark.parametrize("example, app, service, volumes", [
     (SUPPORT, "customer-support", "backend", {"chroma": "/app/data", "logs": "/app/logs"}),

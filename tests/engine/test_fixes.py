@@ -1,4 +1,4 @@
-"""What a real Docker engine showed berth getting wrong (issue 10), each proven fixed on the engine.
+"""What a real Docker engine showed berth getting wrong, each proven fixed on the engine.
 
 Two small apps of our own, run through the real program under mocks and applied to the engine
 (tests/support/apply.py) with stand-in images (tests/support/standins.py):

@@ -1,4 +1,4 @@
-"""What the seeds' apps need, seen at run time on a real engine (issue 13; the mock tier is
+"""What the seeds' apps need, seen at run time on a real engine (the mock tier is
 tests/test_seed_needs.py): the headers a browser and an upstream see through the proxy, one uploads
 volume shared by every backend replica, and a volume inside a read-only source checkout.
 

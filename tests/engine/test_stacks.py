@@ -1,4 +1,4 @@
-"""Every stack berth deploys, applied on a real Docker engine (issue 10): what users see through the
+"""Every stack berth deploys, applied on a real Docker engine: what users see through the
 proxy, who can reach what, and what survives a change.
 
 Each stack (dev, the CHM server; every example whose host is not ECS, of the EC2 ones their Docker part)
@@ -381,7 +381,7 @@ class TestChangingChm:
         assert reach(stack, "chatbot", "/") == 200 and reach(stack, "mediahub", "/api/" + PROBE) == 200
 
     def test_a_backup_brings_back_each_apps_data_as_it_was(self, stack, engine):
-        """scripts/backup and scripts/restore (issue 14) on the deployed stack: mediahub's database and
+        """scripts/backup and scripts/restore on the deployed stack: mediahub's database and
         Redis store and chatbot's volumes are backed up, changed, and restored to what was backed up,
         with the apps serving again afterwards."""
         plan = stack.program_dir / "berth" / ".berth-data" / "backup-plan.json"  # written by the deploy
