@@ -9,6 +9,7 @@ or a console search finds a stack's resources by them. `tag_every_aws_resource()
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import pulumi
 
@@ -39,7 +40,10 @@ def tag_every_aws_resource(deployment: Deployment) -> None:
     def with_stack_tags(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
         if not args.type_.startswith("aws:") or "tags_all" not in args.props:
             return None
-        tags = {**(args.props.get("tags") or {}), **stack_tags}  # berth tags with plain dicts, never an Output
+        own = args.props.get("tags") or {}
+        if not isinstance(own, Mapping):  # berth tags with plain dicts, never an Output
+            raise TypeError(f"{args.name}: its tags are a {type(own).__name__}; berth gives tags as a plain dict")
+        tags = {**own, **stack_tags}
         return pulumi.ResourceTransformationResult({**args.props, "tags": tags}, args.opts)
 
     pulumi.runtime.register_stack_transformation(with_stack_tags)

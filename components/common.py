@@ -4,6 +4,8 @@
 - A service's health probe as a command: the Docker HEALTHCHECK on one host, the task's `healthCheck` on ECS.
 - The copy of a static site out of its image, the generated credentials, an app's database as the
   provisioning SQL renders it: the same on one host and on ECS.
+- What validation guarantees, narrowed for the type checker: the host settings of the backend's kind,
+  a setting config/ requires, a server's health check.
 """
 
 from __future__ import annotations
@@ -11,14 +13,18 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pulumi
 import pulumi_random as random
 
-from config.app import App, HealthCheck
+from config.app import App, HealthCheck, Service
 from config.deployment import Deployment
+from config.stack import Ec2HostSettings, EcsHostSettings, LocalHostSettings
 from render import datastores
+
+HostKind = TypeVar("HostKind", LocalHostSettings, Ec2HostSettings, EcsHostSettings)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,28 @@ class Deployed:
 
     urls: Mapping[str, pulumi.Input[str]]
     outputs: Mapping[str, pulumi.Input[Any]]
+
+
+def host_settings(deployment: Deployment, kind: type[HostKind]) -> HostKind:
+    """`berth:host` as the backend of its kind reads it: `__main__.py` picks the backend by the host's kind
+    (Deployment.on_ecs, on_ec2), so another kind here is a bug in berth, never in the stack file."""
+    host = deployment.settings.host
+    if not isinstance(host, kind):
+        raise TypeError(f"berth:host.kind is {host.kind}, and this part of berth deploys onto {kind.__name__} only")
+    return host
+
+
+def required(value: T | None, what: str) -> T:
+    """`value`, which config/ refuses a stack without before any resource is registered (`what` names the
+    setting and its check): None here is a bug in berth, said as one."""
+    if value is None:
+        raise ValueError(f"{what} is not set, and config/ should have refused the stack without it")
+    return value
+
+
+def health_check(svc: Service) -> HealthCheck:
+    """A server's health check: Service validation refuses a server without one (config/app.py)."""
+    return required(svc.healthcheck, "a server's healthcheck (Service validation)")
 
 
 # The HTTP probes' code is fixed; the URL is its argument (`sys.argv[1]`, `process.argv[1]`), never

@@ -12,17 +12,18 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
 
+from components.common import required
 from components.options import kept_in_prod
 from config import conventions
-from config.app import App, Service
+from config.app import App, Build, Service
 from config.deployment import Deployment
 
 
 def build_args(deployment: Deployment, app: App, svc: Service) -> docker.DockerBuildArgs:
     """How to build the service's image; build args get this stack's `${url}`/`${hostname}`, so
     public env a frontend bakes in at build time (`NEXT_PUBLIC_*`) names this stack's address."""
-    build = svc.build
-    context = (deployment.project_dir / build.context).resolve()
+    build, source = built_from(svc)
+    context = (deployment.project_dir / source).resolve()
     return docker.DockerBuildArgs(
         context=str(context),
         dockerfile=str(context / build.dockerfile) if build.dockerfile else None,
@@ -30,6 +31,13 @@ def build_args(deployment: Deployment, app: App, svc: Service) -> docker.DockerB
         args={k: deployment.substitute(v, app) for k, v in build.args.items()} or None,
         platform=deployment.build_platform(svc),
     )
+
+
+def built_from(svc: Service) -> tuple[Build, str]:
+    """A built service's build and its source directory: config/checks.py (check_images) refuses a service
+    with neither image nor build, and a build without `context`."""
+    build = required(svc.build, "a service's image or build (check_images)")
+    return build, required(build.context, "a build's context (check_images)")
 
 
 class Builder(pulumi.ComponentResource):
@@ -92,11 +100,13 @@ def ecr_reference(name: str, deployment: Deployment, builder: Builder, app: App,
         "action": {"type": "expire"},
     }]}), opts=pulumi.ResourceOptions(parent=parent))
 
-    pushed = builder.pushed_digest(repository_name, svc.version)
+    version = svc.pushed_version()
+    pushed = builder.pushed_digest(repository_name, version)
     if pushed is None:
-        pulumi.log.info(f"{app.name}/{svc_name}: version {svc.version} is not in ECR yet; it is built from "
-                        f"{svc.build.context} (check out {svc.version} there) and pushed", resource=parent)
-        pushed = _build_and_push(name, deployment, builder, app, svc, repo, parent)
+        pulumi.log.info(f"{app.name}/{svc_name}: version {version} is not in ECR yet; it is built from "
+                        f"{built_from(svc)[1]} (check out {version} there) and pushed", resource=parent)
+        return pulumi.Output.concat(repo.repository_url, "@",
+                                    _build_and_push(name, deployment, builder, app, svc, repo, parent))
     return pulumi.Output.concat(repo.repository_url, "@", pushed)
 
 
@@ -105,7 +115,7 @@ def _build_and_push(name: str, deployment: Deployment, builder: Builder, app: Ap
     """Build with the local engine, push as `<repo>:<version>`; returns the pushed manifest digest."""
     token = aws.ecr.get_authorization_token_output(registry_id=repo.registry_id)
     image = docker.Image(
-        name, image_name=pulumi.Output.concat(repo.repository_url, ":", svc.version),
+        name, image_name=pulumi.Output.concat(repo.repository_url, ":", svc.pushed_version()),
         build=build_args(deployment, app, svc),
         # A short-lived token, on this resource only (kept as a secret); no provider holds a password.
         registry=docker.RegistryArgs(server=repo.repository_url, username=token.user_name,

@@ -18,13 +18,17 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import pulumi
 import pulumi_aws as aws
 
+from components.common import host_settings
 from components.options import kept_in_prod
 from config import conventions
 from config.deployment import Deployment
+from config.stack import Ec2HostSettings
 from operate import intent, reporter
 from render import report_host
 
@@ -38,6 +42,17 @@ MEMORY_PERCENT = 90
 RESTARTS_IN_15_MIN = 3
 CERTIFICATE_DAYS = 14
 STATUS = "scripts/status"  # what the runbooks start with
+
+
+class WatchedHost(Protocol):
+    """What watching needs of the EC2 host (components/single_host/ec2_host.py; this module, shared by both
+    backends, imports neither): its instance role, and commands run on it."""
+
+    @property
+    def role(self) -> aws.iam.Role: ...
+
+    def run(self, name: str, create: pulumi.Input[str], *, triggers: Sequence[pulumi.Input[str]] = (),
+            stdin: pulumi.Input[str] | None = None, parent: pulumi.Resource | None) -> pulumi.Resource: ...
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -72,7 +87,7 @@ class Monitoring(pulumi.ComponentResource):
                                           pulumi.Alias(name="backups-alarm-email", parent=backups)]))
         return topic
 
-    def _alarm(self, key: str, description: str, **args) -> aws.cloudwatch.MetricAlarm:
+    def _alarm(self, key: str, description: str, **args: Any) -> aws.cloudwatch.MetricAlarm:
         topic = self.alarm_topic()
         stack = self._deployment.stack
         return aws.cloudwatch.MetricAlarm(
@@ -81,14 +96,14 @@ class Monitoring(pulumi.ComponentResource):
 
     # --- the EC2 host ---------------------------------------------------------------------------------
 
-    def watch_host(self, host) -> None:
+    def watch_host(self, host: WatchedHost) -> None:
         """Log groups and the host role's rights to them (every EC2 stack); alarms where they are on."""
         deployment = self._deployment
         owners = sorted({w.service.split("/", 1)[0] for w in intent.intended(deployment)})
         for owner in owners:
             self.log_groups[owner] = aws.cloudwatch.LogGroup(
                 f"{self._name}-{owner}-logs", name=conventions.log_group(deployment.stack, owner),
-                retention_in_days=deployment.settings.host.log_retention_days,
+                retention_in_days=host_settings(deployment, Ec2HostSettings).log_retention_days,
                 opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(deployment)))
         self._access_log_metrics()
         self._host_policy(host)
@@ -98,7 +113,7 @@ class Monitoring(pulumi.ComponentResource):
             self._service_alarms()
             self._app_alarms()
 
-    def _host_policy(self, host) -> None:
+    def _host_policy(self, host: WatchedHost) -> None:
         region = aws.get_region_output().region
         account = aws.get_caller_identity_output().account_id
         groups = pulumi.Output.concat("arn:aws:logs:", region, ":", account, ":log-group:",
@@ -111,7 +126,7 @@ class Monitoring(pulumi.ComponentResource):
                  "Condition": {"StringEquals": {"cloudwatch:namespace": reporter.NAMESPACE}}},
             ]}), opts=pulumi.ResourceOptions(parent=self))
 
-    def _install_reporter(self, host) -> None:
+    def _install_reporter(self, host: WatchedHost) -> None:
         """The reporter cloud-init installed, installed again by every deploy that changes it: prod ignores
         user-data changes (render/report_host.py)."""
         deployment = self._deployment

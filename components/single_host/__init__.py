@@ -7,6 +7,8 @@ DNS records. `deploy()` is the whole assembly; `__main__.py` exports what it ret
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 
 from components.common import Deployed
@@ -27,7 +29,7 @@ def deploy(deployment: Deployment, secrets: Secrets, builder: Builder, monitorin
     """The stack's apps on its host. Every resource keeps the name and parent it had when this was inline
     in `__main__.py` (a function is no component: nothing moves in state)."""
     host = Ec2Host("host", deployment) if deployment.on_ec2 else LocalHost("host", deployment)
-    if deployment.on_ec2:
+    if isinstance(host, Ec2Host):
         monitoring.watch_host(host)
     shared = SharedServices("shared", deployment, host)
     apps = {name: AppStack(name, deployment, host, shared, secrets, builder) for name in deployment.apps}
@@ -38,15 +40,16 @@ def deploy(deployment: Deployment, secrets: Secrets, builder: Builder, monitorin
     )
     backups = Backups("backups", deployment, host, monitoring.alarm_topic,
                       opts=pulumi.ResourceOptions(depends_on=list(apps.values())))
-    if deployment.settings.dns is not None:  # EC2 stacks only: config/checks.py refuses it on the local engine
-        DnsRecords("dns", deployment, host.public_ip)
-    outputs: dict[str, pulumi.Input] = {
+    dns = deployment.settings.dns
+    if dns is not None and isinstance(host, Ec2Host):  # config/checks.py refuses berth:dns on the local engine
+        DnsRecords("dns", deployment, dns, host.public_ip)
+    outputs: dict[str, pulumi.Input[Any]] = {
         "proxy": proxy.summary,
         "routes": proxy.routes,
         "backups": backups.summary,  # schedule, retention, what each app's backup holds
     }
     if isinstance(host, Ec2Host):
         outputs["hostPublicIp"] = host.public_ip
-        outputs["sshCommand"] = pulumi.Output.concat("ssh ", deployment.settings.host.ssh_user, "@", host.public_ip)
+        outputs["sshCommand"] = pulumi.Output.concat("ssh ", host.ssh_user, "@", host.public_ip)
         outputs["ssmCommand"] = pulumi.Output.concat("aws ssm start-session --target ", host.instance.id)
     return Deployed(urls={name: app.url for name, app in apps.items()}, outputs=outputs)

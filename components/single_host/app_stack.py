@@ -12,11 +12,12 @@ then listen on the container's own address only, never on 127.0.0.1 where the he
 from __future__ import annotations
 
 import shlex
+from functools import partial
 
 import pulumi
 import pulumi_docker as docker
 
-from components.common import copy_site
+from components.common import copy_site, health_check
 from components.images import Builder
 from components.options import kept_in_prod
 from components.secrets import Secrets
@@ -24,7 +25,7 @@ from components.single_host.container import (Attachment, ContainerSpec, GatedCo
                                                healthcheck_args)
 from components.single_host.host import DockerHost, on_host
 from components.single_host.images import ServiceImage
-from components.single_host.shared_services import SharedServices
+from components.single_host.shared_services import HostAppData, SharedServices
 from config import conventions
 from config.app import SHARED_SERVICES, App, Service
 from config.deployment import Deployment
@@ -36,6 +37,16 @@ LISTEN_EVERYWHERE = "0.0.0.0"
 def start_order(app: App) -> list[str]:
     """Services in an order where each comes after what it depends on (App validation rejects cycles)."""
     return app.start_order
+
+
+def hook_script(label: str, who: str, command: list[str], ref: str) -> str:
+    """Shell run on the host: `command` in a running container of image `ref` labelled `label` (`who`'s)."""
+    return (
+        f"c=$(docker ps -q --filter {shlex.quote('label=' + label)} --filter {shlex.quote('ancestor=' + ref)}"
+        f" --filter status=running | head -n 1); "
+        f'[ -n "$c" ] || {{ echo {shlex.quote(f"no running {who} container runs {ref}")} '
+        f'>&2; exit 1; }}; '
+        f'docker exec "$c" {shlex.join(command)}')
 
 
 class AppStack(pulumi.ComponentResource):
@@ -71,8 +82,9 @@ class AppStack(pulumi.ComponentResource):
             if svc.kind == "static":
                 self._publish_site(svc_name, svc, image)
                 continue
+            edge = self.edge_network if svc_name in routed else None
             self.containers[svc_name] = [
-                self._container(svc_name, svc, image, replica, routed=svc_name in routed)
+                self._container(svc_name, svc, image, replica, edge)
                 for replica in conventions.replica_numbers(svc.replicas)
             ]
             self._hooks(svc_name, svc, image)
@@ -93,7 +105,7 @@ class AppStack(pulumi.ComponentResource):
         secret: dict[str, pulumi.Output[str]] = {k: self._secrets.get(n) for k, n in svc.secret_env.items()}
         for used, use in svc.uses.items():
             if used in SHARED_SERVICES:
-                secret[use.env] = self._data.url(used, use.scheme)
+                secret[use.env] = self._data_tier().url(used, use.scheme)
             else:
                 secret[use.env] = self._secrets.get(app.external[used].secret)
         if not secret:
@@ -102,19 +114,27 @@ class AppStack(pulumi.ComponentResource):
         return pulumi.Output.secret(pulumi.Output.all(*[secret[k] for k in keys]).apply(
             lambda values: [f"{k}={v}" for k, v in sorted({**plain, **dict(zip(keys, values, strict=True))}.items())]))
 
-    def _attachments(self, svc_name: str, replica: int | None, routed: bool, svc: Service) -> list[Attachment]:
+    def _data_tier(self) -> HostAppData:
+        """The app's data network, readiness and URLs, which SharedServices makes for every app that uses a
+        shared database: asked only for a service that does (Service.uses_data)."""
+        if self._data is None:
+            raise RuntimeError(f"{self._app.name} has a service using a shared database, but no data network")
+        return self._data
+
+    def _attachments(self, svc_name: str, replica: int | None, edge: docker.Network | None,
+                     svc: Service) -> list[Attachment]:
         app = self._app.name
         inside = [svc_name] + ([f"{svc_name}-{replica}"] if replica else [])
         out = [Attachment(self.network, inside)]
-        if routed:
-            out.append(Attachment(self.edge_network, sorted({conventions.edge_alias(app, svc_name),
+        if edge is not None:  # routed: the proxy finds it there
+            out.append(Attachment(edge, sorted({conventions.edge_alias(app, svc_name),
                                                              conventions.edge_alias(app, svc_name, replica)})))
         if svc.uses_data:
-            out.append(Attachment(self._data.network, [svc_name]))
+            out.append(Attachment(self._data_tier().network, [svc_name]))
         return out
 
     def _container(self, svc_name: str, svc: Service, image: ServiceImage, replica: int | None,
-                   routed: bool) -> GatedContainer:
+                   edge: docker.Network | None) -> GatedContainer:
         app = self._app
         resource = f"{app.name}-{svc_name}" + (f"-{replica}" if replica else "")
         volumes = [docker.ContainerVolumeArgs(volume_name=self.volumes[v].name, container_path=path)
@@ -123,14 +143,14 @@ class AppStack(pulumi.ComponentResource):
                                                read_only=h.read_only)
                     for d, h in svc.host_dirs.items()]
         depends = [c.healthy for dep in svc.depends_on for c in self.containers[dep]]
-        depends += [self._own_volume(v, path, svc, image) for v, path in svc.mounted_volumes.items()
-                    if svc.volume_owner_ids]
+        if (owner := svc.volume_owner_ids) is not None:
+            depends += [self._own_volume(v, path, owner, image) for v, path in svc.mounted_volumes.items()]
         if svc.uses_data:
-            depends += self._data.ready
+            depends += self._data_tier().ready
         return hardened_container(resource, ContainerSpec(
             image=image.ref,
-            networks=self._attachments(svc_name, replica, routed, svc),
-            healthcheck=healthcheck_args(svc.healthcheck, svc.port),
+            networks=self._attachments(svc_name, replica, edge, svc),
+            healthcheck=healthcheck_args(health_check(svc), svc.port),
             memory_mb=svc.memory_mb,
             cpus=svc.cpus,
             env=self._env(svc),
@@ -153,16 +173,11 @@ class AppStack(pulumi.ComponentResource):
         service's health gates passed (Docker's own verdict may still say `starting`: render/health_gate.py)."""
         label = f"{conventions.SERVICE_LABEL}={conventions.service_label(self._app.name, svc_name)}"
         for i, hook in enumerate(svc.after_deploy, start=1):
-            create = image.ref.apply(lambda ref, cmd=hook.command: (
-                f"c=$(docker ps -q --filter {shlex.quote('label=' + label)} --filter {shlex.quote('ancestor=' + ref)}"
-                f" --filter status=running | head -n 1); "
-                f'[ -n "$c" ] || {{ echo {shlex.quote(f"no running {self._app.name}/{svc_name} container runs {ref}")} '
-                f'>&2; exit 1; }}; '
-                f'docker exec "$c" {shlex.join(cmd)}'))
+            create = image.ref.apply(partial(hook_script, label, f"{self._app.name}/{svc_name}", hook.command))
             self._host.run(f"{self._app.name}-{svc_name}-after-deploy-{i}", create, triggers=[image.ref],
                            parent=self, depends_on=[c.healthy for c in self.containers[svc_name]])
 
-    def _own_volume(self, volume_name: str, path: str, svc: Service, image: ServiceImage) -> pulumi.Resource:
+    def _own_volume(self, volume_name: str, path: str, owner: tuple[int, int], image: ServiceImage) -> pulumi.Resource:
         """Give a fresh volume's top directory to the service's user, before the service first starts.
 
         A fresh named volume is root-owned unless the image has the mount point, so a service running as
@@ -172,7 +187,7 @@ class AppStack(pulumi.ComponentResource):
         """
         if volume_name in self._owned:
             return self._owned[volume_name]
-        uid, gid = svc.volume_owner_ids
+        uid, gid = owner
         volume = self.volumes[volume_name]
         create = pulumi.Output.all(volume.name, image.ref).apply(lambda a: (
             f"docker run --rm --network none --user 0:0 --read-only --cap-drop ALL --cap-add CHOWN "

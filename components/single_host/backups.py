@@ -21,10 +21,12 @@ import json
 import re
 import shlex
 from collections.abc import Callable
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from components.single_host.ec2_host import Ec2Host
 from components.single_host.host import DockerHost
 from components.options import kept_in_prod
 from config.deployment import Deployment
@@ -46,14 +48,14 @@ class Backups(pulumi.ComponentResource):
         settings = deployment.settings.backups
         self.apps = backup_plan.apps_plan(deployment)
         self.prefix = f"{deployment.stack}/"
-        self.bucket = None
-        outputs: dict = {}
-        if settings.enabled and deployment.on_ec2 and self.apps:
-            self.bucket = self._bucket(name)
-            self._role_policy(name, host.role)
+        self.bucket: aws.s3.Bucket | None = None
+        outputs: dict[str, pulumi.Input[Any]] = {}
+        if settings.enabled and isinstance(host, Ec2Host) and self.apps:  # the EC2 host: deployment.on_ec2
+            self.bucket = bucket = self._bucket(name)
+            self._role_policy(name, bucket, host.role)
             self._alarms(name)
-            self._install_on_host(name, host)
-            outputs["bucket"] = self.bucket.bucket
+            self._install_on_host(name, bucket, host)
+            outputs["bucket"] = bucket.bucket
         elif settings.enabled and self.apps:
             self._write_local_plan(name, host)
         self.summary = self._summary()
@@ -91,13 +93,13 @@ class Backups(pulumi.ComponentResource):
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}), opts=child)
         return bucket
 
-    def _role_policy(self, name: str, role: aws.iam.Role) -> None:  # the EC2 host's instance role
+    def _role_policy(self, name: str, bucket: aws.s3.Bucket, role: aws.iam.Role) -> None:  # the EC2 host's role
         """The host may list, write and read its own prefix, and report its metric; it can delete nothing."""
         prefix = self.prefix
-        objects = pulumi.Output.concat(self.bucket.arn, "/", prefix, "*")
+        objects = pulumi.Output.concat(bucket.arn, "/", prefix, "*")
         aws.iam.RolePolicy(f"{name}-host", role=role.name, policy=pulumi.Output.json_dumps({
             "Version": "2012-10-17", "Statement": [
-                {"Sid": "ListOwnPrefix", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": self.bucket.arn,
+                {"Sid": "ListOwnPrefix", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket.arn,
                  "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}}},
                 {"Sid": "WriteAndReadOwnPrefix", "Effect": "Allow",
                  "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"], "Resource": objects},
@@ -123,11 +125,11 @@ class Backups(pulumi.ComponentResource):
 
     # --- the tool, its plan and its schedule ------------------------------------------------------
 
-    def _install_on_host(self, name: str, host: DockerHost) -> None:
+    def _install_on_host(self, name: str, bucket: aws.s3.Bucket, host: DockerHost) -> None:
         """Tool, plan and timer, installed as root on every deploy (render/backup_host.py says why)."""
         deployment = self._deployment
         region = aws.get_region_output().region
-        script = pulumi.Output.all(self.bucket.bucket, region).apply(lambda a: backup_host.install_script(
+        script = pulumi.Output.all(bucket.bucket, region).apply(lambda a: backup_host.install_script(
             backup_plan.host_plan(deployment, {"s3": {"bucket": a[0], "prefix": self.prefix, "region": a[1]}}, True),
             deployment.settings.backups.on_calendar, deployment.data_root))
         host.run(f"{name}-install", "sudo -n bash -s", stdin=script,
@@ -144,10 +146,11 @@ class Backups(pulumi.ComponentResource):
 
     # --- what the plan shows -----------------------------------------------------------------------
 
-    def _summary(self) -> dict:
+    def _summary(self) -> dict[str, Any]:
         deployment, settings = self._deployment, self._deployment.settings.backups
         if not settings.enabled:
             return {"enabled": False}
+        store: pulumi.Input[str] | None
         if deployment.on_ec2:
             store = pulumi.Output.concat("s3://", self.bucket.bucket, "/", self.prefix) if self.bucket else None
             retention = settings.retention_days

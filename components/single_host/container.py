@@ -152,12 +152,21 @@ def kept_when_removed(spec: ContainerSpec) -> dict:
     return {"command": spec.command, "user": spec.user, "noEnv": isinstance(spec.env, (list, tuple)) and not spec.env}
 
 
+def gate_probe(check: docker.ContainerHealthcheckArgs) -> list[str]:
+    """The healthcheck's test without "CMD", which the gate runs itself. healthcheck_args() gives the test as
+    plain strings (probe_command); the Args type allows any Input, which no shell line can hold."""
+    tests = check.tests
+    if not isinstance(tests, list) or not all(isinstance(t, str) for t in tests):
+        raise TypeError(f"the healthcheck's test is {tests!r}; the gate runs only a list of strings (healthcheck_args)")
+    return [t for t in tests[1:] if isinstance(t, str)]
+
+
 def _health_gate(name: str, spec: ContainerSpec, container: docker.Container, host: DockerHost,
                  parent: pulumi.Resource | None) -> pulumi.Resource:
     service = spec.labels.get(conventions.SERVICE_LABEL)
     retire = None if spec.stateful or not service else (conventions.SERVICE_LABEL, service, spec.stop_timeout_s)
     siblings = tuple(r for r in spec.replicas if r != name)
-    probe = [t for t in spec.healthcheck.tests][1:]  # the healthcheck's test without "CMD"
+    probe = gate_probe(spec.healthcheck)
     script = container.id.apply(lambda cid: health_gate.gate_script(cid, name, timeout_s=HEALTHY_WITHIN_S, probe=probe,
                                                                      retire=retire, siblings=siblings))
     return host.run(f"{name}-healthy", script, triggers=[container.id], parent=parent,

@@ -14,15 +14,16 @@ import pulumi
 import pulumi_aws as aws
 
 from config.deployment import Deployment
+from config.stack import DnsSettings
 
 TTL_S = 300  # short enough that a changed address is picked up within minutes
 
 
 class DnsRecords(pulumi.ComponentResource):
-    def __init__(self, name: str, deployment: Deployment, public_ip: pulumi.Input[str],
+    def __init__(self, name: str, deployment: Deployment, dns: DnsSettings, public_ip: pulumi.Input[str],
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:dns:DnsRecords", name, None, opts)
-        zone = aws.route53.get_zone_output(name=deployment.settings.dns.zone_name, private_zone=False)
+        zone = aws.route53.get_zone_output(name=dns.zone_name, private_zone=False)
         child = pulumi.ResourceOptions(parent=self)
         self.records = {
             app_name: aws.route53.Record(

@@ -12,11 +12,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
 
 from components.aws_common import assumed_by
+from components.common import host_settings, required
+from components.single_host.host import HostCommand
 from components.single_host.host_access import DirectSsh, SsmTunnel
 from components.options import kept_in_prod
 from config import conventions
@@ -56,9 +61,9 @@ def readiness_check(user: str, gpu: bool = False) -> str:
     )
 
 
-def ingress_rules(settings: Ec2HostSettings) -> dict[str, dict]:
+def ingress_rules(settings: Ec2HostSettings) -> dict[str, dict[str, Any]]:
     """Every inbound rule, keyed by a stable name so a rule's identity follows its key."""
-    rules = {}
+    rules: dict[str, dict[str, Any]] = {}
     for port, label in ((80, "http"), (443, "https")):
         for family, cidr in WORLD.items():
             rules[f"{label}-{family}"] = {"port": port, "cidr": cidr, "description": f"{label.upper()} from anywhere ({family})"}
@@ -79,9 +84,11 @@ class Ec2Host(pulumi.ComponentResource):
     def __init__(self, name: str, deployment: Deployment, opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:host:Ec2Host", name, None, opts)
         self._name, self._deployment = name, deployment
-        self._settings: Ec2HostSettings = deployment.settings.host
+        self._settings = host_settings(deployment, Ec2HostSettings)
+        self.ssh_user = self._settings.ssh_user  # who logs in: the provider, host commands, the sshCommand output
         self._child = pulumi.ResourceOptions(parent=self)
-        host_type = deployment.host_type
+        # what AWS says of the instance type, asked for every EC2 stack (config/load.py)
+        self._host_type = host_type = required(deployment.host_type, "the EC2 instance type's facts (checks.host_type)")
         self.platform = host_type.platform
 
         region = aws.get_region_output().region
@@ -121,10 +128,12 @@ class Ec2Host(pulumi.ComponentResource):
                 **{family: rule["cidr"]}, opts=child,
             )
         for family, cidr in WORLD.items():
+            # an unset input is no input: the engine gets neither None (pulumi/runtime/rpc.py: serialize_properties)
             aws.vpc.SecurityGroupEgressRule(
                 f"{name}-out-{family}", security_group_id=group.id, ip_protocol="-1",
                 description=f"all outbound ({family}): packages, registries, ACME, APIs",
-                **{"cidr_ipv6" if family == "ipv6" else "cidr_ipv4": cidr}, opts=child,
+                cidr_ipv4=cidr if family == "ipv4" else None, cidr_ipv6=cidr if family == "ipv6" else None,
+                opts=child,
             )
         return group
 
@@ -188,7 +197,7 @@ class Ec2Host(pulumi.ComponentResource):
         return instance
 
     def _ami(self) -> pulumi.Output[aws.ec2.GetAmiResult]:
-        host_type = self._deployment.host_type
+        host_type = self._host_type
         arch = host_type.debian_arch
         owner, ami_name = ((GPU_AMI_OWNER, GPU_AMI_NAME[arch]) if host_type.gpu
                            else (UBUNTU_OWNER, UBUNTU_AMI_NAME.format(arch=arch)))
@@ -239,11 +248,12 @@ class Ec2Host(pulumi.ComponentResource):
                 ) -> tuple[DirectSsh | SsmTunnel, list[pulumi.Resource], docker.Provider]:
         """How `pulumi up` reaches the host (SSH or SSM), the readiness gate, and the Docker provider behind it."""
         name, settings = self._name, self._settings
+        access: DirectSsh | SsmTunnel
         if settings.access == "ssm":
             access = SsmTunnel(settings.ssh_user, self.instance.id, region)
         else:
             access = DirectSsh(settings.ssh_user, self.public_ip)
-        gate = access.gate(f"{name}-ready", readiness_check(settings.ssh_user, self._deployment.host_type.gpu),
+        gate = access.gate(f"{name}-ready", readiness_check(settings.ssh_user, self._host_type.gpu),
                            triggers=[self.instance.id], opts=pulumi.ResourceOptions(parent=self, depends_on=[self.instance]))
         provider = docker.Provider(
             f"{name}-docker", host=access.docker_host, ssh_opts=access.ssh_opts,
@@ -251,7 +261,9 @@ class Ec2Host(pulumi.ComponentResource):
         )
         return access, [gate], provider
 
-    def run(self, name, create, *, triggers=(), stdin=None, parent, depends_on=()):
+    def run(self, name: str, create: pulumi.Input[str], *, triggers: Sequence[pulumi.Input[str]] = (),
+            stdin: pulumi.Input[str] | None = None, parent: pulumi.Resource | None,
+            depends_on: Sequence[pulumi.Resource] = ()) -> HostCommand:
         """Run `create` on the host, after the readiness gate."""
         return self.access.command(name, create, triggers=triggers, stdin=stdin, opts=pulumi.ResourceOptions(
             parent=parent, depends_on=[*self.ready, *depends_on]))

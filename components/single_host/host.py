@@ -9,29 +9,42 @@ provider, created only after the host's readiness gate. `LocalHost` is dev's eng
 
 from __future__ import annotations
 
-from typing import Protocol
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
+from components.common import host_settings
 from config.deployment import Deployment
+from config.stack import LocalHostSettings
+
+
+# What `run()` registers: a local command (dev, and the EC2 host over SSM) or one over SSH; both have `stdout`.
+HostCommand = command.local.Command | command.remote.Command
 
 
 class DockerHost(Protocol):
-    provider: docker.Provider
-    bind_address: str
-    platform: str | None  # what images are pulled for: `linux/amd64`, `linux/arm64`; None: the engine's own
-    ready: Sequence[pulumi.Resource]
+    """What a component needs of the host it deploys onto (read-only: `LocalHost` and `Ec2Host` give each
+    as a plain attribute of a narrower type)."""
 
-    def run(self, name: str, create: pulumi.Input[str], *, triggers: Sequence = (),
-            stdin: pulumi.Input[str] | None = None, parent: pulumi.Resource,
-            depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.CustomResource: ...
+    @property
+    def provider(self) -> docker.Provider: ...
+    @property
+    def bind_address(self) -> str: ...
+    @property
+    def platform(self) -> str | None: ...  # what images are pulled for: `linux/amd64`, `linux/arm64`; None: the engine's own
+    @property
+    def ready(self) -> Sequence[pulumi.Resource]: ...
+
+    def run(self, name: str, create: pulumi.Input[str], *, triggers: Sequence[pulumi.Input[str]] = (),
+            stdin: pulumi.Input[str] | None = None, parent: pulumi.Resource | None,
+            depends_on: Sequence[pulumi.Resource] = ()) -> HostCommand: ...
 
 
 def on_host(host: DockerHost, parent: pulumi.Resource | None, *, depends_on: Sequence[pulumi.Resource] = (),
-            **extra) -> pulumi.ResourceOptions:
+            **extra: Any) -> pulumi.ResourceOptions:
     """Options of a Docker resource on `host`: its provider, after the host is ready (and `depends_on`)."""
     return pulumi.ResourceOptions(parent=parent, provider=host.provider, depends_on=[*host.ready, *depends_on],
                                   **extra)
@@ -45,13 +58,14 @@ class LocalHost(pulumi.ComponentResource):
 
     def __init__(self, name: str, deployment: Deployment, opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:host:LocalHost", name, None, opts)
-        self.provider = docker.Provider(
-            f"{name}-docker", host=deployment.settings.host.docker_host, opts=pulumi.ResourceOptions(parent=self)
-        )
+        engine = host_settings(deployment, LocalHostSettings).docker_host
+        self.provider = docker.Provider(f"{name}-docker", host=engine, opts=pulumi.ResourceOptions(parent=self))
         self.ready: list[pulumi.Resource] = []
-        self.register_outputs({"dockerHost": deployment.settings.host.docker_host})
+        self.register_outputs({"dockerHost": engine})
 
-    def run(self, name, create, *, triggers=(), stdin=None, parent, depends_on=()):
+    def run(self, name: str, create: pulumi.Input[str], *, triggers: Sequence[pulumi.Input[str]] = (),
+            stdin: pulumi.Input[str] | None = None, parent: pulumi.Resource | None,
+            depends_on: Sequence[pulumi.Resource] = ()) -> command.local.Command:
         """Run `create` in a shell here; it runs again when `triggers` (or the command) change."""
         return command.local.Command(
             name,

@@ -13,9 +13,11 @@ readiness gate, image pulls, provisioning, hooks).
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_command as command
+from pulumi_command import local, remote  # for annotations: in a class body, `command` is the method below
 
 COMMON_SSH_OPTS = ["-o", "StrictHostKeyChecking=accept-new", "-o", "ServerAliveInterval=30"]
 SSM_ATTEMPTS = 60  # the SSM agent registers a minute or two after boot
@@ -29,12 +31,13 @@ class DirectSsh:
         self._connection = command.remote.ConnectionArgsDict(host=address, user=user, dial_error_limit=40,
                                                              per_dial_timeout=15)
 
-    def command(self, name: str, create: pulumi.Input[str], *, triggers=(), stdin=None,
-                opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    def command(self, name: str, create: pulumi.Input[str], *, triggers: Sequence[pulumi.Input[str]] = (),
+                stdin: pulumi.Input[str] | None = None, opts: pulumi.ResourceOptions) -> remote.Command:
         return command.remote.Command(name, connection=self._connection, create=create, stdin=stdin,
                                       triggers=list(triggers), logging=command.remote.Logging.STDERR, opts=opts)
 
-    def gate(self, name: str, readiness: str, *, triggers, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    def gate(self, name: str, readiness: str, *, triggers: Sequence[pulumi.Input[str]],
+             opts: pulumi.ResourceOptions) -> remote.Command:
         return self.command(name, readiness, triggers=triggers, opts=opts)
 
 
@@ -52,12 +55,13 @@ class SsmTunnel:
         return pulumi.Output.all(self.ssh_opts, self._target, remote_command).apply(
             lambda a: "ssh " + " ".join(shlex.quote(o) for o in a[0]) + f" {self._user}@{a[1]} " + shlex.quote(a[2]))
 
-    def command(self, name: str, create: pulumi.Input[str], *, triggers=(), stdin=None,
-                opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    def command(self, name: str, create: pulumi.Input[str], *, triggers: Sequence[pulumi.Input[str]] = (),
+                stdin: pulumi.Input[str] | None = None, opts: pulumi.ResourceOptions) -> local.Command:
         return command.local.Command(name, create=self._ssh(create), stdin=stdin, triggers=list(triggers),
                                      logging=command.local.Logging.STDERR, opts=opts)
 
-    def gate(self, name: str, readiness: str, *, triggers, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    def gate(self, name: str, readiness: str, *, triggers: Sequence[pulumi.Input[str]],
+             opts: pulumi.ResourceOptions) -> local.Command:
         """Poll until the tunnel answers (bounded), then run the same readiness check as over SSH."""
         reach = self._ssh("true").apply(lambda probe: (
             f"for attempt in $(seq 1 {SSM_ATTEMPTS}); do {probe} && break; "

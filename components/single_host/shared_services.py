@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_docker as docker
 
-from components.common import app_database, generated_password
+from components.common import app_database, generated_password, required
 from components.single_host.container import (
     Attachment,
     ContainerSpec,
@@ -46,11 +48,20 @@ from render import datastores
 from rules.postgres import SUPERUSER
 
 POSTGRES_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]  # entrypoint chowns PGDATA, drops to postgres
+
+
+class Stop(TypedDict):
+    """How a datastore's container stops: spread into its ContainerSpec."""
+
+    stop_signal: str
+    stop_timeout_s: int
+
+
 # The image's STOPSIGNAL: SIGINT is Postgres's "fast" shutdown (roll back sessions, checkpoint, exit).
 # The checkpoint writes every dirty buffer, so it gets more than Docker's 10 s.
-POSTGRES_STOP = {"stop_signal": "SIGINT", "stop_timeout_s": 120}
+POSTGRES_STOP = Stop(stop_signal="SIGINT", stop_timeout_s=120)
 # SIGTERM, the image's own: Redis fsyncs its append-only file (and, if configured, saves) and exits.
-REDIS_STOP = {"stop_signal": "SIGTERM", "stop_timeout_s": 60}
+REDIS_STOP = Stop(stop_signal="SIGTERM", stop_timeout_s=60)
 REDIS_USER = "redis"  # the official image's user; it owns /data
 
 
@@ -97,7 +108,7 @@ class SharedServices(pulumi.ComponentResource):
                     labels=[docker.NetworkLabelArgs(label=conventions.APP_LABEL, value=app.name)],
                     opts=on_host(host, self))
                 self.apps[app.name] = HostAppData(app.name, network)
-        outputs: dict[str, pulumi.Output] = {}
+        outputs: dict[str, pulumi.Input[Any]] = {}
         postgres_users = [a for a in deployment.apps.values() if a.uses_shared("postgres")]
         if postgres_users:
             outputs["postgres"] = self._postgres(name, postgres_users).name
@@ -115,7 +126,7 @@ class SharedServices(pulumi.ComponentResource):
                              opts=on_host(self._host, self, **kept_in_prod(self._deployment)))
 
     def _postgres(self, name: str, apps: list[App]) -> docker.Container:
-        settings = self._deployment.settings.shared.postgres
+        settings = self._deployment.settings.shared.used_postgres()
         volume = self._data_volume(conventions.SHARED_POSTGRES, conventions.SHARED_POSTGRES_VOLUME)
         superuser = generated_password(f"{name}-postgres-superuser", self)
         postgres = hardened_container(conventions.SHARED_POSTGRES, ContainerSpec(
@@ -138,22 +149,22 @@ class SharedServices(pulumi.ComponentResource):
         for app in apps:
             data = self.apps[app.name]
             data.passwords["postgres"] = generated_password(f"{app.name}-postgres-password", self)
-            db = data.passwords["postgres"].apply(lambda pw, app=app: app_database(self._deployment, app, pw))
+            db = data.passwords["postgres"].apply(partial(app_database, self._deployment, app))
             provision = self._host.run(
                 f"{app.name}-postgres-provision", admin_psql, stdin=pulumi.Output.secret(db.apply(datastores.provision_sql)),
                 triggers=[container.id], parent=self, depends_on=[postgres.healthy])
             data.ready.append(provision)
             if app.database and app.database.init_sql:
                 data.ready.append(self._host.run(
-                    f"{app.name}-postgres-init", container.image.apply(lambda image, app=app: init_sql_command(app, image)),
+                    f"{app.name}-postgres-init", container.image.apply(partial(init_sql_command, app)),
                     stdin=pulumi.Output.secret(db.apply(datastores.init_sql_stdin)), triggers=[container.id],
                     parent=self, depends_on=[provision]))
         return container
 
     def _redis(self, app: App) -> docker.Container:
         """The app's own Redis, found as `redis` on its data network; see the module docstring."""
-        settings = self._deployment.settings.shared.redis
-        mode = app.redis.mode
+        settings = self._deployment.settings.shared.used_redis()
+        mode = required(app.redis, f"apps/{app.name}.yaml: redis (App validation)").mode
         memory_mb = settings.memory_mb_for(app)
         data = self.apps[app.name]
         data.passwords["redis"] = generated_password(f"{app.name}-redis-password", self)
