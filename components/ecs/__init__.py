@@ -11,7 +11,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components.common import Deployed
+from components.common import Deployed, host_settings
 from components.ecs.app_service import EcsApp, Platform
 from components.ecs.cluster import EcsCluster
 from components.ecs.databases import ManagedData
@@ -23,6 +23,7 @@ from components.images import Builder
 from components.monitoring import Monitoring
 from components.secrets import Secrets
 from config.deployment import Deployment
+from config.stack import EcsHostSettings
 
 RULES_PER_APP = 100  # listener rule priorities: app i owns [i*100+1, i*100+99]
 
@@ -38,7 +39,7 @@ def deploy(deployment: Deployment, secrets: Secrets, builder: Builder, monitorin
     # registered at the stack's root before, and the alias keeps it the same log group in state
     # (Alias(parent=ROOT_STACK_RESOURCE) names "no original parent": pulumi 3.272.0, pulumi/resource.py, Alias)
     logs = aws.cloudwatch.LogGroup("berth-logs", name=f"/berth/{deployment.stack}/berth",
-                                   retention_in_days=deployment.settings.host.log_retention_days,
+                                   retention_in_days=host_settings(deployment, EcsHostSettings).log_retention_days,
                                    opts=pulumi.ResourceOptions(parent=cluster,
                                                                aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)]))
     data = ManagedData("data", deployment, network, cluster.cluster, store, logs)

@@ -18,13 +18,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_command as command
 
 from components.aws_common import assumed_by
-from components.common import probe_command
+from components.common import health_check, host_settings, probe_command, required
 from components.ecs import edge, scratch
 from components.ecs.databases import ManagedAppData, awslogs, task_execution_role
 from components.ecs.load_balancer import LoadBalancer, idle_timeout
@@ -74,6 +76,13 @@ class Platform:
     secrets: Secrets
     builder: Builder
 
+    def used_file_system(self) -> aws.efs.FileSystem:
+        """The stack's EFS file system, which exists whenever a service mounts a volume or host dir
+        (files.needs_files): asked only for those."""
+        if self.file_system is None:
+            raise RuntimeError("a service mounts a volume or host dir, and the stack has no file system")
+        return self.file_system
+
 
 def posix_owner(svc: Service) -> tuple[int, int]:
     """The uid:gid a service's volumes belong to: its volume owner, else its numeric user, else root."""
@@ -92,7 +101,7 @@ class EcsApp(pulumi.ComponentResource):
         deployment = platform.deployment
         app = deployment.apps[name]
         self._platform, self._app, self._data = platform, app, data
-        host: EcsHostSettings = deployment.settings.host
+        host = host_settings(deployment, EcsHostSettings)
         child = pulumi.ResourceOptions(parent=self)
         self._tags = {"berth:app": name}  # beside the stack's own (components/aws_common.py)
 
@@ -129,6 +138,13 @@ class EcsApp(pulumi.ComponentResource):
             self._edge()
         self.url = deployment.url(app)
         self.register_outputs({"url": self.url, "services": {n: s.name for n, s in self.services.items()}})
+
+    def _data_tier(self) -> ManagedAppData:
+        """The app's database clients' group, readiness and URLs, which ManagedData makes for every app that
+        uses a shared database: asked only for a service that does (Service.uses_data)."""
+        if self._data is None:
+            raise RuntimeError(f"{self._app.name} has a service using a shared database, but no managed data")
+        return self._data
 
     @property
     def target_groups(self) -> dict[str, aws.lb.TargetGroup]:
@@ -176,7 +192,7 @@ class EcsApp(pulumi.ComponentResource):
             for volume in [*svc.mounted_volumes, *svc.host_dirs]:
                 if volume not in by_volume:
                     by_volume[volume] = aws.efs.AccessPoint(
-                        f"{app.name}-{volume}", file_system_id=platform.file_system.id,
+                        f"{app.name}-{volume}", file_system_id=platform.used_file_system().id,
                         posix_user={"uid": uid, "gid": gid},
                         root_directory={"path": f"/berth/{app.name}/{volume}", "creation_info": {
                             "owner_uid": uid, "owner_gid": gid, "permissions": "0750"}},
@@ -201,7 +217,7 @@ class EcsApp(pulumi.ComponentResource):
                 arns[(svc_name, env)] = put(f"config:{secret_name}", platform.secrets.get(secret_name), env)
             for used, use in svc.uses.items():
                 if used in SHARED_SERVICES:
-                    arns[(svc_name, use.env)] = put(f"shared:{used}:{use.scheme}", self._data.url(used, use.scheme),
+                    arns[(svc_name, use.env)] = put(f"shared:{used}:{use.scheme}", self._data_tier().url(used, use.scheme),
                                                     use.env)
                 else:
                     arns[(svc_name, use.env)] = put(f"external:{used}", platform.secrets.get(app.external[used].secret),
@@ -219,7 +235,7 @@ class EcsApp(pulumi.ComponentResource):
                 "Version": "2012-10-17", "Statement": [{
                     "Sid": "OwnVolumes", "Effect": "Allow",
                     "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
-                    "Resource": platform.file_system.arn,
+                    "Resource": platform.used_file_system().arn,
                     "Condition": {"StringEquals": {"elasticfilesystem:AccessPointArn": [
                         p.arn for p in self._volumes.values()]}}}]}), opts=pulumi.ResourceOptions(parent=self))
         return role
@@ -233,13 +249,13 @@ class EcsApp(pulumi.ComponentResource):
         return ecr_reference(f"{self._app.name}-{svc_name}", self._platform.deployment, self._platform.builder,
                              self._app, svc_name, svc, parent=self)
 
-    def _container(self, svc_name: str, svc: Service, image: pulumi.Input[str]) -> dict:
+    def _container(self, svc_name: str, svc: Service, image: pulumi.Input[str]) -> dict[str, Any]:
         deployment, app = self._platform.deployment, self._app
         env = [{"name": k, "value": deployment.substitute(v, app)} for k, v in sorted(svc.env.items())]
         secrets = [{"name": env_name, "valueFrom": arn} for (s, env_name), arn in sorted(self._secret_arns.items())
                    if s == svc_name]
-        check = svc.healthcheck
-        container = {
+        check = health_check(svc)
+        container: dict[str, Any] = {
             "name": svc_name, "image": image, "essential": True,
             "environment": env, "secrets": secrets,
             "readonlyRootFilesystem": svc.read_only, "privileged": False,
@@ -268,10 +284,11 @@ class EcsApp(pulumi.ComponentResource):
             container["dependsOn"] = scratch.wait_for_opener(svc)
         return container
 
-    def _task_definition(self, svc_name: str, svc: Service, containers: list[dict], volumes: list[dict],
-                         family: str) -> aws.ecs.TaskDefinition:
+    def _task_definition(self, svc_name: str, svc: Service, containers: list[dict[str, Any]],
+                         volumes: list[aws.ecs.TaskDefinitionVolumeArgsDict], family: str) -> aws.ecs.TaskDefinition:
         deployment = self._platform.deployment
-        size = task_size(svc.cpus, svc.memory_mb) if not svc.gpu else (round((svc.cpus or 1) * 1024), svc.memory_mb)
+        size = (required(task_size(svc.cpus, svc.memory_mb), "a Fargate size holding the service (ecs_checks)")
+                if not svc.gpu else (round((svc.cpus or 1) * 1024), svc.memory_mb))
         arch = "ARM64" if svc.build is not None and svc.build.platform == "linux/arm64" else "X86_64"
         definition = aws.ecs.TaskDefinition(
             f"{self._app.name}-{svc_name}", family=f"berth-{deployment.stack}-{family}", network_mode="awsvpc",
@@ -283,12 +300,12 @@ class EcsApp(pulumi.ComponentResource):
         self.task_definitions[svc_name] = definition
         return definition
 
-    def _volume_args(self, svc: Service, svc_name: str) -> list[dict]:
+    def _volume_args(self, svc: Service, svc_name: str) -> list[aws.ecs.TaskDefinitionVolumeArgsDict]:
         volumes = scratch.volumes(svc)
         for volume in [*svc.mounted_volumes, *svc.host_dirs]:
             point = self._volumes[(svc_name, volume)]
             volumes.append({"name": f"volume-{volume}", "efs_volume_configuration": {
-                "file_system_id": self._platform.file_system.id, "transit_encryption": "ENABLED",
+                "file_system_id": self._platform.used_file_system().id, "transit_encryption": "ENABLED",
                 "authorization_config": {"access_point_id": point.id, "iam": "ENABLED"}}})
         return volumes
 
@@ -301,37 +318,44 @@ class EcsApp(pulumi.ComponentResource):
                                                 awslogs(self.log_group, svc_name)))
         definition = self._task_definition(svc_name, svc, containers, self._volume_args(svc, svc_name),
                                            f"{app.name}-{svc_name}")
-        load_balancers = []
+        load_balancers: list[aws.ecs.ServiceLoadBalancerArgsDict] = []
         if (group := self._target_groups.get(svc_name)) is not None:
-            load_balancers = [{"target_group_arn": group.arn, "container_name": svc_name, "container_port": svc.port}]
+            port = required(svc.port, f"the port of routed service {svc_name} (App validation)")
+            load_balancers = [{"target_group_arn": group.arn, "container_name": svc_name, "container_port": port}]
         self._ecs_service(svc_name, svc, definition, load_balancers, uses_data=svc.uses_data)
         self._hooks(svc_name, svc, definition)
 
-    def _ecs_service(self, svc_name: str, svc: Service, definition: aws.ecs.TaskDefinition, load_balancers: list,
-                     uses_data: bool) -> aws.ecs.Service:
+    def _ecs_service(self, svc_name: str, svc: Service, definition: aws.ecs.TaskDefinition,
+                     load_balancers: list[aws.ecs.ServiceLoadBalancerArgsDict], uses_data: bool) -> aws.ecs.Service:
         platform, app = self._platform, self._app
-        groups = [self.tasks_group.id] + ([self._data.client_security_group.id] if uses_data else [])
+        groups = [self.tasks_group.id] + ([self._data_tier().client_security_group.id] if uses_data else [])
         called = [self.services[c] for c in sorted(self._callees.get(svc_name, ())) if c in self.services]
-        depends = [*called, *self._forwarding.get(svc_name, []), *(self._data.ready if uses_data else []),
+        depends = [*called, *self._forwarding.get(svc_name, []), *(self._data_tier().ready if uses_data else []),
                    *platform.mount_targets,
                    *([platform.capacity] if svc.gpu else [])]
         stateful = svc.stateful
         scaled = svc.max_replicas is not None
-        placement = ({"capacity_provider_strategies": [{"capacity_provider": platform.gpu_capacity_provider, "weight": 1}]}
-                     if svc.gpu else {"launch_type": "FARGATE"})
+        gpu_capacity: list[aws.ecs.ServiceCapacityProviderStrategyArgsDict] | None = (
+            [{"capacity_provider": required(platform.gpu_capacity_provider, "berth:host.gpuInstanceType (ecs_checks)"),
+              "weight": 1}] if svc.gpu else None)
+        follows = endpoints_trigger(called)
+        # An unset input is no input (pulumi/runtime/rpc.py, serialize_properties): a GPU service names its
+        # capacity provider and no launch type, any other the reverse.
         service = aws.ecs.Service(
             f"{app.name}-{svc_name}", cluster=platform.cluster.arn, task_definition=definition.arn,
-            desired_count=svc.replicas, **placement,
+            desired_count=svc.replicas, capacity_provider_strategies=gpu_capacity,
+            launch_type=None if svc.gpu else "FARGATE",
             network_configuration={"subnets": platform.network.private_subnet_ids, "security_groups": groups,
                                    "assign_public_ip": False},
             load_balancers=load_balancers or None,
-            health_check_grace_period_seconds=grace_period(svc.healthcheck.start_period_s) if load_balancers else None,
+            health_check_grace_period_seconds=grace_period(health_check(svc).start_period_s) if load_balancers else None,
             deployment_circuit_breaker={"enable": True, "rollback": True},
             # A service holding data, or a singleton, never runs twice: the old task stops first.
             deployment_maximum_percent=100 if stateful else 200,
             deployment_minimum_healthy_percent=0 if stateful else 100,
             service_connect_configuration=self._connect(svc_name, svc.port), enable_execute_command=False,
-            propagate_tags="SERVICE", wait_for_steady_state=True, tags=self._tags, **endpoints_trigger(called),
+            propagate_tags="SERVICE", wait_for_steady_state=True, tags=self._tags,
+            force_new_deployment=follows.force_new_deployment, triggers=follows.triggers,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends,
                                         ignore_changes=["desiredCount"] if scaled else None))
         self.services[svc_name] = service
@@ -379,15 +403,12 @@ class EcsApp(pulumi.ComponentResource):
         """Each hook is a one-off task of the new task definition; it runs again when the definition changes."""
         platform, app = self._platform, self._app
         groups = [self.tasks_group.id] + (
-            [self._data.client_security_group.id] if svc.uses_data else [])
+            [self._data_tier().client_security_group.id] if svc.uses_data else [])
         # A GPU service's task definition runs only on the GPU capacity, never with Fargate's launch type.
         provider = platform.gpu_capacity_provider if svc.gpu else None
         for i, hook in enumerate(svc.after_deploy, start=1):
             script = pulumi.Output.all(platform.cluster.name, definition.arn, platform.network.private_subnet_ids,
-                                       provider, *groups).apply(lambda a, cmd=tuple(hook.command): run_task_script(
-                                           OneOffTask(cluster=a[0], task_definition=a[1], container=svc_name,
-                                                      subnets=tuple(a[2]), capacity_provider=a[3],
-                                                      security_groups=tuple(a[4:]), command=cmd)))
+                                       provider, *groups).apply(partial(hook_script, svc_name, tuple(hook.command)))
             command.local.Command(f"{app.name}-{svc_name}-after-deploy-{i}", create=script,
                                   interpreter=["/bin/bash", "-c"], triggers=[definition.arn],
                                   logging=command.local.Logging.STDERR,
@@ -407,14 +428,16 @@ class EcsApp(pulumi.ComponentResource):
 
     def _targets(self) -> dict[str, tuple[int, str, bool]]:
         """What the load balancer forwards to: target -> (port, health check path, sticky)."""
-        app, targets = self._app, {}
+        app = self._app
+        targets: dict[str, tuple[int, str, bool]] = {}
         for route in app.routes.values():
             if through_edge(app, route):
                 targets[EDGE] = (edge.PORT, "/health", False)
             else:
                 svc = app.services[route.service]
                 sticky = any(r.sticky for r in app.routes.values() if r.service == route.service)
-                targets[route.service] = (svc.port, svc.healthcheck.path or "/", sticky)
+                port = required(svc.port, f"the port of routed service {route.service} (App validation)")
+                targets[route.service] = (port, health_check(svc).path or "/", sticky)
         return targets
 
     def _rules(self, base: int) -> dict[str, list[aws.lb.ListenerRule]]:
@@ -430,11 +453,27 @@ class EcsApp(pulumi.ComponentResource):
         return forwarding
 
 
-def endpoints_trigger(called: list[aws.ecs.Service]) -> dict:
+@dataclass(frozen=True)
+class EndpointsTrigger:
+    """The service's `force_new_deployment` and `triggers`: both unset when it calls nothing."""
+
+    force_new_deployment: bool | None = None
+    triggers: dict[str, pulumi.Output[str]] | None = None
+
+
+def endpoints_trigger(called: list[aws.ecs.Service]) -> EndpointsTrigger:
     """A caller's tasks are replaced when a service it calls is created or replaced: Service Connect gives a
     new endpoint only to tasks started after it exists (AWS, "Service Connect components"), so a caller
     left running would never reach a callee a later deploy adds. Nothing called: nothing to follow."""
     if not called:
-        return {}
+        return EndpointsTrigger()
     ids = pulumi.Output.all(*[c.id for c in called]).apply(lambda found: ",".join(found))
-    return {"force_new_deployment": True, "triggers": {"endpoints": ids}}
+    return EndpointsTrigger(force_new_deployment=True, triggers={"endpoints": ids})
+
+
+def hook_script(container: str, command: tuple[str, ...], found: list[Any]) -> str:
+    """The shell that runs one post-deploy hook as a one-off task; `found`: the cluster, the task
+    definition, the subnets, the capacity provider (None: Fargate), then the security groups."""
+    return run_task_script(OneOffTask(cluster=found[0], task_definition=found[1], container=container,
+                                      subnets=tuple(found[2]), capacity_provider=found[3],
+                                      security_groups=tuple(found[4:]), command=command))

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_common import assumed_by
+from components.common import host_settings
 from components.ecs.network import EcsNetwork
 from config.deployment import Deployment
 from config.stack import EcsHostSettings
@@ -43,11 +44,11 @@ class EcsCluster(pulumi.ComponentResource):
     def __init__(self, name: str, deployment: Deployment, network: EcsNetwork,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:ecs:Cluster", name, None, opts)
-        settings: EcsHostSettings = deployment.settings.host
+        settings = host_settings(deployment, EcsHostSettings)
         child = pulumi.ResourceOptions(parent=self)
         self.cluster = aws.ecs.Cluster(f"{name}", settings=[{"name": "containerInsights", "value": "enabled"}],
                                        opts=child)
-        providers = ["FARGATE"]
+        providers: list[pulumi.Input[str]] = ["FARGATE"]
         self.gpu_capacity_provider = None
         if settings.gpu_instance_type and any(s.gpu for a in deployment.apps.values() for s in a.services.values()):
             provider = self._gpu_capacity(name, deployment, settings, network)

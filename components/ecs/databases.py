@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -24,7 +26,7 @@ import pulumi_command as command
 from components.aws_common import assumed_by
 from components.ecs.network import EcsNetwork
 from components.ecs.secret_store import SecretStore
-from components.common import app_database, generated_password
+from components.common import app_database, generated_password, host_settings, required
 from components.options import kept_in_prod
 from config.app import App
 from config.conventions import POSTGRES_PORT, REDIS_PORT
@@ -104,8 +106,7 @@ class ManagedData(pulumi.ComponentResource):
     def _postgres(self, name: str, apps: list[App], cluster: aws.ecs.Cluster,
                   log_group: aws.cloudwatch.LogGroup) -> aws.rds.Instance:
         deployment, network = self._deployment, self._network
-        host: EcsHostSettings = deployment.settings.host
-        rds = host.database
+        rds = host_settings(deployment, EcsHostSettings).database
         prod = deployment.is_prod
         child = pulumi.ResourceOptions(parent=self)
         group = aws.ec2.SecurityGroup(f"{name}-postgres", vpc_id=network.vpc_id, opts=child,
@@ -124,7 +125,7 @@ class ManagedData(pulumi.ComponentResource):
         subnets = aws.rds.SubnetGroup(f"{name}-postgres", subnet_ids=network.private_subnet_ids, opts=child)
         master = generated_password(f"{name}-postgres-master", self)
         instance = aws.rds.Instance(
-            f"{name}-postgres", engine="postgres", engine_version=postgres_major(deployment.settings.shared.postgres.image),
+            f"{name}-postgres", engine="postgres", engine_version=postgres_major(deployment.settings.shared.used_postgres().image),
             instance_class=rds.instance_class, allocated_storage=rds.allocated_storage_gib,
             max_allocated_storage=rds.max_allocated_storage_gib, storage_type="gp3", storage_encrypted=True,
             db_subnet_group_name=subnets.name, vpc_security_group_ids=[group.id], publicly_accessible=False,
@@ -139,15 +140,16 @@ class ManagedData(pulumi.ComponentResource):
         for app in apps:
             data = self.apps[app.name]
             data.sources["postgres"] = (pulumi.Output.all(app.name, passwords[app.name], instance.address), rds_url)
-        databases = {app.name: passwords[app.name].apply(lambda pw, app=app: app_database(deployment, app, pw))
-                     for app in apps}
+        databases = {app.name: passwords[app.name].apply(partial(app_database, deployment, app)) for app in apps}
         provisions = self._provision(name, databases, master, instance, provisioner, cluster, log_group)
         for app in apps:
             self.apps[app.name].ready.extend(provisions[app.name])
         return instance
 
-    def _provision(self, name, databases: dict[str, pulumi.Output[datastores.AppDatabase]], master, instance,
-                   provisioner, cluster, log_group) -> dict[str, list[command.local.Command]]:
+    def _provision(self, name: str, databases: dict[str, pulumi.Output[datastores.AppDatabase]],
+                   master: pulumi.Output[str], instance: aws.rds.Instance, provisioner: aws.ec2.SecurityGroup,
+                   cluster: aws.ecs.Cluster, log_group: aws.cloudwatch.LogGroup
+                   ) -> dict[str, list[command.local.Command]]:
         """Per app, one-off tasks of the pinned Postgres image: the admin SQL as the master, then the app's
         init SQL as its own role (a task that never sees the master's password), both with psql over TLS.
 
@@ -162,7 +164,7 @@ class ManagedData(pulumi.ComponentResource):
                                    parent=self)
         init_apps = [a for a in databases if (db := deployment.apps[a].database) and db.init_sql]
         init_arns = {app: (store.put(app, INIT_SQL_KEY, databases[app].apply(
-                               lambda db: datastores.init_sql_query(db.app, db.init_sql)), parent=self),
+                               lambda db: datastores.init_sql_query(db.app, db.init_sql or "")), parent=self),
                            store.put(app, PASSWORD_KEY, databases[app].apply(lambda db: db.password), parent=self))
                      for app in init_apps}
         init_role = task_execution_role(f"{name}-init", deployment, [a for pair in init_arns.values() for a in pair],
@@ -178,7 +180,7 @@ class ManagedData(pulumi.ComponentResource):
                 "secrets": {"PROVISION_SQL": sql_arn, "PGPASSWORD": master_arn}},
                 cluster, [sql_arn, admin_digest], [instance])
             runs[app] = [admin]
-            if app in init_arns:
+            if app in init_arns and init_role is not None:  # the role exists when any app has init SQL
                 init_sql_arn, password_arn = init_arns[app]
                 user = datastores.db_name(app)
                 runs[app].append(self._one_off(
@@ -190,8 +192,10 @@ class ManagedData(pulumi.ComponentResource):
                               databases[app].apply(lambda db: digest(datastores.init_sql_stdin(db)))], [admin]))
         return runs
 
-    def _one_off(self, name: str, family: str, instance, role, log_group, network, run: dict, cluster,
-                 triggers: list, after: list) -> command.local.Command:
+    def _one_off(self, name: str, family: str, instance: aws.rds.Instance, role: aws.iam.Role,
+                 log_group: aws.cloudwatch.LogGroup, network: tuple[pulumi.Output[list[str]], pulumi.Output[str]],
+                 run: dict[str, Any], cluster: aws.ecs.Cluster, triggers: list[pulumi.Input[str]],
+                 after: list[pulumi.Resource]) -> command.local.Command:
         """A task definition of one psql container and the command that runs it to completion.
 
         The container: the pinned Postgres image as its `postgres` user, read-only root, no
@@ -199,7 +203,7 @@ class ManagedData(pulumi.ComponentResource):
         """
         deployment = self._deployment
         container = pulumi.Output.json_dumps([{
-            "name": "provision", "image": deployment.settings.shared.postgres.image, "essential": True,
+            "name": "provision", "image": deployment.settings.shared.used_postgres().image, "essential": True,
             "command": run["command"],
             "environment": instance.address.apply(lambda host: [{"name": k, "value": v} for k, v in {
                 "PGHOST": host, **run["environment"], "PGSSLMODE": "require"}.items()]),
@@ -222,10 +226,10 @@ class ManagedData(pulumi.ComponentResource):
 
     def _redis(self, app: App) -> None:
         deployment, network = self._deployment, self._network
-        settings: EcsHostSettings = deployment.settings.host
+        settings = host_settings(deployment, EcsHostSettings)
         prod = deployment.is_prod
         child = pulumi.ResourceOptions(parent=self)
-        mode = app.redis.mode
+        mode = required(app.redis, f"apps/{app.name}.yaml: redis (App validation)").mode
         group = aws.ec2.SecurityGroup(f"{app.name}-redis", vpc_id=network.vpc_id, opts=child,
                                       description=f"berth {app.name} Redis: only from its services that use it")
         self._ingress(f"{app.name}-redis", group, REDIS_PORT, [app])
@@ -254,13 +258,13 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def awslogs(log_group: aws.cloudwatch.LogGroup, prefix: str) -> dict:
+def awslogs(log_group: aws.cloudwatch.LogGroup, prefix: str) -> dict[str, Any]:
     return {"logDriver": "awslogs", "options": {
         "awslogs-group": log_group.name, "awslogs-region": aws.get_region_output().region,
         "awslogs-stream-prefix": prefix}}
 
 
-def task_execution_role(name: str, deployment: Deployment, secret_arns: list[pulumi.Input[str]] | str,
+def task_execution_role(name: str, deployment: Deployment, secret_arns: Sequence[pulumi.Input[str]] | None,
                         log_group: aws.cloudwatch.LogGroup, parent: pulumi.Resource,
                         repositories: Sequence[str] = ()) -> aws.iam.Role:
     """What ECS itself needs to start a task: its secrets (only these), its logs, its images (this

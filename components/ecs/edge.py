@@ -9,9 +9,12 @@ rolling deploy of the edge, never emptied in place.
 
 from __future__ import annotations
 
-import pulumi
+from typing import Any
 
-from components.common import copy_site
+import pulumi
+import pulumi_aws as aws
+
+from components.common import copy_site, health_check
 from components.ecs.service_connect import through_edge
 from config import conventions
 from config.app import App, Service
@@ -51,10 +54,10 @@ def plan(deployment: Deployment, app: App) -> caddyfile.ProxyPlan:
                                tls=False, http_port=PORT, real_ip=False)
 
 
-def task(deployment: Deployment, app: App, sites: dict[str, pulumi.Input[str]], log_configuration: dict
-         ) -> tuple[list[dict], list[dict]]:
+def task(deployment: Deployment, app: App, sites: dict[str, pulumi.Input[str]], log_configuration: dict[str, Any]
+         ) -> tuple[list[dict[str, Any]], list[aws.ecs.TaskDefinitionVolumeArgsDict]]:
     """The edge task's containers (a copier per static site, then Caddy) and volumes; `sites`: name -> image."""
-    containers = [{
+    containers: list[dict[str, Any]] = [{
         "name": f"site-{name}", "image": image, "essential": False,
         "command": ["sh", "-c", copy_site(app.services[name].site_path)], "readonlyRootFilesystem": True,
         "mountPoints": [{"sourceVolume": f"site-{name}", "containerPath": "/out"}],
@@ -75,7 +78,9 @@ def task(deployment: Deployment, app: App, sites: dict[str, pulumi.Input[str]], 
                            "readOnly": True} for n in sites]],
         "dependsOn": [{"containerName": f"site-{n}", "condition": "SUCCESS"} for n in sites],
         "healthCheck": {"command": ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{PORT}/health"],
-                        "interval": 15, "timeout": 5, "retries": 3, "startPeriod": SERVICE.healthcheck.start_period_s},
+                        "interval": 15, "timeout": 5, "retries": 3, "startPeriod": health_check(SERVICE).start_period_s},
         "logConfiguration": log_configuration,
     })
-    return containers, [{"name": "caddy"}, *[{"name": f"site-{n}"} for n in sites]]
+    volumes: list[aws.ecs.TaskDefinitionVolumeArgsDict] = [{"name": "caddy"}]
+    volumes.extend({"name": f"site-{n}"} for n in sites)
+    return containers, volumes

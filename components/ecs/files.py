@@ -11,9 +11,11 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components.ecs.network import EcsNetwork
+from components.common import host_settings
+from components.ecs.network import EcsNetwork, nth
 from components.options import kept_in_prod
 from config.deployment import Deployment
+from config.stack import EcsHostSettings
 
 
 def needs_files(deployment: Deployment) -> bool:
@@ -46,6 +48,6 @@ class EcsFileSystem(pulumi.ComponentResource):
     @staticmethod
     def _subnets(deployment: Deployment, network: EcsNetwork) -> list[pulumi.Output[str]]:
         """One mount target per private subnet; their number is known before they exist."""
-        host = deployment.settings.host
+        host = host_settings(deployment, EcsHostSettings)
         count = len(host.network.private_subnet_ids) if host.network else host.availability_zones
-        return [network.private_subnet_ids.apply(lambda ids, i=i: ids[i]) for i in range(count)]
+        return [nth(network.private_subnet_ids, i) for i in range(count)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from components.common import required
 from components.ecs.network import EcsNetwork
 from config.deployment import Deployment
 from config.ecs_checks import ALB_MAX_IDLE_TIMEOUT_S
@@ -38,6 +39,12 @@ def path_patterns(path: str) -> list[str]:
     return [prefix, f"{prefix}/*"]
 
 
+def validation_option(certificate: aws.acm.Certificate, host: str
+                      ) -> pulumi.Output[aws.acm.outputs.CertificateDomainValidationOption]:
+    """The DNS record ACM asks for before it vouches for `host`."""
+    return certificate.domain_validation_options.apply(lambda options: next(o for o in options if o.domain_name == host))
+
+
 class LoadBalancer(pulumi.ComponentResource):
     def __init__(self, name: str, deployment: Deployment, network: EcsNetwork,
                  opts: pulumi.ResourceOptions | None = None):
@@ -62,14 +69,14 @@ class LoadBalancer(pulumi.ComponentResource):
             drop_invalid_header_fields=True, enable_deletion_protection=prod, opts=child)
 
         hosts = [deployment.hostname(app) for app in deployment.apps.values()]
-        zone = aws.route53.get_zone_output(name=deployment.settings.dns.zone_name, private_zone=False)
+        dns = required(deployment.settings.dns, "berth:dns.zoneName (ECS: ecs_checks)")
+        zone = aws.route53.get_zone_output(name=dns.zone_name, private_zone=False)
         certificate = aws.acm.Certificate(f"{name}-cert", domain_name=hosts[0], subject_alternative_names=hosts[1:],
                                           validation_method="DNS",
                                           opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False))
         records = []
         for i, host in enumerate(hosts):
-            option = certificate.domain_validation_options.apply(
-                lambda options, h=host: next(o for o in options if o.domain_name == h))
+            option = validation_option(certificate, host)
             records.append(aws.route53.Record(
                 f"{name}-validation-{i + 1}", zone_id=zone.zone_id, name=option.resource_record_name,
                 type=option.resource_record_type, records=[option.resource_record_value], ttl=60,
@@ -94,7 +101,7 @@ class LoadBalancer(pulumi.ComponentResource):
     def forward(self, name: str, host: str, path: str, priority: int, target_group: aws.lb.TargetGroup,
                 parent: pulumi.Resource) -> aws.lb.ListenerRule:
         """Requests for `host` under `path` go to `target_group`; lower priorities are matched first."""
-        conditions = [{"host_header": {"values": [host]}}]
+        conditions: list[aws.lb.ListenerRuleConditionArgsDict] = [{"host_header": {"values": [host]}}]
         if path != "/":
             conditions.append({"path_pattern": {"values": path_patterns(path)}})
         return aws.lb.ListenerRule(name, listener_arn=self.https.arn, priority=priority, conditions=conditions,

@@ -8,10 +8,12 @@ tasks, databases, caches and file system mount targets only in the private ones,
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_aws as aws
 
+from components.common import host_settings
 from config.deployment import Deployment
 from config.stack import EcsHostSettings
 
@@ -25,6 +27,11 @@ def subnet_cidrs(zones: int) -> tuple[list[str], list[str]]:
     return public, private
 
 
+def nth(values: pulumi.Output[Sequence[str]], i: int) -> pulumi.Output[str]:
+    """One of a list known only at deploy time, whose length is known now (zones, subnets)."""
+    return values.apply(lambda known: known[i])
+
+
 class EcsNetwork(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     cidr_block: pulumi.Output[str]
@@ -33,7 +40,7 @@ class EcsNetwork(pulumi.ComponentResource):
 
     def __init__(self, name: str, deployment: Deployment, opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:ecs:Network", name, None, opts)
-        settings: EcsHostSettings = deployment.settings.host
+        settings = host_settings(deployment, EcsHostSettings)
         if settings.network is not None:
             existing = settings.network
             vpc = aws.ec2.get_vpc_output(id=existing.vpc_id)
@@ -56,7 +63,7 @@ class EcsNetwork(pulumi.ComponentResource):
         public_cidrs, private_cidrs = subnet_cidrs(zones)
         public, private = [], []
         for i in range(zones):
-            zone = available.names.apply(lambda names, i=i: names[i])
+            zone = nth(available.names, i)
             public.append(aws.ec2.Subnet(f"{name}-public-{i + 1}", vpc_id=vpc.id, cidr_block=public_cidrs[i],
                                          availability_zone=zone, map_public_ip_on_launch=False,
                                          tags={"Name": f"berth-{deployment.stack}-public-{i + 1}"}, opts=child))

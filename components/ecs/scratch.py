@@ -17,6 +17,9 @@ RegisterTaskDefinition would stop the first deploy, and the scratch volume works
 from __future__ import annotations
 
 import shlex
+from typing import Any
+
+import pulumi_aws as aws
 
 from config.app import Service
 
@@ -27,16 +30,16 @@ def volume_name(index: int) -> str:
     return f"scratch-{index}"
 
 
-def volumes(svc: Service) -> list[dict]:
+def volumes(svc: Service) -> list[aws.ecs.TaskDefinitionVolumeArgsDict]:
     return [{"name": volume_name(i)} for i in range(len(svc.tmpfs))]
 
 
-def mount_points(svc: Service) -> list[dict]:
+def mount_points(svc: Service) -> list[dict[str, Any]]:
     return [{"sourceVolume": volume_name(i), "containerPath": path, "readOnly": False}
             for i, path in enumerate(svc.tmpfs)]
 
 
-def opener(svc: Service, image: str, log_configuration: dict) -> dict:
+def opener(svc: Service, image: str, log_configuration: dict[str, Any]) -> dict[str, Any]:
     """The container that makes the service's scratch volumes writable for every user, then exits."""
     paths = [f"/scratch/{i}" for i in range(len(svc.tmpfs))]
     return {
@@ -50,6 +53,6 @@ def opener(svc: Service, image: str, log_configuration: dict) -> dict:
     }
 
 
-def wait_for_opener(svc: Service) -> list[dict]:
+def wait_for_opener(svc: Service) -> list[dict[str, str]]:
     """The service's container starts once the scratch volumes are open (none: nothing to wait for)."""
     return [{"containerName": OPENER, "condition": "SUCCESS"}] if svc.tmpfs else []
