@@ -84,14 +84,13 @@ def ecr_reference(name: str, deployment: Deployment, builder: Builder, app: App,
                   parent: pulumi.Resource) -> pulumi.Output[str]:
     """This stack's ECR repository for the service, holding `version` (built and pushed only when it is
     not there yet); returns `<repository>@<digest>`, the reference hosts and ECS tasks pull."""
-    prod = deployment.is_prod
     ecr = deployment.settings.ecr
     repository_name = conventions.ecr_repository(deployment.stack, app.name, svc_name)
     repo = aws.ecr.Repository(
         name, name=repository_name,
         image_tag_mutability="IMMUTABLE", image_scanning_configuration={"scan_on_push": True},
         encryption_configurations=[{"encryption_type": "AES256"}],
-        force_delete=not prod,  # staging: destroy removes the repository with its images
+        force_delete=not deployment.policy.keeps_data,  # staging: destroy removes the repository with its images
         opts=pulumi.ResourceOptions(parent=parent, **kept_in_prod(deployment)),
     )
     aws.ecr.LifecyclePolicy(name, repository=repo.name, policy=pulumi.Output.json_dumps({"rules": [{

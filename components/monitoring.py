@@ -61,7 +61,7 @@ class Monitoring(pulumi.ComponentResource):
         self._name, self._deployment = name, deployment
         self._topic: aws.sns.Topic | None = None
         self.alarms_on = (deployment.settings.monitoring.alarms_on(deployment.environment)
-                          and deployment.environment != "dev")
+                          and not deployment.policy.on_this_machine)
         self.log_groups: dict[str, aws.cloudwatch.LogGroup] = {}
         self.register_outputs({})
 

@@ -21,5 +21,5 @@ class Kept(TypedDict):
 def kept_in_prod(deployment: Deployment) -> Kept:
     """`protect` and `retain_on_delete`, both on in prod only: spread into a resource's options
     (`ResourceOptions(parent=..., **kept_in_prod(d))`, `on_host(host, parent, **kept_in_prod(d))`)."""
-    prod = deployment.is_prod
-    return Kept(protect=prod, retain_on_delete=prod)
+    keep = deployment.policy.keeps_data
+    return Kept(protect=keep, retain_on_delete=keep)

@@ -18,7 +18,7 @@ from config.errors import Problems
 from config.instance_types import InstanceType, InstanceTypeLookup, UnknownInstanceType
 from config.raw_config import RawConfig
 from config.stack import Ec2HostSettings, StackSettings
-from rules import containers, credentials, images, network, postgres
+from rules import containers, credentials, environments, images, network, postgres
 
 SETTINGS_KEYS = frozenset(f.alias or n for n, f in StackSettings.model_fields.items())
 
@@ -33,12 +33,12 @@ def check_keys(raw: RawConfig, secret_names: frozenset[str], problems: Problems)
 
 def check_placement(settings: StackSettings, problems: Problems) -> None:
     """Where each environment runs and under which names: dev locally, staging/prod on AWS with a real domain."""
-    env, host = settings.environment, settings.host
-    if env == "dev" and host.kind != "local":
-        problems.add(f"{NAMESPACE}:host.kind", "dev runs on the local Docker engine; set `kind: local`")
-    if env != "dev" and host.kind == "local":
+    env, host, policy = settings.environment, settings.host, environments.policy(settings.environment)
+    if policy.on_this_machine and host.kind != "local":
+        problems.add(f"{NAMESPACE}:host.kind", f"{env} runs on the local Docker engine; set `kind: local`")
+    if not policy.on_this_machine and host.kind == "local":
         problems.add(f"{NAMESPACE}:host.kind", f"{env} runs on an EC2 host (`kind: ec2`) or an ECS cluster (`kind: ecs`) berth creates")
-    if env != "dev" and settings.domain == "localhost":
+    if policy.serves_https and settings.domain == "localhost":
         problems.add(f"{NAMESPACE}:domain", f"{env} needs a real domain (e.g. chmedia.com) for its sites and certificates")
     if settings.dns is not None and host.kind == "local":
         problems.add(f"{NAMESPACE}:dns", "DNS records point at the EC2 host's public IP, but this stack runs on the "
@@ -47,7 +47,7 @@ def check_placement(settings: StackSettings, problems: Problems) -> None:
 
 def check_proxy(settings: StackSettings, problems: Problems) -> None:
     """The proxy's ports, and the contact its certificate authority needs outside dev."""
-    if settings.environment != "dev" and settings.host.kind == "ec2" and settings.proxy.acme_email is None:
+    if environments.policy(settings.environment).serves_https and settings.host.kind == "ec2" and settings.proxy.acme_email is None:
         problems.add(f"{NAMESPACE}:proxy.acmeEmail", "set the e-mail the certificate authority may warn about expiring certificates")
     if settings.proxy.http_port == settings.proxy.https_port:
         problems.add(f"{NAMESPACE}:proxy.httpsPort", "must differ from proxy.httpPort")
@@ -90,7 +90,8 @@ def _check_admin_space(host: Ec2HostSettings, environment: str, problems: Proble
 
 def check_images(settings: StackSettings, apps: dict[str, App], project_dir: Path, problems: Problems) -> None:
     env = settings.environment
-    if env == "prod":
+    pins = environments.policy(env).pins_images
+    if pins:
         for where, ref in [(f"{NAMESPACE}:proxy.image", settings.proxy.image)] + [
             (f"{NAMESPACE}:shared.{name}.image", getattr(settings.shared, name).image)
             for name in SHARED_SERVICES if getattr(settings.shared, name) is not None
@@ -102,7 +103,7 @@ def check_images(settings: StackSettings, apps: dict[str, App], project_dir: Pat
             where = f"{NAMESPACE}:apps.{app.name}.services.{svc_name}"
             if svc.image is None and svc.build is None:
                 problems.add(where, "has no image; set `image` (a pinned reference) or `build.context` (a source dir)")
-            elif svc.image is not None and env == "prod" and not images.is_pinned(svc.image):
+            elif svc.image is not None and pins and not images.is_pinned(svc.image):
                 problems.add(f"{where}.image", images.pin_fix(svc.image, "prod deploys only pinned images"))
             elif svc.build is not None:
                 _check_build(app, svc_name, svc, svc.build, env, where, project_dir, problems)
@@ -135,7 +136,7 @@ def _check_build(app: App, svc_name: str, svc: Service, build: Build, env: str, 
                      f"or set its path: pulumi config set --path '{where}.build.context' <dir>")
     elif build.dockerfile and not (context / build.dockerfile).is_file():
         problems.add(f"{where}.build.dockerfile", f"{build.dockerfile} is not in {context}")
-    if env != "dev" and not svc.version:
+    if environments.policy(env).versions_builds and not svc.version:
         problems.add(f"{where}.version",
                      "is required for a built image outside dev: the version (e.g. the git SHA) it is tagged and "
                      "pushed as, and what you set back to roll back")
@@ -302,7 +303,7 @@ def check_secrets(settings: StackSettings, raw: RawConfig, secret_names: frozens
         key = f"{NAMESPACE}:{name}"
         if name in raw.values and name not in raw.secret_keys:
             problems.add(key, f"is stored in plain text; set it with: pulumi config set --secret {name} <value>")
-        elif name not in raw.values and settings.environment == "prod" and not stand_ins_allowed:
+        elif name not in raw.values and not environments.policy(settings.environment).makes_up_secrets and not stand_ins_allowed:
             problems.add(key, f"is not set and prod never makes up secrets; set it: pulumi config set --secret {name} <value>")
 
 
@@ -364,7 +365,7 @@ def check_secrets_owned(apps: dict[str, App], problems: Problems) -> None:
 def check_plain_secrets(settings: StackSettings, apps: dict[str, App], problems: Problems) -> None:
     """prod refuses credentials (rules/credentials.py) in plain `env` and in build args, and says how to
     set them as secrets instead."""
-    if settings.environment != "prod":
+    if not environments.policy(settings.environment).secrets_only_as_secrets:
         return
     for app in apps.values():
         for svc_name, svc in app.services.items():

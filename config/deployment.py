@@ -14,6 +14,8 @@ from config.app import App, Service
 from config.conventions import EC2_DATA_ROOT
 from config.instance_types import InstanceType
 from config.stack import Ec2HostSettings, EcsHostSettings, LocalHostSettings, StackSettings
+from rules import environments
+from rules.environments import EnvironmentPolicy
 
 NAMESPACE = "berth"
 
@@ -34,8 +36,9 @@ class Deployment:
         return self.settings.environment
 
     @property
-    def is_prod(self) -> bool:
-        return self.environment == "prod"
+    def policy(self) -> EnvironmentPolicy:
+        """What this stack's environment decides (rules/environments.py)."""
+        return environments.policy(self.environment)
 
     @property
     def on_ec2(self) -> bool:
@@ -70,7 +73,7 @@ class Deployment:
         return value.replace("${url}", self.url(app)).replace("${hostname}", self.hostname(app))
 
     def url(self, app: App) -> str:
-        if self.environment == "dev":
+        if not self.policy.serves_https:
             port = self.settings.proxy.http_port
             return f"http://{self.hostname(app)}" + ("" if port == 80 else f":{port}")
         return f"https://{self.hostname(app)}"

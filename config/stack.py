@@ -10,7 +10,7 @@ from pydantic import BeforeValidator, Field, ValidationInfo, create_model, field
 from pydantic.fields import FieldInfo
 
 from config.app import App, Camel, HostName, ImageRef, Name, Positive, Service, UsablePath, memory, shaped
-from rules import caddy
+from rules import caddy, environments
 
 Environment = Literal["dev", "staging", "prod"]
 Email = Annotated[str, shaped(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")]
@@ -248,7 +248,7 @@ class MonitoringSettings(Camel):
         "subscribed to the stack's alarm topic: told of every alarm (confirm the e-mail AWS sends)"))
 
     def alarms_on(self, environment: str) -> bool:
-        return self.alarms if self.alarms is not None else environment == "prod"
+        return self.alarms if self.alarms is not None else environments.policy(environment).alarms_by_default
 
 
 # What a stack may change about a service: its image, its size, its dev-time wiring.
@@ -308,7 +308,8 @@ class StackSettings(Camel):
     @field_validator("monitoring")
     @classmethod
     def _alarms_need_aws(cls, value: MonitoringSettings, info: ValidationInfo) -> MonitoringSettings:
-        if value.alarms and info.data.get("environment") == "dev":
+        environment = info.data.get("environment")
+        if value.alarms and environment and environments.policy(environment).on_this_machine:
             raise ValueError("dev runs on this machine and has no alarms; remove `alarms` (staging and prod have them)")
         backups = info.data.get("backups")
         if value.alarm_email and backups and backups.alarm_email not in (None, value.alarm_email):

@@ -95,7 +95,7 @@ def intended(deployment: Deployment) -> list[Intended]:
 
 
 def routes(deployment: Deployment) -> list[Route]:
-    tls = deployment.environment != "dev"
+    tls = deployment.policy.serves_https
     return [Route(app.name, deployment.hostname(app), path, route.service, tls)
             for app in deployment.apps.values() for path, route in app.routes.items()]
 

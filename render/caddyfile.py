@@ -132,12 +132,12 @@ def site_headers(app: App) -> Headers:
 
 
 def plan(deployment: Deployment) -> ProxyPlan:
-    tls = deployment.environment != "dev"
+    tls = deployment.policy.serves_https
     proxy = deployment.settings.proxy
     return ProxyPlan(
         sites=tuple(Site(deployment.hostname(app), _rules(app), site_headers(app)) for app in deployment.apps.values()),
         tls=tls,
-        hsts=deployment.is_prod,  # staging's certificates come from the staging CA: HSTS would lock browsers out
+        hsts=deployment.policy.hsts,
         acme_email=proxy.acme_email if tls else None,
         acme_staging=proxy.acme_staging and tls,
     )

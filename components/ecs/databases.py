@@ -107,7 +107,7 @@ class ManagedData(pulumi.ComponentResource):
                   log_group: aws.cloudwatch.LogGroup) -> aws.rds.Instance:
         deployment, network = self._deployment, self._network
         rds = host_settings(deployment, EcsHostSettings).database
-        prod = deployment.is_prod
+        keep = deployment.policy.keeps_data
         child = pulumi.ResourceOptions(parent=self)
         group = aws.ec2.SecurityGroup(f"{name}-postgres", vpc_id=network.vpc_id, opts=child,
                                       description="berth RDS Postgres: only from services that use it")
@@ -131,9 +131,9 @@ class ManagedData(pulumi.ComponentResource):
             db_subnet_group_name=subnets.name, vpc_security_group_ids=[group.id], publicly_accessible=False,
             username=MASTER_USER, password=master, multi_az=rds.multi_az,
             backup_retention_period=rds.backup_retention_days, copy_tags_to_snapshot=True,
-            deletion_protection=prod, skip_final_snapshot=not prod,
-            final_snapshot_identifier=f"berth-{deployment.stack}-postgres-final" if prod else None,
-            auto_minor_version_upgrade=True, apply_immediately=not prod,
+            deletion_protection=keep, skip_final_snapshot=not keep,
+            final_snapshot_identifier=f"berth-{deployment.stack}-postgres-final" if keep else None,
+            auto_minor_version_upgrade=True, apply_immediately=not keep,
             opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(self._deployment)))
 
         passwords = {app.name: generated_password(f"{app.name}-postgres-password", self) for app in apps}
@@ -227,7 +227,7 @@ class ManagedData(pulumi.ComponentResource):
     def _redis(self, app: App) -> None:
         deployment, network = self._deployment, self._network
         settings = host_settings(deployment, EcsHostSettings)
-        prod = deployment.is_prod
+        resilient = deployment.policy.resilient
         child = pulumi.ResourceOptions(parent=self)
         mode = required(app.redis, f"apps/{app.name}.yaml: redis (App validation)").mode
         group = aws.ec2.SecurityGroup(f"{app.name}-redis", vpc_id=network.vpc_id, opts=child,
@@ -238,7 +238,7 @@ class ManagedData(pulumi.ComponentResource):
             {"name": "maxmemory-policy", "value": "allkeys-lru" if mode == "cache" else "noeviction"}], opts=child)
         token = generated_password(f"{app.name}-redis-token", self)
         keeps_data = mode == "store"
-        replicas = 2 if prod else 1
+        replicas = 2 if resilient else 1
         cluster = aws.elasticache.ReplicationGroup(
             f"{app.name}-redis", description=f"berth {deployment.stack} {app.name} ({mode})",
             engine="redis", engine_version=REDIS_ENGINE_VERSION, node_type=settings.cache.node_type,
@@ -246,8 +246,8 @@ class ManagedData(pulumi.ComponentResource):
             port=REDIS_PORT, subnet_group_name=subnets.name, security_group_ids=[group.id],
             parameter_group_name=parameters.name, transit_encryption_enabled=True, at_rest_encryption_enabled=True,
             auth_token=token, snapshot_retention_limit=settings.cache.snapshot_retention_days if keeps_data else 0,
-            final_snapshot_identifier=f"berth-{deployment.stack}-{app.name}-redis-final" if prod and keeps_data else None,
-            apply_immediately=not prod,
+            final_snapshot_identifier=f"berth-{deployment.stack}-{app.name}-redis-final" if deployment.policy.keeps_data and keeps_data else None,
+            apply_immediately=not resilient,
             opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(self._deployment)) if keeps_data else child)
         self.apps[app.name].sources["redis"] = (pulumi.Output.all(token, cluster.primary_endpoint_address),
                                                elasticache_url)

@@ -26,7 +26,6 @@ class EcsFileSystem(pulumi.ComponentResource):
     def __init__(self, name: str, deployment: Deployment, network: EcsNetwork,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:ecs:FileSystem", name, None, opts)
-        prod = deployment.is_prod
         child = pulumi.ResourceOptions(parent=self)
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-sg", vpc_id=network.vpc_id, opts=child,
@@ -37,7 +36,7 @@ class EcsFileSystem(pulumi.ComponentResource):
             tags={"Name": f"berth-{deployment.stack}"},
             opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(deployment)))
         aws.efs.BackupPolicy(name, file_system_id=self.file_system.id,
-                             backup_policy={"status": "ENABLED" if prod else "DISABLED"}, opts=child)
+                             backup_policy={"status": "ENABLED" if deployment.policy.keeps_data else "DISABLED"}, opts=child)
         self.mount_targets = [
             aws.efs.MountTarget(f"{name}-{i + 1}", file_system_id=self.file_system.id, subnet_id=subnet,
                                 security_groups=[self.security_group.id], opts=child)

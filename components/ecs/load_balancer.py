@@ -49,7 +49,6 @@ class LoadBalancer(pulumi.ComponentResource):
     def __init__(self, name: str, deployment: Deployment, network: EcsNetwork,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:ecs:LoadBalancer", name, None, opts)
-        prod = deployment.is_prod
         child = pulumi.ResourceOptions(parent=self)
         self._deployment = deployment
 
@@ -66,7 +65,7 @@ class LoadBalancer(pulumi.ComponentResource):
         self.alb = aws.lb.LoadBalancer(
             f"{name}", load_balancer_type="application", internal=False, subnets=network.public_subnet_ids,
             security_groups=[self.security_group.id], idle_timeout=idle_timeout(deployment),
-            drop_invalid_header_fields=True, enable_deletion_protection=prod, opts=child)
+            drop_invalid_header_fields=True, enable_deletion_protection=deployment.policy.keeps_data, opts=child)
 
         hosts = [deployment.hostname(app) for app in deployment.apps.values()]
         dns = required(deployment.settings.dns, "berth:dns.zoneName (ECS: ecs_checks)")

@@ -30,11 +30,10 @@ class SecretStore:
     def put(self, app: str, key: str, value: pulumi.Input[str], parent: pulumi.Resource) -> pulumi.Output[str]:
         """Store `value` (kept secret in state) as `berth/<stack>/<app>/<key>`; returns the secret's ARN."""
         deployment = self._deployment
-        prod = deployment.is_prod
         name = conventions.ecs_secret(app, key)
         secret = aws.secretsmanager.Secret(
             name, name=secret_prefix(deployment.stack, app) + key,
-            recovery_window_in_days=PROD_RECOVERY_DAYS if prod else 0,
+            recovery_window_in_days=PROD_RECOVERY_DAYS if deployment.policy.keeps_data else 0,
             tags={"berth:app": app},
             opts=pulumi.ResourceOptions(parent=parent))
         version = aws.secretsmanager.SecretVersion(name, secret_id=secret.id,

@@ -64,10 +64,10 @@ class Backups(pulumi.ComponentResource):
     # --- the bucket --------------------------------------------------------------------------------
 
     def _bucket(self, name: str) -> aws.s3.Bucket:
-        deployment, prod = self._deployment, self._deployment.is_prod
+        deployment = self._deployment
         child = pulumi.ResourceOptions(parent=self)
         bucket = aws.s3.Bucket(
-            f"{name}-bucket", bucket_prefix=bucket_prefix(deployment.stack), force_destroy=not prod,
+            f"{name}-bucket", bucket_prefix=bucket_prefix(deployment.stack), force_destroy=not deployment.policy.keeps_data,
             # prod: backups outlive the stack; staging: `pulumi destroy` empties and deletes the bucket.
             opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(deployment)))
         aws.s3.BucketOwnershipControls(f"{name}-ownership", bucket=bucket.id,

@@ -105,7 +105,7 @@ class Ec2Host(pulumi.ComponentResource):
                                  ecr_registry=a[1], arch=host_type.debian_arch, stack=deployment.stack, region=a[2])))
         self.instance = self._instance(subnet, profile)
         self.public_ip = self.instance.public_ip
-        if deployment.is_prod:
+        if deployment.policy.resilient:
             self.public_ip = self._prod_resilience(region)
         self.access, self.ready, self.provider = self._access(region)
         self.register_outputs({
@@ -168,7 +168,8 @@ class Ec2Host(pulumi.ComponentResource):
 
     def _instance(self, subnet: pulumi.Output[aws.ec2.GetSubnetResult], profile: aws.iam.InstanceProfile) -> aws.ec2.Instance:
         """The instance (Ubuntu, or AWS's NVIDIA AMI on a GPU type), IMDSv2 only, with the data volume attached."""
-        name, settings, prod = self._name, self._settings, self._deployment.is_prod
+        name, settings = self._name, self._settings
+        steady = self._deployment.policy.resilient  # replaced on purpose, never by a change
         key_name = None
         if settings.ssh_public_key:
             key_name = aws.ec2.KeyPair(f"{name}-key", public_key=settings.ssh_public_key,
@@ -177,16 +178,16 @@ class Ec2Host(pulumi.ComponentResource):
             f"{name}-instance",
             ami=self._ami().id, instance_type=settings.instance_type, subnet_id=subnet.id,
             vpc_security_group_ids=[self.security_group.id], iam_instance_profile=profile.name, key_name=key_name,
-            user_data=self.user_data, user_data_replace_on_change=not prod,
+            user_data=self.user_data, user_data_replace_on_change=not steady,
             metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1},
             root_block_device={"volume_type": "gp3", "volume_size": settings.root_volume_gib, "encrypted": True,
                                "delete_on_termination": True},
-            monitoring=True, ebs_optimized=True, disable_api_termination=prod, maintenance_options={"auto_recovery": "default"},
+            monitoring=True, ebs_optimized=True, disable_api_termination=steady, maintenance_options={"auto_recovery": "default"},
             tags={"Name": f"berth-{self._deployment.stack}"},
             # prod: a newer AMI, user data or deploy key never silently replaces the host; replace it on purpose.
             # The key pair is read only at launch: a rotated key is installed on the running host by hand
             # (docs/host.md), while the new key pair waits for the next instance.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami", "userData", "keyName"] if prod else None),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami", "userData", "keyName"] if steady else None),
         )
         aws.ec2.VolumeAttachment(
             f"{name}-data-attachment", device_name="/dev/sdf", volume_id=self.data_volume.id,

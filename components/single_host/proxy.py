@@ -49,7 +49,7 @@ class Proxy(pulumi.ComponentResource):
         state = docker.Volume(f"{name}-config", name=conventions.PROXY_CONFIG_VOLUME, opts=kept)
 
         ports = [docker.ContainerPortArgs(internal=80, external=settings.http_port, ip=host.bind_address)]
-        if deployment.environment != "dev":
+        if deployment.policy.serves_https:
             ports.append(docker.ContainerPortArgs(internal=443, external=settings.https_port, ip=host.bind_address))
         volumes = [
             docker.ContainerVolumeArgs(volume_name=certificates.name, container_path="/data"),
