@@ -83,8 +83,13 @@ class EnginePostgres:
         self.query("SELECT pg_reload_conf()")
 
     def query(self, sql: str, db: str = "postgres") -> str:
-        code, out = self.container.exec_run(["psql", "-X", "-At", "-U", "postgres", "-d", db, "-c", sql])
-        assert code == 0, out
+        """psql's answer; with -At it always prints a line (a row or the command's tag), so an empty one is
+        Docker losing an exec's output (moby/moby#27289, seen here on 20.10): asked again, up to 3 times."""
+        for _ in range(3):
+            code, out = self.container.exec_run(["psql", "-X", "-At", "-U", "postgres", "-d", db, "-c", sql])
+            assert code == 0, out
+            if out.strip():
+                break
         return out.decode().strip()
 
     def sh(self, script: str, stdin: str) -> subprocess.CompletedProcess:
