@@ -11,6 +11,7 @@ from importer import compose, convert, secrets, validate, write
 from importer.compose import ComposeProject
 from importer.draft import AppDraft
 from importer.errors import ImportFailed
+from rules.environments import environment_named_by
 
 EXIT_OK, EXIT_FIX, EXIT_FAILED = 0, 1, 2
 
@@ -75,7 +76,7 @@ def summary(drafts: list[AppDraft], files: dict[str, str], problems: list[str], 
         for draft, note in todo:
             where = ".".join(note.path) or "(the app)"
             lines.append(f"  - apps/{draft.name}.yaml {where}: {note.text}")
-    loaded = f"loaded as a {validate.environment(args.stack)} stack, its secrets counted as set"
+    loaded = f"loaded as a {environment_named_by(args.stack)} stack, its secrets counted as set"
     if problems:
         lines += ["", f"berth's loader reports ({loaded}; fix these, then `scripts/plan {args.stack}` shows the "
                       "result):"]

@@ -83,7 +83,7 @@ def _draft(project: ComposeProject, roles: Roles, group: grouping.AppGroup, out_
     if group.hostname:
         draft.notes.add(("hostname",), f"served at {group.hostname} before: the app's label; the stack's domain "
                                        "completes it (or the stack overlay's full hostname)")
-        if stack != "dev":
+        if not draft.policy.on_this_machine:  # this machine serves <app>.localhost
             draft.overlay["hostname"] = group.hostname
     for text in conf_notes:
         draft.notes.add(("routes",), text)
@@ -120,7 +120,7 @@ def _data_moves(draft: AppDraft) -> None:
     with the commands that move it. Outside dev every volume moves to a new host."""
     for text in draft.data_moves.values():
         draft.notes.todo(("services",), text)
-    if draft.stack != "dev":
+    if not draft.policy.on_this_machine:
         kept = sorted(v for v in {v for svc in draft.data.get("services", {}).values()
                                   for v in [*svc.get("volumes", {}), *svc.get("sharedVolumes", {})]}
                       if volume(draft.name, v) not in draft.data_moves)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from importer.compose import ComposeProject
 from importer.notes import Notes
+from rules.environments import EnvironmentPolicy, environment_named_by, policy
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,11 @@ class AppDraft:
     data_moves: dict[str, str] = field(default_factory=dict)  # berth Docker volume -> how its data gets there
     replicas: dict[str, list[str]] = field(default_factory=dict)  # Compose service -> its copies merged into it
     local_digests: dict[str, str] = field(default_factory=dict)  # unpinned ref -> ref@digest this machine runs
+
+    @property
+    def policy(self) -> EnvironmentPolicy:
+        """What the stack the overlay is for decides (rules/environments.py), by the environment its name implies."""
+        return policy(environment_named_by(self.stack))
 
     def shown(self, path: str) -> str:
         """A path as the reader knows it: relative to the Compose file's directory when it is inside it."""

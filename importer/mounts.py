@@ -31,7 +31,7 @@ def volume_key(text: str) -> str:
     return (name if name[:1].isalpha() else "v_" + name)[:41].rstrip("_")
 
 
-def convert(draft: AppDraft, compose_name: str, out: dict, at: tuple, stack: str) -> None:
+def convert(draft: AppDraft, compose_name: str, out: dict, at: tuple) -> None:
     svc = draft.project.services[compose_name]
     for mount in svc.get("volumes") or []:
         kind, source = mount.get("type"), mount.get("source")
@@ -45,7 +45,7 @@ def convert(draft: AppDraft, compose_name: str, out: dict, at: tuple, stack: str
         elif kind == "volume":
             _named(draft, compose_name, out, at, source, target, read_only)
         elif kind == "bind":
-            _bind(draft, compose_name, out, at, source, target, read_only, stack)
+            _bind(draft, compose_name, out, at, source, target, read_only)
         else:
             draft.notes.todo(at, f"a {kind} mount at {target} has no berth equivalent; dropped")
 
@@ -103,8 +103,7 @@ def _unprefixed(draft: AppDraft, source: str) -> str:
     return source
 
 
-def _bind(draft: AppDraft, compose_name: str, out: dict, at: tuple, source: str, target: str, read_only: bool,
-          stack: str) -> None:
+def _bind(draft: AppDraft, compose_name: str, out: dict, at: tuple, source: str, target: str, read_only: bool) -> None:
     svc = draft.project.services[compose_name]
     src = Path(source)
     shown = draft.shown(source)
@@ -116,7 +115,7 @@ def _bind(draft: AppDraft, compose_name: str, out: dict, at: tuple, source: str,
         draft.notes.todo(at, f"the file {shown} mounted at {target} was dropped: berth mounts directories. COPY it "
                              "into the image, or pass its settings as env")
     elif _is_checkout(svc, src):
-        _checkout(draft, out, at, src, shown, target, stack)
+        _checkout(draft, out, at, src, shown, target)
     elif read_only:
         name = _claim(draft, volume_key(src.name or "root"), f"bind:{source}", compose_name)
         out.setdefault("hostDirs", {})[name] = {"target": target, "readOnly": True}
@@ -132,8 +131,8 @@ def _is_checkout(svc: dict, src: Path) -> bool:
     return bool(svc.get("build")) and (src == context or context.is_relative_to(src) or src.is_relative_to(context))
 
 
-def _checkout(draft: AppDraft, out: dict, at: tuple, src: Path, shown: str, target: str, stack: str) -> None:
-    if stack != "dev":
+def _checkout(draft: AppDraft, out: dict, at: tuple, src: Path, shown: str, target: str) -> None:
+    if not draft.policy.on_this_machine:
         draft.notes.add(at, f"the Compose bind mount {shown}:{target} mounted source code for live reload; outside "
                             "dev the image carries its code")
         return

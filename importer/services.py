@@ -59,7 +59,7 @@ def convert(draft: AppDraft, roles: Roles, compose_name: str, route_port: int | 
     _command(draft, compose_name, svc, out, at)
     healthchecks.choose(draft, compose_name, out, at, port, http)
     environment.convert(draft, roles, compose_name, out, at)
-    mounts.convert(draft, compose_name, out, at, draft.stack)
+    mounts.convert(draft, compose_name, out, at)
     _resources(draft, svc, out, at)
     _depends_on(draft, roles, svc, out, at)
     if svc.get("user"):
@@ -136,7 +136,7 @@ def _build(draft: AppDraft, svc: dict, out: dict, at: tuple) -> None:
     draft.overlay_notes.add(("services", at[1], "build"),
                             f"the Compose build context {os.path.relpath(context, draft.project.directory)} "
                             f"(next to {draft.project.path.name})")
-    if draft.stack != "dev":
+    if draft.policy.versions_builds:
         _version(draft, context, overlay, at)
     draft.notes.add(at + ("build",), "built from source; the build context is a per-stack path (Pulumi.<stack>.yaml)")
     for key in set(build) - {"context", "dockerfile", "target", "args"}:

@@ -26,6 +26,7 @@ from config.instance_types import InstanceType
 from config.load import load
 from config.raw_config import RawConfig
 from importer.draft import AppDraft
+from rules.environments import environment_named_by, policy
 
 STAND_IN_HOST = {"kind": "ec2", "instanceType": "t3.large", "sshPublicKey": "ssh-ed25519 AAAAstandin import-check",
                  "adminCidrs": {"admins": "203.0.113.0/24"}}
@@ -35,10 +36,6 @@ ANY_HOST = InstanceType(name="any", memory_mb=1 << 30, vcpus=192, gpus=8)
 # What the loader refuses of one service, and what stands in for it in the second load.
 SERVICE_PROBLEM = re.compile(r"^apps/(?P<app>[\w-]+)\.yaml: services\.(?P<svc>[\w-]+)(?P<what>: a server needs a "
                              r"`healthcheck`|\.capAdd)")
-
-
-def environment(stack: str) -> str:
-    return stack if stack in ("dev", "staging", "prod") else "staging"
 
 
 def stack_config(drafts: list[AppDraft], out_dir: Path, absolute: bool = False) -> dict:
@@ -68,9 +65,10 @@ def _stack_settings(stack: str, out_dir: Path) -> dict:
                  if k.startswith("berth:") and k.removeprefix("berth:") in SETTINGS_KEYS - {"apps"}}
         if "environment" in found and "host" in found:
             return found
-    if environment(stack) == "dev":
-        return {"environment": "dev", "host": {"kind": "local"}}
-    return {"environment": environment(stack), **copy.deepcopy(STAND_IN_SETTINGS)}
+    environment = environment_named_by(stack)
+    if policy(environment).on_this_machine:
+        return {"environment": environment, "host": {"kind": "local"}}
+    return {"environment": environment, **copy.deepcopy(STAND_IN_SETTINGS)}
 
 
 def _values(drafts: list[AppDraft], stack: str, out_dir: Path) -> dict:

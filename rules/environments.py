@@ -41,3 +41,9 @@ POLICIES = {
 
 def policy(environment: str) -> EnvironmentPolicy:
     return POLICIES[environment]
+
+
+def environment_named_by(stack: str) -> str:
+    """The environment a stack's name implies, for a tool that runs before its stack file says (the importer
+    writing a new one): dev, staging and prod by name; any other (a per-PR stack) is staging-like."""
+    return stack if stack in POLICIES else "staging"

@@ -30,8 +30,8 @@ def test_only_prod_refuses_made_up_secrets_and_unpinned_images_and_alarms_by_def
 
 def test_no_component_renderer_or_check_branches_on_an_environments_name():
     """One place decides: a new environment (or a changed rule) is one line in rules/environments.py."""
-    name_test = re.compile(r"""environment\s*(==|!=)\s*["']|\bis_prod\b""")
-    found = [f"{path.relative_to(REPO)}:{n}" for folder in ("components", "render", "config", "operate")
+    name_test = re.compile(r"""(environment|stack)\s*(==|!=|in|not in)\s*[("']|\bis_prod\b""")
+    found = [f"{path.relative_to(REPO)}:{n}" for folder in ("components", "render", "config", "operate", "importer")
              for path in (REPO / folder).rglob("*.py")
              for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if name_test.search(line)]
     assert found == []
