@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from ipaddress import ip_network
-from typing import Any
 from collections.abc import Callable
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
@@ -277,15 +276,3 @@ POLICIES: list[ResourceValidationPolicy] = [
             "aws:ecs/taskDefinition:TaskDefinition", _no_plain_secrets),
 ]
 
-
-def violations(resource_type: str, name: str, props: dict[str, Any],
-               args_factory: Callable[[str, str, dict[str, Any]], ResourceValidationArgs]) -> list[str]:
-    """Every violation of every policy by one resource (the suite's entry point: the pack's own validators)."""
-    found: list[str] = []
-    args = args_factory(resource_type, name, props)
-    for policy in POLICIES:
-        def report(message: str, urn: str | None = None, name: str = policy.name) -> None:
-            found.append(f"{name}: {message}")
-        for validate in policy.validate if isinstance(policy.validate, list) else [policy.validate]:
-            validate(args, report)
-    return found

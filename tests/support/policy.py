@@ -9,7 +9,7 @@ from __future__ import annotations
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
 
 from offline.mockrun import Resource, Run
-from policy.policies import violations
+from policy.policies import POLICIES
 
 
 def validation_args(resource: Resource) -> ResourceValidationArgs:
@@ -20,10 +20,18 @@ def validation_args(resource: Resource) -> ResourceValidationArgs:
     return ResourceValidationArgs(resource.type, resource.values, resource.urn, resource.name, opts, None)
 
 
+def violations(resource: Resource) -> list[str]:
+    """Every violation of every policy of the pack by one resource, as "<policy>: <message>"."""
+    found: list[str] = []
+    args = validation_args(resource)
+    for policy in POLICIES:
+        def report(message: str, urn: str | None = None, name: str = policy.name) -> None:
+            found.append(f"{name}: {message}")
+        for validate in policy.validate if isinstance(policy.validate, list) else [policy.validate]:
+            validate(args, report)
+    return found
+
+
 def policy_violations(run: Run) -> list[str]:
     """Every violation of the pack by every resource of `run`."""
-    found = []
-    for resource in run.resources:
-        found += violations(resource.type, resource.name, resource.values,
-                            lambda *_ , r=resource: validation_args(r))
-    return found
+    return [found for resource in run.resources for found in violations(resource)]
