@@ -79,6 +79,12 @@ def plan_at_ref(ref: str, stack: str, repo: Path = mockrun.REPO) -> dict:
 
 def run_at_ref(ref: str, stack: str, repo: Path = mockrun.REPO, config_file: str | None = None) -> mockrun.Run:
     """What `ref`'s own program registers for `stack` (with its `config_file`, default Pulumi.<stack>.yaml)."""
+    return runs_at_ref(ref, [(stack, config_file or f"Pulumi.{stack}.yaml")], repo)[0]
+
+
+def runs_at_ref(ref: str, stacks: list[tuple[str, str]], repo: Path = mockrun.REPO) -> list[mockrun.Run]:
+    """What `ref`'s own program registers for each (stack, stack file), in order: the commit exported once
+    and every stack run in one process of its program (offline/mockrun.py `main`)."""
     if shutil.which("git") is None:
         raise DiffError("git is not installed; install it, or compare two plan JSON files instead")
     commit = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
@@ -99,17 +105,23 @@ def run_at_ref(ref: str, stack: str, repo: Path = mockrun.REPO, config_file: str
                 tar.extractall(tree, filter="data")
             else:
                 tar.extractall(tree)
-        stack_file = tree / (config_file or f"Pulumi.{stack}.yaml")
-        if not stack_file.is_file():
-            raise DiffError(f"{ref} has no {config_file or f'Pulumi.{stack}.yaml'}; name a stack that commit has a file for")
+        for _, config_file in stacks:
+            if not (tree / config_file).is_file():
+                raise DiffError(f"{ref} has no {config_file}; name a stack that commit has a file for")
         (tree / "offline").mkdir(exist_ok=True)
         for name in RUNNER:
             shutil.copy2(Path(mockrun.__file__).parent / name, tree / "offline" / name)
-        done = subprocess.run([sys.executable, "-m", "offline.mockrun", stack, "--config-file", str(stack_file)],
-                              cwd=tree, capture_output=True, text=True, timeout=300)
-    if done.returncode != 0:
-        raise DiffError(f"the plan of {stack} at {ref} failed:\n{done.stderr.strip()}")
-    return mockrun.Run.from_record(json.loads(done.stdout))
+        (first, first_file), *more = stacks
+        command = [sys.executable, "-m", "offline.mockrun", first, "--config-file", str(tree / first_file)]
+        for stack, config_file in more:
+            command += ["--and", stack, str(tree / config_file)]
+        done = subprocess.run(command, cwd=tree, capture_output=True, text=True, timeout=300 * len(stacks))
+    lines = done.stdout.splitlines()
+    if done.returncode != 0:  # the runner stops at the first stack that fails: the one after those printed
+        stack, config_file = stacks[min(len(lines), len(stacks) - 1)]
+        which = stack if config_file == f"Pulumi.{stack}.yaml" else f"{stack} ({config_file})"
+        raise DiffError(f"the plan of {which} at {ref} failed:\n{done.stderr.strip()}")
+    return [mockrun.Run.from_record(json.loads(line)) for line in lines]
 
 
 # --- comparing ---------------------------------------------------------------------------------------

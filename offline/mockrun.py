@@ -577,30 +577,43 @@ def record(stack: str, config: StackConfig, sandbox: Path) -> Run:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m offline.mockrun STACK --config-file FILE`: print the record of a run as JSON.
+    """`python -m offline.mockrun STACK --config-file FILE [--and STACK FILE]...`: print the record of each run
+    as one line of JSON, in the order asked.
 
     `plan diff` copies this module (it needs only Pulumi and PyYAML) into an exported older commit and
-    runs that commit's program with it; this checkout's plan then describes the record. A config error
-    is printed as the program raised it (exit 1).
+    runs that commit's program with it; this checkout's plan then describes the record. Several stacks
+    run one after another in one process, as the tests run this checkout's program: the interpreter
+    starts and the program's libraries import once. A config error is printed as the program raised it
+    (exit 1); the records printed before it are the stacks that ran.
     """
     parser = argparse.ArgumentParser(prog="python -m offline.mockrun")
     parser.add_argument("stack")
     parser.add_argument("--config-file", type=Path, required=True)
+    parser.add_argument("--and", nargs=2, action="append", default=[], dest="more", metavar=("STACK", "FILE"),
+                        help="another stack and its stack file, run after the first in the same process")
     args = parser.parse_args(argv)
+    for stack, config_file in [(args.stack, args.config_file), *((s, Path(f)) for s, f in args.more)]:
+        if not print_record(stack, config_file):
+            return 1
+    return 0
+
+
+def print_record(stack: str, config_file: Path) -> bool:
+    """One line of JSON on standard output: the record of `stack` with `config_file`; False when it failed."""
     try:
-        config = StackConfig.from_file(args.config_file)
+        config = StackConfig.from_file(config_file)
     except (OSError, yaml.YAMLError, AttributeError) as err:
-        print(f"{args.config_file.name} is not a stack file berth can read: {err}", file=sys.stderr)
-        return 1
+        print(f"{config_file.name} is not a stack file berth can read: {err}", file=sys.stderr)
+        return False
     with tempfile.TemporaryDirectory(prefix="berth-record-") as tmp:
         try:
-            result = record(args.stack, config, Path(tmp))
+            result = record(stack, config, Path(tmp))
         except Exception as err:  # noqa: BLE001 - whatever the program raised, reported as it would be
             # A config error's message is the report; anything else is a bug in that program: show where.
             print(err if type(err).__name__ == "ConfigError" else traceback.format_exc(), file=sys.stderr)
-            return 1
-    json.dump(result.to_record(), sys.stdout, default=str)
-    return 0
+            return False
+    print(json.dumps(result.to_record(), default=str), flush=True)
+    return True
 
 
 if __name__ == "__main__":

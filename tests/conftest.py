@@ -72,6 +72,16 @@ def berth_environment_restored():
     assert after == before, "this test changed berth's environment variables; use monkeypatch or mock.patch.dict"
 
 
+def pytest_xdist_make_scheduler(config, log):
+    """Under `-n`, pytest-xdist's load balancing, except that the tests of one `xdist_group` go to one worker:
+    a group sharing a costly run (an older commit's program, tests/test_layout.py) makes it once, while the
+    other worker goes on with other tests instead of waiting for it. An explicit `--dist` is kept."""
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+    return LoadGroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(items):
     """A test that needs the engine is in the engine tier, whether or not its author marked it."""
     for item in items:

@@ -38,10 +38,10 @@ def test_a_type_takes_tags_as_the_sdk_declares_them():
 
 
 @pytest.mark.parametrize("config_file", STACK_FILES)
-def test_every_aws_resource_that_takes_tags_carries_its_stack_and_environment(tmp_path, config_file):
+def test_every_aws_resource_that_takes_tags_carries_its_stack_and_environment(shared_runs, config_file):
     stack = Path(config_file).name.split(".")[1]
     config = mockrun.StackConfig.from_file(REPO / config_file)
-    run = mockrun.record(stack, config, tmp_path)  # prod's unset app secrets stood in for, as a plan does
+    run = shared_runs.recorded(config_file)  # prod's unset app secrets stood in for, as a plan does
     taggable = [r for r in run.resources if r.type.startswith("aws:") and takes_tags(r.type)]
     assert {t for t in JUDGED_BY_ENVIRONMENT if run.of_type(t)} <= {r.type for r in taggable}
     wanted = {"berth:stack": stack, "berth:environment": config.values["berth:environment"]}

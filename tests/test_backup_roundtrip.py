@@ -26,6 +26,9 @@ from backup.stores import DirStore, S3Store
 from render import datastores
 from tests.support.local_data import LocalPostgres, LocalRedis, LocalRuntime, LocalService, free_port
 
+# One xdist worker runs this module, so its app (Postgres, Redis, S3 on loopback) and first backup are made once (tests/conftest.py).
+pytestmark = pytest.mark.xdist_group("test_backup_roundtrip")
+
 BUCKET, PREFIX = "berth-test-backups", "test/"
 PLAN = {
     "berthBackupPlan": 1, "stack": "test",

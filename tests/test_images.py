@@ -21,6 +21,9 @@ from tests.support.stacks import run_stack, stack_config
 from tests.support.validators import shellcheck
 from offline.mockrun import BerthMocks, Resource, Run, is_secret_value, reveal
 
+# One xdist worker runs this module, so its release run is made once (tests/conftest.py).
+pytestmark = pytest.mark.xdist_group("test_images")
+
 IMAGE = "docker:index/image:Image"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 REPOSITORY = "aws:ecr/repository:Repository"

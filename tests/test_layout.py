@@ -6,15 +6,12 @@ resource and create a new one, which for prod's data volume or Elastic IP means 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
 from config.app import Service
 from config.stack import OVERRIDABLE, ServiceOverlay
-from offline import diff, mockrun
 from tests.support.stacks import STACK_FILES, stack_config
 
 # The EC2 host's resources in prod, by URN (type and name under the host component): splitting
@@ -85,17 +82,12 @@ def test_secret_stand_ins_belong_to_the_secrets_component(deploy):
     assert stand_ins and {r.parent for r in stand_ins} == {run.get("berth:secrets:Secrets", "secrets").urn}
 
 
-def _record(stack_file: Path, tmp: Path) -> mockrun.Run:
-    return mockrun.record(stack_file.name.split(".")[1], mockrun.StackConfig.from_file(stack_file), tmp)
-
-
-def test_no_resource_of_an_older_commit_gets_a_new_identity(tmp_path, config_file="Pulumi.staging.yaml"):
+def test_no_resource_of_an_older_commit_gets_a_new_identity(shared_runs, config_file="Pulumi.staging.yaml"):
     """Against a real older commit: every resource still declared (same type and name) has the URN it had,
     or names that URN as an alias, so Pulumi moves it instead of deleting it and creating another.
     (Staging builds images and stands in for secrets; ECS asks the same Builder and Secrets.)"""
-    stack = Path(config_file).name.split(".")[1]
-    before = diff.run_at_ref(BEFORE_COMPONENTS, stack, config_file=config_file)
-    after = _record(mockrun.REPO / config_file, tmp_path)
+    before = shared_runs.at_ref(BEFORE_COMPONENTS, (config_file,))[config_file]
+    after = shared_runs.recorded(config_file)
     known_as = {urn: r for r in after.resources for urn in [r.urn, *r.aliases]}
     still_declared = {(r.type, r.name) for r in after.resources}
     moved = []
@@ -119,14 +111,15 @@ def test_every_stack_file_is_compared():
     assert {"Pulumi.prod.yaml", "Pulumi.dev.yaml", "examples/chm-ecs/Pulumi.prod.yaml"} <= set(STACK_FILES)
 
 
+@pytest.mark.xdist_group("restructure")  # one worker runs the older program for every stack file, once
 @pytest.mark.parametrize("config_file", STACK_FILES)
-def test_no_resource_is_replaced_by_the_restructure(tmp_path, config_file):
+def test_no_resource_is_replaced_by_the_restructure(shared_runs, config_file):
     """Every stack, of each host kind (EC2, the local engine, ECS): every resource the program registered
     before the restructure (the rules, the conventions, the two backends behind one seam) is registered now
-    under the same URN, or under a new one that names the old as an alias."""
-    stack = Path(config_file).name.split(".")[1]
-    before = diff.run_at_ref(BEFORE_RESTRUCTURE, stack, config_file=config_file)
-    after = _record(mockrun.REPO / config_file, tmp_path)
+    under the same URN, or under a new one that names the old as an alias. (The older commit's program
+    runs every stack file in one process, as this session runs the current program's.)"""
+    before = shared_runs.at_ref(BEFORE_RESTRUCTURE, tuple(STACK_FILES))[config_file]
+    after = shared_runs.recorded(config_file)
     known_as = {urn: r for r in after.resources for urn in [r.urn, *r.aliases]}
     assert before.resources, "the older commit's program registered nothing"
     lost = [old.urn for old in before.resources if old.urn not in known_as]

@@ -360,6 +360,10 @@ def test_diff_reports_a_commit_whose_config_is_broken(tmp_path):
     message = str(caught.value)
     assert "the plan of staging at HEAD failed" in message
     assert "berth:host.instanceType" in message and "Traceback" not in message
+    # several stacks in one process (as tests/test_layout.py runs them): the one that failed is named
+    with pytest.raises(diffing.DiffError) as caught:
+        diffing.runs_at_ref("HEAD", [("dev", "Pulumi.dev.yaml"), ("staging", "Pulumi.staging.yaml")], berth)
+    assert "the plan of staging at HEAD failed" in str(caught.value) and "berth:host.instanceType" in str(caught.value)
 
 
 # --- diff across versions of this repository ---------------------------------------------------------

@@ -31,6 +31,9 @@ from tests.support.app_files import MINIMAL
 from tests.support.postgres_cluster import POSTGRES_MAJORS, Cluster
 from tests.support.provisioning import APP, OTHER, SECRET, registered_runs
 
+# One xdist worker runs this module, so its Postgres clusters are started and provisioned once (tests/conftest.py).
+pytestmark = pytest.mark.xdist_group("test_postgres_trust")
+
 
 @dataclass
 class Provisioner:

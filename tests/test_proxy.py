@@ -13,6 +13,9 @@ from tests.support.stacks import stack_config
 from tests.support.validators import caddyfile_in, caddyfile_of
 from offline import mockrun
 
+# One xdist worker runs this module, so its run of the shop stack is made once (tests/conftest.py).
+pytestmark = pytest.mark.xdist_group("test_proxy")
+
 CONTAINER = "docker:index/container:Container"
 STACKS = ["dev", "staging", "prod"]
 

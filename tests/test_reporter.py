@@ -23,6 +23,9 @@ from operate import reporter
 from tests.support.local_data import free_port
 from tests.support.stacks import require_tool
 
+# One xdist worker runs this module, so its CloudWatch on loopback is started once (tests/conftest.py).
+pytestmark = pytest.mark.xdist_group("test_reporter")
+
 FAKE_DOCKER = r'''#!/usr/bin/env python3
 import json, os, sys
 state = json.load(open(os.environ["FAKE_DOCKER_STATE"]))

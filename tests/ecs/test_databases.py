@@ -25,6 +25,9 @@ from tests.support.ecs import (
 )
 from tests.support.stacks import run_stack, stack_config
 
+# One xdist worker runs this module, so its CHM run with a second Postgres app is made once (tests/conftest.py).
+pytestmark = pytest.mark.xdist_group("test_databases")
+
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from config.instance_types import InstanceType, UnknownInstanceType, described
 from config.load import OFFLINE_PLAN_ENV
-from offline import mockrun
+from offline import diff, mockrun
 
 REPO = mockrun.REPO
 PROD_SECRETS = {"berth:chatbotOpenaiApiKey": "sk-prod-test-openai-key"}
@@ -66,15 +66,38 @@ class SharedRuns:
         if key is None:
             self._unshared += 1
             return run_stack(self._root / f"unshared-{os.getpid()}-{self._unshared}", stack, config, mocks)
+        return self._checked(key, stack, lambda: run_stack(self._root / key[:16], stack, config, mocks))
+
+    def recorded(self, config_file: str) -> mockrun.Run:
+        """The run a plan describes of a stack file of the repository (`mockrun.record`: prod's unset
+        secrets stood in for, as `plan` and `diff` run it), shared as `get` shares runs."""
+        stack = Path(config_file).name.split(".")[1]
+        key = self._digest(["recorded", config_file])
+        return self._checked(key, stack, lambda: mockrun.record(
+            stack, mockrun.StackConfig.from_file(REPO / config_file), self._root / key[:16]))
+
+    def at_ref(self, ref: str, config_files: tuple[str, ...]) -> dict[str, mockrun.Run]:
+        """What commit `ref`'s own program registers for each of these stack files (as `recorded` runs
+        them), all in one process of that program (offline/diff.py `runs_at_ref`), once for the session."""
+        key = self._digest(["at-ref", ref, list(config_files)])
+        if f"{key}/{config_files[0]}" not in self._runs:
+            runs = self._shared(key, lambda: diff.runs_at_ref(
+                ref, [(Path(f).name.split(".")[1], f) for f in config_files]))
+            for config_file, run in zip(config_files, runs, strict=True):
+                self._runs[f"{key}/{config_file}"] = (run, _fingerprint(run))
+        return {f: self._checked(f"{key}/{f}", f"{f} at {ref}", None) for f in config_files}
+
+    def _checked(self, key: str, what: str, run_program) -> mockrun.Run:
+        """The shared run under `key` (made by `run_program` if no worker made it yet), still as recorded."""
         if key not in self._runs:
-            run = self._shared(key, lambda: run_stack(self._root / key[:16], stack, config, mocks))
+            run = self._shared(key, run_program)
             self._runs[key] = (run, _fingerprint(run))
         run, fingerprint = self._runs[key]
         assert _fingerprint(run) == fingerprint, (
-            f"a test changed the shared run of stack {stack!r}: runs are shared between tests; copy what you change")
+            f"a test changed the shared run of stack {what!r}: runs are shared between tests; copy what you change")
         return run
 
-    def _shared(self, key: str, run_program) -> mockrun.Run:
+    def _shared(self, key: str, run_program):
         """The run another worker recorded, or this one's: a worker asking for a run another is making
         waits for it (a lock per run), so no two workers make the same run."""
         path = self._root / f"{key}.pickle"
@@ -92,7 +115,11 @@ class SharedRuns:
         if mocks is not None and type(mocks) is not mockrun.BerthMocks:
             return None
         existing = mocks.existing_image_tags if mocks is not None else {}
-        what = [stack, config.values, sorted(config.secret_keys), existing, os.environ.get(OFFLINE_PLAN_ENV)]
+        return SharedRuns._digest([stack, config.values, sorted(config.secret_keys), existing,
+                                   os.environ.get(OFFLINE_PLAN_ENV)])
+
+    @staticmethod
+    def _digest(what: list) -> str:
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
