@@ -43,12 +43,21 @@ elif args[0] == "exec":  # the service's own health check, run by the gate
 '''
 
 
+# The gate's clock: `date +%s` reads, and `sleep` advances, a clock of the seconds slept (one line per
+# sleep), so its waits and its deadline are decided exactly as with real time, without waiting.
+CLOCK = {
+    "sleep": '#!/bin/sh\necho "$1" >> "$(dirname "$0")/slept"\n',
+    "date": '#!/bin/sh\n[ "$*" = +%s ] || exit 2\nawk \'{ s += $1 } END { print int(s) }\' "$(dirname "$0")/slept"\n',
+}
+
+
 def gate(tmp_path: Path, world: dict, **options) -> tuple[subprocess.CompletedProcess, list[str]]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
-    docker = bin_dir / "docker"
-    docker.write_text(FAKE_DOCKER.format(python=sys.executable, state=STATE, why=WHY))
-    docker.chmod(0o755)
+    for name, text in {"docker": FAKE_DOCKER.format(python=sys.executable, state=STATE, why=WHY), **CLOCK}.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    (bin_dir / "slept").write_text("")
     (bin_dir / "world.json").write_text(json.dumps(world))
     options.setdefault("probe", PROBE)
     script = gate_script(NEW, "chatbot-frontend", timeout_s=options.pop("timeout_s", 30), **options)
@@ -120,6 +129,8 @@ def test_it_gives_up_at_its_deadline(tmp_path, state):
     done, _ = gate(tmp_path, {"states": [state], "names": {}, "why": ""}, timeout_s=2)
     assert done.returncode == 1
     assert f"did not become healthy: running, health {state.split()[1]}" in done.stderr
+    slept = [float(s) for s in (tmp_path / "bin" / "slept").read_text().split()]
+    assert sum(slept) == 2 and set(slept) == {0.5}  # it looked twice a second until its deadline, not past it
 
 
 NAMES = {NEW: "chatbot-frontend-2-bbbbbbb", "old" + "1" * 61: "chatbot-frontend-2-aaaaaaa",
