@@ -323,8 +323,9 @@ def test_diff_rejects_a_side_it_cannot_read_with_what_to_do(tmp_path, monkeypatc
 def git_copy_of_this_checkout(berth, root=None):
     """A git repository holding a copy of this checkout at `berth` (inside `root`), committed once."""
     root = root or berth
-    shutil.copytree(REPO, berth, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "__pycache__", ".pytest_cache", ".benchmarks", ".pulumi-state", ".berth-data"))
+    shutil.copytree(REPO, berth, ignore=shutil.ignore_patterns(  # and what .gitignore keeps out: caches, tools
+        ".git", ".venv", "__pycache__", ".pytest_cache", ".benchmarks", ".pulumi-state", ".berth-data",
+        ".mypy_cache", ".ruff_cache", ".hypothesis", ".berth-tools", "venv"))
     git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
