@@ -17,8 +17,10 @@ from config.load import load_from_pulumi
 deployment = load_from_pulumi()
 tag_every_aws_resource(deployment)  # before any resource: the stack's tags on every AWS resource that takes them
 builder = Builder("builder")
-secrets = Secrets("secrets", deployment)
-monitoring = Monitoring("monitoring", deployment)  # the alarm topic, log groups and alarms (docs/operate.md)
+secrets = Secrets("secrets", deployment.set_secrets, deployment.policy)
+# the alarm topic, log groups and alarms (docs/operate.md)
+monitoring = Monitoring("monitoring", deployment.stack, deployment.policy, deployment.alarms_on,
+                        deployment.settings.alarm_email)
 
 # the same apps on an ECS cluster (components/ecs, docs/ecs.md), or on one host (components/single_host)
 backend = ecs if deployment.on_ecs else single_host

@@ -16,9 +16,9 @@ import pulumi
 from config.deployment import Deployment
 
 
-def resource_tags(deployment: Deployment) -> dict[str, str]:
+def resource_tags(stack: str, environment: str) -> dict[str, str]:
     """The stack's tags."""
-    return {"berth:stack": deployment.stack, "berth:environment": deployment.environment}
+    return {"berth:stack": stack, "berth:environment": environment}
 
 
 def tag_every_aws_resource(deployment: Deployment) -> None:
@@ -35,7 +35,7 @@ def tag_every_aws_resource(deployment: Deployment) -> None:
     Not one explicit provider with `default_tags`: that would move every AWS resource off the default
     provider, and that such a move replaces none of them is not shown.
     """
-    stack_tags = resource_tags(deployment)
+    stack_tags = resource_tags(deployment.stack, deployment.environment)
 
     def with_stack_tags(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
         if not args.type_.startswith("aws:") or "tags_all" not in args.props:

@@ -4,8 +4,8 @@
 - A service's health probe as a command: the Docker HEALTHCHECK on one host, the task's `healthCheck` on ECS.
 - The copy of a static site out of its image, the generated credentials, an app's database as the
   provisioning SQL renders it: the same on one host and on ECS.
-- What validation guarantees, narrowed for the type checker: the host settings of the backend's kind,
-  a setting config/ requires, a server's health check.
+- What validation guarantees, narrowed for the type checker: a setting config/ requires, a server's health
+  check (the host settings of the backend's kind: config/deployment.py, Deployment.host_settings).
 """
 
 from __future__ import annotations
@@ -13,17 +13,15 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import pulumi
 import pulumi_random as random
 
 from config.app import App, HealthCheck, Service
-from config.deployment import Deployment
-from config.stack import Ec2HostSettings, EcsHostSettings, LocalHostSettings
 from render import datastores
 
-HostKind = TypeVar("HostKind", LocalHostSettings, Ec2HostSettings, EcsHostSettings)
 T = TypeVar("T")
 
 
@@ -33,15 +31,6 @@ class Deployed:
 
     urls: Mapping[str, pulumi.Input[str]]
     outputs: Mapping[str, pulumi.Input[Any]]
-
-
-def host_settings(deployment: Deployment, kind: type[HostKind]) -> HostKind:
-    """`berth:host` as the backend of its kind reads it: `__main__.py` picks the backend by the host's kind
-    (Deployment.on_ecs, on_ec2), so another kind here is a bug in berth, never in the stack file."""
-    host = deployment.settings.host
-    if not isinstance(host, kind):
-        raise TypeError(f"berth:host.kind is {host.kind}, and this part of berth deploys onto {kind.__name__} only")
-    return host
 
 
 def required(value: T | None, what: str) -> T:
@@ -88,9 +77,16 @@ def generated_password(name: str, parent: pulumi.Resource) -> pulumi.Output[str]
     return pulumi.Output.secret(generated.result)
 
 
-def app_database(deployment: Deployment, app: App, password: str) -> datastores.AppDatabase:
+class ProjectFiles(Protocol):
+    """Where the stack's files are (an app's StackApp, or the Deployment): init SQL is read from its apps/."""
+
+    @property
+    def project_dir(self) -> Path: ...
+
+
+def app_database(project: ProjectFiles, app: App, password: str) -> datastores.AppDatabase:
     """The app's database as the provisioning SQL renders it: its extensions and its init SQL file's text."""
     db = app.database
     # as written: read_text would turn a `\r` inside a string literal into `\n`
-    init_sql = (deployment.project_dir / "apps" / db.init_sql).read_bytes().decode() if db and db.init_sql else None
+    init_sql = (project.project_dir / "apps" / db.init_sql).read_bytes().decode() if db and db.init_sql else None
     return datastores.AppDatabase(app.name, password, tuple(db.extensions) if db else (), init_sql)

@@ -15,21 +15,21 @@ import pulumi_docker as docker
 from components.common import required
 from components.options import kept_in_prod
 from config import conventions
-from config.app import App, Build, Service
-from config.deployment import Deployment
+from config.app import Build, Service
+from config.deployment import StackApp
 
 
-def build_args(deployment: Deployment, app: App, svc: Service) -> docker.DockerBuildArgs:
+def build_args(app: StackApp, svc: Service) -> docker.DockerBuildArgs:
     """How to build the service's image; build args get this stack's `${url}`/`${hostname}`, so
     public env a frontend bakes in at build time (`NEXT_PUBLIC_*`) names this stack's address."""
     build, source = built_from(svc)
-    context = (deployment.project_dir / source).resolve()
+    context = (app.project_dir / source).resolve()
     return docker.DockerBuildArgs(
         context=str(context),
         dockerfile=str(context / build.dockerfile) if build.dockerfile else None,
         target=build.target,
-        args={k: deployment.substitute(v, app) for k, v in build.args.items()} or None,
-        platform=deployment.build_platform(svc),
+        args={k: app.substitute(v) for k, v in build.args.items()} or None,
+        platform=app.build_platform(svc),
     )
 
 
@@ -80,18 +80,18 @@ class Builder(pulumi.ComponentResource):
         return next((i.image_digest for i in images if i.image_tag == tag), None)
 
 
-def ecr_reference(name: str, deployment: Deployment, builder: Builder, app: App, svc_name: str, svc: Service,
+def ecr_reference(name: str, app: StackApp, builder: Builder, svc_name: str, svc: Service,
                   parent: pulumi.Resource) -> pulumi.Output[str]:
     """This stack's ECR repository for the service, holding `version` (built and pushed only when it is
     not there yet); returns `<repository>@<digest>`, the reference hosts and ECS tasks pull."""
-    ecr = deployment.settings.ecr
-    repository_name = conventions.ecr_repository(deployment.stack, app.name, svc_name)
+    ecr = app.ecr
+    repository_name = conventions.ecr_repository(app.stack, app.name, svc_name)
     repo = aws.ecr.Repository(
         name, name=repository_name,
         image_tag_mutability="IMMUTABLE", image_scanning_configuration={"scan_on_push": True},
         encryption_configurations=[{"encryption_type": "AES256"}],
-        force_delete=not deployment.policy.keeps_data,  # staging: destroy removes the repository with its images
-        opts=pulumi.ResourceOptions(parent=parent, **kept_in_prod(deployment)),
+        force_delete=not app.policy.keeps_data,  # staging: destroy removes the repository with its images
+        opts=pulumi.ResourceOptions(parent=parent, **kept_in_prod(app.policy)),
     )
     aws.ecr.LifecyclePolicy(name, repository=repo.name, policy=pulumi.Output.json_dumps({"rules": [{
         "rulePriority": 1, "description": f"keep the last {ecr.keep_images} images",
@@ -105,17 +105,17 @@ def ecr_reference(name: str, deployment: Deployment, builder: Builder, app: App,
         pulumi.log.info(f"{app.name}/{svc_name}: version {version} is not in ECR yet; it is built from "
                         f"{built_from(svc)[1]} (check out {version} there) and pushed", resource=parent)
         return pulumi.Output.concat(repo.repository_url, "@",
-                                    _build_and_push(name, deployment, builder, app, svc, repo, parent))
+                                    _build_and_push(name, app, builder, svc, repo, parent))
     return pulumi.Output.concat(repo.repository_url, "@", pushed)
 
 
-def _build_and_push(name: str, deployment: Deployment, builder: Builder, app: App, svc: Service,
+def _build_and_push(name: str, app: StackApp, builder: Builder, svc: Service,
                     repo: aws.ecr.Repository, parent: pulumi.Resource) -> pulumi.Output[str]:
     """Build with the local engine, push as `<repo>:<version>`; returns the pushed manifest digest."""
     token = aws.ecr.get_authorization_token_output(registry_id=repo.registry_id)
     image = docker.Image(
         name, image_name=pulumi.Output.concat(repo.repository_url, ":", svc.pushed_version()),
-        build=build_args(deployment, app, svc),
+        build=build_args(app, svc),
         # A short-lived token, on this resource only (kept as a secret); no provider holds a password.
         registry=docker.RegistryArgs(server=repo.repository_url, username=token.user_name,
                                      password=pulumi.Output.secret(token.password)),

@@ -18,19 +18,18 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pulumi
 import pulumi_aws as aws
 
-from components.common import host_settings
 from components.options import kept_in_prod
 from config import conventions
-from config.deployment import Deployment
-from config.stack import Ec2HostSettings
 from operate import intent, reporter
 from render import report_host
+from rules.environments import EnvironmentPolicy
 
 PROXY_NAMESPACE = "berth/proxy"  # what the proxy's access-log metric filters count, per `Host`
 REQUESTS, ERRORS = "Requests", "Http5xx"
@@ -55,13 +54,27 @@ class WatchedHost(Protocol):
             stdin: pulumi.Input[str] | None = None, parent: pulumi.Resource | None) -> pulumi.Resource: ...
 
 
+@dataclass(frozen=True)
+class HostWatch:
+    """What watching the EC2 host reads of the stack: it watches every app, so it has each one's services
+    (operate/intent.py) and host name, with `berth:host.logRetentionDays` and the host's data root."""
+
+    intended: Sequence[intent.Intended]  # every service that should run a container on the host
+    hostnames: Mapping[str, str]  # each app's host name, by app
+    log_retention_days: int
+    data_root: str
+
+
 class Monitoring(pulumi.ComponentResource):
-    def __init__(self, name: str, deployment: Deployment, opts: pulumi.ResourceOptions | None = None):
+    """The stack's alarm topic and alarms: `alarms_on` (Deployment.alarms_on), `alarm_email`, and what the
+    environment keeps (`policy`); what it watches comes with `watch_host` and `watch_ecs`."""
+
+    def __init__(self, name: str, stack: str, policy: EnvironmentPolicy, alarms_on: bool, alarm_email: str | None,
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:monitoring:Monitoring", name, None, opts)
-        self._name, self._deployment = name, deployment
+        self._name, self._stack, self._policy, self._alarm_email = name, stack, policy, alarm_email
         self._topic: aws.sns.Topic | None = None
-        self.alarms_on = (deployment.settings.monitoring.alarms_on(deployment.environment)
-                          and not deployment.policy.on_this_machine)
+        self.alarms_on = alarms_on
         self.log_groups: dict[str, aws.cloudwatch.LogGroup] = {}
         self.register_outputs({})
 
@@ -75,12 +88,12 @@ class Monitoring(pulumi.ComponentResource):
 
     def _make_topic(self) -> aws.sns.Topic:
         """Formerly `backups-alarms` under the backups component: aliased, so deployed stacks keep theirs."""
-        deployment, name = self._deployment, self._name
+        name = self._name
         backups = pulumi.create_urn("backups", "berth:backups:Backups")
         topic = aws.sns.Topic(f"{name}-alarms", kms_master_key_id="alias/aws/sns",
                               opts=pulumi.ResourceOptions(
                                   parent=self, aliases=[pulumi.Alias(name="backups-alarms", parent=backups)]))
-        email = deployment.settings.alarm_email
+        email = self._alarm_email
         if email:
             aws.sns.TopicSubscription(f"{name}-alarm-email", topic=topic.arn, protocol="email", endpoint=email,
                                       opts=pulumi.ResourceOptions(parent=self, aliases=[
@@ -89,35 +102,34 @@ class Monitoring(pulumi.ComponentResource):
 
     def _alarm(self, key: str, description: str, **args: Any) -> aws.cloudwatch.MetricAlarm:
         topic = self.alarm_topic()
-        stack = self._deployment.stack
+        stack = self._stack
         return aws.cloudwatch.MetricAlarm(
             f"{self._name}-{key}", name=f"berth-{stack}-{key}", alarm_description=f"berth {stack}: {description}",
             alarm_actions=[topic.arn], ok_actions=[topic.arn], opts=pulumi.ResourceOptions(parent=self), **args)
 
     # --- the EC2 host ---------------------------------------------------------------------------------
 
-    def watch_host(self, host: WatchedHost) -> None:
+    def watch_host(self, host: WatchedHost, watch: HostWatch) -> None:
         """Log groups and the host role's rights to them (every EC2 stack); alarms where they are on."""
-        deployment = self._deployment
-        owners = sorted({w.service.split("/", 1)[0] for w in intent.intended(deployment)})
+        owners = sorted({w.service.split("/", 1)[0] for w in watch.intended})
         for owner in owners:
             self.log_groups[owner] = aws.cloudwatch.LogGroup(
-                f"{self._name}-{owner}-logs", name=conventions.log_group(deployment.stack, owner),
-                retention_in_days=host_settings(deployment, Ec2HostSettings).log_retention_days,
-                opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(deployment)))
+                f"{self._name}-{owner}-logs", name=conventions.log_group(self._stack, owner),
+                retention_in_days=watch.log_retention_days,
+                opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(self._policy)))
         self._access_log_metrics()
         self._host_policy(host)
-        self._install_reporter(host)
+        self._install_reporter(host, watch.data_root)
         if self.alarms_on:
             self._host_alarms()
-            self._service_alarms()
-            self._app_alarms()
+            self._service_alarms(watch.intended)
+            self._app_alarms(watch.hostnames)
 
     def _host_policy(self, host: WatchedHost) -> None:
         region = aws.get_region_output().region
         account = aws.get_caller_identity_output().account_id
         groups = pulumi.Output.concat("arn:aws:logs:", region, ":", account, ":log-group:",
-                                      conventions.log_group(self._deployment.stack, "*"))
+                                      conventions.log_group(self._stack, "*"))
         aws.iam.RolePolicy(f"{self._name}-host", role=host.role.name, policy=pulumi.Output.json_dumps({
             "Version": "2012-10-17", "Statement": [
                 {"Sid": "ShipLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -126,12 +138,12 @@ class Monitoring(pulumi.ComponentResource):
                  "Condition": {"StringEquals": {"cloudwatch:namespace": reporter.NAMESPACE}}},
             ]}), opts=pulumi.ResourceOptions(parent=self))
 
-    def _install_reporter(self, host: WatchedHost) -> None:
+    def _install_reporter(self, host: WatchedHost, data_root: str) -> None:
         """The reporter cloud-init installed, installed again by every deploy that changes it: prod ignores
         user-data changes (render/report_host.py)."""
-        deployment = self._deployment
+        stack = self._stack
         script = aws.get_region_output().region.apply(
-            lambda region: report_host.install_script(deployment.stack, region, deployment.data_root))
+            lambda region: report_host.install_script(stack, region, data_root))
         host.run(f"{self._name}-report-install", "sudo -n bash -s", stdin=script,
                  triggers=[script.apply(lambda s: hashlib.sha256(s.encode()).hexdigest())], parent=self)
 
@@ -146,7 +158,7 @@ class Monitoring(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self))
 
     def _host_alarms(self) -> None:
-        stack = {"Stack": self._deployment.stack}
+        stack = {"Stack": self._stack}
         for percent in DISK_THRESHOLDS:
             self._alarm(
                 f"data-volume-{percent}",
@@ -170,9 +182,9 @@ class Monitoring(pulumi.ComponentResource):
             period=300, evaluation_periods=2, threshold=1, comparison_operator="LessThanThreshold",
             treat_missing_data="breaching")
 
-    def _service_alarms(self) -> None:
-        for w in intent.intended(self._deployment):
-            key, dims = w.service.replace("/", "-"), {"Stack": self._deployment.stack, "Service": w.service}
+    def _service_alarms(self, intended: Sequence[intent.Intended]) -> None:
+        for w in intended:
+            key, dims = w.service.replace("/", "-"), {"Stack": self._stack, "Service": w.service}
             logs = f"`scripts/logs {w.app}`" if w.app else f"`docker logs {key}` on the host"
             self._alarm(
                 f"{key}-down", f"a container of {w.service} has been stopped or unhealthy for 3 minutes. Runbook: "
@@ -188,23 +200,21 @@ class Monitoring(pulumi.ComponentResource):
                 period=900, evaluation_periods=1, threshold=RESTARTS_IN_15_MIN,
                 comparison_operator="GreaterThanOrEqualToThreshold", treat_missing_data="notBreaching")
 
-    def _app_alarms(self) -> None:
-        deployment = self._deployment
-        for app in deployment.apps.values():
-            host = deployment.hostname(app)
+    def _app_alarms(self, hostnames: Mapping[str, str]) -> None:
+        for app, host in hostnames.items():
             self._alarm(
-                f"{app.name}-5xx", f"more than {ERROR_RATE_PERCENT}% of {host}'s requests failed with 5xx for 10 "
-                f"minutes. Runbook: `scripts/logs {app.name} --since 15m` (the proxy's lines show which paths), "
+                f"{app}-5xx", f"more than {ERROR_RATE_PERCENT}% of {host}'s requests failed with 5xx for 10 "
+                f"minutes. Runbook: `scripts/logs {app} --since 15m` (the proxy's lines show which paths), "
                 f"`{STATUS}` shows which service is down",
                 **rate_alarm_math(PROXY_NAMESPACE, ERRORS, REQUESTS, {"Host": host}),
                 threshold=ERROR_RATE_PERCENT, comparison_operator="GreaterThanThreshold", evaluation_periods=2,
                 treat_missing_data="notBreaching")
             self._alarm(
-                f"{app.name}-certificate", f"{host}'s certificate expires in less than {CERTIFICATE_DAYS} days: Caddy "
+                f"{app}-certificate", f"{host}'s certificate expires in less than {CERTIFICATE_DAYS} days: Caddy "
                 "renews 30 days ahead, so renewals are failing. Runbook: `docker logs proxy` on the host (ACME "
                 "errors), check the host name's DNS record points at the host and port 80 is open",
                 namespace=reporter.NAMESPACE, metric_name=reporter.CERTIFICATE_DAYS,
-                dimensions={"Stack": deployment.stack, "Host": host}, statistic="Minimum", period=3600,
+                dimensions={"Stack": self._stack, "Host": host}, statistic="Minimum", period=3600,
                 evaluation_periods=1, threshold=CERTIFICATE_DAYS, comparison_operator="LessThanThreshold",
                 treat_missing_data="notBreaching")
 
@@ -219,7 +229,7 @@ class Monitoring(pulumi.ComponentResource):
                 self._alarm(
                     f"{app_name}-{svc_name}-tasks", f"{app_name}/{svc_name} has run fewer tasks than desired for 5 "
                     f"minutes. Runbook: `aws ecs describe-services` shows its events (a task failing its health "
-                    f"check, no capacity); `aws logs tail /berth/{self._deployment.stack}/{app_name}`",
+                    f"check, no capacity); `aws logs tail /berth/{self._stack}/{app_name}`",
                     **shortfall_math(cluster_name, service.name), threshold=1,
                     comparison_operator="GreaterThanOrEqualToThreshold", evaluation_periods=5,
                     treat_missing_data="notBreaching")
@@ -228,13 +238,13 @@ class Monitoring(pulumi.ComponentResource):
                 self._alarm(
                     f"{app_name}-{key}-unhealthy-targets", f"{app_name}/{key} has had unhealthy targets for 3 minutes. "
                     "Runbook: the target group's health check reasons in the EC2 console, the task's logs in "
-                    f"/berth/{self._deployment.stack}/{app_name}",
+                    f"/berth/{self._stack}/{app_name}",
                     namespace="AWS/ApplicationELB", metric_name="UnHealthyHostCount", dimensions=dims,
                     statistic="Maximum", period=60, evaluation_periods=3, threshold=1,
                     comparison_operator="GreaterThanOrEqualToThreshold", treat_missing_data="notBreaching")
                 self._alarm(
                     f"{app_name}-{key}-5xx", f"more than {ERROR_RATE_PERCENT}% of {app_name}/{key}'s requests failed "
-                    f"with 5xx for 10 minutes. Runbook: its logs in /berth/{self._deployment.stack}/{app_name}",
+                    f"with 5xx for 10 minutes. Runbook: its logs in /berth/{self._stack}/{app_name}",
                     **rate_alarm_math("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "RequestCount", dims),
                     threshold=ERROR_RATE_PERCENT, comparison_operator="GreaterThanThreshold", evaluation_periods=2,
                     treat_missing_data="notBreaching")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from config.deployment import Deployment
+from rules.environments import EnvironmentPolicy
 
 
 class Kept(TypedDict):
@@ -18,8 +18,8 @@ class Kept(TypedDict):
     retain_on_delete: bool
 
 
-def kept_in_prod(deployment: Deployment) -> Kept:
-    """`protect` and `retain_on_delete`, both on in prod only: spread into a resource's options
-    (`ResourceOptions(parent=..., **kept_in_prod(d))`, `on_host(host, parent, **kept_in_prod(d))`)."""
-    keep = deployment.policy.keeps_data
+def kept_in_prod(policy: EnvironmentPolicy) -> Kept:
+    """`protect` and `retain_on_delete`, both on where the environment keeps its data (prod): spread into a
+    resource's options (`ResourceOptions(parent=..., **kept_in_prod(p))`, `on_host(host, parent, **kept_in_prod(p))`)."""
+    keep = policy.keeps_data
     return Kept(protect=keep, retain_on_delete=keep)

@@ -10,15 +10,20 @@ from __future__ import annotations
 import pulumi
 import pulumi_random as random
 
-from config.deployment import NAMESPACE, Deployment
+from config.deployment import NAMESPACE
+from rules.environments import EnvironmentPolicy
 
 
 class Secrets(pulumi.ComponentResource):
-    """Each secret read once, whichever app asks first; stand-ins are this component's children."""
+    """Each secret read once, whichever app asks first; stand-ins are this component's children.
 
-    def __init__(self, name: str, deployment: Deployment, opts: pulumi.ResourceOptions | None = None):
+    It serves every app: `set_secrets` are the app secrets the stack's config sets (the rest get stand-ins,
+    which `policy` allows only where it makes up secrets: config/checks.py refused the others)."""
+
+    def __init__(self, name: str, set_secrets: frozenset[str], policy: EnvironmentPolicy,
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:secrets:Secrets", name, None, opts)
-        self._deployment = deployment
+        self._set_secrets, self._policy = set_secrets, policy
         self._config = pulumi.Config(NAMESPACE)
         self._cache: dict[str, pulumi.Output[str]] = {}
         self.not_set: list[str] = []  # names given a stand-in; exported, so plans and operators see them
@@ -30,11 +35,11 @@ class Secrets(pulumi.ComponentResource):
         return self._cache[name]
 
     def _read(self, name: str) -> pulumi.Output[str]:
-        if name in self._deployment.set_secrets:
+        if name in self._set_secrets:
             return self._config.require_secret(name)
         self.not_set.append(name)
         pulumi.log.warn(
-            f"{NAMESPACE}:{name} is not set; this {self._deployment.environment} stack uses a generated stand-in. "
+            f"{NAMESPACE}:{name} is not set; this {self._policy.name} stack uses a generated stand-in. "
             f"Set the real value with: pulumi config set --secret {name} <value>", resource=self,
         )
         # Stacks deployed before Secrets was a component have their stand-ins at the top of the stack:

@@ -1,16 +1,19 @@
 """What each app's backup holds, and the plan the host's backup tool (backup/) follows.
 
-Pure functions of the validated Deployment. The plan names only things on the host (containers by
+Pure functions of the validated Deployment; `stack_backups` is what the host's Backups component is given. The plan names only things on the host (containers by
 their `berth.service` label, Docker volumes, databases) and where backups go: no secret, so it is
 written to the host as a plain file and shown in the offline plan.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from config import conventions
 from config.app import App
 from config.deployment import Deployment
 from config.conventions import service_label
+from config.stack import BackupSettings
 from render import datastores
 
 METRIC_NAMESPACE = "berth/backups"
@@ -70,15 +73,36 @@ def contents(plan: dict) -> list[str]:
     return what
 
 
-def host_plan(deployment: Deployment, store: dict, metrics: bool) -> dict:
+@dataclass(frozen=True)
+class StackBackups:
+    """A stack's backups as its Deployment decides them: all the host's Backups component reads
+    (components/single_host/backups.py). It backs up every app that holds data, so it has each one's part."""
+
+    stack: str
+    settings: BackupSettings  # berth:backups
+    data_root: str  # the tool works under it; dev's plan is written there
+    local_dir: str  # dev: where backups go, resolved against the project
+    schedule: str  # as the plan shows it (schedule_text)
+    apps: dict[str, dict]  # every app that holds data, with its part of the plan (apps_plan)
+
+
+def stack_backups(deployment: Deployment) -> StackBackups:
+    """The stack's backups, on its own host (an ECS stack has none: AWS Backup and RDS keep its data)."""
+    settings = deployment.settings.backups
+    return StackBackups(stack=deployment.stack, settings=settings, data_root=deployment.data_root,
+                        local_dir=str((deployment.project_dir / settings.local_dir).resolve()),
+                        schedule=schedule_text(deployment), apps=apps_plan(deployment))
+
+
+def host_plan(backups: StackBackups, store: dict, metrics: bool) -> dict:
     """The file the backup tool reads: where backups go, where it works, and every app's part."""
     return {
         "berthBackupPlan": 1,
-        "stack": deployment.stack,
+        "stack": backups.stack,
         "store": store,
-        "workDir": f"{deployment.data_root}/backup-work",
+        "workDir": f"{backups.data_root}/backup-work",
         "metrics": {"namespace": METRIC_NAMESPACE, "metric": SUCCEEDED_METRIC} if metrics else None,
-        "apps": apps_plan(deployment),
+        "apps": backups.apps,
     }
 
 

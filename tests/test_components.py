@@ -138,9 +138,10 @@ def test_env_placeholders_become_this_stacks_address(tmp_path):
     (tmp_path / "apps" / "shop.yaml").write_text(APP.model_dump_json(by_alias=True, exclude_unset=True), encoding="utf-8")
     raw = RawConfig({"environment": "dev", "host": {"kind": "local"}, "apps": {"shop": {}}, "proxy": {"httpPort": 8080}})
     deployment = load(raw, "dev", tmp_path)
-    web = deployment.apps["shop"].services["web"]
-    assert deployment.substitute(web.env["API"], APP) == "http://shop.localhost:8080/api"
-    assert deployment.substitute(web.env["HOST"], APP) == "shop.localhost"
+    shop = deployment.stack_app("shop")
+    web = shop.app.services["web"]
+    assert shop.substitute(web.env["API"]) == "http://shop.localhost:8080/api"
+    assert shop.substitute(web.env["HOST"]) == "shop.localhost"
 
 
 def test_the_admin_script_is_idempotent_quotes_what_it_is_given_and_holds_no_app_text():

@@ -26,10 +26,10 @@ import pulumi_aws as aws
 import pulumi_command as command
 
 from components.aws_common import assumed_by
-from components.common import health_check, host_settings, probe_command, required
+from components.common import health_check, probe_command, required
 from components.ecs import edge, scratch
 from components.ecs.databases import ManagedAppData, awslogs, task_execution_role
-from components.ecs.load_balancer import LoadBalancer, idle_timeout
+from components.ecs.load_balancer import LoadBalancer
 from components.ecs.network import EcsNetwork
 from components.ecs.secret_store import SecretStore
 from components.ecs.service_connect import EDGE, HopTimeout, hop_timeouts, through_edge
@@ -39,9 +39,8 @@ from components.secrets import Secrets
 from config import conventions
 from config.app import SHARED_SERVICES, App, Service
 from config.calls import call_order, callees
-from config.deployment import Deployment
+from config.deployment import StackApp
 from config.fargate import task_size
-from config.stack import EcsHostSettings
 from render.ecs_tasks import OneOffTask, run_task_script
 from rules.routes import route_precedence
 
@@ -61,9 +60,10 @@ def grace_period(start_period_s: int) -> int:
 
 @dataclass(frozen=True)
 class Platform:
-    """What every app on the cluster shares."""
+    """What every app on the cluster shares: nothing of any app's own."""
 
-    deployment: Deployment
+    log_retention_days: int  # berth:host.logRetentionDays
+    proxy_image: str  # berth:proxy.image: the edge proxy, and the opener of a service's scratch volumes
     network: EcsNetwork
     cluster: aws.ecs.Cluster
     gpu_capacity_provider: pulumi.Output[str] | None
@@ -95,34 +95,36 @@ def route_order(app: App) -> list[str]:
 
 
 class EcsApp(pulumi.ComponentResource):
-    def __init__(self, name: str, platform: Platform, data: ManagedAppData | None, rule_base: int,
+    """App `name` on the cluster: given its own StackApp and what every app shares, it reads no other app's
+    settings."""
+
+    def __init__(self, name: str, target: StackApp, platform: Platform, data: ManagedAppData | None, rule_base: int,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:ecs:App", name, None, opts)
-        deployment = platform.deployment
-        app = deployment.apps[name]
-        self._platform, self._app, self._data = platform, app, data
-        host = host_settings(deployment, EcsHostSettings)
+        app = target.app
+        self._target, self._platform, self._app, self._data = target, platform, app, data
         child = pulumi.ResourceOptions(parent=self)
         self._tags = {"berth:app": name}  # beside the stack's own (components/aws_common.py)
 
         self.namespace = aws.servicediscovery.HttpNamespace(
-            f"{name}-ns", name=f"{name}.{deployment.stack}.berth", description=f"berth {name}: the aliases of its services",
+            f"{name}-ns", name=f"{name}.{target.stack}.berth", description=f"berth {name}: the aliases of its services",
             tags=self._tags, opts=child)
-        self.log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=f"/berth/{deployment.stack}/{name}",
-                                                 retention_in_days=host.log_retention_days, tags=self._tags, opts=child)
+        self.log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=f"/berth/{target.stack}/{name}",
+                                                 retention_in_days=platform.log_retention_days, tags=self._tags,
+                                                 opts=child)
         self.tasks_group = self._security_group()
         self._volumes = self._access_points()
         self._secret_arns = self._secrets()
         self.execution_role = task_execution_role(
-            f"{name}-execution", deployment, list({id(a): a for a in self._secret_arns.values()}.values()) or None,
-            self.log_group, parent=self, repositories=[conventions.ecr_repository(deployment.stack, name, s)
+            f"{name}-execution", list({id(a): a for a in self._secret_arns.values()}.values()) or None,
+            self.log_group, parent=self, repositories=[conventions.ecr_repository(target.stack, name, s)
                                                        for s, svc in app.services.items() if svc.build])
         self.task_role = self._task_role()
 
         self.services: dict[str, aws.ecs.Service] = {}
         self.task_definitions: dict[str, aws.ecs.TaskDefinition] = {}
         self._target_groups: dict[str, aws.lb.TargetGroup] = {}
-        self._timeouts = hop_timeouts(app, idle_timeout(deployment))
+        self._timeouts = hop_timeouts(app, platform.load_balancer.idle_timeout_s)
         self._callees = {**callees(app), EDGE: set(edge.callees(app))}
         # Target groups and their listener rules first: ECS refuses a service whose target group no load
         # balancer forwards to yet ("does not have an associated load balancer"), so each waits for its rules.
@@ -136,7 +138,7 @@ class EcsApp(pulumi.ComponentResource):
             self._service(svc_name, svc)
         if edge.needed(app):
             self._edge()
-        self.url = deployment.url(app)
+        self.url = target.url
         self.register_outputs({"url": self.url, "services": {n: s.name for n, s in self.services.items()}})
 
     def _data_tier(self) -> ManagedAppData:
@@ -197,7 +199,7 @@ class EcsApp(pulumi.ComponentResource):
                         root_directory={"path": f"/berth/{app.name}/{volume}", "creation_info": {
                             "owner_uid": uid, "owner_gid": gid, "permissions": "0750"}},
                         tags={**self._tags, "Name": conventions.volume(app.name, volume)},
-                        opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(platform.deployment)))
+                        opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(self._target.policy)))
                 points[(svc_name, volume)] = by_volume[volume]
         return points
 
@@ -246,12 +248,11 @@ class EcsApp(pulumi.ComponentResource):
         """A pinned public reference as it is (ECS pulls it); a build from this stack's ECR by digest."""
         if svc.image is not None:
             return svc.image
-        return ecr_reference(f"{self._app.name}-{svc_name}", self._platform.deployment, self._platform.builder,
-                             self._app, svc_name, svc, parent=self)
+        return ecr_reference(f"{self._app.name}-{svc_name}", self._target, self._platform.builder, svc_name, svc,
+                             parent=self)
 
     def _container(self, svc_name: str, svc: Service, image: pulumi.Input[str]) -> dict[str, Any]:
-        deployment, app = self._platform.deployment, self._app
-        env = [{"name": k, "value": deployment.substitute(v, app)} for k, v in sorted(svc.env.items())]
+        env = [{"name": k, "value": self._target.substitute(v)} for k, v in sorted(svc.env.items())]
         secrets = [{"name": env_name, "valueFrom": arn} for (s, env_name), arn in sorted(self._secret_arns.items())
                    if s == svc_name]
         check = health_check(svc)
@@ -286,12 +287,11 @@ class EcsApp(pulumi.ComponentResource):
 
     def _task_definition(self, svc_name: str, svc: Service, containers: list[dict[str, Any]],
                          volumes: list[aws.ecs.TaskDefinitionVolumeArgsDict], family: str) -> aws.ecs.TaskDefinition:
-        deployment = self._platform.deployment
         size = (required(task_size(svc.cpus, svc.memory_mb), "a Fargate size holding the service (ecs_checks)")
                 if not svc.gpu else (round((svc.cpus or 1) * 1024), svc.memory_mb))
         arch = "ARM64" if svc.build is not None and svc.build.platform == "linux/arm64" else "X86_64"
         definition = aws.ecs.TaskDefinition(
-            f"{self._app.name}-{svc_name}", family=f"berth-{deployment.stack}-{family}", network_mode="awsvpc",
+            f"{self._app.name}-{svc_name}", family=f"berth-{self._target.stack}-{family}", network_mode="awsvpc",
             requires_compatibilities=["EC2"] if svc.gpu else ["FARGATE"], cpu=str(size[0]), memory=str(size[1]),
             execution_role_arn=self.execution_role.arn, task_role_arn=self.task_role.arn,
             runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": arch},
@@ -314,7 +314,7 @@ class EcsApp(pulumi.ComponentResource):
         image = self._image(svc_name, svc)
         containers = [self._container(svc_name, svc, image)]
         if svc.tmpfs:  # the pinned proxy image has the shell and chmod an app's image may lack
-            containers.insert(0, scratch.opener(svc, platform.deployment.settings.proxy.image,
+            containers.insert(0, scratch.opener(svc, platform.proxy_image,
                                                 awslogs(self.log_group, svc_name)))
         definition = self._task_definition(svc_name, svc, containers, self._volume_args(svc, svc_name),
                                            f"{app.name}-{svc_name}")
@@ -420,7 +420,8 @@ class EcsApp(pulumi.ComponentResource):
         """Caddy for what the ALB cannot do (components/ecs/edge.py), with the static sites' files."""
         app = self._app
         sites = {n: self._image(n, svc) for n, svc in app.services.items() if svc.kind == "static"}
-        containers, volumes = edge.task(self._platform.deployment, app, sites, awslogs(self.log_group, "edge"))
+        containers, volumes = edge.task(self._target, self._platform.proxy_image, sites,
+                                        awslogs(self.log_group, "edge"))
         definition = self._task_definition(EDGE, edge.SERVICE, containers, volumes, f"{app.name}-edge")
         group = self._target_groups[EDGE]
         self._ecs_service(EDGE, edge.SERVICE, definition, [{"target_group_arn": group.arn, "container_name": EDGE,
@@ -443,7 +444,7 @@ class EcsApp(pulumi.ComponentResource):
     def _rules(self, base: int) -> dict[str, list[aws.lb.ListenerRule]]:
         """The app's listener rules, by the target they forward to."""
         platform, app = self._platform, self._app
-        host = platform.deployment.hostname(app)
+        host = self._target.hostname
         forwarding: dict[str, list[aws.lb.ListenerRule]] = {}
         for rank, path in enumerate(route_order(app)):
             route = app.routes[path]

@@ -16,9 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_common import assumed_by
-from components.common import host_settings
 from components.ecs.network import EcsNetwork
-from config.deployment import Deployment
 from config.stack import EcsHostSettings
 
 # The recommended ECS GPU AMI of Amazon Linux 2023, as Systems Manager publishes it (AWS, "Retrieving Amazon
@@ -38,28 +36,28 @@ def gpu_user_data(cluster_name: str) -> str:
 
 
 class EcsCluster(pulumi.ComponentResource):
+    """The cluster, with GPU capacity when `berth:host.gpuInstanceType` is set and a service needs a GPU (`gpu`)."""
+
     gpu_capacity_provider: pulumi.Output[str] | None
     capacity: aws.ecs.ClusterCapacityProviders  # the providers' attachment to the cluster
 
-    def __init__(self, name: str, deployment: Deployment, network: EcsNetwork,
+    def __init__(self, name: str, settings: EcsHostSettings, gpu: bool, network: EcsNetwork,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:ecs:Cluster", name, None, opts)
-        settings = host_settings(deployment, EcsHostSettings)
         child = pulumi.ResourceOptions(parent=self)
         self.cluster = aws.ecs.Cluster(f"{name}", settings=[{"name": "containerInsights", "value": "enabled"}],
                                        opts=child)
         providers: list[pulumi.Input[str]] = ["FARGATE"]
         self.gpu_capacity_provider = None
-        if settings.gpu_instance_type and any(s.gpu for a in deployment.apps.values() for s in a.services.values()):
-            provider = self._gpu_capacity(name, deployment, settings, network)
+        if settings.gpu_instance_type and gpu:
+            provider = self._gpu_capacity(name, settings, network)
             self.gpu_capacity_provider = provider.name
             providers.append(provider.name)
         self.capacity = aws.ecs.ClusterCapacityProviders(f"{name}-capacity", cluster_name=self.cluster.name,
                                          capacity_providers=providers, opts=child)
         self.register_outputs({"clusterName": self.cluster.name})
 
-    def _gpu_capacity(self, name: str, deployment: Deployment, settings: EcsHostSettings,
-                      network: EcsNetwork) -> aws.ecs.CapacityProvider:
+    def _gpu_capacity(self, name: str, settings: EcsHostSettings, network: EcsNetwork) -> aws.ecs.CapacityProvider:
         child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(f"{name}-gpu-role", assume_role_policy=assumed_by("ec2.amazonaws.com"),
             description="berth GPU capacity: the ECS agent and SSM Session Manager", opts=child)

@@ -26,15 +26,16 @@ import pulumi_command as command
 from components.aws_common import assumed_by
 from components.ecs.network import EcsNetwork
 from components.ecs.secret_store import SecretStore
-from components.common import app_database, generated_password, host_settings, required
+from components.common import app_database, generated_password, required
 from components.options import kept_in_prod
 from config.app import App
 from config.conventions import POSTGRES_PORT, REDIS_PORT
-from config.deployment import Deployment
+from config.deployment import StackApp
 from config.ecs_checks import postgres_major
-from config.stack import EcsHostSettings
+from config.stack import EcsHostSettings, SharedSettings
 from render import datastores
 from render.ecs_tasks import OneOffTask, run_task_script
+from rules.environments import EnvironmentPolicy
 from rules.postgres import RDS_MASTER_USER as MASTER_USER
 
 # Secrets of the provisioning tasks, under each app's prefix: a `.` no env name has, so no secret an app's
@@ -76,15 +77,23 @@ class ManagedAppData:
 
 
 class ManagedData(pulumi.ComponentResource):
-    def __init__(self, name: str, deployment: Deployment, network: EcsNetwork, cluster: aws.ecs.Cluster,
+    """The managed data tier. It serves every app (one RDS instance for all, a security group and an
+    ElastiCache group for each that uses them), so it is given each app as the stack deploys it, with
+    `berth:shared` (`shared`), the ECS host's settings (`settings`: RDS, ElastiCache) and what the environment
+    keeps (`policy`)."""
+
+    def __init__(self, name: str, apps: Sequence[StackApp], shared: SharedSettings, settings: EcsHostSettings,
+                 stack: str, policy: EnvironmentPolicy, network: EcsNetwork, cluster: aws.ecs.Cluster,
                  store: SecretStore, log_group: aws.cloudwatch.LogGroup,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:ecs:ManagedData", name, None, opts)
-        self._deployment, self._network, self._store = deployment, network, store
+        self._network, self._store = network, store
+        self._shared, self._settings, self._stack, self._policy = shared, settings, stack, policy
+        self._targets = {a.name: a for a in apps}
         child = pulumi.ResourceOptions(parent=self)
-        users = {s: [a for a in deployment.apps.values() if a.uses_shared(s)] for s in ("postgres", "redis")}
+        users = {s: [a.app for a in apps if a.app.uses_shared(s)] for s in ("postgres", "redis")}
         self.apps: dict[str, ManagedAppData] = {}
-        for app in deployment.apps.values():
+        for app in (a.app for a in apps):
             if any(app.uses_shared(s) for s in ("postgres", "redis")):
                 self.apps[app.name] = ManagedAppData(aws.ec2.SecurityGroup(
                     f"{app.name}-data-clients", vpc_id=network.vpc_id, opts=child,
@@ -105,9 +114,9 @@ class ManagedData(pulumi.ComponentResource):
 
     def _postgres(self, name: str, apps: list[App], cluster: aws.ecs.Cluster,
                   log_group: aws.cloudwatch.LogGroup) -> aws.rds.Instance:
-        deployment, network = self._deployment, self._network
-        rds = host_settings(deployment, EcsHostSettings).database
-        keep = deployment.policy.keeps_data
+        network = self._network
+        rds = self._settings.database
+        keep = self._policy.keeps_data
         child = pulumi.ResourceOptions(parent=self)
         group = aws.ec2.SecurityGroup(f"{name}-postgres", vpc_id=network.vpc_id, opts=child,
                                       description="berth RDS Postgres: only from services that use it")
@@ -125,22 +134,23 @@ class ManagedData(pulumi.ComponentResource):
         subnets = aws.rds.SubnetGroup(f"{name}-postgres", subnet_ids=network.private_subnet_ids, opts=child)
         master = generated_password(f"{name}-postgres-master", self)
         instance = aws.rds.Instance(
-            f"{name}-postgres", engine="postgres", engine_version=postgres_major(deployment.settings.shared.used_postgres().image),
+            f"{name}-postgres", engine="postgres", engine_version=postgres_major(self._shared.used_postgres().image),
             instance_class=rds.instance_class, allocated_storage=rds.allocated_storage_gib,
             max_allocated_storage=rds.max_allocated_storage_gib, storage_type="gp3", storage_encrypted=True,
             db_subnet_group_name=subnets.name, vpc_security_group_ids=[group.id], publicly_accessible=False,
             username=MASTER_USER, password=master, multi_az=rds.multi_az,
             backup_retention_period=rds.backup_retention_days, copy_tags_to_snapshot=True,
             deletion_protection=keep, skip_final_snapshot=not keep,
-            final_snapshot_identifier=f"berth-{deployment.stack}-postgres-final" if keep else None,
+            final_snapshot_identifier=f"berth-{self._stack}-postgres-final" if keep else None,
             auto_minor_version_upgrade=True, apply_immediately=not keep,
-            opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(self._deployment)))
+            opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(self._policy)))
 
         passwords = {app.name: generated_password(f"{app.name}-postgres-password", self) for app in apps}
         for app in apps:
             data = self.apps[app.name]
             data.sources["postgres"] = (pulumi.Output.all(app.name, passwords[app.name], instance.address), rds_url)
-        databases = {app.name: passwords[app.name].apply(partial(app_database, deployment, app)) for app in apps}
+        databases = {app.name: passwords[app.name].apply(partial(app_database, self._targets[app.name], app))
+                     for app in apps}
         provisions = self._provision(name, databases, master, instance, provisioner, cluster, log_group)
         for app in apps:
             self.apps[app.name].ready.extend(provisions[app.name])
@@ -156,18 +166,17 @@ class ManagedData(pulumi.ComponentResource):
         Their own tasks per app, as each app's own provisioning on one host: one app's failing init SQL
         stops that app's deploy and no other's.
         """
-        deployment, store = self._deployment, self._store
+        store = self._store
         scripts = {app: db.apply(datastores.provision_sql) for app, db in databases.items()}
         sql_arns = {app: store.put(app, PROVISION_SQL_KEY, script, parent=self) for app, script in scripts.items()}
         master_arn = store.put("berth", "POSTGRES_MASTER_PASSWORD", master, parent=self)
-        role = task_execution_role(f"{name}-provisioner", deployment, [*sql_arns.values(), master_arn], log_group,
-                                   parent=self)
-        init_apps = [a for a in databases if (db := deployment.apps[a].database) and db.init_sql]
+        role = task_execution_role(f"{name}-provisioner", [*sql_arns.values(), master_arn], log_group, parent=self)
+        init_apps = [a for a in databases if (db := self._targets[a].app.database) and db.init_sql]
         init_arns = {app: (store.put(app, INIT_SQL_KEY, databases[app].apply(
                                lambda db: datastores.init_sql_query(db.app, db.init_sql or "")), parent=self),
                            store.put(app, PASSWORD_KEY, databases[app].apply(lambda db: db.password), parent=self))
                      for app in init_apps}
-        init_role = task_execution_role(f"{name}-init", deployment, [a for pair in init_arns.values() for a in pair],
+        init_role = task_execution_role(f"{name}-init", [a for pair in init_arns.values() for a in pair],
                                         log_group, parent=self) if init_apps else None
         network = (self._network.private_subnet_ids, provisioner.id)
         runs = {}
@@ -201,9 +210,8 @@ class ManagedData(pulumi.ComponentResource):
         The container: the pinned Postgres image as its `postgres` user, read-only root, no
         capabilities, libpq's PG* variables (TLS required) and `run`'s command, variables and secrets.
         """
-        deployment = self._deployment
         container = pulumi.Output.json_dumps([{
-            "name": "provision", "image": deployment.settings.shared.used_postgres().image, "essential": True,
+            "name": "provision", "image": self._shared.used_postgres().image, "essential": True,
             "command": run["command"],
             "environment": instance.address.apply(lambda host: [{"name": k, "value": v} for k, v in {
                 "PGHOST": host, **run["environment"], "PGSSLMODE": "require"}.items()]),
@@ -212,7 +220,7 @@ class ManagedData(pulumi.ComponentResource):
             "linuxParameters": {"capabilities": {"drop": ["ALL"]}},
             "logConfiguration": awslogs(log_group, family),
         }])
-        task = aws.ecs.TaskDefinition(name, family=f"berth-{deployment.stack}-{family}", network_mode="awsvpc",
+        task = aws.ecs.TaskDefinition(name, family=f"berth-{self._stack}-{family}", network_mode="awsvpc",
                                       requires_compatibilities=["FARGATE"], cpu="256", memory="512",
                                       execution_role_arn=role.arn, container_definitions=container,
                                       opts=pulumi.ResourceOptions(parent=self))
@@ -225,9 +233,8 @@ class ManagedData(pulumi.ComponentResource):
                                      opts=pulumi.ResourceOptions(parent=self, depends_on=after))
 
     def _redis(self, app: App) -> None:
-        deployment, network = self._deployment, self._network
-        settings = host_settings(deployment, EcsHostSettings)
-        resilient = deployment.policy.resilient
+        network, settings = self._network, self._settings
+        resilient = self._policy.resilient
         child = pulumi.ResourceOptions(parent=self)
         mode = required(app.redis, f"apps/{app.name}.yaml: redis (App validation)").mode
         group = aws.ec2.SecurityGroup(f"{app.name}-redis", vpc_id=network.vpc_id, opts=child,
@@ -240,15 +247,15 @@ class ManagedData(pulumi.ComponentResource):
         keeps_data = mode == "store"
         replicas = 2 if resilient else 1
         cluster = aws.elasticache.ReplicationGroup(
-            f"{app.name}-redis", description=f"berth {deployment.stack} {app.name} ({mode})",
+            f"{app.name}-redis", description=f"berth {self._stack} {app.name} ({mode})",
             engine="redis", engine_version=REDIS_ENGINE_VERSION, node_type=settings.cache.node_type,
             num_cache_clusters=replicas, automatic_failover_enabled=replicas > 1, multi_az_enabled=replicas > 1,
             port=REDIS_PORT, subnet_group_name=subnets.name, security_group_ids=[group.id],
             parameter_group_name=parameters.name, transit_encryption_enabled=True, at_rest_encryption_enabled=True,
             auth_token=token, snapshot_retention_limit=settings.cache.snapshot_retention_days if keeps_data else 0,
-            final_snapshot_identifier=f"berth-{deployment.stack}-{app.name}-redis-final" if deployment.policy.keeps_data and keeps_data else None,
+            final_snapshot_identifier=f"berth-{self._stack}-{app.name}-redis-final" if self._policy.keeps_data and keeps_data else None,
             apply_immediately=not resilient,
-            opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(self._deployment)) if keeps_data else child)
+            opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(self._policy)) if keeps_data else child)
         self.apps[app.name].sources["redis"] = (pulumi.Output.all(token, cluster.primary_endpoint_address),
                                                elasticache_url)
         self.apps[app.name].ready.append(cluster)
@@ -264,7 +271,7 @@ def awslogs(log_group: aws.cloudwatch.LogGroup, prefix: str) -> dict[str, Any]:
         "awslogs-stream-prefix": prefix}}
 
 
-def task_execution_role(name: str, deployment: Deployment, secret_arns: Sequence[pulumi.Input[str]] | None,
+def task_execution_role(name: str, secret_arns: Sequence[pulumi.Input[str]] | None,
                         log_group: aws.cloudwatch.LogGroup, parent: pulumi.Resource,
                         repositories: Sequence[str] = ()) -> aws.iam.Role:
     """What ECS itself needs to start a task: its secrets (only these), its logs, its images (this

@@ -18,7 +18,7 @@ from components.common import copy_site, health_check
 from components.ecs.service_connect import through_edge
 from config import conventions
 from config.app import App, Service
-from config.deployment import Deployment
+from config.deployment import StackApp
 from render import caddyfile
 
 PORT = 8080
@@ -37,8 +37,9 @@ def callees(app: App) -> list[str]:
     return sorted({r.service for r in app.routes.values() if through_edge(app, r) and app.services[r.service].kind == "server"})
 
 
-def plan(deployment: Deployment, app: App) -> caddyfile.ProxyPlan:
+def plan(target: StackApp) -> caddyfile.ProxyPlan:
     """The app's routes as the edge proxy serves them: plain HTTP behind the ALB, upstreams by alias."""
+    app = target.app
     rules = []
     for path, route in app.routes.items():
         svc = app.services[route.service]
@@ -50,13 +51,15 @@ def plan(deployment: Deployment, app: App) -> caddyfile.ProxyPlan:
             rules.append(caddyfile.Rule(path=path, max_body_mb=body, upstreams=(f"{route.service}:{svc.port}",),
                                         strip_prefix=route.strip_prefix, stream=route.stream,
                                         timeout_s=route.timeout_s, sticky=route.sticky))
-    return caddyfile.ProxyPlan(sites=(caddyfile.Site(deployment.hostname(app), tuple(rules), caddyfile.site_headers(app)),),
+    return caddyfile.ProxyPlan(sites=(caddyfile.Site(target.hostname, tuple(rules), caddyfile.site_headers(app)),),
                                tls=False, http_port=PORT, real_ip=False)
 
 
-def task(deployment: Deployment, app: App, sites: dict[str, pulumi.Input[str]], log_configuration: dict[str, Any]
+def task(target: StackApp, proxy_image: str, sites: dict[str, pulumi.Input[str]], log_configuration: dict[str, Any]
          ) -> tuple[list[dict[str, Any]], list[aws.ecs.TaskDefinitionVolumeArgsDict]]:
-    """The edge task's containers (a copier per static site, then Caddy) and volumes; `sites`: name -> image."""
+    """The edge task's containers (a copier per static site, then Caddy: `proxy_image`, berth:proxy.image) and
+    volumes; `sites`: name -> image."""
+    app = target.app
     containers: list[dict[str, Any]] = [{
         "name": f"site-{name}", "image": image, "essential": False,
         "command": ["sh", "-c", copy_site(app.services[name].site_path)], "readonlyRootFilesystem": True,
@@ -65,9 +68,9 @@ def task(deployment: Deployment, app: App, sites: dict[str, pulumi.Input[str]], 
         "logConfiguration": log_configuration,
     } for name, image in sites.items()]
     containers.append({
-        "name": "edge", "image": deployment.settings.proxy.image, "essential": True,
+        "name": "edge", "image": proxy_image, "essential": True,
         "command": caddyfile.launch_command(f"{CADDY_DIR}/Caddyfile"),
-        "environment": [{"name": "CADDYFILE", "value": caddyfile.render(plan(deployment, app))},
+        "environment": [{"name": "CADDYFILE", "value": caddyfile.render(plan(target))},
                         {"name": "XDG_DATA_HOME", "value": f"{CADDY_DIR}/data"},
                         {"name": "XDG_CONFIG_HOME", "value": f"{CADDY_DIR}/config"}],
         "readonlyRootFilesystem": True, "privileged": False,

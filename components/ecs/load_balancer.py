@@ -8,23 +8,26 @@ cannot do itself (strip a prefix, fall back to index.html, serve files) goes to 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import pulumi
 import pulumi_aws as aws
 
-from components.common import required
 from components.ecs.network import EcsNetwork
-from config.deployment import Deployment
+from config.app import App
 from config.ecs_checks import ALB_MAX_IDLE_TIMEOUT_S
+from config.stack import DnsSettings
+from rules.environments import EnvironmentPolicy
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.2 and 1.3 only
 DEFAULT_IDLE_TIMEOUT_S = 60
 
 
-def idle_timeout(deployment: Deployment) -> int:
+def idle_timeout(apps: Iterable[App]) -> int:
     """Long enough for the slowest route: a route's `timeoutS`, or the ALB's ceiling for open WebSockets and
     event streams (one host leaves those uncut; the ALB cuts a connection silent for this long)."""
     wanted = [DEFAULT_IDLE_TIMEOUT_S]
-    for app in deployment.apps.values():
+    for app in apps:
         for route in app.routes.values():
             if route.timeout_s:
                 wanted.append(route.timeout_s)
@@ -46,15 +49,19 @@ def validation_option(certificate: aws.acm.Certificate, host: str
 
 
 class LoadBalancer(pulumi.ComponentResource):
-    def __init__(self, name: str, deployment: Deployment, network: EcsNetwork,
+    """The stack's one load balancer. It serves every app, so it is given every app's host name
+    (`hostnames`, by app), the zone they are in (`dns`) and the idle timeout of the slowest route of any."""
+
+    def __init__(self, name: str, network: EcsNetwork, stack: str, policy: EnvironmentPolicy,
+                 hostnames: Mapping[str, str], dns: DnsSettings, idle_timeout_s: int,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:ecs:LoadBalancer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self._deployment = deployment
+        self.idle_timeout_s = idle_timeout_s  # each app's hops are timed within it (service_connect.py)
 
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-sg", vpc_id=network.vpc_id, opts=child,
-            description=f"berth {deployment.stack} load balancer: HTTP and HTTPS from anywhere")
+            description=f"berth {stack} load balancer: HTTP and HTTPS from anywhere")
         for port, label in ((80, "http"), (443, "https")):
             aws.vpc.SecurityGroupIngressRule(f"{name}-in-{label}", security_group_id=self.security_group.id,
                                              ip_protocol="tcp", from_port=port, to_port=port, cidr_ipv4="0.0.0.0/0",
@@ -64,11 +71,10 @@ class LoadBalancer(pulumi.ComponentResource):
                                         description="to the tasks of the apps, inside the VPC only", opts=child)
         self.alb = aws.lb.LoadBalancer(
             f"{name}", load_balancer_type="application", internal=False, subnets=network.public_subnet_ids,
-            security_groups=[self.security_group.id], idle_timeout=idle_timeout(deployment),
-            drop_invalid_header_fields=True, enable_deletion_protection=deployment.policy.keeps_data, opts=child)
+            security_groups=[self.security_group.id], idle_timeout=idle_timeout_s,
+            drop_invalid_header_fields=True, enable_deletion_protection=policy.keeps_data, opts=child)
 
-        hosts = [deployment.hostname(app) for app in deployment.apps.values()]
-        dns = required(deployment.settings.dns, "berth:dns.zoneName (ECS: ecs_checks)")
+        hosts = list(hostnames.values())
         zone = aws.route53.get_zone_output(name=dns.zone_name, private_zone=False)
         certificate = aws.acm.Certificate(f"{name}-cert", domain_name=hosts[0], subject_alternative_names=hosts[1:],
                                           validation_method="DNS",
@@ -92,7 +98,7 @@ class LoadBalancer(pulumi.ComponentResource):
                 "type": "fixed-response",
                 "fixed_response": {"content_type": "text/plain", "status_code": "404", "message_body": "not found"}}],
             opts=child)
-        for app_name, host in zip(deployment.apps, hosts, strict=True):
+        for app_name, host in hostnames.items():
             aws.route53.Record(f"{name}-{app_name}", zone_id=zone.zone_id, name=host, type="A", aliases=[{
                 "name": self.alb.dns_name, "zone_id": self.alb.zone_id, "evaluate_target_health": True}], opts=child)
         self.register_outputs({"dnsName": self.alb.dns_name})

@@ -13,8 +13,6 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.common import host_settings
-from config.deployment import Deployment
 from config.stack import EcsHostSettings
 
 VPC_CIDR = ipaddress.IPv4Network("10.40.0.0/16")
@@ -38,9 +36,8 @@ class EcsNetwork(pulumi.ComponentResource):
     public_subnet_ids: pulumi.Output[list[str]]
     private_subnet_ids: pulumi.Output[list[str]]
 
-    def __init__(self, name: str, deployment: Deployment, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, settings: EcsHostSettings, stack: str, opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:ecs:Network", name, None, opts)
-        settings = host_settings(deployment, EcsHostSettings)
         if settings.network is not None:
             existing = settings.network
             vpc = aws.ec2.get_vpc_output(id=existing.vpc_id)
@@ -49,14 +46,14 @@ class EcsNetwork(pulumi.ComponentResource):
             self.public_subnet_ids = pulumi.Output.from_input(list(existing.public_subnet_ids))
             self.private_subnet_ids = pulumi.Output.from_input(list(existing.private_subnet_ids))
         else:
-            self._create(name, deployment, settings.availability_zones)
+            self._create(name, stack, settings.availability_zones)
         self.register_outputs({"vpcId": self.vpc_id, "privateSubnetIds": self.private_subnet_ids})
 
-    def _create(self, name: str, deployment: Deployment, zones: int) -> None:
+    def _create(self, name: str, stack: str, zones: int) -> None:
         child = pulumi.ResourceOptions(parent=self)
         available = aws.get_availability_zones_output(state="available")
         vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=str(VPC_CIDR), enable_dns_hostnames=True, enable_dns_support=True,
-                          tags={"Name": f"berth-{deployment.stack}"}, opts=child)
+                          tags={"Name": f"berth-{stack}"}, opts=child)
         gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, opts=child)
         public_table = aws.ec2.RouteTable(f"{name}-public", vpc_id=vpc.id, opts=child,
                                           routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": gateway.id}])
@@ -66,12 +63,12 @@ class EcsNetwork(pulumi.ComponentResource):
             zone = nth(available.names, i)
             public.append(aws.ec2.Subnet(f"{name}-public-{i + 1}", vpc_id=vpc.id, cidr_block=public_cidrs[i],
                                          availability_zone=zone, map_public_ip_on_launch=False,
-                                         tags={"Name": f"berth-{deployment.stack}-public-{i + 1}"}, opts=child))
+                                         tags={"Name": f"berth-{stack}-public-{i + 1}"}, opts=child))
             aws.ec2.RouteTableAssociation(f"{name}-public-{i + 1}", subnet_id=public[i].id,
                                           route_table_id=public_table.id, opts=child)
             private.append(aws.ec2.Subnet(f"{name}-private-{i + 1}", vpc_id=vpc.id, cidr_block=private_cidrs[i],
                                           availability_zone=zone,
-                                          tags={"Name": f"berth-{deployment.stack}-private-{i + 1}"}, opts=child))
+                                          tags={"Name": f"berth-{stack}-private-{i + 1}"}, opts=child))
         eip = aws.ec2.Eip(f"{name}-nat", domain="vpc", opts=child)
         nat = aws.ec2.NatGateway(f"{name}-nat", subnet_id=public[0].id, allocation_id=eip.id,
                                  opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway]))

@@ -12,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from config import conventions
-from config.deployment import Deployment
+from rules.environments import EnvironmentPolicy
 
 PROD_RECOVERY_DAYS = 7
 
@@ -24,16 +24,15 @@ def secret_prefix(stack: str, app: str) -> str:
 class SecretStore:
     """Creates Secrets Manager secrets under one parent; knows the stack's naming and retention."""
 
-    def __init__(self, deployment: Deployment):
-        self._deployment = deployment
+    def __init__(self, stack: str, policy: EnvironmentPolicy):
+        self._stack, self._policy = stack, policy
 
     def put(self, app: str, key: str, value: pulumi.Input[str], parent: pulumi.Resource) -> pulumi.Output[str]:
         """Store `value` (kept secret in state) as `berth/<stack>/<app>/<key>`; returns the secret's ARN."""
-        deployment = self._deployment
         name = conventions.ecs_secret(app, key)
         secret = aws.secretsmanager.Secret(
-            name, name=secret_prefix(deployment.stack, app) + key,
-            recovery_window_in_days=PROD_RECOVERY_DAYS if deployment.policy.keeps_data else 0,
+            name, name=secret_prefix(self._stack, app) + key,
+            recovery_window_in_days=PROD_RECOVERY_DAYS if self._policy.keeps_data else 0,
             tags={"berth:app": app},
             opts=pulumi.ResourceOptions(parent=parent))
         version = aws.secretsmanager.SecretVersion(name, secret_id=secret.id,

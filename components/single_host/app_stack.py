@@ -28,7 +28,7 @@ from components.single_host.images import ServiceImage
 from components.single_host.shared_services import HostAppData, SharedServices
 from config import conventions
 from config.app import SHARED_SERVICES, App, Service
-from config.deployment import Deployment
+from config.deployment import StackApp
 
 
 LISTEN_EVERYWHERE = "0.0.0.0"
@@ -50,11 +50,13 @@ def hook_script(label: str, who: str, command: list[str], ref: str) -> str:
 
 
 class AppStack(pulumi.ComponentResource):
-    def __init__(self, name: str, deployment: Deployment, host: DockerHost, shared: SharedServices,
+    """App `name` on the host: given its own StackApp, it reads no other app's settings."""
+
+    def __init__(self, name: str, target: StackApp, host: DockerHost, shared: SharedServices,
                  secrets: Secrets, builder: Builder, opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:app:AppStack", name, None, opts)
-        app = deployment.apps[name]
-        self._deployment, self._host, self._secrets, self._app = deployment, host, secrets, app
+        app = target.app
+        self._target, self._host, self._secrets, self._app = target, host, secrets, app
         self._data = shared.for_app(app)  # its data network, what must be up first, its connection URLs
         labels = [docker.NetworkLabelArgs(label=conventions.APP_LABEL, value=name)]
 
@@ -67,7 +69,7 @@ class AppStack(pulumi.ComponentResource):
         if any(app.services[s].kind == "server" for s in routed):
             self.edge_network = docker.Network(f"{name}-edge", name=conventions.edge_network(name), labels=labels,
                                                opts=on_host(host, self))
-        kept = on_host(host, self, **kept_in_prod(deployment))  # volumes hold the app's data
+        kept = on_host(host, self, **kept_in_prod(target.policy))  # volumes hold the app's data
         self.volumes = {
             vol: docker.Volume(f"{name}-{vol}", name=conventions.volume(name, vol), opts=kept)
             for svc in app.services.values() for vol in svc.mounted_volumes
@@ -77,7 +79,7 @@ class AppStack(pulumi.ComponentResource):
         self.containers: dict[str, list[GatedContainer]] = {}
         for svc_name in start_order(app):
             svc = app.services[svc_name]
-            image = ServiceImage(f"{name}-{svc_name}", deployment, host, builder, app, svc_name, svc,
+            image = ServiceImage(f"{name}-{svc_name}", target, host, builder, svc_name, svc,
                                  opts=pulumi.ResourceOptions(parent=self))
             if svc.kind == "static":
                 self._publish_site(svc_name, svc, image)
@@ -88,7 +90,7 @@ class AppStack(pulumi.ComponentResource):
                 for replica in conventions.replica_numbers(svc.replicas)
             ]
             self._hooks(svc_name, svc, image)
-        self.url = deployment.url(app)
+        self.url = target.url
         self.register_outputs({
             "url": self.url,
             "containers": {s: [c.container.name for c in cs] for s, cs in self.containers.items()},
@@ -98,8 +100,8 @@ class AppStack(pulumi.ComponentResource):
 
     def _env(self, svc: Service) -> pulumi.Input[list[str]]:
         """Plain env, then secrets and connection URLs; the whole list is secret if any part is."""
-        deployment, app = self._deployment, self._app
-        plain = {k: deployment.substitute(v, app) for k, v in svc.env.items()}
+        app = self._app
+        plain = {k: self._target.substitute(v) for k, v in svc.env.items()}
         if svc.port is not None and "HOSTNAME" not in svc.env and "HOSTNAME" not in svc.secret_env:
             plain["HOSTNAME"] = LISTEN_EVERYWHERE
         secret: dict[str, pulumi.Output[str]] = {k: self._secrets.get(n) for k, n in svc.secret_env.items()}
@@ -139,7 +141,7 @@ class AppStack(pulumi.ComponentResource):
         resource = f"{app.name}-{svc_name}" + (f"-{replica}" if replica else "")
         volumes = [docker.ContainerVolumeArgs(volume_name=self.volumes[v].name, container_path=path)
                    for v, path in svc.mounted_volumes.items()]
-        volumes += [docker.ContainerVolumeArgs(host_path=self._deployment.host_dir_source(app, svc, d), container_path=h.target,
+        volumes += [docker.ContainerVolumeArgs(host_path=self._target.host_dir_source(svc, d), container_path=h.target,
                                                read_only=h.read_only)
                     for d, h in svc.host_dirs.items()]
         depends = [c.healthy for dep in svc.depends_on for c in self.containers[dep]]

@@ -29,8 +29,8 @@ import pulumi_aws as aws
 from components.single_host.ec2_host import Ec2Host
 from components.single_host.host import DockerHost
 from components.options import kept_in_prod
-from config.deployment import Deployment
 from render import backup_host, backup_plan
+from rules.environments import EnvironmentPolicy
 
 NONCURRENT_DAYS = 7  # an overwritten or deleted object's old version is kept this long
 
@@ -41,16 +41,20 @@ def bucket_prefix(stack: str) -> str:
 
 
 class Backups(pulumi.ComponentResource):
-    def __init__(self, name: str, deployment: Deployment, host: DockerHost,
+    """Backups of every app that holds data: given the stack's backups as its Deployment decides them
+    (render/backup_plan.py: StackBackups), what its environment keeps (`policy`), and the host."""
+
+    def __init__(self, name: str, backups: backup_plan.StackBackups, policy: EnvironmentPolicy, host: DockerHost,
                  alarm_topic: Callable[[], aws.sns.Topic], opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:backups:Backups", name, None, opts)
-        self._deployment, self._alarm_topic = deployment, alarm_topic
-        settings = deployment.settings.backups
-        self.apps = backup_plan.apps_plan(deployment)
-        self.prefix = f"{deployment.stack}/"
+        self._backups, self._policy, self._alarm_topic = backups, policy, alarm_topic
+        self._on_ec2 = isinstance(host, Ec2Host)
+        settings = backups.settings
+        self.apps = backups.apps
+        self.prefix = f"{backups.stack}/"
         self.bucket: aws.s3.Bucket | None = None
         outputs: dict[str, pulumi.Input[Any]] = {}
-        if settings.enabled and isinstance(host, Ec2Host) and self.apps:  # the EC2 host: deployment.on_ec2
+        if settings.enabled and isinstance(host, Ec2Host) and self.apps:
             self.bucket = bucket = self._bucket(name)
             self._role_policy(name, bucket, host.role)
             self._alarms(name)
@@ -64,12 +68,12 @@ class Backups(pulumi.ComponentResource):
     # --- the bucket --------------------------------------------------------------------------------
 
     def _bucket(self, name: str) -> aws.s3.Bucket:
-        deployment = self._deployment
+        backups, policy = self._backups, self._policy
         child = pulumi.ResourceOptions(parent=self)
         bucket = aws.s3.Bucket(
-            f"{name}-bucket", bucket_prefix=bucket_prefix(deployment.stack), force_destroy=not deployment.policy.keeps_data,
+            f"{name}-bucket", bucket_prefix=bucket_prefix(backups.stack), force_destroy=not policy.keeps_data,
             # prod: backups outlive the stack; staging: `pulumi destroy` empties and deletes the bucket.
-            opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(deployment)))
+            opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(policy)))
         aws.s3.BucketOwnershipControls(f"{name}-ownership", bucket=bucket.id,
                                        rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
         aws.s3.BucketPublicAccessBlock(f"{name}-public-access", bucket=bucket.id, block_public_acls=True,
@@ -82,7 +86,7 @@ class Backups(pulumi.ComponentResource):
             opts=child)
         aws.s3.BucketLifecycleConfiguration(f"{name}-retention", bucket=bucket.id, rules=[{
             "id": "retention", "status": "Enabled", "filter": {"prefix": ""},
-            "expiration": {"days": deployment.settings.backups.retention_days},
+            "expiration": {"days": backups.settings.retention_days},
             "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_DAYS},
             "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
         }], opts=child)
@@ -109,16 +113,16 @@ class Backups(pulumi.ComponentResource):
 
     def _alarms(self, name: str) -> None:
         """One alarm per app: no successful backup reported within one interval (missing data breaches)."""
-        deployment, settings = self._deployment, self._deployment.settings.backups
+        stack, settings = self._backups.stack, self._backups.settings
         child = pulumi.ResourceOptions(parent=self)
         topic = self._alarm_topic()
         for app in self.apps:
             aws.cloudwatch.MetricAlarm(
                 f"{name}-{app}-missed", namespace=backup_plan.METRIC_NAMESPACE, metric_name=backup_plan.SUCCEEDED_METRIC,
-                dimensions={"Stack": deployment.stack, "App": app}, statistic="Sum",
+                dimensions={"Stack": stack, "App": app}, statistic="Sum",
                 period=settings.every_hours * 3600, evaluation_periods=1, threshold=1,
                 comparison_operator="LessThanThreshold", treat_missing_data="breaching",
-                alarm_description=(f"berth {deployment.stack}: no successful backup of {app} within "
+                alarm_description=(f"berth {stack}: no successful backup of {app} within "
                                    f"{settings.every_hours} h. Runbook: `journalctl -u berth-backup` on the host says "
                                    f"why; `scripts/backup {app}` backs it up now (docs/backups.md)"),
                 alarm_actions=[topic.arn], ok_actions=[topic.arn], opts=child)
@@ -127,38 +131,38 @@ class Backups(pulumi.ComponentResource):
 
     def _install_on_host(self, name: str, bucket: aws.s3.Bucket, host: DockerHost) -> None:
         """Tool, plan and timer, installed as root on every deploy (render/backup_host.py says why)."""
-        deployment = self._deployment
+        backups = self._backups
         region = aws.get_region_output().region
         script = pulumi.Output.all(bucket.bucket, region).apply(lambda a: backup_host.install_script(
-            backup_plan.host_plan(deployment, {"s3": {"bucket": a[0], "prefix": self.prefix, "region": a[1]}}, True),
-            deployment.settings.backups.on_calendar, deployment.data_root))
+            backup_plan.host_plan(backups, {"s3": {"bucket": a[0], "prefix": self.prefix, "region": a[1]}}, True),
+            backups.settings.on_calendar, backups.data_root))
         host.run(f"{name}-install", "sudo -n bash -s", stdin=script,
                  triggers=[script.apply(lambda s: hashlib.sha256(s.encode()).hexdigest())], parent=self)
 
     def _write_local_plan(self, name: str, host: DockerHost) -> None:
         """dev: the plan `scripts/backup` reads, in the data dir; backups go to `localDir`."""
-        deployment = self._deployment
-        store = {"dir": str((deployment.project_dir / deployment.settings.backups.local_dir).resolve())}
-        plan = json.dumps(backup_plan.host_plan(deployment, store, False), indent=2, sort_keys=True) + "\n"
-        path = f"{deployment.data_root}/{backup_plan.LOCAL_PLAN}"
-        host.run(f"{name}-plan", f"mkdir -p {shlex.quote(deployment.data_root)} && cat > {shlex.quote(path)}",
+        backups = self._backups
+        store = {"dir": backups.local_dir}
+        plan = json.dumps(backup_plan.host_plan(backups, store, False), indent=2, sort_keys=True) + "\n"
+        path = f"{backups.data_root}/{backup_plan.LOCAL_PLAN}"
+        host.run(f"{name}-plan", f"mkdir -p {shlex.quote(backups.data_root)} && cat > {shlex.quote(path)}",
                  stdin=plan, triggers=[hashlib.sha256(plan.encode()).hexdigest()], parent=self)
 
     # --- what the plan shows -----------------------------------------------------------------------
 
     def _summary(self) -> dict[str, Any]:
-        deployment, settings = self._deployment, self._deployment.settings.backups
+        settings = self._backups.settings
         if not settings.enabled:
             return {"enabled": False}
         store: pulumi.Input[str] | None
-        if deployment.on_ec2:
+        if self._on_ec2:
             store = pulumi.Output.concat("s3://", self.bucket.bucket, "/", self.prefix) if self.bucket else None
             retention = settings.retention_days
         else:
             store, retention = f"{settings.local_dir}/ (on this machine)", None
         return {
             "enabled": True,
-            "schedule": backup_plan.schedule_text(deployment),
+            "schedule": self._backups.schedule,
             "retentionDays": retention,
             "store": store,
             "apps": {app: backup_plan.contents(plan) for app, plan in self.apps.items()},

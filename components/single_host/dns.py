@@ -10,26 +10,29 @@ refuses and the deploy stops, rather than silently repointing a name someone els
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi
 import pulumi_aws as aws
 
-from config.deployment import Deployment
 from config.stack import DnsSettings
 
 TTL_S = 300  # short enough that a changed address is picked up within minutes
 
 
 class DnsRecords(pulumi.ComponentResource):
-    def __init__(self, name: str, deployment: Deployment, dns: DnsSettings, public_ip: pulumi.Input[str],
+    """A record for every app (`hostnames`: each app's host name, by app), so it is given all their names."""
+
+    def __init__(self, name: str, dns: DnsSettings, hostnames: Mapping[str, str], public_ip: pulumi.Input[str],
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:dns:DnsRecords", name, None, opts)
         zone = aws.route53.get_zone_output(name=dns.zone_name, private_zone=False)
         child = pulumi.ResourceOptions(parent=self)
         self.records = {
             app_name: aws.route53.Record(
-                f"{name}-{app_name}", zone_id=zone.zone_id, name=deployment.hostname(app), type="A", ttl=TTL_S,
+                f"{name}-{app_name}", zone_id=zone.zone_id, name=hostname, type="A", ttl=TTL_S,
                 records=[public_ip], opts=child,
             )
-            for app_name, app in deployment.apps.items()
+            for app_name, hostname in hostnames.items()
         }
         self.register_outputs({"zoneId": zone.zone_id, "records": {n: r.fqdn for n, r in self.records.items()}})

@@ -20,14 +20,14 @@ import pulumi_aws as aws
 import pulumi_docker as docker
 
 from components.aws_common import assumed_by
-from components.common import host_settings, required
 from components.single_host.host import HostCommand
 from components.single_host.host_access import DirectSsh, SsmTunnel
 from components.options import kept_in_prod
 from config import conventions
 from render import cloud_init
-from config.deployment import Deployment
+from config.instance_types import InstanceType
 from config.stack import Ec2HostSettings
+from rules.environments import EnvironmentPolicy
 
 UBUNTU_OWNER = "099720109477"  # Canonical
 UBUNTU_AMI_NAME = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-{arch}-server-*"  # arch: amd64 or arm64
@@ -76,19 +76,20 @@ class Ec2Host(pulumi.ComponentResource):
     """The instance and everything around it, built concern by concern (each method below is one).
 
     Every resource is a direct child of the host, named `<name>-…`: the methods only group the code,
-    so splitting it changed no URN.
+    so splitting it changed no URN. It reads `berth:host` (`settings`), what AWS says of its instance type
+    (`host_type`), the stack's name and what its environment decides (`policy`), nothing of the apps.
     """
 
     bind_address = "0.0.0.0"
 
-    def __init__(self, name: str, deployment: Deployment, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, settings: Ec2HostSettings, host_type: InstanceType, stack: str,
+                 policy: EnvironmentPolicy, opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:host:Ec2Host", name, None, opts)
-        self._name, self._deployment = name, deployment
-        self._settings = host_settings(deployment, Ec2HostSettings)
+        self._name, self._stack, self._policy = name, stack, policy
+        self._settings = settings
         self.ssh_user = self._settings.ssh_user  # who logs in: the provider, host commands, the sshCommand output
         self._child = pulumi.ResourceOptions(parent=self)
-        # what AWS says of the instance type, asked for every EC2 stack (config/load.py)
-        self._host_type = host_type = required(deployment.host_type, "the EC2 instance type's facts (checks.host_type)")
+        self._host_type = host_type
         self.platform = host_type.platform
 
         region = aws.get_region_output().region
@@ -102,10 +103,10 @@ class Ec2Host(pulumi.ComponentResource):
         registry = pulumi.Output.concat(account, ".dkr.ecr.", region, ".amazonaws.com")
         self.user_data = pulumi.Output.all(self.data_volume.id, registry, region).apply(lambda a: cloud_init.render(
             cloud_init.HostSetup(data_volume_id=a[0], ssh_user=self._settings.ssh_user, gpu=host_type.gpu,
-                                 ecr_registry=a[1], arch=host_type.debian_arch, stack=deployment.stack, region=a[2])))
+                                 ecr_registry=a[1], arch=host_type.debian_arch, stack=stack, region=a[2])))
         self.instance = self._instance(subnet, profile)
         self.public_ip = self.instance.public_ip
-        if deployment.policy.resilient:
+        if policy.resilient:
             self.public_ip = self._prod_resilience(region)
         self.access, self.ready, self.provider = self._access(region)
         self.register_outputs({
@@ -117,7 +118,7 @@ class Ec2Host(pulumi.ComponentResource):
         """The security group: web from anywhere, SSH from the named admin networks, all outbound."""
         name, child = self._name, self._child
         group = aws.ec2.SecurityGroup(
-            f"{name}-sg", description=f"berth {self._deployment.stack}: web from anywhere, SSH from admins only",
+            f"{name}-sg", description=f"berth {self._stack}: web from anywhere, SSH from admins only",
             vpc_id=vpc_id, opts=child,
         )
         for key, rule in ingress_rules(self._settings).items():
@@ -152,24 +153,24 @@ class Ec2Host(pulumi.ComponentResource):
                 {"Sid": "PullThisStacksImages", "Effect": "Allow",
                  "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
                  "Resource": pulumi.Output.concat("arn:aws:ecr:", region, ":", account, ":repository/berth/",
-                                                  self._deployment.stack, "/*")},
+                                                  self._stack, "/*")},
             ]}), opts=child)
         return role, aws.iam.InstanceProfile(f"{name}-profile", role=role.name, opts=child)
 
     def _data_volume(self, zone: pulumi.Input[str]) -> aws.ebs.Volume:
         """The encrypted EBS volume Docker's data root lives on; prod keeps it, DLM snapshots it by its tag."""
-        stack, settings = self._deployment.stack, self._settings
+        stack, settings = self._stack, self._settings
         return aws.ebs.Volume(
             f"{self._name}-data", availability_zone=zone, size=settings.data_volume_gib, type="gp3", encrypted=True,
             snapshot_id=settings.data_volume_snapshot_id,
             tags={"Name": f"berth-{stack}-data", "berth:snapshots": stack},
-            opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(self._deployment)),
+            opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(self._policy)),
         )
 
     def _instance(self, subnet: pulumi.Output[aws.ec2.GetSubnetResult], profile: aws.iam.InstanceProfile) -> aws.ec2.Instance:
         """The instance (Ubuntu, or AWS's NVIDIA AMI on a GPU type), IMDSv2 only, with the data volume attached."""
         name, settings = self._name, self._settings
-        steady = self._deployment.policy.resilient  # replaced on purpose, never by a change
+        steady = self._policy.resilient  # replaced on purpose, never by a change
         key_name = None
         if settings.ssh_public_key:
             key_name = aws.ec2.KeyPair(f"{name}-key", public_key=settings.ssh_public_key,
@@ -183,7 +184,7 @@ class Ec2Host(pulumi.ComponentResource):
             root_block_device={"volume_type": "gp3", "volume_size": settings.root_volume_gib, "encrypted": True,
                                "delete_on_termination": True},
             monitoring=True, ebs_optimized=True, disable_api_termination=steady, maintenance_options={"auto_recovery": "default"},
-            tags={"Name": f"berth-{self._deployment.stack}"},
+            tags={"Name": f"berth-{self._stack}"},
             # prod: a newer AMI, user data or deploy key never silently replaces the host; replace it on purpose.
             # The key pair is read only at launch: a rotated key is installed on the running host by hand
             # (docs/host.md), while the new key pair waits for the next instance.
@@ -211,7 +212,7 @@ class Ec2Host(pulumi.ComponentResource):
         healthy hardware when the system check fails, and daily snapshots of the data volume."""
         name, child = self._name, self._child
         eip = aws.ec2.Eip(f"{name}-eip", domain="vpc",
-                          opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(self._deployment)))
+                          opts=pulumi.ResourceOptions(parent=self, **kept_in_prod(self._policy)))
         aws.ec2.EipAssociation(f"{name}-eip-association", instance_id=self.instance.id,
                                allocation_id=eip.allocation_id, opts=child)
         aws.cloudwatch.MetricAlarm(
@@ -226,7 +227,7 @@ class Ec2Host(pulumi.ComponentResource):
 
     def _snapshots(self) -> None:
         """Daily EBS snapshots of the data volume, kept for `snapshotRetentionDays`."""
-        name, child, stack = self._name, self._child, self._deployment.stack
+        name, child, stack = self._name, self._child, self._stack
         role = aws.iam.Role(f"{name}-dlm-role", assume_role_policy=assumed_by("dlm.amazonaws.com"),
             opts=child)
         aws.iam.RolePolicyAttachment(f"{name}-dlm-policy", role=role.name, policy_arn=DLM_SERVICE_POLICY, opts=child)

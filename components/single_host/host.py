@@ -16,8 +16,6 @@ import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
-from components.common import host_settings
-from config.deployment import Deployment
 from config.stack import LocalHostSettings
 
 
@@ -56,9 +54,9 @@ class LocalHost(pulumi.ComponentResource):
     bind_address = "127.0.0.1"
     platform = None  # this machine's engine pulls for its own architecture
 
-    def __init__(self, name: str, deployment: Deployment, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, settings: LocalHostSettings, opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:host:LocalHost", name, None, opts)
-        engine = host_settings(deployment, LocalHostSettings).docker_host
+        engine = settings.docker_host
         self.provider = docker.Provider(f"{name}-docker", host=engine, opts=pulumi.ResourceOptions(parent=self))
         self.ready: list[pulumi.Resource] = []
         self.register_outputs({"dockerHost": engine})

@@ -26,8 +26,8 @@ import pulumi_docker as docker
 from components.images import Builder, build_args, ecr_reference
 from components.single_host.host import DockerHost, on_host
 from config import conventions
-from config.app import App, Service
-from config.deployment import Deployment
+from config.app import Service
+from config.deployment import StackApp
 
 PRIVATE_ECR = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
 
@@ -87,24 +87,24 @@ class ServiceImage(pulumi.ComponentResource):
 
     ref: pulumi.Output[str]
 
-    def __init__(self, name: str, deployment: Deployment, host: DockerHost, builder: Builder, app: App,
-                 svc_name: str, svc: Service, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, app: StackApp, host: DockerHost, builder: Builder, svc_name: str, svc: Service,
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:image:ServiceImage", name, None, opts)
         if svc.image is not None:
             self.ref = pinned_image(name, svc.image, host, self)
-        elif not deployment.on_ec2:
+        elif app.builds_locally:
             built = docker.Image(
-                name, image_name=conventions.dev_image(app.name, svc_name), build=build_args(deployment, app, svc),
+                name, image_name=conventions.dev_image(app.name, svc_name), build=build_args(app, svc),
                 skip_push=True, opts=pulumi.ResourceOptions(parent=self, provider=host.provider),
             )
             self.ref = built.repo_digest  # a local build's image id: changes exactly when the build does
         else:
-            self.ref = self._from_ecr(name, deployment, host, builder, app, svc_name, svc)
+            self.ref = self._from_ecr(name, app, host, builder, svc_name, svc)
         self.register_outputs({"ref": self.ref})
 
-    def _from_ecr(self, name: str, deployment: Deployment, host: DockerHost, builder: Builder, app: App,
-                  svc_name: str, svc: Service) -> pulumi.Output[str]:
-        digest_ref = ecr_reference(name, deployment, builder, app, svc_name, svc, parent=self)
+    def _from_ecr(self, name: str, app: StackApp, host: DockerHost, builder: Builder, svc_name: str,
+                  svc: Service) -> pulumi.Output[str]:
+        digest_ref = ecr_reference(name, app, builder, svc_name, svc, parent=self)
         repository = digest_ref.apply(lambda ref: ref.split("@", 1)[0])
         return pull_on_host(name, digest_ref, host, self, prune_repository=repository,
-                            keep=deployment.settings.ecr.keep_on_host)
+                            keep=app.ecr.keep_on_host)

@@ -29,7 +29,8 @@ from components.single_host.images import pinned_image
 from config import conventions
 from render import caddyfile
 from config.app import HealthCheck
-from config.deployment import Deployment
+from config.stack import ProxySettings
+from rules.environments import EnvironmentPolicy
 
 CADDYFILE_PATH = "/etc/caddy/Caddyfile"
 CAPS = ["NET_BIND_SERVICE"]  # bind 80/443 inside the container; nothing else
@@ -37,19 +38,21 @@ COMMAND = caddyfile.launch_command(CADDYFILE_PATH)
 
 
 class Proxy(pulumi.ComponentResource):
-    def __init__(self, name: str, deployment: Deployment, host: DockerHost, edge_networks: list[docker.Network],
-                 site_volumes: dict[str, docker.Volume], opts: pulumi.ResourceOptions | None = None):
+    """The proxy serves every app, so it is given every app's routes, as `plan` (render/caddyfile.py), and
+    their edge networks and sites; `settings` are `berth:proxy`."""
+
+    def __init__(self, name: str, plan: caddyfile.ProxyPlan, settings: ProxySettings, policy: EnvironmentPolicy,
+                 host: DockerHost, edge_networks: list[docker.Network], site_volumes: dict[str, docker.Volume],
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:proxy:Proxy", name, None, opts)
-        settings = deployment.settings.proxy
-        kept = on_host(host, self, **kept_in_prod(deployment))
-        plan = caddyfile.plan(deployment)
+        kept = on_host(host, self, **kept_in_prod(policy))
         self.config = caddyfile.render(plan)
         self.routes, self.summary = caddyfile.route_table(plan), caddyfile.proxy_summary(plan)
         certificates = docker.Volume(f"{name}-data", name=conventions.PROXY_DATA_VOLUME, opts=kept)
         state = docker.Volume(f"{name}-config", name=conventions.PROXY_CONFIG_VOLUME, opts=kept)
 
         ports = [docker.ContainerPortArgs(internal=80, external=settings.http_port, ip=host.bind_address)]
-        if deployment.policy.serves_https:
+        if policy.serves_https:
             ports.append(docker.ContainerPortArgs(internal=443, external=settings.https_port, ip=host.bind_address))
         volumes = [
             docker.ContainerVolumeArgs(volume_name=certificates.name, container_path="/data"),

@@ -23,6 +23,7 @@ with its own signal and time to finish writing.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypedDict
@@ -43,8 +44,10 @@ from components.single_host.host import on_host
 from components.single_host.images import pinned_image
 from config import conventions
 from config.app import App, HealthCheck
-from config.deployment import Deployment
+from config.deployment import StackApp
+from config.stack import SharedSettings
 from render import datastores
+from rules.environments import EnvironmentPolicy
 from rules.postgres import SUPERUSER
 
 POSTGRES_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]  # entrypoint chowns PGDATA, drops to postgres
@@ -97,11 +100,16 @@ class HostAppData:
 
 
 class SharedServices(pulumi.ComponentResource):
-    def __init__(self, name: str, deployment: Deployment, host: DockerHost, opts: pulumi.ResourceOptions | None = None):
+    """The data tier of the host. It serves every app (one Postgres for all, a network and a Redis for each
+    that uses them), so it is given each app as the stack deploys it; `settings` are `berth:shared`."""
+
+    def __init__(self, name: str, apps: Sequence[StackApp], settings: SharedSettings, policy: EnvironmentPolicy,
+                 host: DockerHost, opts: pulumi.ResourceOptions | None = None):
         super().__init__("berth:data:SharedServices", name, None, opts)
-        self._deployment, self._host = deployment, host
+        self._settings, self._policy, self._host = settings, policy, host
+        self._targets = {a.name: a for a in apps}
         self.apps: dict[str, HostAppData] = {}
-        for app in deployment.apps.values():
+        for app in (a.app for a in apps):
             if app.uses_shared("postgres") or app.uses_shared("redis"):
                 network = docker.Network(
                     f"{app.name}-data", name=conventions.data_network(app.name), internal=True,
@@ -109,10 +117,10 @@ class SharedServices(pulumi.ComponentResource):
                     opts=on_host(host, self))
                 self.apps[app.name] = HostAppData(app.name, network)
         outputs: dict[str, pulumi.Input[Any]] = {}
-        postgres_users = [a for a in deployment.apps.values() if a.uses_shared("postgres")]
+        postgres_users = [a.app for a in apps if a.app.uses_shared("postgres")]
         if postgres_users:
             outputs["postgres"] = self._postgres(name, postgres_users).name
-        redis = {a.name: self._redis(a).name for a in deployment.apps.values() if a.uses_shared("redis")}
+        redis = {a.name: self._redis(a.app).name for a in apps if a.app.uses_shared("redis")}
         if redis:
             outputs["redis"] = redis
         self.register_outputs(outputs)
@@ -123,10 +131,10 @@ class SharedServices(pulumi.ComponentResource):
 
     def _data_volume(self, name: str, volume_name: str) -> docker.Volume:
         return docker.Volume(name, name=volume_name,
-                             opts=on_host(self._host, self, **kept_in_prod(self._deployment)))
+                             opts=on_host(self._host, self, **kept_in_prod(self._policy)))
 
     def _postgres(self, name: str, apps: list[App]) -> docker.Container:
-        settings = self._deployment.settings.shared.used_postgres()
+        settings = self._settings.used_postgres()
         volume = self._data_volume(conventions.SHARED_POSTGRES, conventions.SHARED_POSTGRES_VOLUME)
         superuser = generated_password(f"{name}-postgres-superuser", self)
         postgres = hardened_container(conventions.SHARED_POSTGRES, ContainerSpec(
@@ -149,7 +157,7 @@ class SharedServices(pulumi.ComponentResource):
         for app in apps:
             data = self.apps[app.name]
             data.passwords["postgres"] = generated_password(f"{app.name}-postgres-password", self)
-            db = data.passwords["postgres"].apply(partial(app_database, self._deployment, app))
+            db = data.passwords["postgres"].apply(partial(app_database, self._targets[app.name], app))
             provision = self._host.run(
                 f"{app.name}-postgres-provision", admin_psql, stdin=pulumi.Output.secret(db.apply(datastores.provision_sql)),
                 triggers=[container.id], parent=self, depends_on=[postgres.healthy])
@@ -163,7 +171,7 @@ class SharedServices(pulumi.ComponentResource):
 
     def _redis(self, app: App) -> docker.Container:
         """The app's own Redis, found as `redis` on its data network; see the module docstring."""
-        settings = self._deployment.settings.shared.used_redis()
+        settings = self._settings.used_redis()
         mode = required(app.redis, f"apps/{app.name}.yaml: redis (App validation)").mode
         memory_mb = settings.memory_mb_for(app)
         data = self.apps[app.name]

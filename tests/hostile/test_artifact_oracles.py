@@ -52,7 +52,7 @@ FUZZ = settings(deadline=None, database=None, print_blob=True,
 def proxy_plans(deployment) -> list[caddyfile.ProxyPlan]:
     """What the proxy is given: one Caddyfile on one host; on ECS one for each app that has an edge proxy."""
     if deployment.settings.host.kind == "ecs":
-        return [edge.plan(deployment, app) for app in deployment.apps.values() if edge.needed(app)]
+        return [edge.plan(deployment.stack_app(name)) for name, app in deployment.apps.items() if edge.needed(app)]
     return [caddyfile.plan(deployment)]
 
 
