@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.ecs import edge
 from config.deployment import Deployment
+from config.edge_routes import needs_edge
 from operate.reach import ReachError
 from operate.report import ECS_WHERE, Report, ServiceReport
 
@@ -25,7 +25,7 @@ def wanted_services(deployment: Deployment) -> dict[str, tuple[str, int, int]]:
         for name, svc in app.services.items():
             if svc.kind == "server":
                 out[f"{app.name}-{name}"] = (app.name, svc.replicas, svc.max_replicas or svc.replicas)
-        if edge.needed(app):
+        if needs_edge(app):
             out[f"{app.name}-edge"] = (app.name, 1, 1)
     return out
 

@@ -25,6 +25,7 @@ from config.deployment import Deployment
 from config.errors import ConfigError
 from offline.plan import PlanError
 from operate import intent
+from operate.stack_file import load_stack
 from operate.reach import Reach, ReachError, reach_for
 
 SINCE = re.compile(r"(\d+(\.\d+)?(ms|s|m|h))+|\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?")
@@ -163,7 +164,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     args = parse(argv)
     try:
-        deployment = intent.load_stack(args.stack, args.config_file).deployment
+        deployment = load_stack(args.stack, args.config_file).deployment
         if deployment.on_ecs:
             raise LogsError(f"stack {args.stack} runs on ECS: its logs are in CloudWatch Logs, group "
                             f"{conventions.log_group(deployment.stack, args.app)} (aws logs tail --follow <group>)")

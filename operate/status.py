@@ -22,6 +22,7 @@ from config.errors import ConfigError
 from offline.plan import PlanError
 from operate import intent, reporter
 from operate.intent import Intended, Route
+from operate.stack_file import load_stack
 from operate.reach import Reach, ReachError, reach_for
 from operate.report import ECS_WHERE, Report, ServiceReport
 
@@ -243,7 +244,7 @@ def render_text(report: Report) -> str:
 # --- the command -------------------------------------------------------------------------------------------
 
 def status(stack: str, config_file: Path | None, reach: Reach | None = None) -> Report:
-    loaded = intent.load_stack(stack, config_file)
+    loaded = load_stack(stack, config_file)
     deployment = loaded.deployment
     if deployment.on_ecs:
         from operate import ecs_status  # the ECS and load balancer APIs, not a Docker engine

@@ -22,6 +22,7 @@ from components import monitoring
 from config import conventions
 from offline.mockrun import Run
 from operate import intent, reporter
+from operate.stack_file import load_stack
 from render import report_host
 from tests.support.stacks import PROD_SECRETS, REPO, require_tool
 from tests.support.validators import run_tool, shellcheck
@@ -57,7 +58,7 @@ def monitoring_alarms(run: Run) -> dict[str, dict]:
 @pytest.mark.parametrize("stack, stack_file", EC2_PROD, ids=ids(EC2_PROD))
 def test_every_prod_host_ships_its_logs_and_alarms_on_what_users_would_notice(run_of, stack, stack_file):
     run = run_of(stack, stack_file)
-    deployment = intent.load_stack(stack, stack_file).deployment
+    deployment = load_stack(stack, stack_file).deployment
     wanted = intent.intended(deployment)
     groups = {g.values["name"]: g for g in run.of_type(LOG_GROUP)}
     owners = {w.service.split("/", 1)[0] for w in wanted}
@@ -79,7 +80,7 @@ def test_every_prod_host_ships_its_logs_and_alarms_on_what_users_would_notice(ru
 @pytest.mark.parametrize("stack, stack_file", ECS_PROD, ids=ids(ECS_PROD))
 def test_every_prod_ecs_stack_alarms_on_tasks_targets_and_5xx(run_of, stack, stack_file):
     run = run_of(stack, stack_file)
-    deployment = intent.load_stack(stack, stack_file).deployment
+    deployment = load_stack(stack, stack_file).deployment
     services = {r.name for r in run.of_type("aws:ecs/service:Service")}
     groups = {r.name for r in run.of_type("aws:lb/targetGroup:TargetGroup")}
     alarms = monitoring_alarms(run)

@@ -20,6 +20,7 @@ from config import conventions
 from offline.mockrun import reveal
 from operate import host_facts, intent, logs, reporter
 from operate.intent import Image, Intended, Route
+from operate.stack_file import load_stack
 from operate.status import compare, render_text
 from render.caddyfile import ProxyPlan, Rule, Site, render
 from tests.support.caddy_server import Caddy, free_port
@@ -45,7 +46,7 @@ def test_what_status_expects_is_what_the_program_runs(deploy, monkeypatch, stack
     for c in run.of_type(CONTAINER):
         labels = {lb["label"]: lb["value"] for lb in reveal(c.inputs).get("labels") or []}
         registered.setdefault(labels[conventions.SERVICE_LABEL], []).append(int(c.values["memory"]))
-    wanted = intent.intended(intent.load_stack(stack, stack_file).deployment)
+    wanted = intent.intended(load_stack(stack, stack_file).deployment)
     assert registered == {w.service: [w.memory_mb] * w.replicas for w in wanted}
     pulled = {r.values["name"] for r in run.of_type("docker:index/remoteImage:RemoteImage")}
     built = {r.values["imageName"] for r in run.of_type("docker:index/image:Image")}
@@ -59,8 +60,8 @@ def test_what_status_expects_is_what_the_program_runs(deploy, monkeypatch, stack
 
 def test_routes_are_the_proxys(deploy):
     run = deploy("prod", secrets=PROD_SECRETS)
-    expected = {f"{r.host}{r.path}" for r in intent.routes(intent.load_stack("prod").deployment)}
-    assert expected == set(run.outputs["routes"]) and all(r.tls for r in intent.routes(intent.load_stack("prod").deployment))
+    expected = {f"{r.host}{r.path}" for r in intent.routes(load_stack("prod").deployment)}
+    assert expected == set(run.outputs["routes"]) and all(r.tls for r in intent.routes(load_stack("prod").deployment))
 
 
 # --- judging the host's answers --------------------------------------------------------------------------
@@ -268,7 +269,7 @@ def test_the_proxy_writes_one_json_line_per_request_without_headers_and_logs_rea
 
 
 def test_logs_refuses_what_the_stack_does_not_have():
-    deployment = intent.load_stack("dev").deployment
+    deployment = load_stack("dev").deployment
     with pytest.raises(logs.LogsError, match="no app 'shop'; its apps: mediahub, chatbot"):
         logs.services_of(deployment, "shop", None)
     with pytest.raises(logs.LogsError, match="no service 'worker' that runs a container; its services: backend, frontend"):
@@ -320,7 +321,7 @@ def test_an_ecs_stacks_status_is_read_from_its_services_and_targets(monkeypatch)
     from operate import ecs_status
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    loaded = intent.load_stack("prod", REPO / "examples" / "chm-ecs" / "Pulumi.prod.yaml")
+    loaded = load_stack("prod", REPO / "examples" / "chm-ecs" / "Pulumi.prod.yaml")
     wanted = ecs_status.wanted_services(loaded.deployment)
     assert set(wanted) == {"mediahub-backend", "mediahub-frontend", "mediahub-edge", "chatbot-backend",
                            "chatbot-frontend", "chatbot-edge"}

@@ -32,7 +32,7 @@ from components.ecs.databases import ManagedAppData, awslogs, task_execution_rol
 from components.ecs.load_balancer import LoadBalancer
 from components.ecs.network import EcsNetwork
 from components.ecs.secret_store import SecretStore
-from components.ecs.service_connect import EDGE, HopTimeout, hop_timeouts, through_edge
+from components.ecs.service_connect import EDGE, HopTimeout, hop_timeouts
 from components.images import Builder, ecr_reference
 from components.options import kept_in_prod
 from components.secrets import Secrets
@@ -40,6 +40,7 @@ from config import conventions
 from config.app import SHARED_SERVICES, App, Service
 from config.calls import call_order, callees
 from config.deployment import StackApp
+from config.edge_routes import edge_callees, needs_edge, through_edge
 from config.fargate import task_size
 from render.ecs_tasks import OneOffTask, run_task_script
 from rules.routes import route_precedence
@@ -125,7 +126,7 @@ class EcsApp(pulumi.ComponentResource):
         self.task_definitions: dict[str, aws.ecs.TaskDefinition] = {}
         self._target_groups: dict[str, aws.lb.TargetGroup] = {}
         self._timeouts = hop_timeouts(app, platform.load_balancer.idle_timeout_s)
-        self._callees = {**callees(app), EDGE: set(edge.callees(app))}
+        self._callees = {**callees(app), EDGE: set(edge_callees(app))}
         # Target groups and their listener rules first: ECS refuses a service whose target group no load
         # balancer forwards to yet ("does not have an associated load balancer"), so each waits for its rules.
         for key, (port, health_path, sticky) in self._targets().items():
@@ -136,7 +137,7 @@ class EcsApp(pulumi.ComponentResource):
             if svc.kind != "server":
                 continue
             self._service(svc_name, svc)
-        if edge.needed(app):
+        if needs_edge(app):
             self._edge()
         self.url = target.url
         self.register_outputs({"url": self.url, "services": {n: s.name for n, s in self.services.items()}})
@@ -165,7 +166,7 @@ class EcsApp(pulumi.ComponentResource):
                                          description="the services of the app reach each other", opts=child)
         ports = {self._app.services[r.service].port for r in app.routes.values()
                  if self._app.services[r.service].kind == "server"}
-        if edge.needed(app):
+        if needs_edge(app):
             ports.add(edge.PORT)
         for port in sorted(p for p in ports if p):
             aws.vpc.SecurityGroupIngressRule(

@@ -15,9 +15,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.common import copy_site, health_check
-from components.ecs.service_connect import through_edge
 from config import conventions
-from config.app import App, Service
+from config.app import Service
 from config.deployment import StackApp
 from render import caddyfile
 
@@ -25,16 +24,6 @@ PORT = 8080
 # The edge as a service: its health check path and start period, its memory (Caddy is small).
 SERVICE = Service.model_validate({"port": PORT, "memoryMb": 512, "healthcheck": {"path": "/health", "startPeriodS": 5}})
 CADDY_DIR = "/run/caddy"
-
-
-def needed(app: App) -> bool:
-    """Routes the ALB cannot serve itself: a stripped prefix, a single-page app's fallback, static files."""
-    return any(through_edge(app, r) for r in app.routes.values())
-
-
-def callees(app: App) -> list[str]:
-    """The servers the edge proxy forwards to."""
-    return sorted({r.service for r in app.routes.values() if through_edge(app, r) and app.services[r.service].kind == "server"})
 
 
 def plan(target: StackApp) -> caddyfile.ProxyPlan:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from config import conventions
 from config.app import App, Route
+from config.edge_routes import through_edge
 from config.calls import call_order, callees
 
 KEEP_ALIVE_MARGIN_S = 60  # how much longer than the load balancer the proxies keep an idle connection
@@ -46,11 +47,6 @@ def route_bound(route: Route) -> int | None:
     if route.stream or route.websocket:
         return None
     return route.timeout_s
-
-
-def through_edge(app: App, route: Route) -> bool:
-    """The route goes through the app's edge proxy: a prefix to strip, a SPA fallback, static files."""
-    return bool(route.strip_prefix or route.spa or app.services[route.service].kind == "static")
 
 
 def request_bounds(app: App) -> dict[str, set[int | None]]:

@@ -29,6 +29,7 @@ from collections import Counter
 from hypothesis import HealthCheck, event, given, settings
 
 from components.ecs import edge
+from config.edge_routes import needs_edge
 from config.errors import ConfigError
 from config.load import load
 from config.raw_config import RawConfig
@@ -52,7 +53,7 @@ FUZZ = settings(deadline=None, database=None, print_blob=True,
 def proxy_plans(deployment) -> list[caddyfile.ProxyPlan]:
     """What the proxy is given: one Caddyfile on one host; on ECS one for each app that has an edge proxy."""
     if deployment.settings.host.kind == "ecs":
-        return [edge.plan(deployment.stack_app(name)) for name, app in deployment.apps.items() if edge.needed(app)]
+        return [edge.plan(deployment.stack_app(name)) for name, app in deployment.apps.items() if needs_edge(app)]
     return [caddyfile.plan(deployment)]
 
 

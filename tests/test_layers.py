@@ -1,0 +1,76 @@
+"""The layers docs/architecture.md draws, as imports: each package imports only the packages below it, and
+what `pulumi up` runs (`__main__.py` and all it imports) holds neither the offline runner's Pulumi mocks
+nor the tests, the importer or the host's backup tool."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.support.stacks import REPO
+
+# package -> the packages of berth's it may import (docs/architecture.md, "The flow")
+MAY_IMPORT = {
+    "rules": set(),
+    "config": {"rules"},
+    "render": {"config", "rules"},
+    "policy": {"rules"},  # the pack runs in its own virtualenv: berth's rules, never config/
+    "backup": set(),  # runs on the host, where berth's package is not
+    "offline": {"config"},
+    "operate": {"config", "offline", "rules"},  # reads a stack file as `scripts/plan` does
+    "importer": {"config", "rules"},
+    "components": {"config", "operate", "render", "rules"},  # operate/intent.py: what should run, watched
+}
+NOT_IN_THE_PROGRAM = ("offline", "tests", "importer", "backup")
+
+
+def imports_of(path: Path) -> set[str]:
+    """The modules of berth's that `path` imports (absolute imports: berth has no relative ones)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+    return {m for m in found if m.split(".")[0] in {*MAY_IMPORT, "tests"} and module_file(m) is not None}
+
+
+def module_file(module: str) -> Path | None:
+    base = REPO.joinpath(*module.split("."))
+    return next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
+
+
+def program_modules() -> set[str]:
+    """Every module of berth's that `__main__.py` imports, directly or through another."""
+    seen: set[str] = set()
+    todo = list(imports_of(REPO / "__main__.py"))
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            path = module_file(module)
+            todo += imports_of(path) if path else []
+            todo += [".".join(module.split(".")[:n]) for n in range(1, module.count(".") + 1)]  # its packages run too
+    return seen
+
+
+def crossings(package: str) -> list[str]:
+    """`file -> module` for each import of a package `package` may not import."""
+    return sorted(f"{path.relative_to(REPO)} -> {module}" for path in (REPO / package).rglob("*.py")
+                  for module in imports_of(path)
+                  if module.split(".")[0] != package and module.split(".")[0] not in MAY_IMPORT[package])
+
+
+def test_every_package_is_drawn():
+    packages = {p.parent.name for p in REPO.glob("*/__init__.py")} - {"tests"}
+    assert packages == set(MAY_IMPORT)
+
+
+def test_each_package_imports_only_the_packages_below_it():
+    assert {package: crossings(package) for package in MAY_IMPORT} == {package: [] for package in MAY_IMPORT}
+
+
+def test_the_program_holds_no_mocks_tests_importer_or_backup_tool():
+    program = program_modules()
+    assert {"components.single_host", "components.ecs", "operate.intent", "config.deployment"} <= program
+    assert sorted(m for m in program if m.split(".")[0] in NOT_IN_THE_PROGRAM) == []
