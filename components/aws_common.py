@@ -16,6 +16,9 @@ import pulumi
 from config.deployment import Deployment
 
 
+AUTO_SCALING_GROUP = "aws:autoscaling/group:Group"
+
+
 def resource_tags(stack: str, environment: str) -> dict[str, str]:
     """The stack's tags."""
     return {"berth:stack": stack, "berth:environment": environment}
@@ -34,10 +37,19 @@ def tag_every_aws_resource(deployment: Deployment) -> None:
     7.51.1, each resource's `_internal_init`, e.g. cloudwatch/metric_alarm.py).
     Not one explicit provider with `default_tags`: that would move every AWS resource off the default
     provider, and that such a move replaces none of them is not shown.
+    An Auto Scaling group takes its tags as a list of tag blocks instead (no `tags_all`): it gets the stack's
+    as blocks propagated at launch, so the instances it launches carry them too (botocore's autoscaling
+    model, `Tag.PropagateAtLaunch`: "whether the tag is added to new instances as they are launched").
     """
     stack_tags = resource_tags(deployment.stack, deployment.environment)
 
     def with_stack_tags(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+        if args.type_ == AUTO_SCALING_GROUP:
+            own_blocks = args.props.get("tags") or []
+            if not isinstance(own_blocks, list):  # berth gives a group's tag blocks as a plain list
+                raise TypeError(f"{args.name}: its tags are a {type(own_blocks).__name__}; berth gives them as a list")
+            blocks = [*own_blocks, *({"key": k, "value": v, "propagate_at_launch": True} for k, v in stack_tags.items())]
+            return pulumi.ResourceTransformationResult({**args.props, "tags": blocks}, args.opts)
         if not args.type_.startswith("aws:") or "tags_all" not in args.props:
             return None
         own = args.props.get("tags") or {}

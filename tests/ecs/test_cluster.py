@@ -46,3 +46,14 @@ def test_a_gpu_services_after_deploy_hook_runs_on_the_gpu_capacity(tmp_path, ecs
 def test_the_gpu_variant_passes_the_policy_pack(ecs):
     """chm-ecs and collabry-ecs are judged with every example (tests/test_policy_pack.py); this is the third."""
     assert policy_violations(ecs(RAG_GPU)) == []
+
+
+def test_the_gpu_instances_carry_the_stacks_tags_from_their_auto_scaling_group(ecs):
+    """The group takes tags as a list of blocks, not the tag map the other resources take; the stack's are
+    propagated at launch, so each GPU instance says which stack and environment it belongs to, and ECS's
+    own `AmazonECSManaged` tag stays."""
+    group = ecs(RAG_GPU).get("aws:autoscaling/group:Group", "cluster-gpu")
+    blocks = {block["key"]: block for block in group.values["tags"]}
+    assert blocks["berth:stack"] == {"key": "berth:stack", "value": "on-prem-rag-ecs-prod", "propagateAtLaunch": True}
+    assert blocks["berth:environment"]["value"] == "prod" and blocks["berth:environment"]["propagateAtLaunch"]
+    assert blocks["AmazonECSManaged"]["propagateAtLaunch"]
