@@ -13,13 +13,13 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import pulumi
 import pulumi_random as random
 
-from config.app import App, HealthCheck, Service
+from config.app import HealthCheck, Service
+from config.deployment import StackApp
 from render import datastores
 
 T = TypeVar("T")
@@ -77,16 +77,10 @@ def generated_password(name: str, parent: pulumi.Resource) -> pulumi.Output[str]
     return pulumi.Output.secret(generated.result)
 
 
-class ProjectFiles(Protocol):
-    """Where the stack's files are (an app's StackApp, or the Deployment): init SQL is read from its apps/."""
-
-    @property
-    def project_dir(self) -> Path: ...
-
-
-def app_database(project: ProjectFiles, app: App, password: str) -> datastores.AppDatabase:
-    """The app's database as the provisioning SQL renders it: its extensions and its init SQL file's text."""
-    db = app.database
+def app_database(target: StackApp, password: str) -> datastores.AppDatabase:
+    """The app's database as the provisioning SQL renders it: its extensions and its init SQL file's text
+    (read from the project's apps/)."""
+    db = target.app.database
     # as written: read_text would turn a `\r` inside a string literal into `\n`
-    init_sql = (project.project_dir / "apps" / db.init_sql).read_bytes().decode() if db and db.init_sql else None
-    return datastores.AppDatabase(app.name, password, tuple(db.extensions) if db else (), init_sql)
+    init_sql = (target.project_dir / "apps" / db.init_sql).read_bytes().decode() if db and db.init_sql else None
+    return datastores.AppDatabase(target.name, password, tuple(db.extensions) if db else (), init_sql)

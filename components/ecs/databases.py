@@ -149,7 +149,7 @@ class ManagedData(pulumi.ComponentResource):
         for app in apps:
             data = self.apps[app.name]
             data.sources["postgres"] = (pulumi.Output.all(app.name, passwords[app.name], instance.address), rds_url)
-        databases = {app.name: passwords[app.name].apply(partial(app_database, self._targets[app.name], app))
+        databases = {app.name: passwords[app.name].apply(partial(app_database, self._targets[app.name]))
                      for app in apps}
         provisions = self._provision(name, databases, master, instance, provisioner, cluster, log_group)
         for app in apps:

@@ -157,7 +157,7 @@ class SharedServices(pulumi.ComponentResource):
         for app in apps:
             data = self.apps[app.name]
             data.passwords["postgres"] = generated_password(f"{app.name}-postgres-password", self)
-            db = data.passwords["postgres"].apply(partial(app_database, self._targets[app.name], app))
+            db = data.passwords["postgres"].apply(partial(app_database, self._targets[app.name]))
             provision = self._host.run(
                 f"{app.name}-postgres-provision", admin_psql, stdin=pulumi.Output.secret(db.apply(datastores.provision_sql)),
                 triggers=[container.id], parent=self, depends_on=[postgres.healthy])

@@ -84,7 +84,7 @@ def test_init_sql_reaches_postgres_as_written(tmp_path):
     (tmp_path / "apps" / "init.sql").write_bytes(b"INSERT INTO t VALUES ('a\r\nb\rc');\r\n")
     shop = with_changes(api={"uses": {"postgres": "DATABASE_URL"}}) | {"database": {"initSql": "init.sql"}}
     deployment = load_apps(tmp_path, {"shop": shop})
-    assert app_database(deployment, deployment.apps["shop"], "pw").init_sql == "INSERT INTO t VALUES ('a\r\nb\rc');\r\n"
+    assert app_database(deployment.stack_app("shop"), "pw").init_sql == "INSERT INTO t VALUES ('a\r\nb\rc');\r\n"
 
 
 @pytest.mark.parametrize("escape, what", [("\\0", "a NUL byte"), ("\\u0000", "a NUL byte"),

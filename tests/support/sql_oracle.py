@@ -48,7 +48,7 @@ def provisioned(deployment, stack) -> list[Provisioned]:
     for app in deployment.apps.values():
         if app.database is None:
             continue
-        db = app_database(deployment, app, f"pw{stack.serial}x{app.name.replace('-', '')}")
+        db = app_database(deployment.stack_app(app.name), f"pw{stack.serial}x{app.name.replace('-', '')}")
         script = shlex.split(init_sql_command(app, "postgres:17.6"))[-1]  # its docker run, without docker
         out.append(Provisioned(f"stack {stack.serial} app {app.name}", stack.describe(), db, stack.token(app.name),
                                stack.sql[app.database.init_sql].body, script))
