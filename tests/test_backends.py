@@ -5,7 +5,6 @@ two `deploy()`s no component takes the whole Deployment: each is given what it r
 
 from __future__ import annotations
 
-import ast
 import importlib
 import inspect
 import pkgutil
@@ -18,6 +17,7 @@ import components
 from components import aws_common, common, ecs, single_host
 from config.deployment import Deployment, StackApp
 from tests.support.ecs import CHM, ecs_run
+from tests.support.imports import imported
 from tests.support.stacks import REPO
 
 COMPONENTS = REPO / "components"
@@ -26,17 +26,6 @@ EXPORTED_BY_BOTH = {"environment", "urls", "secretsNotSet"}
 # What may take the whole Deployment: each backend's assembly, and the stack transformation that tags
 # every AWS resource with the stack's name and environment (registered by __main__.py before any resource).
 TAKE_THE_DEPLOYMENT = {single_host.deploy, ecs.deploy, aws_common.tag_every_aws_resource}
-
-
-def imported(path: Path) -> set[str]:
-    """Every module `path` imports, and `package.name` for each `from package import name`."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
-    return names
 
 
 def imports_backend(path: Path, backend: str) -> bool:

@@ -4,9 +4,9 @@ nor the tests, the importer or the host's backup tool."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
+from tests.support.imports import imported
 from tests.support.stacks import REPO
 
 # package -> the packages of berth's it may import (docs/architecture.md, "The flow")
@@ -26,13 +26,7 @@ NOT_IN_THE_PROGRAM = ("offline", "tests", "importer", "backup")
 
 def imports_of(path: Path) -> set[str]:
     """The modules of berth's that `path` imports (absolute imports: berth has no relative ones)."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
-    return {m for m in found if m.split(".")[0] in {*MAY_IMPORT, "tests"} and module_file(m) is not None}
+    return {m for m in imported(path) if m.split(".")[0] in {*MAY_IMPORT, "tests"} and module_file(m) is not None}
 
 
 def module_file(module: str) -> Path | None:
