@@ -37,6 +37,7 @@ def test_a_type_takes_tags_as_the_sdk_declares_them():
     assert not takes_tags("aws:autoscaling/group:Group")  # a list of tag blocks, not the map
 
 
+@pytest.mark.xdist_group("stack-files-as-planned")  # the runs tests/test_layout.py compares: made once, on one worker
 @pytest.mark.parametrize("config_file", STACK_FILES)
 def test_every_aws_resource_that_takes_tags_carries_its_stack_and_environment(shared_runs, config_file):
     stack = Path(config_file).name.split(".")[1]

@@ -82,6 +82,7 @@ def test_secret_stand_ins_belong_to_the_secrets_component(deploy):
     assert stand_ins and {r.parent for r in stand_ins} == {run.get("berth:secrets:Secrets", "secrets").urn}
 
 
+@pytest.mark.xdist_group("stack-files-as-planned")  # one worker makes the runs it shares with the tests below
 def test_no_resource_of_an_older_commit_gets_a_new_identity(shared_runs, config_file="Pulumi.staging.yaml"):
     """Against a real older commit: every resource still declared (same type and name) has the URN it had,
     or names that URN as an alias, so Pulumi moves it instead of deleting it and creating another.
@@ -111,7 +112,7 @@ def test_every_stack_file_is_compared():
     assert {"Pulumi.prod.yaml", "Pulumi.dev.yaml", "examples/chm-ecs/Pulumi.prod.yaml"} <= set(STACK_FILES)
 
 
-@pytest.mark.xdist_group("restructure")  # one worker runs the older program for every stack file, once
+@pytest.mark.xdist_group("stack-files-as-planned")  # one worker runs the older program for every stack file, once
 @pytest.mark.parametrize("config_file", STACK_FILES)
 def test_no_resource_is_replaced_by_the_restructure(shared_runs, config_file):
     """Every stack, of each host kind (EC2, the local engine, ECS): every resource the program registered

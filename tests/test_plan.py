@@ -27,12 +27,13 @@ _plans: dict[str, dict] = {}
 
 
 @pytest.fixture
-def plan_of():
-    """The plan of a stack file as it is in the repository; each is made once per session."""
+def plan_of(shared_runs):
+    """The plan of a stack file as it is in the repository, as `make_plan` makes it: the description of
+    the session's shared run of it (tests/support/stacks.py `SharedRuns.recorded`, `mockrun.record`)."""
 
     def _plan(stack: str) -> dict:
         if stack not in _plans:
-            _plans[stack] = planning.make_plan(stack)
+            _plans[stack] = planning.describe(shared_runs.recorded(f"Pulumi.{stack}.yaml"), f"Pulumi.{stack}.yaml")
         return _plans[stack]
 
     return _plan

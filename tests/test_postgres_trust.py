@@ -124,22 +124,29 @@ def berth(request, runs):
 
 
 def snapshot(cluster: Cluster) -> dict[str, str]:
-    """Roles, databases, owners, grants, settings and extensions: what a second run must leave as it is."""
+    """Roles, databases, owners, grants, settings and extensions: what a second run must leave as it is
+    (asked in one query per database: the hostile cases take two snapshots each)."""
     app = database_name(APP)
-    return {
-        "roles": cluster.query("SELECT string_agg(rolname || ':' || rolsuper || rolcreaterole || rolcreatedb, ',' "
-                               "ORDER BY rolname) FROM pg_roles WHERE rolname !~ '^pg_'"),
-        "databases": cluster.query("SELECT string_agg(datname || ':' || datdba::regrole || ':' || coalesce(datacl::text, ''), "
-                                   "',' ORDER BY datname) FROM pg_database"),
-        "settings": cluster.query("SELECT string_agg(setrole::regrole || ':' || array_to_string(setconfig, ';'), ',') "
-                                  "FROM pg_db_role_setting"),
-        "extensions": cluster.query("SELECT string_agg(extname || ':' || extnamespace::regnamespace, ',' ORDER BY extname) "
-                                    "FROM pg_extension", db=app),
-        "schemas": cluster.query("SELECT string_agg(nspname || ':' || nspowner::regrole || ':' || coalesce(nspacl::text, ''),"
-                                 " ',' ORDER BY nspname) FROM pg_namespace WHERE nspname !~ '^(pg_|information_schema)'",
-                                 db=app),
-        "notes": cluster.query("SELECT string_agg(body, ',') FROM notes", db=app),
+    cluster_wide = {
+        "roles": "SELECT string_agg(rolname || ':' || rolsuper || rolcreaterole || rolcreatedb, ',' ORDER BY rolname) "
+                 "FROM pg_roles WHERE rolname !~ '^pg_'",
+        "databases": "SELECT string_agg(datname || ':' || datdba::regrole || ':' || coalesce(datacl::text, ''), ',' "
+                     "ORDER BY datname) FROM pg_database",
+        "settings": "SELECT string_agg(setrole::regrole || ':' || array_to_string(setconfig, ';'), ',') "
+                    "FROM pg_db_role_setting",
     }
+    in_the_app = {
+        "extensions": "SELECT string_agg(extname || ':' || extnamespace::regnamespace, ',' ORDER BY extname) FROM pg_extension",
+        "schemas": "SELECT string_agg(nspname || ':' || nspowner::regrole || ':' || coalesce(nspacl::text, ''), ',' "
+                   "ORDER BY nspname) FROM pg_namespace WHERE nspname !~ '^(pg_|information_schema)'",
+        "notes": "SELECT string_agg(body, ',') FROM notes",
+    }
+
+    def one_query(queries: dict[str, str], db: str) -> dict[str, str]:
+        pairs = ", ".join(f"'{name}', ({sql})" for name, sql in queries.items())
+        return json.loads(cluster.query(f"SELECT json_build_object({pairs})", db=db))
+
+    return {**one_query(cluster_wide, "postgres"), **one_query(in_the_app, app)}
 
 
 # --- provisioning works, as either admin, and again --------------------------------------------------
