@@ -13,6 +13,7 @@ case is printed by Hypothesis as the mutation that produced it (and a @reproduce
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import os
@@ -135,6 +136,12 @@ def _load(config: mockrun.StackConfig, stack: str, project: Path) -> Deployment:
     return load(raw, stack, project, offline_plan=True, instance_types=mocked_instance_type)
 
 
+@functools.cache
+def _parsed(text: str) -> Any:
+    """An app file as it is in the repository, parsed once: each mutation starts from a copy of it."""
+    return yaml.safe_load(text)
+
+
 def _stack_of(path: Path) -> str:
     return path.name.split(".")[1]
 
@@ -172,7 +179,7 @@ def test_mutated_app_files_are_refused_with_a_path_or_accepted_with_a_caddyfile_
             at = data.draw(st.integers(0, len(original)), label="at")
             text = original[:at] + data.draw(st.sampled_from(TEXT_NOISE) | st.text(max_size=3), label="insert") + original[at:]
         else:
-            text = yaml.safe_dump(data.draw(mutated(yaml.safe_load(original)), label="app data"), allow_unicode=True)
+            text = yaml.safe_dump(data.draw(mutated(copy.deepcopy(_parsed(original))), label="app data"), allow_unicode=True)
         try:
             app_file.write_text(text, encoding="utf-8")
             deployment = _load(config, _stack_of(path), project)
