@@ -75,7 +75,7 @@ def berth_environment_restored():
 def pytest_xdist_make_scheduler(config, log):
     """Under `-n`, pytest-xdist's load balancing, except that the tests of one `xdist_group` go to one worker:
     a group sharing a costly run (an older commit's program, tests/test_layout.py) makes it once, while the
-    other worker goes on with other tests instead of waiting for it. An explicit `--dist` is kept."""
+    other worker goes on with other tests instead of waiting for it. Any other `--dist` than load is kept."""
     if config.getoption("dist") != "load":
         return None
     from xdist.scheduler import LoadGroupScheduling
