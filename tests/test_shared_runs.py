@@ -57,3 +57,17 @@ def test_a_test_that_changes_a_shared_run_is_told(tmp_path):
     runs.get("dev", stack_config("dev")).resources.pop()
     with pytest.raises(AssertionError, match="changed the shared run of stack 'dev'"):
         runs.get("dev", stack_config("dev"))
+
+
+def test_the_run_a_plan_describes_is_made_once_with_its_stand_ins(tmp_path, monkeypatch):
+    """`recorded` runs as `mockrun.record` does (prod's unset secrets stood in for), once for every worker."""
+    ran: list[str] = []
+    real = mockrun.record
+    monkeypatch.setattr(mockrun, "record", lambda stack, config, sandbox: ran.append(stack) or real(stack, config, sandbox))
+    first, second = SharedRuns(tmp_path), SharedRuns(tmp_path)
+    run = first.recorded("Pulumi.prod.yaml")
+    assert first.recorded("Pulumi.prod.yaml") is run and second.recorded("Pulumi.prod.yaml").outputs == run.outputs
+    assert ran == ["prod"] and run.outputs["secretsNotSet"]  # prod's file leaves secrets unset: stood in for
+    run.resources.pop()
+    with pytest.raises(AssertionError, match="changed the shared run of stack 'prod'"):
+        first.recorded("Pulumi.prod.yaml")
