@@ -299,7 +299,7 @@ class TestEveryChangeReachesTheContainer:
 
 # --- the two-version window ----------------------------------------------------------------------------------
 
-def test_benchmark_a_one_service_change(pr, overlays, benchmark):
+def test_benchmark_a_one_service_change(pr, overlays, benchmark, capsys):
     """A new version of one stateless service (the mediahub frontend, checked every 15 s as its app file
     says, not every second as the tier's copies are): seconds from `up` to the new version answering its
     alias, to it answering alone, and the window in which two versions answered it. The gate runs the
@@ -328,10 +328,11 @@ def test_benchmark_a_one_service_change(pr, overlays, benchmark):
     benchmark.extra_info.update(new_version_serving_s=round(serving, 2), new_version_alone_s=round(alone, 2),
                                 two_versions_s=round(window, 2), up_s=round(finished - started, 2),
                                 critical_path_s=round(changed, 2), physical_limit_s=round(limit, 2))
-    print(f"\none-service change: the new version answered {serving:.1f}s after up began, alone from {alone:.1f}s; "
-          f"two versions answered for {window:.2f}s; up took {finished - started:.1f}s\n"
-          f"  critical path {changed:.1f}s, physical limit {limit:.1f}s ({changed / limit:.1f}x): {chain(path)}\n"
-          f"  the limit's: {chain(limit_path, gate_as_ready(ready))}")
+    with capsys.disabled():  # in the tier's report, beside each stack's first deploy
+        print(f"\none-service change: the new version answered {serving:.1f}s after up began, alone from "
+              f"{alone:.1f}s; two versions answered for {window:.2f}s; up took {finished - started:.1f}s\n"
+              f"  critical path {changed:.1f}s, physical limit {limit:.1f}s ({changed / limit:.1f}x): {chain(path)}\n"
+              f"  the limit's: {chain(limit_path, gate_as_ready(ready))}")
     assert "mediahub-frontend-healthy" in {step.name for step in path}, "the change's chain is its new version's"
     assert new != old and samples[-1].answered == [new_ip]
     assert window < 5  # well before Docker's first probe (15 s): the gate's own check retired the old one
