@@ -115,7 +115,7 @@ def _bind(draft: AppDraft, compose_name: str, out: dict, at: tuple, source: str,
         draft.notes.todo(at, f"the file {shown} mounted at {target} was dropped: berth mounts directories. COPY it "
                              "into the image, or pass its settings as env")
     elif _is_checkout(svc, src):
-        _checkout(draft, out, at, src, shown, target)
+        _checkout(draft, at, src, shown, target)
     elif read_only:
         name = _claim(draft, volume_key(src.name or "root"), f"bind:{source}", compose_name)
         out.setdefault("hostDirs", {})[name] = {"target": target, "readOnly": True}
@@ -131,7 +131,7 @@ def _is_checkout(svc: dict, src: Path) -> bool:
     return bool(svc.get("build")) and (src == context or context.is_relative_to(src) or src.is_relative_to(context))
 
 
-def _checkout(draft: AppDraft, out: dict, at: tuple, src: Path, shown: str, target: str) -> None:
+def _checkout(draft: AppDraft, at: tuple, src: Path, shown: str, target: str) -> None:
     if not draft.policy.on_this_machine:
         draft.notes.add(at, f"the Compose bind mount {shown}:{target} mounted source code for live reload; outside "
                             "dev the image carries its code")

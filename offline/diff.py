@@ -77,9 +77,9 @@ def plan_at_ref(ref: str, stack: str, repo: Path = mockrun.REPO) -> dict:
     return planning.describe(run_at_ref(ref, stack, repo), f"Pulumi.{stack}.yaml")
 
 
-def run_at_ref(ref: str, stack: str, repo: Path = mockrun.REPO, config_file: str | None = None) -> mockrun.Run:
-    """What `ref`'s own program registers for `stack` (with its `config_file`, default Pulumi.<stack>.yaml)."""
-    return runs_at_ref(ref, [(stack, config_file or f"Pulumi.{stack}.yaml")], repo)[0]
+def run_at_ref(ref: str, stack: str, repo: Path = mockrun.REPO) -> mockrun.Run:
+    """What `ref`'s own program registers for `stack` with its Pulumi.<stack>.yaml."""
+    return runs_at_ref(ref, [(stack, f"Pulumi.{stack}.yaml")], repo)[0]
 
 
 def runs_at_ref(ref: str, stacks: list[tuple[str, str]], repo: Path = mockrun.REPO) -> list[mockrun.Run]:

@@ -27,6 +27,7 @@ import yaml
 from config import docker_provider
 from config.errors import ConfigError
 from offline import mockrun
+from rules.environments import policy
 
 FORMAT_VERSION = 1
 INTENDED_STATE = (
@@ -349,8 +350,8 @@ def secrets_note(plan: dict) -> str | None:
     if not plan.get("secretsNotSet"):
         return None
     names = ", ".join(plan["secretsNotSet"])
-    if plan["environment"] == "prod":
-        consequence = "prod refuses to deploy until they are set (this plan used stand-ins)"
+    if not policy(plan["environment"]).makes_up_secrets:
+        consequence = f"{plan['environment']} refuses to deploy until they are set (this plan used stand-ins)"
     else:
         consequence = "the program generates stand-ins for them"
     return (f"secrets not set in {plan['configFile']}: {names}; {consequence}. "

@@ -1,7 +1,7 @@
 """`scripts/status [stack]`: what runs on the stack's host against what its stack file asks for.
 
-`compare()` is pure: the intended services and routes (operate/intent.py) and the host's answers
-(operate/host_facts.py) in, one report out, whose `problems` list everything not as asked. The text is
+`compare()` is pure: the intended services (operate/intent.py) and the host's answers (operate/host_facts.py,
+which asked the intended routes too) in, one report out, whose `problems` list everything not as asked. The text is
 for people, `--format json` for scripts; the exit code is 1 when anything is not as asked.
 
     python -m operate.status [STACK] [--config-file FILE] [--format text|json]
@@ -21,7 +21,7 @@ from pathlib import Path
 from config.errors import ConfigError
 from offline.plan import PlanError
 from operate import intent, reporter
-from operate.intent import Intended, Route
+from operate.intent import Intended
 from operate.stack_file import load_stack
 from operate.reach import Reach, ReachError, reach_for
 from operate.report import ECS_WHERE, Report, ServiceReport
@@ -161,7 +161,7 @@ def _host_problems(host: dict) -> list[str]:
     return problems
 
 
-def compare(stack: str, where: str, wanted: list[Intended], routes: list[Route], facts: dict,
+def compare(stack: str, where: str, wanted: list[Intended], facts: dict,
             ecr_digests: dict[str, str] | None = None, now: datetime | None = None) -> Report:
     now = now or datetime.now(UTC)
     images = Images(tuple(facts["images"]))
@@ -258,7 +258,7 @@ def status(stack: str, config_file: Path | None, reach: Reach | None = None) -> 
     if any(w.image.in_ecr for w in wanted):
         from operate import ecr  # boto3 is asked only when a built image lives in ECR
         digests = ecr.version_digests(wanted, loaded.region)
-    return compare(stack, reach.where, wanted, routes, facts, digests)
+    return compare(stack, reach.where, wanted, facts, digests)
 
 
 def main(argv: list[str] | None = None) -> int:

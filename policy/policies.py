@@ -18,6 +18,7 @@ from rules.containers import (DATA_ROOT, REVIEWED_CAPABILITIES, app_host_dirs, i
                               read_only_root_problem)
 from rules import network
 from rules.credentials import is_credential_name
+from rules import environments
 
 CONTAINER = "docker:index/container:Container"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -38,10 +39,17 @@ def _for(resource_type: str, check: Check) -> Callable[[ResourceValidationArgs, 
     return validate
 
 
-def _kept(args: ResourceValidationArgs, props: dict) -> bool:
-    """prod's data: berth protects it, and tags every AWS resource, on one host and on ECS, with its environment."""
+def _keeps_data_by_tag(props: dict) -> bool:
+    """The resource's `berth:environment` tag names an environment that keeps its data (rules/environments.py):
+    berth tags every AWS resource, on one host and on ECS, with its environment."""
     tags = props.get("tags") or {}
-    return bool(args.opts and args.opts.protect) or (isinstance(tags, dict) and tags.get("berth:environment") == "prod")
+    environment = environments.POLICIES.get(tags.get("berth:environment", "")) if isinstance(tags, dict) else None
+    return environment is not None and environment.keeps_data
+
+
+def _kept(args: ResourceValidationArgs, props: dict) -> bool:
+    """Data berth keeps: protected, or of an environment that keeps its data."""
+    return bool(args.opts and args.opts.protect) or _keeps_data_by_tag(props)
 
 
 # --- containers (CIS Docker Benchmark v1.2.0) -------------------------------------------------------
@@ -146,8 +154,7 @@ def _encrypted_volume(_: ResourceValidationArgs, volume: dict) -> str | None:
 
 
 def _prod_volume_kept(args: ResourceValidationArgs, volume: dict) -> str | None:
-    tags = volume.get("tags") or {}
-    if isinstance(tags, dict) and tags.get("berth:environment") == "prod" and not (args.opts and args.opts.protect):
+    if _keeps_data_by_tag(volume) and not (args.opts and args.opts.protect):
         return "is a prod EBS volume without `protect`: `pulumi destroy` or a replacement would delete its data"
     return None
 

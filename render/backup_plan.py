@@ -1,6 +1,7 @@
 """What each app's backup holds, and the plan the host's backup tool (backup/) follows.
 
-Pure functions of the validated Deployment; `stack_backups` is what the host's Backups component is given. The plan names only things on the host (containers by
+Pure functions: `stack_backups` reads the validated Deployment into what the host's Backups component is
+given (`StackBackups`), and `host_plan` renders it. The plan names only things on the host (containers by
 their `berth.service` label, Docker volumes, databases) and where backups go: no secret, so it is
 written to the host as a plain file and shown in the offline plan.
 """

@@ -119,9 +119,12 @@ def test_a_check_that_fails_keeps_it_waiting_until_docker_calls_it_unhealthy(tmp
 
 
 def test_a_container_not_running_is_not_asked(tmp_path):
-    done, calls = gate(tmp_path, {"states": ["restarting starting 0 0", "running healthy 0 1"], "names": {},
-                                  "probe": 0})
+    """The gate's first look (the state it started from) and its loop's first look see it restarting: it
+    waits without running the check in it, and passes once Docker calls it healthy."""
+    states = ["restarting starting 0 0", "restarting starting 0 0", "running healthy 0 1"]
+    done, calls = gate(tmp_path, {"states": states, "names": {}, "probe": 0})
     assert done.returncode == 0 and not any(c.startswith("exec ") for c in calls)
+    assert (tmp_path / "bin" / "slept").read_text().split() == ["0.5"]  # the loop saw it restarting, and waited
 
 
 @pytest.mark.parametrize("state", [STARTING, "running unhealthy 3 0"])

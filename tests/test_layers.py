@@ -16,10 +16,11 @@ MAY_IMPORT = {
     "render": {"config", "rules"},
     "policy": {"rules"},  # the pack runs in its own virtualenv: berth's rules, never config/
     "backup": set(),  # runs on the host, where berth's package is not
-    "offline": {"config"},
+    "offline": {"config", "rules"},
     "operate": {"config", "offline", "rules"},  # reads a stack file as `scripts/plan` does
     "importer": {"config", "rules"},
-    "components": {"config", "operate", "render", "rules"},  # operate/intent.py: what should run, watched
+    # what should run (operate/intent.py) and the reporter's metric names, which the alarms watch
+    "components": {"config", "operate.intent", "operate.reporter", "render", "rules"},
 }
 NOT_IN_THE_PROGRAM = ("offline", "tests", "importer", "backup")
 
@@ -48,11 +49,29 @@ def program_modules() -> set[str]:
     return seen
 
 
+def may_import(package: str, module: str) -> bool:
+    """`module` is `package`'s own, or one it may import (or a package on the way to one: `operate` of
+    `from operate import intent`)."""
+    return module.split(".")[0] == package or any(
+        module == allowed or module.startswith(f"{allowed}.") or allowed.startswith(f"{module}.")
+        for allowed in MAY_IMPORT[package])
+
+
+def source_files(package: str) -> list[Path]:
+    """The package's own modules: not a virtualenv inside it (scripts/dev-up makes policy/venv)."""
+    return [p for p in (REPO / package).rglob("*.py") if "venv" not in p.relative_to(REPO).parts]
+
+
 def crossings(package: str) -> list[str]:
     """`file -> module` for each import of a package `package` may not import."""
-    return sorted(f"{path.relative_to(REPO)} -> {module}" for path in (REPO / package).rglob("*.py")
-                  for module in imports_of(path)
-                  if module.split(".")[0] != package and module.split(".")[0] not in MAY_IMPORT[package])
+    return sorted(f"{path.relative_to(REPO)} -> {module}" for path in source_files(package)
+                  for module in imports_of(path) if not may_import(package, module))
+
+
+def test_the_check_sees_a_crossing_and_reads_no_virtualenv():
+    assert not may_import("components", "operate.status") and may_import("components", "operate.intent")
+    assert may_import("components", "operate") and not may_import("operate", "components.ecs")
+    assert not any("venv" in p.parts for p in source_files("policy"))
 
 
 def test_every_package_is_drawn():

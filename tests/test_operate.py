@@ -19,7 +19,7 @@ import pytest
 from config import conventions
 from offline.mockrun import reveal
 from operate import host_facts, intent, logs, reporter
-from operate.intent import Image, Intended, Route
+from operate.intent import Image, Intended
 from operate.stack_file import load_stack
 from operate.status import compare, render_text
 from render.caddyfile import ProxyPlan, Rule, Site, render
@@ -71,7 +71,6 @@ WANTED = [
     Intended("shop/redis", "shop", 1, 256, None, intent.pinned("redis:7.4.5-alpine")),
     Intended("proxy", None, 1, 256, None, intent.pinned("caddy:2.10.2-alpine")),
 ]
-ROUTES = [Route("shop", "shop.localhost", "/api/", "api", False)]
 IMAGES = {"berth-dev/shop-api:dev": "sha256:api", "redis:7.4.5-alpine": "sha256:redis", "caddy:2.10.2-alpine": "sha256:caddy"}
 
 
@@ -100,7 +99,7 @@ def facts(**changes) -> dict:
 
 
 def judged(f: dict, digests=None, wanted=WANTED):
-    return compare("test", "here", wanted, ROUTES, f, digests, now=NOW)
+    return compare("test", "here", wanted, f, digests, now=NOW)
 
 
 def test_everything_as_asked_is_ok_and_says_so():
@@ -185,7 +184,7 @@ def test_a_route_that_does_not_answer_or_a_certificate_near_expiry_is_a_problem(
     if route.get("certificate"):  # what the proxy served, as host_facts passes it on
         route = {**route, "certificate": base64.b64encode(certificate(tmp_path, route["certificate"])).decode()}
     f["routes"] = [{**f["routes"][0], **route}]
-    (problem,) = compare("test", "here", WANTED, ROUTES, f, None).problems
+    (problem,) = compare("test", "here", WANTED, f, None).problems
     assert problem.startswith(expected)
 
 

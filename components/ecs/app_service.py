@@ -80,9 +80,7 @@ class Platform:
     def used_file_system(self) -> aws.efs.FileSystem:
         """The stack's EFS file system, which exists whenever a service mounts a volume or host dir
         (files.needs_files): asked only for those."""
-        if self.file_system is None:
-            raise RuntimeError("a service mounts a volume or host dir, and the stack has no file system")
-        return self.file_system
+        return required(self.file_system, "the stack's file system (files.needs_files)")
 
 
 def posix_owner(svc: Service) -> tuple[int, int]:
@@ -145,9 +143,7 @@ class EcsApp(pulumi.ComponentResource):
     def _data_tier(self) -> ManagedAppData:
         """The app's database clients' group, readiness and URLs, which ManagedData makes for every app that
         uses a shared database: asked only for a service that does (Service.uses_data)."""
-        if self._data is None:
-            raise RuntimeError(f"{self._app.name} has a service using a shared database, but no managed data")
-        return self._data
+        return required(self._data, f"{self._app.name}'s managed data (ManagedData, Service.uses_data)")
 
     @property
     def target_groups(self) -> dict[str, aws.lb.TargetGroup]:

@@ -17,7 +17,7 @@ from functools import partial
 import pulumi
 import pulumi_docker as docker
 
-from components.common import copy_site, health_check
+from components.common import copy_site, health_check, required
 from components.images import Builder
 from components.options import kept_in_prod
 from components.secrets import Secrets
@@ -119,9 +119,7 @@ class AppStack(pulumi.ComponentResource):
     def _data_tier(self) -> HostAppData:
         """The app's data network, readiness and URLs, which SharedServices makes for every app that uses a
         shared database: asked only for a service that does (Service.uses_data)."""
-        if self._data is None:
-            raise RuntimeError(f"{self._app.name} has a service using a shared database, but no data network")
-        return self._data
+        return required(self._data, f"{self._app.name}'s data network (SharedServices, Service.uses_data)")
 
     def _attachments(self, svc_name: str, replica: int | None, edge: docker.Network | None,
                      svc: Service) -> list[Attachment]:

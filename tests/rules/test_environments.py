@@ -28,10 +28,22 @@ def test_only_prod_refuses_made_up_secrets_and_unpinned_images_and_alarms_by_def
     assert {name for name, p in POLICIES.items() if p.alarms_by_default} == {"prod"}
 
 
+# An environment's name compared with a literal, or a name called environment or stack compared at all.
+NAME_TEST = re.compile(r"""(==|!=|\bin\b)\s*[(\[{]?\s*["'](dev|staging|prod)["']|["'](dev|staging|prod)["']\s*(==|!=)"""
+                       r"""|(environment|stack)\s*(==|!=|\bin\b)\s*[(\[{"']|\bis_prod\b""")
+BRANCHING_FOLDERS = ("components", "render", "config", "operate", "importer", "policy", "offline")
+
+
 def test_no_component_renderer_or_check_branches_on_an_environments_name():
     """One place decides: a new environment (or a changed rule) is one line in rules/environments.py."""
-    name_test = re.compile(r"""(environment|stack)\s*(==|!=|in|not in)\s*[("']|\bis_prod\b""")
-    found = [f"{path.relative_to(REPO)}:{n}" for folder in ("components", "render", "config", "operate", "importer")
-             for path in (REPO / folder).rglob("*.py")
-             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if name_test.search(line)]
+    found = [f"{path.relative_to(REPO)}:{n}" for folder in BRANCHING_FOLDERS
+             for path in (REPO / folder).rglob("*.py") if "venv" not in path.relative_to(REPO).parts
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if NAME_TEST.search(line)]
     assert found == []
+
+
+def test_the_name_check_sees_the_ways_a_name_is_compared():
+    for line in ('if deployment.environment == "prod":', 'if "prod" == env:', 'x = stack in ("dev", "staging")',
+                 'tags.get("berth:environment") != "prod"', "if env not in {'dev'}:", "if is_prod:"):
+        assert NAME_TEST.search(line), line
+    assert not NAME_TEST.search('parser.add_argument("--stack", default="dev")')
