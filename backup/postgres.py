@@ -25,6 +25,7 @@ from backup.manifest import BackupError
 from backup.runtime import Runtime
 
 SUPERUSER = "postgres"
+TOC_HEADER = "; Archive created at "
 # Table-of-contents entries the superuser restores (owners kept): schemas, their grants, extensions and
 # their comments. The app's role restores everything else.
 SUPERUSERS_ENTRY = re.compile(r"^\d+; \d+ \d+ (SCHEMA - |ACL - SCHEMA |EXTENSION - |COMMENT - EXTENSION )")
@@ -47,16 +48,25 @@ class Database:
         self.staged, self.previous = f"{name}__restore", f"{name}__previous"
 
     def dump(self, target: Path) -> None:
+        """The database as one archive, read back to its end before it counts as a backup: an exec whose
+        output Docker lost (moby/moby#27289) exits 0 with an empty file."""
         with target.open("wb") as out:
             self.runtime.run_in(self.container, ["pg_dump", "-Fc", "-U", SUPERUSER, "-d", self.name], stdout=out)
+        self.contents(target, f"the dump of database {self.name} just taken", then="run the backup again")
 
-    def contents(self, dump: Path, label: str) -> str:
-        """The dump's table of contents; reading it to the end proves the archive is whole."""
+    def contents(self, dump: Path, label: str, then: str = "choose another backup") -> str:
+        """The dump's table of contents; reading it to the end proves the archive is whole. pg_restore's
+        listing always opens with its "; Archive created at" header (PrintTOCSummary in
+        src/bin/pg_dump/pg_backup_archiver.c): without it the listing was lost, and restoring from it would
+        restore nothing."""
         try:
             with dump.open("rb") as f:
-                return self.runtime.run_in(self.container, ["pg_restore", "--list"], stdin=f)
+                toc = self.runtime.run_in(self.container, ["pg_restore", "--list"], stdin=f)
         except BackupError as err:
-            raise BackupError(f"{label} is not a readable pg_dump archive ({err}); choose another backup") from err
+            raise BackupError(f"{label} is not a readable pg_dump archive ({err}); {then}") from err
+        if TOC_HEADER not in toc:
+            raise BackupError(f"reading {label}'s table of contents returned no listing; {then}")
+        return toc
 
     def psql(self, *lines: str, query: bool = False) -> str:
         with tempfile.TemporaryFile() as script:

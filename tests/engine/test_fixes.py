@@ -38,6 +38,7 @@ from tests.support.apply import (
 from tests.support.service_images import ServiceImages
 from tests.support.readiness import wait_docker_calls_healthy
 from tests.support.stack_probes import in_network_of
+from tests.support.container_exec import output_of
 
 pytestmark = pytest.mark.engine
 
@@ -121,8 +122,7 @@ def env_of(run: mockrun.Run, container: str) -> dict[str, str]:
 
 
 def sh(container, script: str, user: str | None = None) -> tuple[int, str]:
-    code, out = container.exec_run(["sh", "-c", script], user=user or "")
-    return code, out.decode(errors="replace")
+    return output_of(container, ["sh", "-c", script], user=user or "")
 
 
 def redis_cli(applied: Applied, redis: str, app: str, *args: str) -> tuple[int, str]:
@@ -133,9 +133,9 @@ def redis_cli(applied: Applied, redis: str, app: str, *args: str) -> tuple[int, 
 
 
 def psql(applied: Applied, database: str, sql: str) -> str:
-    code, out = applied.container("shared-postgres").exec_run(["psql", "-U", "postgres", "-d", database, "-tA", "-c", sql])
+    code, out = output_of(applied.container("shared-postgres"), ["psql", "-U", "postgres", "-d", database, "-tA", "-c", sql])
     assert code == 0, out
-    return out.decode().strip()
+    return out.strip()
 
 
 # --- 6. one app's bad init SQL (first: it applies, and removes, a stack of its own) ---------------------

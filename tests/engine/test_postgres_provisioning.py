@@ -36,6 +36,7 @@ from render import datastores
 from rules.postgres import RDS_MASTER_USER, database_name
 from tests.support.provisioning import APP, OTHER, SECRET, registered_runs
 from tests.support.standins import POSTGRES_MAJORS
+from tests.support.container_exec import output_of
 
 pytestmark = pytest.mark.engine
 TASK_NETWORK = "berth-test-rds"
@@ -83,14 +84,10 @@ class EnginePostgres:
         self.query("SELECT pg_reload_conf()")
 
     def query(self, sql: str, db: str = "postgres") -> str:
-        """psql's answer; with -At it always prints a line (a row or the command's tag), so an empty one is
-        Docker losing an exec's output (moby/moby#27289, seen here on 20.10): asked again, up to 3 times."""
-        for _ in range(3):
-            code, out = self.container.exec_run(["psql", "-X", "-At", "-U", "postgres", "-d", db, "-c", sql])
-            assert code == 0, out
-            if out.strip():
-                break
-        return out.decode().strip()
+        """psql's answer (a row or the command's tag)."""
+        code, out = output_of(self.container, ["psql", "-X", "-At", "-U", "postgres", "-d", db, "-c", sql])
+        assert code == 0, out
+        return out.strip()
 
     def sh(self, script: str, stdin: str) -> subprocess.CompletedProcess:
         """A registered host command, run by a shell here with DOCKER_HOST at the engine."""

@@ -29,6 +29,7 @@ from tests.support.engine_stacks import CHANGED_STACKS, EngineStack
 from tests.support.readiness import chain, gate_as_ready, physical_limit, seconds_to_ready
 from tests.support.service_images import HOOK_FAILS, HOOK_LOG
 from tests.support.stacks import stack_config
+from tests.support.container_exec import output_of
 
 pytestmark = pytest.mark.engine
 
@@ -187,8 +188,8 @@ class TestEveryChangeReachesTheContainer:
         assert "/data/uploads" in {m["Destination"] for m in backend["Mounts"]}
         assert backend["Config"]["Healthcheck"]["Retries"] == 4 and backend["Config"]["Healthcheck"]["StartPeriod"] == 90e9
         assert inspect(pr, "mediahub-frontend")["Config"]["User"] == "1000:1000"
-        code, log = pr.applied.container("chatbot-backend").exec_run(["cat", HOOK_LOG])
-        assert (code, log.decode().split()) == (0, ["warm-cache", "--all"])
+        code, log = output_of(pr.applied.container("chatbot-backend"), ["cat", HOOK_LOG])
+        assert (code, log.split()) == (0, ["warm-cache", "--all"])
         assert_one_version_per_service(pr)
         assert_refreshed_preview_is_unchanged(pr)
 
@@ -286,14 +287,14 @@ class TestEveryChangeReachesTheContainer:
         assert steps["chatbot-frontend"].startswith("replace (delete-first"), steps
         for name in ("mediahub-redis", "proxy"):  # the owner is a command of its own: the backend stays
             assert steps[name].startswith("replace"), steps
-        code, owner = pr.applied.container("mediahub-backend").exec_run(["stat", "-c", "%u:%g", "/data/uploads"])
-        assert (code, owner.decode().strip()) == (0, "1000:1000")
+        code, owner = output_of(pr.applied.container("mediahub-backend"), ["stat", "-c", "%u:%g", "/data/uploads"])
+        assert (code, owner.strip()) == (0, "1000:1000")
         assert "allkeys-lru" in " ".join(inspect(pr, "mediahub-redis")["Config"]["Cmd"] or [])
         big = pr.through.request(pr.url(pr.deployment.apps["mediahub"], "/api/upload"), "POST", b"x" * (2 * MIB))
         assert big.status == 413
-        code, out = pr.applied.container("shared-postgres").exec_run(
-            ["psql", "-U", "postgres", "-d", database_name("mediahub"), "-tAc", "select extname from pg_extension"])
-        assert code == 0 and "pg_trgm" in out.decode().split()
+        code, out = output_of(
+            pr.applied.container("shared-postgres"), ["psql", "-U", "postgres", "-d", database_name("mediahub"), "-tAc", "select extname from pg_extension"])
+        assert code == 0 and "pg_trgm" in out.split()
         assert_one_version_per_service(pr)
         assert_refreshed_preview_is_unchanged(pr)
 
@@ -377,7 +378,7 @@ class TestRetries:
         """A migration that fails until what it needs is there (the stand-in hook fails while a marker is on
         the service's volume): every retry runs it again, and the first after the marker is gone succeeds."""
         backend = pr.applied.container("mediahub-backend")
-        owner = backend.exec_run(["stat", "-c", "%u:%g", "/data/uploads"]).output.decode().strip()  # (no DAC_OVERRIDE)
+        owner = output_of(backend, ["stat", "-c", "%u:%g", "/data/uploads"])[1].strip()  # (no DAC_OVERRIDE)
         marked = backend.exec_run(["sh", "-c", f": > /data/uploads/{HOOK_FAILS}"], user=owner)
         assert marked.exit_code == 0, marked.output
         edit_app(pr, "mediahub", lambda app: service(app, "backend").update(afterDeploy=[{"command": ["migrate"]}]))

@@ -29,6 +29,7 @@ from tests.support.readiness import chain, gate_as_ready, physical_limit, second
 from tests.support.service_images import HOOK_LOG, SITE_MARKER
 from tests.support.stacks import REPO
 from tests.support.stack_probes import addresses, in_network_of, reachable
+from tests.support.container_exec import output_of
 
 pytestmark = pytest.mark.engine
 
@@ -433,8 +434,8 @@ class TestHooks:
 
     def hook_runs(self, stack: EngineStack) -> list[str]:
         (backend,) = stack.containers_of("youtube-talker", "backend")
-        code, out = stack.applied.container(backend).exec_run(["cat", HOOK_LOG])
-        return out.decode().splitlines() if code == 0 else []
+        code, out = output_of(stack.applied.container(backend), ["cat", HOOK_LOG])
+        return out.splitlines() if code == 0 else []
 
     def test_after_deploy_hooks_run_again_exactly_when_the_image_changes(self, stack, on_engine):
         try:

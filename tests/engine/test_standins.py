@@ -16,6 +16,7 @@ import yaml
 from tests.support.pins import pinned_images, series
 from tests.support.stacks import REPO
 from tests.support.standins import POSTGRES_MAJORS, RECIPES, StandIns, recipe_for
+from tests.support.container_exec import output_of
 
 # every public image berth pins, by the stand-in that runs it
 PINNED = {recipe_for(ref).name: ref for ref in pinned_images()}
@@ -109,15 +110,15 @@ def test_postgres_initialises_from_its_env_and_drops_to_postgres_only_for_the_se
         address = "$(awk 'END {print $1}' /etc/hosts)"
 
         def login(password, host):
-            return container.exec_run(["sh", "-c", f'PGPASSWORD={password} psql -h {host} -U postgres -tAc "select current_user"'])
+            return output_of(container, ["sh", "-c", f'PGPASSWORD={password} psql -h {host} -U postgres -tAc "select current_user"'])
 
-        ok = login("pw-one", address)
-        assert (ok.exit_code, ok.output.decode().strip()) == (0, "postgres"), ok.output
-        wrong = login("wrong", address)
-        assert wrong.exit_code != 0 and b"password authentication failed" in wrong.output, wrong.output
-        trusted = login("wrong", "127.0.0.1")
-        assert (trusted.exit_code, trusted.output.decode().strip()) == (0, "postgres"), trusted.output
-        status = container.exec_run(["sh", "-c", "grep ^Uid /proc/1/status; stat -c '%u %a' $PGDATA"]).output.decode()
+        code, out = login("pw-one", address)
+        assert (code, out.strip()) == (0, "postgres"), out
+        code, out = login("wrong", address)
+        assert code != 0 and "password authentication failed" in out, out
+        code, out = login("wrong", "127.0.0.1")
+        assert (code, out.strip()) == (0, "postgres"), out
+        _, status = output_of(container, ["sh", "-c", "grep ^Uid /proc/1/status; stat -c '%u %a' $PGDATA"])
         assert "\t70\t" in status and "70 700" in status  # the server runs as postgres (70), PGDATA is its, 0700
         container.stop(timeout=60)  # SIGINT, the official STOPSIGNAL (set on the container: import cannot)
         assert "database system is shut down" in container.logs().decode()
@@ -136,8 +137,8 @@ def test_redis_drops_privileges_only_for_redis_server(engine, standins):
     # As the official image: `redis-server` as root is handed /data and run as redis.
     container = run(engine, image, ["redis-server", "--appendonly", "yes"], wait=False, **caps)
     try:
-        assert wait_for(lambda: container.exec_run(["redis-cli", "ping"]).output.strip() == b"PONG")
-        status = container.exec_run(["sh", "-c", "grep ^Uid /proc/1/status; ls -ln /data"]).output.decode()
+        assert wait_for(lambda: output_of(container, ["redis-cli", "ping"])[1].strip() == "PONG")
+        _, status = output_of(container, ["sh", "-c", "grep ^Uid /proc/1/status; ls -ln /data"])
         assert "\t999\t" in status and "appendonlydir" in status
     finally:
         container.remove(force=True)
@@ -207,7 +208,7 @@ def test_chroma_answers_berths_probe_keeps_its_token_and_persists_in_its_volume(
     token = ["-H", "Authorization: Bearer t0ken"]
 
     def curl(container, *args):
-        return container.exec_run(["curl", "-s", "-w", " %{http_code}", *args]).output.decode()
+        return output_of(container, ["curl", "-s", "-w", " %{http_code}", *args])[1]
 
     heartbeat = ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/v2/heartbeat')"]
     chroma = run(engine, image, vectordb["command"], wait=False, read_only=True, tmpfs={"/tmp": ""},
@@ -225,7 +226,7 @@ def test_chroma_answers_berths_probe_keeps_its_token_and_persists_in_its_volume(
         assert "with args: --workers 1 --host 0.0.0.0 --port 8000 --proxy-headers --log-config" in chroma.logs().decode()
         listed = curl(chroma, *token, COLLECTIONS)
         assert '"kept"' in listed, listed
-        assert b"chroma.sqlite3" in chroma.exec_run(["ls", "/chroma/chroma"]).output
+        assert "chroma.sqlite3" in output_of(chroma, ["ls", "/chroma/chroma"])[1]
     finally:
         chroma.remove(force=True)
         volume.remove(force=True)

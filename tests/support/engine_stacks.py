@@ -20,6 +20,7 @@ from tests.support.apply import Applied, apply, deployment_of
 from tests.support.docker_inputs import CONTAINER, REMOTE_IMAGE
 from tests.support.stack_probes import Through, seed_certificates
 from tests.support.stacks import REPO, run_stack, stack_config
+from tests.support.container_exec import output_of
 
 EXAMPLES = REPO / "examples"
 # name -> (environment stack, stack file under examples/ or None for the repository's own)
@@ -143,10 +144,10 @@ class EngineStack:
         port = self.deployment.apps[app].services[svc].port
         running = self.applied.container(container)
         for python in ("python3", "/opt/standin/bin/python3"):  # on PATH, or the server's own interpreter
-            code, out = running.exec_run([python, "-c", STANDIN_DATA, str(port), *([body] if body is not None else [])])
+            code, out = output_of(running, [python, "-c", STANDIN_DATA, str(port), *([body] if body is not None else [])])
             if code not in (126, 127):
-                assert code == 0, f"{container}: {out.decode(errors='replace')}"
-                return out.decode()
+                assert code == 0, f"{container}: {out}"
+                return out
         raise AssertionError(f"{container} has no python to ask its server with")
 
     def refreshed_preview_changes(self) -> dict[str, str]:

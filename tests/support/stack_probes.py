@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import docker
 
 from tests.support.stacks import require_tool
+from tests.support.container_exec import output_of
 
 CADDY_CERTS = "caddy/certificates/acme-v02.api.letsencrypt.org-directory"  # under Caddy's /data (XDG_DATA_HOME)
 
@@ -226,8 +227,7 @@ def reachable(client: docker.DockerClient, container: str, targets: list[str], p
     """Which `host:port` targets a TCP connection from inside `container` reaches: with its own python3
     or node, or else (an image with neither, such as Qdrant's) from `probe_image`'s python3 in its network."""
     for command in (["python3", "-c", CONNECT, *targets], ["node", "-e", NODE_CONNECT, *targets]):
-        code, output = client.containers.get(container).exec_run(command)
-        output = output.decode(errors="replace")
+        code, output = output_of(client.containers.get(container), command)
         if code == 0:
             return {line.split()[1] for line in output.splitlines() if line.startswith("open ")}
         if code not in (126, 127):
