@@ -1,7 +1,9 @@
 """Fixtures that run the real program under mocks, and a guard that every such test really did.
 
 `engine` is a real Docker engine for the session (tests/support/engine.py); every test that uses it
-is marked `engine`, so `scripts/test -m "not engine and not host"` runs the mock tier alone (`host`: tests/host).
+is marked `engine`; a test that starts a server (Postgres, Redis, Caddy, moto's) is marked `servers`
+(tests/support/tiers.py); every other test is marked `mock`, so `scripts/test -m mock -n 2` runs the mock
+tier alone (`host`: tests/host).
 `deploy(stack, ...)` runs `__main__.py` with `Pulumi.<stack>.yaml` (secure values replaced by test
 strings, build contexts by empty stand-ins) and returns the recorded run, shared by every test that asks
 for the same stack, config and mocks (tests/support/stacks.py: SharedRuns). `config_problems(...)`
@@ -16,6 +18,7 @@ import pytest
 
 from config.errors import ConfigError
 from offline import mockrun
+from tests.support import tiers
 from tests.support.engine import EngineUnavailable, running_engine
 from tests.support.engine_stacks import OnEngine
 from tests.support.stacks import SharedRuns, require_tool, run_stack, stack_config
@@ -83,10 +86,19 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def pytest_collection_modifyitems(items):
-    """A test that needs the engine is in the engine tier, whether or not its author marked it."""
+    """A test that needs the engine is in the engine tier, whether or not its author marked it; a test in
+    none of the tiers that start something (the engine, the host's VM, servers) is in the mock tier."""
     for item in items:
         if "engine" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.engine)
+        if not any(item.get_closest_marker(tier) for tier in tiers.TIERS_THAT_START_SERVERS):
+            item.add_marker(pytest.mark.mock)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before the test's fixtures: a server it starts asks which test it is for (tests/support/tiers.py)."""
+    tiers.entering(item)
 
 
 @pytest.fixture(scope="session")

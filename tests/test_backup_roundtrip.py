@@ -18,16 +18,16 @@ import zlib
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from backup import jobs
 from backup.manifest import NAME, POSTGRES_PART, BackupError, volume_part
 from backup.stores import DirStore, S3Store
 from render import datastores
-from tests.support.local_data import LocalPostgres, LocalRedis, LocalRuntime, LocalService, free_port
+from tests.support.local_data import LocalPostgres, LocalRedis, LocalRuntime, LocalService
+from tests.support.moto_server import MotoServer
 
 # One xdist worker runs this module, so its app (Postgres, Redis, S3 on loopback) and first backup are made once (tests/conftest.py).
-pytestmark = pytest.mark.xdist_group("test_backup_roundtrip")
+pytestmark = [pytest.mark.servers, pytest.mark.xdist_group("test_backup_roundtrip")]
 
 BUCKET, PREFIX = "berth-test-backups", "test/"
 PLAN = {
@@ -46,11 +46,9 @@ ROWS = "SELECT count(*) || ':' || md5(string_agg(id || name || uid::text, ',' OR
 
 @pytest.fixture(scope="module")
 def s3():
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = MotoServer()
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    os.environ.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="testing",
+    os.environ.update(AWS_ENDPOINT_URL=server.url, AWS_ACCESS_KEY_ID="testing",
                       AWS_SECRET_ACCESS_KEY="testing")
     client = boto3.client("s3", region_name="us-east-1")
     client.create_bucket(Bucket=BUCKET)

@@ -504,6 +504,7 @@ def served(tmp_path_factory):
         upstream.server_close()
 
 
+@pytest.mark.servers
 def test_live_strip_prefix_and_whole_segment_matching(served):
     assert served.get("app.localhost", "/api/users?id=1")[2] == b"api GET /users?id=1 0"
     assert served.get("app.localhost", "/api")[2] == b"api GET / 0"
@@ -511,6 +512,7 @@ def test_live_strip_prefix_and_whole_segment_matching(served):
     assert served.get("app.localhost", "/apix")[2] == b"<spa index>"  # not the /api/ route
 
 
+@pytest.mark.servers
 def test_live_static_site_with_spa_fallback(served):
     assert served.get("app.localhost", "/assets/app.js")[2] == b"console.log('app')"
     assert served.get("app.localhost", "/")[2] == b"<spa index>"
@@ -519,6 +521,7 @@ def test_live_static_site_with_spa_fallback(served):
     assert served.get("app.localhost", "/docs/missing.html")[0] == 404  # no spa: a missing file is missing
 
 
+@pytest.mark.servers
 def test_live_hashed_assets_are_kept_a_year_and_a_missing_one_is_not_the_spa_index(served):
     immutable = "public, max-age=31536000, immutable"
     assert served.get("app.localhost", "/assets/app.js")[1]["cache-control"] == immutable
@@ -529,10 +532,12 @@ def test_live_hashed_assets_are_kept_a_year_and_a_missing_one_is_not_the_spa_ind
     assert "cache-control" not in served.get("app.localhost", "/keep/users")[1]
 
 
+@pytest.mark.servers
 def test_live_a_service_that_says_how_to_cache_keeps_its_own_header(served):
     assert served.get("app.localhost", "/keep/hashed/own-cache/x.js")[1]["cache-control"] == "no-store"
 
 
+@pytest.mark.servers
 def test_live_upstreams_see_the_clients_address_and_cannot_be_fooled(served):
     served.get("app.localhost", "/keep/who", headers={"X-Real-IP": "203.0.113.66"})
     seen = served.upstreams["api"].headers_seen["/keep/who"]
@@ -540,6 +545,7 @@ def test_live_upstreams_see_the_clients_address_and_cannot_be_fooled(served):
     assert seen["x-forwarded-for"].split(",")[-1].strip() == "127.0.0.1"
 
 
+@pytest.mark.servers
 def test_live_body_limit_per_route(served):
     big = b"x" * 2_000_000
     status, _, body = served.request("app.localhost", "/api/upload", "POST", big)
@@ -549,6 +555,7 @@ def test_live_body_limit_per_route(served):
     assert ("POST", "/keep/upload", 2_000_000) not in served.upstreams["api"].seen
 
 
+@pytest.mark.servers
 def test_live_server_sent_events_arrive_one_by_one_uncompressed(served):
     conn = http.client.HTTPConnection("127.0.0.1", served.http_port, timeout=3)
     gate = served.upstreams["api"].sse_gate
@@ -565,6 +572,7 @@ def test_live_server_sent_events_arrive_one_by_one_uncompressed(served):
         conn.close()
 
 
+@pytest.mark.servers
 def test_live_websocket_upgrade_passes_through(served):
     with socket.create_connection(("127.0.0.1", served.http_port), timeout=3) as sock:
         sock.sendall(b"GET /ws HTTP/1.1\r\nHost: app.localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
@@ -580,27 +588,32 @@ def test_live_websocket_upgrade_passes_through(served):
         assert echoed == b"PING"
 
 
+@pytest.mark.servers
 def test_live_timeout_s_cuts_a_silent_service(served):
     started = time.monotonic()
     status = served.get("app.localhost", "/slow/report")[0]
     assert status in (502, 504) and time.monotonic() - started < 1.4
 
 
+@pytest.mark.servers
 def test_live_sticky_sessions_keep_a_client_on_one_replica(served):
     answers = {served.get("app.localhost", "/sticky/poll")[2].split()[0] for _ in range(6)}
     assert len(answers) == 1
 
 
+@pytest.mark.servers
 def test_live_replicas_without_stickiness_share_the_load(served):
     answers = {served.get("app.localhost", "/spread/x")[2].split()[0] for _ in range(4)}
     assert answers == {b"replica-a", b"replica-b"}
 
 
+@pytest.mark.servers
 def test_live_a_down_replica_is_skipped(served):
     for _ in range(3):
         assert served.get("app.localhost", "/failover/x")[:3:2] == (200, b"replica-a GET /failover/x 0")
 
 
+@pytest.mark.servers
 def test_live_the_proxy_serves_everyone_while_an_upstream_was_never_created(served):
     """Caddy started although down.localhost's upstream name does not resolve, and serves the others."""
     assert served.get("down.localhost", "/")[0] == 502
@@ -608,6 +621,7 @@ def test_live_the_proxy_serves_everyone_while_an_upstream_was_never_created(serv
     assert served.get("127.0.0.1", "/health")[:3:2] == (200, b"healthy")
 
 
+@pytest.mark.servers
 def test_live_an_upstream_that_comes_up_later_is_served_without_a_restart(served):
     assert served.get("app.localhost", "/late/x")[0] == 502
     late = Upstream("late", served.late_port)
@@ -618,6 +632,7 @@ def test_live_an_upstream_that_comes_up_later_is_served_without_a_restart(served
         late.server_close()
 
 
+@pytest.mark.servers
 def test_live_headers_compression_and_unknown_hosts(served):
     _, headers, body = served.get("app.localhost", "/keep/big", headers={"Accept-Encoding": "gzip"})
     assert headers.get("content-encoding") == "gzip"
@@ -630,6 +645,7 @@ def test_live_headers_compression_and_unknown_hosts(served):
     assert served.get("nobody.localhost", "/")[0] == 404
 
 
+@pytest.mark.servers
 def test_live_tls_redirects_http_sends_hsts_and_still_answers_health(tmp_path):
     shop = Upstream("shop")
     plan = ProxyPlan(sites=(Site("shop.example.com", (upstream_rule("/", shop.address),)),),

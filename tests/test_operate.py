@@ -242,6 +242,7 @@ def test_a_certificates_expiry_is_read_from_its_der(tmp_path):
 
 # --- the access log ---------------------------------------------------------------------------------------
 
+@pytest.mark.servers
 def test_the_proxy_writes_one_json_line_per_request_without_headers_and_logs_reads_it(tmp_path):
     """Caddy (the Caddyfile berth renders) logs each request with its host, status and time, and no
     request or response header, so no credential an app carries in one reaches the log."""

@@ -32,7 +32,7 @@ from tests.support.postgres_cluster import POSTGRES_MAJORS, Cluster
 from tests.support.provisioning import APP, OTHER, SECRET, registered_runs
 
 # One xdist worker runs this module, so its Postgres clusters are started and provisioned once (tests/conftest.py).
-pytestmark = pytest.mark.xdist_group("test_postgres_trust")
+pytestmark = [pytest.mark.servers, pytest.mark.xdist_group("test_postgres_trust")]
 
 
 @dataclass

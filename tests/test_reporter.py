@@ -16,12 +16,11 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from config import conventions
 from operate import reporter
-from tests.support.local_data import free_port
 from tests.support.stacks import require_tool
+from tests.support.moto_server import MotoServer
 
 # One xdist worker runs this module, so its CloudWatch on loopback is started once (tests/conftest.py).
 pytestmark = pytest.mark.xdist_group("test_reporter")
@@ -46,11 +45,9 @@ else:
 @pytest.fixture(scope="module")
 def aws():
     """CloudWatch and CloudWatch Logs on loopback; the clients the reporter is given."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = MotoServer()
     keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1",
-            "endpoint_url": f"http://127.0.0.1:{port}"}
+            "endpoint_url": server.url}
     yield boto3.client("cloudwatch", **keys), boto3.client("logs", **keys)
     server.stop()
 
@@ -129,6 +126,7 @@ def host(tmp_path, monkeypatch, aws, request):
     return Host(tmp_path, monkeypatch, stack)
 
 
+@pytest.mark.servers
 def test_a_run_reports_the_host_each_service_and_each_certificate(host, aws, tmp_path):
     host.add("shop-api-1", "shop/api")
     host.add("shop-api-2", "shop/api", health="unhealthy")
@@ -154,6 +152,7 @@ def test_a_run_reports_the_host_each_service_and_each_certificate(host, aws, tmp
     assert 9.9 < latest(aws, reporter.CERTIFICATE_DAYS, Stack=host.stack, Host="shop.example.com") <= 10
 
 
+@pytest.mark.servers
 def test_restarts_are_counted_between_runs_and_a_backups_stops_are_not_downtime(host, aws):
     api = host.add("shop-api", "shop/api")
     worker = host.add("shop-worker", "shop/worker")
@@ -167,6 +166,7 @@ def test_restarts_are_counted_between_runs_and_a_backups_stops_are_not_downtime(
     assert latest(aws, reporter.UNHEALTHY, Stack=host.stack, Service="shop/worker") == 0
 
 
+@pytest.mark.servers
 def test_each_log_line_is_shipped_once_across_runs_and_rotations(host, aws):
     api, proxy = host.add("shop-api", "shop/api"), host.add("proxy", "proxy")
     host.write(api, "started", "GET /orders 200")
@@ -187,6 +187,7 @@ def test_each_log_line_is_shipped_once_across_runs_and_rotations(host, aws):
     assert stream["logStreamName"] == f"shop/api/shop-api/{api['Id'][:12]}"
 
 
+@pytest.mark.servers
 def test_lines_wait_while_their_group_does_not_exist(host, aws):
     worker = host.add("shop-worker", "billing/worker")  # an app deployed after the host's last report
     host.write(worker, "first")

@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 from config import conventions
 from offline.mockrun import reveal
@@ -29,9 +28,9 @@ from operate import intent, reporter
 from render import report_host
 from tests.support.docker_inputs import CONTAINER
 from tests.support.engine_stacks import EngineStack
-from tests.support.local_data import free_port
 from tests.support.readiness import wait_docker_calls_healthy
 from tests.support.stacks import PROD_SECRETS, REPO, run_stack, stack_config
+from tests.support.moto_server import MotoServer
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
@@ -240,12 +239,10 @@ class OperatingChm:
         data = tmp_path / "data"  # the host's data volume: a small file system of its own
         data.mkdir()
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(data)], check=True)
-        port = free_port()
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        server.start()
+        server = MotoServer()
         (frontend,) = stack.containers_of("chatbot", "frontend")
         try:
-            env = {**engine.env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            env = {**engine.env, "AWS_ENDPOINT_URL": server.url,
                    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
             logs = boto3.client("logs", region_name="us-east-1", endpoint_url=env["AWS_ENDPOINT_URL"],
                                 aws_access_key_id="testing", aws_secret_access_key="testing")

@@ -13,14 +13,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from tests.support import host_image, host_mutations
 from tests.support.host_tier import HostStack, boot
 from tests.support.host_user_data import with_debian_docker
-from tests.support.local_data import free_port
 from tests.support.stacks import require_tool
 from tests.support.vm import GATEWAY
+from tests.support.moto_server import MotoServer
 
 
 def pytest_collection_modifyitems(items):
@@ -65,10 +64,8 @@ def booted_user_data(host_stack) -> str:
 def aws_api():
     """AWS's API for the host's own clients (the reporter, the backup tool): moto's server on loopback,
     which the VM reaches at QEMU's gateway (tests/support/host_tier.py `vendor_data`)."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield port
+    server = MotoServer()
+    yield server.port
     server.stop()
 
 

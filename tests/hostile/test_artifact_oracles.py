@@ -26,6 +26,7 @@ import re
 import shutil
 from collections import Counter
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 
 from components.ecs import edge
@@ -63,6 +64,7 @@ def assert_refused_with_paths(err: ConfigError) -> None:
         assert problem.where.startswith(("berth:", "apps/")) and problem.message, f"a problem without its path: {problem}"
 
 
+@pytest.mark.servers
 def test_accepted_hostile_app_files_make_artifacts_their_tools_accept(tmp_path_factory):
     work = tmp_path_factory.mktemp("hostile")
     serials, outcomes = itertools.count(1), Counter()

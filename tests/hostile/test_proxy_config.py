@@ -51,6 +51,7 @@ def served_policy(proxy: Caddy, host: str) -> str:
     return headers["content-security-policy"]
 
 
+@pytest.mark.servers
 def test_a_header_from_an_app_file_is_served_as_written_never_expanded(tmp_path):
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "index.html").write_text("<p>shop</p>")
@@ -85,6 +86,7 @@ VALUES = st.lists(PIECES | st.text(st.characters(min_codepoint=0x20, max_codepoi
                   min_size=1, max_size=6).map("".join)
 
 
+@pytest.mark.servers
 @settings(max_examples=20, deadline=None, database=None)
 @given(values=st.lists(VALUES, min_size=20, max_size=20, unique=True))
 def test_every_header_value_the_config_accepts_is_served_literally(tmp_path_factory, values):

@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.support import tiers
 from tests.support.pins import pinned_caddy
 from tests.support.validators import caddy_env
 
@@ -37,6 +38,7 @@ class Caddy:
     """`caddy run` on a rendered Caddyfile, stopped (by its own pid) when the test is done."""
 
     def __init__(self, text: str, tmp_path: Path, http_port: int, https_port: int | None = None):
+        tiers.starting("a Caddy server")
         binary = pinned_caddy()
         path = tmp_path / "Caddyfile"
         path.write_text(listening_locally(text, http_port, https_port), encoding="utf-8")

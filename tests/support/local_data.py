@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from backup.runtime import run
+from tests.support import tiers
 from tests.support.stacks import require_tool
 
 
@@ -65,6 +66,7 @@ class LocalPostgres:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
+        tiers.starting("a Postgres cluster")
         # A throwaway cluster: neither initdb nor the server waits for the disk (`--no-sync`, fsync=off).
         subprocess.run([str(self.bindir / "initdb"), "--no-sync", "-U", "postgres", "--auth=trust", "-E", "UTF8", "-D", str(self.data)],
                        check=True, capture_output=True, cwd=self.root, **self.as_postgres)
@@ -101,6 +103,7 @@ class LocalService:
         return self.process is not None and self.process.poll() is None
 
     def start(self) -> None:
+        tiers.starting(f"a local {self.argv_at_start()[0]}")
         self.process = subprocess.Popen(self.argv_at_start(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.starts += 1
         for _ in range(100):
