@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -29,12 +30,15 @@ _plans: dict[str, dict] = {}
 @pytest.fixture
 def plan_of(shared_runs):
     """The plan of a stack file as it is in the repository, as `make_plan` makes it: the description of
-    the session's shared run of it (tests/support/stacks.py `SharedRuns.recorded`, `mockrun.record`)."""
+    the session's shared run of it (tests/support/stacks.py `SharedRuns.recorded`, `mockrun.record`).
+    `plan_of("prod")` is Pulumi.prod.yaml's; an example's is named by its file, relative to the repository."""
 
-    def _plan(stack: str) -> dict:
-        if stack not in _plans:
-            _plans[stack] = planning.describe(shared_runs.recorded(f"Pulumi.{stack}.yaml"), f"Pulumi.{stack}.yaml")
-        return _plans[stack]
+    def _plan(stack: str, config_file: str | None = None) -> dict:
+        config_file = config_file or f"Pulumi.{stack}.yaml"
+        assert Path(config_file).name == f"Pulumi.{stack}.yaml", "the stack is the one the file is named for"
+        if config_file not in _plans:
+            _plans[config_file] = planning.describe(shared_runs.recorded(config_file), Path(config_file).name)
+        return _plans[config_file]
 
     return _plan
 
@@ -85,9 +89,9 @@ def test_plan_lists_every_image_the_program_pulls_or_builds(plan_of, deploy, sta
     assert declared and set(plan_of(stack)["images"]) == declared
 
 
-def test_plan_lists_a_static_sites_image_though_no_container_runs_it():
+def test_plan_lists_a_static_sites_image_though_no_container_runs_it(plan_of):
     """youtube-talker's frontend is a static site copied into a volume: only `images` shows its build."""
-    plan = planning.make_plan("prod", REPO / "examples" / "youtube-talker" / "Pulumi.prod.yaml")
+    plan = plan_of("prod", "examples/youtube-talker/Pulumi.prod.yaml")
     assert "youtube-talker-frontend" not in plan["containers"]
     assert plan["images"]["youtube-talker-frontend"]["build"].startswith("../")
     assert plan["images"]["youtube-talker-frontend"]["tag"]
@@ -334,16 +338,31 @@ def git_copy_of_this_checkout(berth, root=None):
     return git
 
 
-def test_diff_between_two_git_commits_plans_each_commit(tmp_path):
-    """The second commit edits dev (the cheapest stack to run); berth sits in a sub-directory of the repo."""
-    root = tmp_path / "repo"
+BROKEN_STAGING = "broken-staging"  # a branch of the history below whose staging stack file berth refuses
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    """Berth in a sub-directory of a temporary git repository holding this checkout: HEAD~1 is the copy,
+    HEAD bumps the chatbot in dev (the cheapest stack to run), and the branch BROKEN_STAGING (off HEAD~1)
+    breaks staging's config. Made once for the tests below, which only read its commits."""
+    root = tmp_path_factory.mktemp("history") / "repo"
     berth = root / "infra" / "berth"
     git = git_copy_of_this_checkout(berth, root)
+    subprocess.run([*git, "checkout", "-qb", BROKEN_STAGING], check=True)
+    variant(berth, "staging", lambda c: c["berth:host"].update(instanceType="t3.banana"))
+    subprocess.run([*git, "commit", "-qam", "break staging"], check=True)
+    subprocess.run([*git, "checkout", "-q", "-"], check=True)
     variant(berth, "dev", bump_chatbot)
     subprocess.run([*git, "commit", "-qam", "bump the chatbot"], check=True)
+    return berth
 
+
+@pytest.mark.xdist_group("a-temporary-history")  # the history is made once, on one worker
+def test_diff_between_two_git_commits_plans_each_commit(history):
+    """The second commit edits dev; berth sits in a sub-directory of the repository."""
     with diffing.ThreadPoolExecutor(max_workers=2) as pool:
-        before, after = pool.map(lambda ref: diffing.read_side(f"git:{ref}:dev", berth), ("HEAD~1", "HEAD"))
+        before, after = pool.map(lambda ref: diffing.read_side(f"git:{ref}:dev", history), ("HEAD~1", "HEAD"))
     result = diffing.compare(before, after, ("git:HEAD~1:dev", "git:HEAD:dev"))
     assert {k for k, v in result.sections.items() if v} == {"containers", "routes"}  # dev's images are tagged `dev`
     assert {name: [c.path for c in found] for name, found in result.sections["containers"].changed.items()} == {
@@ -352,20 +371,18 @@ def test_diff_between_two_git_commits_plans_each_commit(tmp_path):
     assert set(result.sections["routes"].added) == {"assistant.localhost/", "assistant.localhost/api/"}
 
 
-def test_diff_reports_a_commit_whose_config_is_broken(tmp_path):
-    berth = tmp_path / "berth"
-    git = git_copy_of_this_checkout(berth)
-    variant(berth, "staging", lambda c: c["berth:host"].update(instanceType="t3.banana"))
-    subprocess.run([*git, "commit", "-qam", "break staging"], check=True)
+@pytest.mark.xdist_group("a-temporary-history")
+def test_diff_reports_a_commit_whose_config_is_broken(history):
     with pytest.raises(diffing.DiffError) as caught:
-        diffing.read_side("git:HEAD:staging", berth)
+        diffing.read_side(f"git:{BROKEN_STAGING}:staging", history)
     message = str(caught.value)
-    assert "the plan of staging at HEAD failed" in message
+    assert f"the plan of staging at {BROKEN_STAGING} failed" in message
     assert "berth:host.instanceType" in message and "Traceback" not in message
     # several stacks in one process (as tests/test_layout.py runs them): the one that failed is named
     with pytest.raises(diffing.DiffError) as caught:
-        diffing.runs_at_ref("HEAD", [("dev", "Pulumi.dev.yaml"), ("staging", "Pulumi.staging.yaml")], berth)
-    assert "the plan of staging at HEAD failed" in str(caught.value) and "berth:host.instanceType" in str(caught.value)
+        diffing.runs_at_ref(BROKEN_STAGING, [("dev", "Pulumi.dev.yaml"), ("staging", "Pulumi.staging.yaml")], history)
+    message = str(caught.value)
+    assert f"the plan of staging at {BROKEN_STAGING} failed" in message and "berth:host.instanceType" in message
 
 
 # --- diff across versions of this repository ---------------------------------------------------------
@@ -424,9 +441,9 @@ def test_prod_stand_ins_for_a_plan_are_refused_outside_mocks(monkeypatch):
     assert loading._offline_plan() is False  # noqa: SLF001 - no mock monitor in this process now
 
 
-def test_an_ecs_plan_shows_services_tasks_and_the_load_balancers_routes(tmp_path):
+def test_an_ecs_plan_shows_services_tasks_and_the_load_balancers_routes(tmp_path, plan_of):
     example = REPO / "examples" / "collabry-ecs" / "Pulumi.prod.yaml"
-    plan = planning.make_plan("prod", example)
+    plan = plan_of("prod", str(example.relative_to(REPO)))
     assert plan["host"]["kind"] == "ecs" and plan["containers"] == {}
     backend = plan["services"]["collabry-backend"]
     # the seed's 3-5 backends; secrets reach the task as `secrets`, never as plain environment
