@@ -81,13 +81,28 @@ def pytest_xdist_make_scheduler(config, log):
     other worker goes on with other tests instead of waiting for it. Any other `--dist` than load is kept."""
     if config.getoption("dist") != "load":
         return None
-    from xdist.scheduler import LoadGroupScheduling
-    return LoadGroupScheduling(config, log)
+    from tests.support.xdist_groups import GroupScheduling
+    return GroupScheduling(config, log)
 
 
-def pytest_collection_modifyitems(items):
+def pytest_configure_node(node):
+    """Each worker is told where to write the groups it collects (tests/support/xdist_groups.py)."""
+    if node.config.getoption("dist") == "load":
+        from tests.support.xdist_groups import name_the_file
+        name_the_file(node)
+
+
+def pytest_unconfigure(config):
+    from tests.support.xdist_groups import forget
+    forget(config)
+
+
+def pytest_collection_modifyitems(config, items):
     """A test that needs the engine is in the engine tier, whether or not its author marked it; a test in
-    none of the tiers that start something (the engine, the host's VM, servers) is in the mock tier."""
+    none of the tiers that start something (the engine, the host's VM, servers) is in the mock tier. A
+    worker also writes the tests' xdist groups for the scheduler."""
+    from tests.support.xdist_groups import write_groups
+    write_groups(config, items)
     for item in items:
         if "engine" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.engine)

@@ -1,0 +1,66 @@
+"""Under `-n`, the tests of one `xdist_group` go to one pytest-xdist worker (tests/conftest.py).
+
+pytest-xdist's `loadgroup` learns a test's group from a suffix its workers add to the test's id; with
+pytest 9.2's structured ids the suffix no longer takes (pytest-xdist issue 1386), and `-n 2` alone never
+asked the workers for it: every test was scheduled on its own, a group's module fixtures were made on both
+workers, and a worker asking for an older commit's runs waited while the other made them. Here each worker
+writes the groups it collected to a file the controller names, and the scheduler reads them when it splits
+the collection into units of work.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from xdist.scheduler import LoadScopeScheduling
+
+FILE_KEY = "berth_xdist_groups_file"  # in a worker's `workerinput`: where it writes its groups
+_DIRECTORY = pytest.StashKey[Path]()
+
+
+def name_the_file(node) -> None:
+    """Controller: the file this worker writes its groups to (in a directory of this session's own)."""
+    stash = node.config.stash
+    if _DIRECTORY not in stash:
+        stash[_DIRECTORY] = Path(tempfile.mkdtemp(prefix="berth-xdist-groups-"))
+    node.workerinput[FILE_KEY] = str(stash[_DIRECTORY] / f"{node.gateway.id}.json")
+
+
+def write_groups(config, items) -> None:
+    """Worker: each grouped test's group, as xdist names it (its groups' names, sorted, joined by `_`)."""
+    path = getattr(config, "workerinput", {}).get(FILE_KEY)
+    if path is None:
+        return
+    groups = {}
+    for item in items:
+        names = {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")}
+        if names:
+            groups[item.nodeid] = "_".join(sorted(names))
+    Path(path).write_text(json.dumps(groups), encoding="utf-8")
+
+
+def forget(config) -> None:
+    """Controller: remove the groups' directory at the end of the session."""
+    if _DIRECTORY in config.stash:
+        shutil.rmtree(config.stash[_DIRECTORY], ignore_errors=True)
+
+
+class GroupScheduling(LoadScopeScheduling):
+    """pytest-xdist's load-scope scheduling with a test's scope its group, or the test itself: units with the
+    most tests go first, the rest in collection order, each to the next worker that is free."""
+
+    def __init__(self, config, log=None):
+        super().__init__(config, log)
+        self._groups: dict[str, str] | None = None
+
+    def _split_scope(self, nodeid: str) -> str:
+        if self._groups is None:  # every worker has collected (and written) by the time the scheduler splits
+            directory = self.config.stash.get(_DIRECTORY, None)
+            self._groups = {}
+            for path in sorted(directory.glob("*.json")) if directory else []:
+                self._groups.update(json.loads(path.read_text(encoding="utf-8")))
+        return self._groups.get(nodeid, nodeid)
