@@ -62,7 +62,7 @@ class SharedRuns:
         return cls(root)
 
     def get(self, stack: str, config: mockrun.StackConfig, mocks: mockrun.BerthMocks | None = None) -> mockrun.Run:
-        key = self._key(stack, config, mocks)
+        key = self._key(stack, config, mocks, os.environ.get(OFFLINE_PLAN_ENV))
         if key is None:
             self._unshared += 1
             return run_stack(self._root / f"unshared-{os.getpid()}-{self._unshared}", stack, config, mocks)
@@ -70,11 +70,13 @@ class SharedRuns:
 
     def recorded(self, config_file: str) -> mockrun.Run:
         """The run a plan describes of a stack file of the repository (`mockrun.record`: prod's unset
-        secrets stood in for, as `plan` and `diff` run it), shared as `get` shares runs."""
+        secrets stood in for, as `plan` and `diff` run it), shared as `get` shares runs: it is the run `get`
+        makes of the file's config with BERTH_OFFLINE_PLAN set, so the two are one."""
         stack = Path(config_file).name.split(".")[1]
-        key = self._digest(["recorded", config_file])
-        return self._checked(key, stack, lambda: mockrun.record(
-            stack, mockrun.StackConfig.from_file(REPO / config_file), self._root / key[:16]))
+        config = mockrun.StackConfig.from_file(REPO / config_file)
+        key = self._key(stack, config, None, "1")
+        assert key is not None
+        return self._checked(key, stack, lambda: mockrun.record(stack, config, self._root / key[:16]))
 
     def at_ref(self, ref: str, config_files: tuple[str, ...]) -> dict[str, mockrun.Run]:
         """What commit `ref`'s own program registers for each of these stack files (as `recorded` runs
@@ -110,13 +112,13 @@ class SharedRuns:
             return run
 
     @staticmethod
-    def _key(stack: str, config: mockrun.StackConfig, mocks) -> str | None:
-        """What the run depends on besides the repository: None when the mocks are not plain BerthMocks."""
+    def _key(stack: str, config: mockrun.StackConfig, mocks, offline_plan: str | None) -> str | None:
+        """What the run depends on besides the repository (`offline_plan`: BERTH_OFFLINE_PLAN's value):
+        None when the mocks are not plain BerthMocks."""
         if mocks is not None and type(mocks) is not mockrun.BerthMocks:
             return None
         existing = mocks.existing_image_tags if mocks is not None else {}
-        return SharedRuns._digest([stack, config.values, sorted(config.secret_keys), existing,
-                                   os.environ.get(OFFLINE_PLAN_ENV)])
+        return SharedRuns._digest([stack, config.values, sorted(config.secret_keys), existing, offline_plan])
 
     @staticmethod
     def _digest(what: list) -> str:
