@@ -8,6 +8,7 @@ The reporter itself: tests/test_reporter.py; on a deployed stack: tests/engine/o
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import json
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import botocore.session
 import pytest
 import yaml
+from botocore.model import OperationModel
 from botocore.validate import ParamValidator
 
 from components import monitoring
@@ -41,11 +43,15 @@ def ids(cases):
 
 @pytest.fixture
 def run_of(deploy, monkeypatch):
-    monkeypatch.setenv("BERTH_OFFLINE_PLAN", "1")  # examples' secrets stood in for, as the plan does
-
+    """A stack's shared run. The examples' files leave their secrets unset: they are stood in for, as the plan
+    does (the run `SharedRuns.recorded` makes); berth's own stacks are given every secret, so they need no
+    stand-in and are the runs the other tests read."""
     def _run(stack: str, stack_file: Path | None = None, plain=None) -> Run:
-        return deploy(stack, stack_file=stack_file, plain=plain,
-                      secrets=PROD_SECRETS if (stack, stack_file) == ("prod", None) else None)
+        if stack_file is None:
+            return deploy(stack, plain=plain, secrets=PROD_SECRETS if stack == "prod" else None)
+        with monkeypatch.context() as patched:
+            patched.setenv("BERTH_OFFLINE_PLAN", "1")
+            return deploy(stack, stack_file=stack_file, plain=plain)
     return _run
 
 
@@ -190,9 +196,14 @@ def put_metric_alarm(values: dict) -> dict:
     return params
 
 
+@functools.cache
+def operation_model(service: str, operation: str) -> OperationModel:
+    """botocore's model of an AWS operation, read once (a new session reads the service's whole model again)."""
+    return botocore.session.get_session().get_service_model(service).operation_model(operation)
+
+
 def check_shape(service: str, operation: str, params: dict) -> None:
-    model = botocore.session.get_session().get_service_model(service).operation_model(operation)
-    report = ParamValidator().validate(params, model.input_shape)
+    report = ParamValidator().validate(params, operation_model(service, operation).input_shape)
     assert not report.has_errors(), report.generate_report()
 
 
