@@ -21,7 +21,7 @@ from tests.support.stacks import run_stack, stack_config
 from tests.support.validators import shellcheck
 from offline.mockrun import BerthMocks, Resource, Run, is_secret_value, reveal
 
-# One xdist worker runs this module, so its release run is made once (tests/conftest.py).
+# One xdist worker runs this module, so its mixed-sources run is made once (tests/conftest.py).
 pytestmark = pytest.mark.xdist_group("test_images")
 
 IMAGE = "docker:index/image:Image"
@@ -63,20 +63,27 @@ def changed(before: Run, after: Run) -> set[str]:
     return {f"{r.type.rsplit(':', 1)[-1]} {r.name}" for r in (new.get(u) or old[u] for u in urns)}
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """One project directory for the runs compared below, as successive `pulumi up`s see it."""
-    return tmp_path_factory.mktemp("images")
-
-
 def run_in(project: Path, stack: str, plain=None, mocks=None) -> Run:
     return run_stack(project, stack, stack_config(stack, plain=plain), mocks)
 
 
+def project_of(run: Run) -> Path:
+    """Where `run` ran: a run compared with it runs there too, as successive `pulumi up`s of one checkout do
+    (a build's inputs, and so its made-up digest, name the checkout's path)."""
+    assert run.project is not None
+    return Path(run.project).parent
+
+
 @pytest.fixture(scope="module")
-def release(project) -> Run:
-    """prod as its stack file says, on a first deploy: no repository exists, every service is built."""
-    return run_in(project, "prod")
+def release(shared_runs) -> Run:
+    """prod as its stack file says, on a first deploy: no repository exists, every service is built (the
+    session's shared run of prod: read here, and the runs after it run in its project)."""
+    return shared_runs.get("prod", stack_config("prod"))
+
+
+@pytest.fixture(scope="module")
+def project(release) -> Path:
+    return project_of(release)
 
 
 PUBLIC_DIGEST_REF = "ghcr.io/chmedia/chatbot-web@sha256:" + "c" * 64
@@ -277,11 +284,11 @@ def test_a_new_version_replaces_only_that_services_image_pull_and_container(proj
     assert after.containers()["chatbot-backend"].values["image"] != release.containers()["chatbot-backend"].values["image"]
 
 
-def test_a_dev_rebuild_of_one_service_changes_only_its_container(project):
-    before = run_in(project, "dev")
+def test_a_dev_rebuild_of_one_service_changes_only_its_container(deploy):
+    before = deploy("dev")
     build = {**stack_config("dev").object("berth:apps")["chatbot"]["services"]["backend"]["build"],
              "args": {"FEATURE_FLAGS": "new-retriever"}}
-    after = run_in(project, "dev", plain=with_service("dev", "chatbot", "backend", build=build))
+    after = run_in(project_of(before), "dev", plain=with_service("dev", "chatbot", "backend", build=build))
     assert changed(before, after) == {"Image chatbot-backend", "Container chatbot-backend"}
 
 
