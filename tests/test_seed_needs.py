@@ -16,6 +16,7 @@ from config.load import load
 from config.raw_config import RawConfig
 from offline.mockrun import REPO
 from tests.support.app_files import load_app, load_with_app, with_changes
+from tests.support.engine_stacks import example_secrets
 from tests.support.stacks import stack_config
 from tests.support.validators import cloud_init_schema, shellcheck
 
@@ -82,8 +83,8 @@ def test_an_unknown_placeholder_in_a_build_arg_is_refused(config_problems):
 # --- a volume several replicas share -------------------------------------------------------------------
 
 EXAMPLES = REPO / "examples"
-COLLABRY_SECRETS = {"berth:collabryMongodbUri": "mongodb+srv://u:p@cluster0.example.mongodb.net/collabry",
-                    "berth:collabryJwtSecret": "jwt-for-tests", "berth:collabryOpenaiApiKey": "sk-for-tests"}
+# The examples' secrets are the test values the engine tier gives them: test_engine_apply reads the same runs.
+COLLABRY_SECRETS = example_secrets("collabry/Pulumi.prod.yaml")
 
 
 def collabry(deploy, **kwargs):
@@ -186,7 +187,7 @@ def test_a_read_only_host_dir_on_the_host_takes_no_mount_inside_it(config_proble
 # --- any EC2 instance type, described by AWS --------------------------------------------------------------
 
 RAG_PROD = EXAMPLES / "on-prem-rag" / "Pulumi.prod.yaml"
-RAG_SECRETS = {"berth:ragChromaToken": "ChromaTokenForTests0123"}
+RAG_SECRETS = example_secrets("on-prem-rag/Pulumi.prod.yaml")
 
 
 def with_type(stack: str, instance_type: str, stack_file=None) -> dict:
