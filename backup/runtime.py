@@ -18,6 +18,7 @@ from backup.manifest import BackupError
 
 HEALTHY_WITHIN_S = 300
 PROBE_TIMEOUT_S = 10  # one run of a container's own health check
+LOOK_EVERY_S = 0.5  # between looks at a starting container: twice a second, as the deploy's gate probes
 
 
 class Runtime(Protocol):
@@ -79,7 +80,7 @@ class DockerRuntime:
                 if time.monotonic() > deadline or status in ("exited", "dead", "unhealthy"):
                     raise BackupError(f"container {container} did not become healthy after start ({status}); "
                                       "see `docker logs` for it")
-                time.sleep(0.5)
+                time.sleep(LOOK_EVERY_S)
 
     def _health_check(self, container: str) -> list[str]:
         """The container's healthcheck as a command to exec ([] without one): Docker's `CMD` form runs its
