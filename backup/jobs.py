@@ -101,14 +101,18 @@ def backup_app(plan: dict, app: str, runtime: Runtime, store: Store, work_dir: P
     manifest = Manifest(plan["stack"], app, backup_id, started.isoformat(timespec="seconds"))
     with tempfile.TemporaryDirectory(dir=work_dir, prefix=f"backup-{app}-") as tmp:
         files = Path(tmp)
+        database = Database(runtime, spec["postgres"]["container"], spec["postgres"]["database"]) \
+            if spec["postgres"] else None
         with services_stopped(runtime, _stopped_for_volumes(spec), work_dir):
-            if spec["postgres"]:
-                database = spec["postgres"]["database"]
-                Database(runtime, spec["postgres"]["container"], database).dump(files / POSTGRES_PART)
-                manifest.parts[POSTGRES_PART] = Part.of(files / POSTGRES_PART, f"postgres database {database}")
+            if database:
+                database.dump(files / POSTGRES_PART)
             for volume in spec["volumes"]:
                 archive.pack(runtime.volume_dir(volume), files / volume_part(volume))
                 manifest.parts[volume_part(volume)] = Part.of(files / volume_part(volume), f"volume {volume}")
+        if database:  # read back once the app runs again
+            database.verify(files / POSTGRES_PART)
+            dumped = Part.of(files / POSTGRES_PART, f"postgres database {database.name}")
+            manifest.parts = {POSTGRES_PART: dumped, **manifest.parts}  # the database first, as it was taken
         for name, part in manifest.parts.items():
             store.put(f"{app}/{backup_id}/{name}", files / name)
             log(f"{app} {backup_id}: wrote {name} ({part.what}, {size_text(part.bytes)}, sha256 {part.sha256[:12]})")

@@ -4,7 +4,10 @@ Everything runs inside the Postgres container as the superuser over its local so
 provisioning does), so no password is handled here. A restore never touches the app's database
 until the new copy is complete:
 
-1. `pg_restore --list` reads the whole dump's table of contents (a truncated dump fails here).
+0. A dump counts as a backup once `pg_restore` has read all of it, data included (`verify`): an archive
+   cut short fails there, though its table of contents, at its start, still lists.
+1. `pg_restore --list` reads the dump's table of contents (the SHA-256 in the manifest has already
+   proven the file is the one backed up).
 2. A new database `<db>__restore` is created like berth provisions one (the superuser's, the app's role
    owning its `public` schema). The dump's schemas (with their owners and grants) and extensions are
    restored first, as the superuser, while the app cannot connect to it yet: each extension in the
@@ -48,24 +51,31 @@ class Database:
         self.staged, self.previous = f"{name}__restore", f"{name}__previous"
 
     def dump(self, target: Path) -> None:
-        """The database as one archive, read back to its end before it counts as a backup: an exec whose
-        output Docker lost (moby/moby#27289) exits 0 with an empty file."""
         with target.open("wb") as out:
             self.runtime.run_in(self.container, ["pg_dump", "-Fc", "-U", SUPERUSER, "-d", self.name], stdout=out)
-        self.contents(target, f"the dump of database {self.name} just taken", then="run the backup again")
 
-    def contents(self, dump: Path, label: str, then: str = "choose another backup") -> str:
-        """The dump's table of contents; reading it to the end proves the archive is whole. pg_restore's
-        listing always opens with its "; Archive created at" header (PrintTOCSummary in
-        src/bin/pg_dump/pg_backup_archiver.c): without it the listing was lost, and restoring from it would
-        restore nothing."""
+    def verify(self, dump: Path) -> None:
+        """The dump just taken, read to its end by `pg_restore -f /dev/null` (every entry's data too), before
+        it counts as a backup: a `docker exec` can exit 0 with its output lost, whole or in part."""
+        try:
+            with dump.open("rb") as f:
+                self.runtime.run_in(self.container, ["pg_restore", "-f", "/dev/null"], stdin=f)
+        except BackupError as err:
+            raise BackupError(f"the dump of database {self.name} just taken is not a whole pg_dump archive "
+                              f"({err}); nothing was stored; run the backup again") from err
+
+    def contents(self, dump: Path, label: str) -> str:
+        """The dump's table of contents. pg_restore's listing always opens with TOC_HEADER (PrintTOCSummary,
+        src/bin/pg_dump/pg_backup_archiver.c): a listing without it was lost on its way here, and restoring
+        by it would restore nothing."""
         try:
             with dump.open("rb") as f:
                 toc = self.runtime.run_in(self.container, ["pg_restore", "--list"], stdin=f)
         except BackupError as err:
-            raise BackupError(f"{label} is not a readable pg_dump archive ({err}); {then}") from err
+            raise BackupError(f"{label} is not a readable pg_dump archive ({err}); choose another backup") from err
         if TOC_HEADER not in toc:
-            raise BackupError(f"reading {label}'s table of contents returned no listing; {then}")
+            raise BackupError(f"pg_restore --list of {label} printed no table of contents (its output was lost, "
+                              "not the backup); run the restore again")
         return toc
 
     def psql(self, *lines: str, query: bool = False) -> str:

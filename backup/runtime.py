@@ -66,7 +66,7 @@ class DockerRuntime:
         """Start containers in order, each healthy before the next (a service waits for what it depends on).
 
         Healthy as the deploy's health gate judges it (render/health_gate.py): its own health check, run
-        here with `docker exec` twice a second, passes; Docker would probe it first one `interval` after
+        here with `docker exec` every LOOK_EVERY_S, passes; Docker would probe it first one `interval` after
         the start (15 s for the shared Postgres). Docker's verdict of unhealthy, or an exit, fails at once."""
         for container in containers:
             run([self.docker, "start", container], what=f"starting {container}")

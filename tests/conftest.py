@@ -75,11 +75,15 @@ def berth_environment_restored():
     assert after == before, "this test changed berth's environment variables; use monkeypatch or mock.patch.dict"
 
 
+GROUPED = ("load", "loadgroup")  # the `--dist` modes under which an xdist_group goes to one worker
+
+
 def pytest_xdist_make_scheduler(config, log):
     """Under `-n`, pytest-xdist's load balancing, except that the tests of one `xdist_group` go to one worker:
     a group sharing a costly run (an older commit's program, tests/test_layout.py) makes it once, while the
-    other worker goes on with other tests instead of waiting for it. Any other `--dist` than load is kept."""
-    if config.getoption("dist") != "load":
+    other worker goes on with other tests instead of waiting for it. `--dist loadgroup` gets the same (xdist's
+    own does not group under pytest 9.2: tests/support/xdist_groups.py); any other `--dist` is kept."""
+    if config.getoption("dist") not in GROUPED:
         return None
     from tests.support.xdist_groups import GroupScheduling
     return GroupScheduling(config, log)
@@ -87,7 +91,7 @@ def pytest_xdist_make_scheduler(config, log):
 
 def pytest_configure_node(node):
     """Each worker is told where to write the groups it collects (tests/support/xdist_groups.py)."""
-    if node.config.getoption("dist") == "load":
+    if node.config.getoption("dist") in GROUPED:
         from tests.support.xdist_groups import name_the_file
         name_the_file(node)
 

@@ -308,24 +308,29 @@ def test_a_swap_that_fails_midway_is_undone(shop, tmp_path, monkeypatch, backed_
     assert [p.name for p in shop.volumes_root.glob("*/*") if p.name != "_data"] == []
 
 
-def lose_the_output_of(program: str, shop, monkeypatch) -> None:
-    """Docker losing an exec's output (moby/moby#27289): `program` exits 0 and prints nothing."""
+def lose_output(program: str, shop, monkeypatch, keep: float = 0.0) -> None:
+    """Docker losing an exec's output (moby/moby#27289): `program` exits 0 and all but the first `keep` of
+    what it printed is gone."""
     real_run_in = type(shop).run_in
 
     def run_in(self, container, argv, *, stdin=None, stdout=None):
-        if argv[0] == program:
-            return ""
-        return real_run_in(self, container, argv, stdin=stdin, stdout=stdout)
+        if argv[0] != program:
+            return real_run_in(self, container, argv, stdin=stdin, stdout=stdout)
+        printed = real_run_in(self, container, argv, stdin=stdin, stdout=stdout)
+        if stdout is not None:
+            stdout.truncate(int(stdout.tell() * keep))
+        return printed[:int(len(printed) * keep)]
 
     monkeypatch.setattr(type(shop), "run_in", run_in)
 
 
-def test_a_dump_that_came_back_empty_is_no_backup(shop, tmp_path, monkeypatch, backed_up):
+@pytest.mark.parametrize("keep", [0.0, 0.5])
+def test_a_dump_that_came_back_empty_or_cut_short_is_no_backup(shop, tmp_path, monkeypatch, backed_up, keep):
     before = tool_store().backups("shop")
-    lose_the_output_of("pg_dump", shop, monkeypatch)
+    lose_output("pg_dump", shop, monkeypatch, keep)
     shop.events.clear()
-    with pytest.raises(BackupError, match=r"the dump of database shop just taken is not a readable pg_dump archive"
-                                          ".*; run the backup again"):
+    with pytest.raises(BackupError, match=r"the dump of database shop just taken is not a whole pg_dump archive "
+                                          r".*; nothing was stored; run the backup again"):
         jobs.backup_app(PLAN, "shop", shop, tool_store(), tmp_path)
     assert shop.events[-1] == "start shop/worker" and shop.services["shop/worker"].running
     assert tool_store().backups("shop") == before
@@ -335,8 +340,9 @@ def test_a_listing_that_came_back_empty_restores_nothing(shop, tmp_path, monkeyp
     """An empty table of contents would restore an empty database over the app's: refused, nothing stopped."""
     write_state(shop, "b")
     before = state(shop)
-    lose_the_output_of("pg_restore", shop, monkeypatch)
+    lose_output("pg_restore", shop, monkeypatch)
     shop.events.clear()
-    with pytest.raises(BackupError, match=r"postgres\.dump's table of contents returned no listing; choose another"):
+    with pytest.raises(BackupError, match=r"pg_restore --list of .*postgres\.dump printed no table of contents "
+                                          r"\(its output was lost, not the backup\); run the restore again"):
         jobs.restore_app(PLAN, "shop", shop, tool_store(), tmp_path, backup_id=good_backup())
     assert shop.events == [] and state(shop) == before

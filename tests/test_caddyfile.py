@@ -31,8 +31,6 @@ from config.stack import StackSettings
 from tests.support.caddy_server import Caddy, free_port
 from tests.support.validators import caddy
 
-# One xdist worker runs this module, so its proxy and upstreams are started once (tests/conftest.py).
-pytestmark = pytest.mark.xdist_group("test_caddyfile")
 
 
 def site_block(text: str, address: str) -> str:

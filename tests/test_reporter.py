@@ -22,8 +22,6 @@ from operate import reporter
 from tests.support.stacks import require_tool
 from tests.support.moto_server import MotoServer
 
-# One xdist worker runs this module, so its CloudWatch on loopback is started once (tests/conftest.py).
-pytestmark = pytest.mark.xdist_group("test_reporter")
 
 FAKE_DOCKER = r'''#!/usr/bin/env python3
 import json, os, sys

@@ -6,10 +6,17 @@ import pytest
 
 from tests.support import tiers
 from tests.support.local_data import LocalPostgres
+from tests.support.moto_server import MotoServer
 
 
 def test_a_test_that_starts_nothing_is_in_the_mock_tier(request):
     assert request.node.get_closest_marker("mock") and not request.node.get_closest_marker("servers")
+
+
+def test_starting_a_server_in_a_test_not_marked_servers_fails_naming_the_mark(request):
+    with pytest.raises(AssertionError, match=f"{request.node.name} starts moto's AWS API server: mark it "
+                                             r"`pytest.mark.servers`"):
+        MotoServer()
 
 
 def test_a_server_started_by_a_test_not_marked_servers_fails_naming_the_mark(request):

@@ -190,7 +190,7 @@ def test_a_redis_store_runs_as_redis_and_writes_its_append_only_file(stack):
     code, out = sh(redis, "id -u redis && stat -c %u /data/appendonlydir && grep -c kept /data/appendonlydir/*.incr.aof"
                           " && grep '^Uid:' /proc/1/status")
     redis_uid, aof_owner, kept, _, server_uid, *_ = out.split()
-    assert code == 0 and kept == "1", out
+    assert code == 0 and int(kept) >= 1, out  # (a SET asked again after a lost answer is written twice)
     assert redis_uid == aof_owner == server_uid != "0", f"the server and its AOF must be redis's, not root's: {out}"
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
+# The method of pytest-xdist 3.8's load-scope scheduling this overrides: gone, grouping would quietly stop.
+assert hasattr(LoadScopeScheduling, "_split_scope"), "pytest-xdist no longer splits by _split_scope"
 FILE_KEY = "berth_xdist_groups_file"  # in a worker's `workerinput`: where it writes its groups
 _DIRECTORY = pytest.StashKey[Path]()
 
@@ -60,7 +62,10 @@ class GroupScheduling(LoadScopeScheduling):
     def _split_scope(self, nodeid: str) -> str:
         if self._groups is None:  # every worker has collected (and written) by the time the scheduler splits
             directory = self.config.stash.get(_DIRECTORY, None)
+            files = sorted(directory.glob("*.json")) if directory else []
+            # one file per worker, or the grouping would quietly be off (every test a unit of its own)
+            assert len(files) >= len(self.nodes), f"{len(files)} workers' groups for {len(self.nodes)} workers"
             self._groups = {}
-            for path in sorted(directory.glob("*.json")) if directory else []:
+            for path in files:
                 self._groups.update(json.loads(path.read_text(encoding="utf-8")))
         return self._groups.get(nodeid, nodeid)
