@@ -1,11 +1,11 @@
 """Under `-n`, the tests of one `xdist_group` go to one pytest-xdist worker (tests/conftest.py).
 
-pytest-xdist's `loadgroup` learns a test's group from a suffix its workers add to the test's id; with
-pytest 9.2's structured ids the suffix no longer takes (xdist 3.8 adds it to `_nodeid`, pytest 9.2 reports
-`_id`), and `-n 2` alone never asked the workers for it: every test was scheduled on its own, a group's module fixtures were made on both
-workers, and a worker asking for an older commit's runs waited while the other made them. Here each worker
-writes the groups it collected to a file the controller names, and the scheduler reads them when it splits
-the collection into units of work.
+pytest-xdist's `loadgroup` learns a test's group from a suffix its workers add to the test's id; with pytest
+9.2's structured ids the suffix no longer takes (xdist 3.8 adds it to `_nodeid`, pytest 9.2 reports `_id`),
+and `-n 2` alone never asked the workers for it: every test was scheduled on its own, a group's module
+fixtures were made on both workers, and a worker asking for an older commit's runs waited while the other made
+them. Here each worker writes the groups it collected to a file the controller names, and the scheduler reads
+them when it splits the collection into units of work.
 """
 
 from __future__ import annotations
