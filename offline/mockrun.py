@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import contextvars
 import dataclasses
 import functools
+import gc
 import hashlib
 import json
 import logging
@@ -28,7 +30,7 @@ import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pulumi
@@ -335,6 +337,27 @@ class BerthMocks(pulumi.runtime.Mocks):
         return {"imageIds": [{"imageTag": t, "imageDigest": d} for t, d in digests.items()]}
 
 
+@contextlib.contextmanager
+def _closed_loop_off_the_main_thread() -> Iterator[None]:
+    """An event loop for a monitor call made on a worker thread, closed when the call returns.
+
+    A synchronous invoke (aws.ec2.get_instance_type while config loads) and a registration reach the
+    monitor on the SDK's worker threads, where the stock monitor makes an event loop it never closes
+    (pulumi/runtime/sync_await.py `_ensure_event_loop`). Left to the garbage collector, such a loop is
+    finalized at exit after its sockets and prints a traceback.
+    """
+    if threading.current_thread() is threading.main_thread():
+        yield
+        return
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The stock mock monitor drops resource options; tests need them (what survives a destroy)."""
 
@@ -346,21 +369,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def Invoke(self, request: resource_pb2.ResourceInvokeRequest) -> Any:  # noqa: N802 - gRPC method name
         self.calls.append((request.tok, reveal(rpc.deserialize_properties(request.args))))
-        if threading.current_thread() is threading.main_thread():
+        with _closed_loop_off_the_main_thread():
             return super().Invoke(request)
-        # A synchronous invoke (aws.ec2.get_instance_type while config loads) reaches the monitor on a
-        # worker thread, where the stock monitor makes an event loop it never closes; closed here, so
-        # it is not left to the garbage collector at exit (which then prints a traceback).
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            return super().Invoke(request)
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
 
     def RegisterResource(self, request: resource_pb2.RegisterResourceRequest) -> Any:  # noqa: N802 - gRPC method name
-        response = super().RegisterResource(request)
+        with _closed_loop_off_the_main_thread():
+            response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             self._stack_urn = response.urn
         else:
@@ -400,6 +414,13 @@ class _LogCapture(logging.Handler):
 
 # --- stack files -----------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=64)
+def _stack_file(text: str) -> dict:
+    """A stack file's YAML, parsed once per process (the tests read each stack file hundreds of times) by
+    libyaml's parser where PyYAML has it. The result is shared: read it, never change it."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """A stack file's config as the CLI hands it to a program: text values, and which keys are secret."""
@@ -410,7 +431,7 @@ class StackConfig:
     @classmethod
     def from_file(cls, path: Path, secrets: dict[str, str] | None = None) -> StackConfig:
         """Secure values become test strings (`test-secret-<key>`), or those given in `secrets`."""
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = _stack_file(path.read_text(encoding="utf-8"))
         values, secret_keys = {}, set()
         for key, value in (data.get("config") or {}).items():
             if isinstance(value, dict) and set(value) == {"secure"}:
@@ -516,10 +537,10 @@ def _run(stack: str, config: StackConfig, root_directory: Path, mocks: BerthMock
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     capture = _LogCapture()
-    logger = logging.getLogger(f"berth.mockrun.{id(capture)}")
-    logger.propagate = False
+    # A logger of this run's own, outside logging's registry: a registered one would outlive the run, and
+    # pytest's log capture attaches to every non-propagating logger there on each phase of every test.
+    logger = logging.Logger("berth.mockrun", logging.INFO)  # the SDK's debug lines are never kept
     logger.addHandler(capture)
-    logger.setLevel(logging.DEBUG)
     monitor = RecordingMonitor(mocks)
     settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project="berth", stack=stack, preview=False, logger=logger, monitor=monitor)
@@ -560,6 +581,19 @@ def _run(stack: str, config: StackConfig, root_directory: Path, mocks: BerthMock
 last_recorded: list[Resource] = []
 
 
+def collect_seldom() -> None:
+    """Make the cyclic garbage collector run seldom, and skip everything alive now, for a process that runs
+    programs one after another (the tests, `plan`, `plan diff`'s older commit).
+
+    A run makes some hundred thousand short-lived objects (Pulumi's Outputs, asyncio's tasks and
+    handles). At CPython's default threshold (700 allocations) the collector walks every survivor again
+    every few hundred of them: a third of a run's CPU. Reference counting still frees at once everything
+    outside a cycle; what sits in one waits for the next collection, some 50,000 allocations later.
+    """
+    gc.freeze()  # what exists now (modules, the SDK's classes) lives as long as the process
+    gc.set_threshold(50_000, 20, 20)
+
+
 # --- a record for plans -------------------------------------------------------------------------------
 
 def record(stack: str, config: StackConfig, sandbox: Path) -> Run:
@@ -592,6 +626,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--and", nargs=2, action="append", default=[], dest="more", metavar=("STACK", "FILE"),
                         help="another stack and its stack file, run after the first in the same process")
     args = parser.parse_args(argv)
+    collect_seldom()
     for stack, config_file in [(args.stack, args.config_file), *((s, Path(f)) for s, f in args.more)]:
         if not print_record(stack, config_file):
             return 1

@@ -114,6 +114,11 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.mock)
 
 
+def pytest_collection_finish(session):
+    """The session's hundreds of program runs with the collector tuned for them (offline/mockrun.py)."""
+    mockrun.collect_seldom()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     """Before the test's fixtures: a server it starts asks which test it is for (tests/support/tiers.py)."""
