@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,15 +90,20 @@ def load(files: Path | list[Path], env_files: Sequence[Path] = (), profiles: Seq
         args += ["--profile", profile]
     if project_name:
         args += ["-p", project_name]
-    resolved, warnings = _run(args + ["config", "--format", "json"], file)
-    raw_services = _as_written(args, file)
+    # Three looks at one project, each a process of its own: at once, so the import waits for one.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        resolving = pool.submit(_run, args + ["config", "--format", "json"], file)
+        as_written = pool.submit(_as_written, args, file)
+        variables = pool.submit(_variables, args, file)
+        resolved, warnings = resolving.result()
+        raw_services = as_written.result()
     return ComposeProject(
         path=file.resolve(), name=resolved.get("name", file.resolve().parent.name),
         services=resolved.get("services") or {}, volumes=resolved.get("volumes") or {},
         networks=resolved.get("networks") or {}, raw_environment=_environments(raw_services),
         env_files={name: [e["path"] if isinstance(e, dict) else str(e) for e in svc.get("env_file") or []]
                    for name, svc in raw_services.items()},
-        warnings=warnings, raw_services=raw_services, variables=_variables(args, file))
+        warnings=warnings, raw_services=raw_services, variables=variables.result())
 
 
 def _run(args: list[str], file: Path) -> tuple[dict, list[str]]:
