@@ -22,7 +22,9 @@ from datetime import UTC, datetime
 
 SERVICE_LABEL = "berth.service"  # config/conventions.py (this file runs where berth's package is not)
 PROXY = "proxy"
-PROBE_TIMEOUT_S = 5
+# Longer than the proxy holds a request it cannot hand over (render/caddyfile.py TRY_DURATION_S), so a
+# route whose service is down is read as the 502 it answers, not as a probe that timed out.
+PROBE_TIMEOUT_S = 10
 
 
 def docker(*args: str) -> str:

@@ -46,9 +46,17 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 # (seeds 000, 001, 003); Caddy sets X-Forwarded-For/-Proto/-Host itself. Set, never appended: a
 # client cannot pass its own value through.
 REAL_IP = ("X-Real-IP", "{remote_host}")
-# Several replicas: a dial that fails is retried on another replica for this long, and the failed
-# replica is left out of rotation (and out of the sticky hash) for `FAIL_DURATION`.
-TRY_DURATION = "5s"
+# A request the proxy could not hand to a service is tried again for this long, every 250 ms (Caddy
+# 2.10.2 modules/caddyhttp/reverseproxy/reverseproxy.go `tryAgain`, and Provision's default
+# `TryInterval`): always when the dial failed (the container is being replaced or restarted, or its name
+# does not resolve yet), and for a GET also when the connection broke before an answer. So a request that
+# arrives while a service's old container goes (a create-first replacement: Docker's DNS may still hand
+# out its address) or while it restarts waits for it instead of failing, and one that cannot be served
+# answers 502 after this long. No other request that may have reached a service is sent again.
+# Several replicas: the next try goes to another replica, and the failed one is left out of rotation (and
+# out of the sticky hash) for `FAIL_DURATION`. One replica has nothing to fail over to: no fail duration,
+# which would leave its only upstream out for that long (503).
+TRY_DURATION_S = 5
 FAIL_DURATION = "30s"
 # On stop (a config change replaces the proxy) Caddy stops listening at once and lets requests in flight
 # finish for this long. Without a bound an open event stream holds the old proxy, and ports 80/443,
@@ -181,11 +189,15 @@ def _matcher_name(path: str, taken: set[str]) -> str:
 
 def _reverse_proxy(rule: Rule, real_ip: bool) -> list[str]:
     inner = [f"header_up {REAL_IP[0]} {REAL_IP[1]}"] if real_ip else []
+    # A GET that ran into the route's timeout is never sent again: no try starts after that long.
+    try_duration = f"lb_try_duration {min(TRY_DURATION_S, rule.timeout_s or TRY_DURATION_S)}s"
     if len(rule.upstreams) > 1:
         # ip_hash: the client's address picks the replica, so Socket.IO's polling and upgrade requests
         # land on one replica without the client keeping a cookie (seed 002).
-        inner += [f"lb_policy {'ip_hash' if rule.sticky else 'round_robin'}",
-                  f"lb_try_duration {TRY_DURATION}", f"fail_duration {FAIL_DURATION}"]
+        inner += [f"lb_policy {'ip_hash' if rule.sticky else 'round_robin'}", try_duration,
+                  f"fail_duration {FAIL_DURATION}"]
+    else:
+        inner.append(try_duration)
     if rule.stream:
         inner.append("flush_interval -1")  # Server-Sent Events: pass every chunk through at once
     if rule.timeout_s:

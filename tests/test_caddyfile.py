@@ -16,6 +16,7 @@ import socketserver
 import ssl
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,7 @@ def test_strip_prefix_removes_the_route_path_before_proxying():
         "\t\turi strip_prefix /api",
         "\t\treverse_proxy shop-api:8000 {",
         "\t\t\theader_up X-Real-IP {remote_host}",
+        "\t\t\tlb_try_duration 5s",
         "\t\t}",
         "\t}",
     ])
@@ -132,6 +134,7 @@ def test_server_sent_events_are_flushed_at_once_never_compressed_and_may_be_sile
         "\t\t}",
         "\t\treverse_proxy shop-api:8000 {",
         "\t\t\theader_up X-Real-IP {remote_host}",
+        "\t\t\tlb_try_duration 5s",
         "\t\t\tflush_interval -1",
         "\t\t\ttransport http {",
         "\t\t\t\tread_timeout 180s",
@@ -140,6 +143,18 @@ def test_server_sent_events_are_flushed_at_once_never_compressed_and_may_be_sile
         "\t\t}",
         "\t}",
     ])
+
+
+def test_a_request_one_service_could_not_take_is_tried_again_and_never_past_the_routes_timeout():
+    """One replica: tried again for 5 s (a restart or a replacement is a wait, not a 502), with no fail
+    duration that would leave its only upstream out; a GET that ran into `timeoutS` is not sent again."""
+    site = one_site(upstream_rule("/api/"), upstream_rule("/slow/", timeout_s=2), upstream_rule("/long/", timeout_s=60),
+                    upstream_rule("/", "shop-web:3000"))
+    assert "\t\t\tlb_try_duration 5s" in handle_block(site, "api").splitlines()
+    assert "\t\t\tlb_try_duration 2s" in handle_block(site, "slow").splitlines()
+    assert "\t\t\tlb_try_duration 5s" in handle_block(site, "long").splitlines()
+    assert site.count("lb_try_duration") == site.count("reverse_proxy ") == 4
+    assert "fail_duration" not in site
 
 
 def test_without_timeout_s_no_read_timeout_is_set():
@@ -219,7 +234,7 @@ def test_behind_a_load_balancer_the_peer_is_not_the_client_so_no_x_real_ip():
     """ECS's edge proxy: its peer is the ALB, whose X-Forwarded-For carries the client."""
     plan = ProxyPlan(sites=(Site("shop.example.com", (upstream_rule("/"),)),), tls=False, http_port=8080, real_ip=False)
     text = caddyfile.render(plan)
-    assert "X-Real-IP" not in text and "\t\treverse_proxy shop-api:8000\n" in text
+    assert "X-Real-IP" not in text and "\t\treverse_proxy shop-api:8000 {\n\t\t\tlb_try_duration 5s\n\t\t}\n" in text
 
 
 def test_hsts_only_when_the_plan_asks_for_it():
@@ -613,21 +628,29 @@ def test_live_a_down_replica_is_skipped(served):
 
 @pytest.mark.servers
 def test_live_the_proxy_serves_everyone_while_an_upstream_was_never_created(served):
-    """Caddy started although down.localhost's upstream name does not resolve, and serves the others."""
+    """Caddy started although down.localhost's upstream name does not resolve, and serves the others; the
+    request for the app that is not there is held for the try duration, then answered 502."""
+    started = time.monotonic()
     assert served.get("down.localhost", "/")[0] == 502
+    assert caddyfile.TRY_DURATION_S <= time.monotonic() - started < caddyfile.TRY_DURATION_S + 3
     assert served.get("app.localhost", "/api/x")[0] == 200
     assert served.get("127.0.0.1", "/health")[:3:2] == (200, b"healthy")
 
 
 @pytest.mark.servers
-def test_live_an_upstream_that_comes_up_later_is_served_without_a_restart(served):
-    assert served.get("app.localhost", "/late/x")[0] == 502
-    late = Upstream("late", served.late_port)
-    try:
-        assert served.get("app.localhost", "/late/x")[:3:2] == (200, b"late GET /late/x 0")
-    finally:
-        late.shutdown()
-        late.server_close()
+def test_live_a_request_that_arrives_while_its_service_is_down_waits_for_it(served):
+    """As while a container restarts or is replaced: the proxy holds the request and hands it to the service
+    once it listens, with no restart of the proxy."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        asked = pool.submit(served.get, "app.localhost", "/late/x")
+        time.sleep(1)
+        assert not asked.done()  # held: nothing listens on the upstream's port yet
+        late = Upstream("late", served.late_port)
+        try:
+            assert asked.result(timeout=10)[:3:2] == (200, b"late GET /late/x 0")
+        finally:
+            late.shutdown()
+            late.server_close()
 
 
 @pytest.mark.servers

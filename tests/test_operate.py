@@ -22,6 +22,7 @@ from operate import host_facts, intent, logs, reporter
 from operate.intent import Image, Intended
 from operate.stack_file import load_stack
 from operate.status import compare, render_text
+from render import caddyfile
 from render.caddyfile import ProxyPlan, Rule, Site, render
 from tests.support.caddy_server import Caddy, free_port
 from tests.support.docker_inputs import CONTAINER
@@ -100,6 +101,11 @@ def facts(**changes) -> dict:
 
 def judged(f: dict, digests=None, wanted=WANTED):
     return compare("test", "here", wanted, f, digests, now=NOW)
+
+
+def test_a_route_is_probed_for_longer_than_the_proxy_holds_a_request_it_cannot_hand_over():
+    """A down service's route answers 502 only after the proxy's tries: read as that answer, not a timeout."""
+    assert host_facts.PROBE_TIMEOUT_S > caddyfile.TRY_DURATION_S
 
 
 def test_everything_as_asked_is_ok_and_says_so():
