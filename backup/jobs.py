@@ -224,8 +224,8 @@ def restore_app(plan: dict, app: str, runtime: Runtime, store: Store, work_dir: 
                 swap.stage(files / volume_part(volume))
             _swap_in(runtime, app, label, spec, work_dir, database, volumes)
         finally:
-            if database and database.exists(database.staged):
-                database.drop(database.staged)
+            if database:
+                database.drop(database.staged)  # IF EXISTS: a swapped-in copy has the live name by now
             for swap in volumes:
                 swap.clean()
     if not keep_previous:

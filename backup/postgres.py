@@ -86,7 +86,14 @@ class Database:
                                        stdin=script)
 
     def exists(self, name: str) -> bool:
-        return self.psql(f"SELECT 1 FROM pg_database WHERE datname = {literal(name)};").strip() == "1"
+        """Whether database `name` exists, by psql's count: 0 or 1. Any other answer is one a `docker exec`
+        lost on its way here (moby/moby#27289), which must not read as "no": the undo of a failed swap and
+        the check for a leftover of an interrupted restore act on it."""
+        answer = self.psql(f"SELECT count(*) FROM pg_database WHERE datname = {literal(name)};").strip()
+        if answer not in ("0", "1"):
+            raise BackupError(f"psql's answer to whether database {name} exists was lost on its way here "
+                              f"(it read {answer!r}); run the restore again")
+        return answer == "1"
 
     def check_no_leftover(self) -> None:
         if self.exists(self.previous):

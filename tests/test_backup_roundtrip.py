@@ -346,3 +346,22 @@ def test_a_listing_that_came_back_empty_restores_nothing(shop, tmp_path, monkeyp
                                           r"\(its output was lost, not the backup\); run the restore again"):
         jobs.restore_app(PLAN, "shop", shop, tool_store(), tmp_path, backup_id=good_backup())
     assert shop.events == [] and state(shop) == before
+
+
+def test_a_lost_answer_to_whether_a_database_exists_is_no_answer(shop, tmp_path, monkeypatch, backed_up):
+    """A leftover `shop__previous` from an interrupted restore, and psql's answers lost on their way back:
+    the restore stops before anything is stopped, instead of reading the lost "1" as "no leftover"."""
+    write_state(shop, "b")
+    before = state(shop)
+    shop.postgres.psql("CREATE DATABASE shop__previous")
+    try:
+        lose_output("psql", shop, monkeypatch)
+        shop.events.clear()
+        with pytest.raises(BackupError, match=r"psql's answer to whether database shop__previous exists was lost "
+                                              r"on its way here \(it read ''\); run the restore again"):
+            jobs.restore_app(PLAN, "shop", shop, tool_store(), tmp_path, backup_id=good_backup())
+        assert shop.events == []
+        monkeypatch.undo()
+        assert state(shop) == before
+    finally:
+        shop.postgres.psql("DROP DATABASE IF EXISTS shop__previous")
