@@ -25,6 +25,7 @@ PROXY = "proxy"
 # Longer than the proxy holds a request it cannot hand over (render/caddyfile.py TRY_DURATION_S), so a
 # route whose service is down is read as the 502 it answers, not as a probe that timed out.
 PROBE_TIMEOUT_S = 10
+CHECK_TIMEOUT_S = 10  # one run of a container's own healthcheck
 
 
 def docker(*args: str) -> str:
@@ -88,7 +89,38 @@ def containers() -> list[dict]:
     if running:
         stats = {s["ID"]: s for s in json_lines(docker("stats", "--no-stream", "--no-trunc", "--format", "{{json .}}",
                                                        *running))}
-    return [container_facts(c, stats.get(c["Id"])) for c in inspected]
+    facts = [container_facts(c, stats.get(c["Id"])) for c in inspected]
+    for fact, inspect in zip(facts, inspected, strict=True):
+        if fact["running"] and fact["health"] == "starting":
+            fact["checkedNow"] = check_now(inspect)
+    return facts
+
+
+def health_check(inspect: dict) -> list[str]:
+    """A container's own healthcheck as a command to exec ([] without one): Docker's `CMD` form runs its
+    arguments, `CMD-SHELL` its string in `sh -c` (the Docker Engine API's HealthConfig.Test)."""
+    test = ((inspect.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
+    if test[:1] == ["CMD"]:
+        return list(test[1:])
+    if test[:1] == ["CMD-SHELL"] and len(test) == 2:
+        return ["sh", "-c", test[1]]
+    return []
+
+
+def check_now(inspect: dict) -> dict | None:
+    """A starting container's own healthcheck, run now (None without one). Docker runs its first probe one
+    `interval` after the start, so right after a deploy, whose gate has just run this same check, Docker's
+    `starting` says nothing yet. Its exit code is the answer; the output (which `docker exec` can lose) only
+    explains a failure."""
+    check = health_check(inspect)
+    if not check:
+        return None
+    try:
+        done = subprocess.run(["docker", "exec", inspect["Id"], *check], check=False, capture_output=True, text=True,
+                              timeout=CHECK_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return {"exitCode": None, "output": f"no answer within {CHECK_TIMEOUT_S} s"}
+    return {"exitCode": done.returncode, "output": (done.stdout + done.stderr).strip()[-500:]}
 
 
 def images() -> list[dict]:

@@ -85,8 +85,11 @@ def _container_problems(c: dict, want: Intended, intended_id: str | None, runnin
         probe = c["lastProbe"] or {}
         problems.append(f"{name} is unhealthy ({c['failingStreak']} failed probes); last probe exit "
                         f"{probe.get('exitCode')}: {probe.get('output') or '(no output)'}")
-    elif c["running"] and c["health"] == "starting":
-        problems.append(f"{name} is not healthy yet (its healthcheck is starting)")
+    elif c["running"] and c["health"] == "starting" and not _passes_now(c):
+        now = c.get("checkedNow")
+        problems.append(f"{name} is not healthy yet: Docker has not probed it yet, and "
+                        + (f"its healthcheck fails when run now (exit {now['exitCode']}): {now['output'] or '(no output)'}"
+                           if now else "status could not run its healthcheck"))
     if intended_id is not None and c["imageId"] != intended_id:
         problems.append(f"{name} runs {running_as}, but the stack file asks for {want.image.reference}")
     limit = c["memoryLimitBytes"]
@@ -193,8 +196,14 @@ def _duration(seconds: float | None) -> str:
     return f"{int(seconds)}s"
 
 
+def _passes_now(c: dict) -> bool:
+    """Docker has not probed the container yet, but its healthcheck passed when status ran it."""
+    return (c.get("checkedNow") or {}).get("exitCode") == 0
+
+
 def _container_line(c: dict) -> str:
-    health = c["health"] or ("running" if c["running"] else c["status"])
+    health = "ready" if c["health"] == "starting" and _passes_now(c) else c["health"] or (
+        "running" if c["running"] else c["status"])
     memory = f"{c['memoryBytes'] / MIB:.0f}" if c["memoryBytes"] is not None else "-"
     limit = f"/{c['memoryLimitBytes'] // MIB} MiB" if c["memoryLimitBytes"] else " MiB"
     cpu = f"{c['cpuPercent']:.1f}%" if c["cpuPercent"] is not None else "-"

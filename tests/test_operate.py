@@ -126,7 +126,11 @@ def with_container(name: str, **state) -> dict:
 @pytest.mark.parametrize("state, expected", [
     ({"health": "unhealthy", "failingStreak": 4, "lastProbe": {"exitCode": 1, "output": "curl: (7) refused"}},
      "shop-api-a is unhealthy (4 failed probes); last probe exit 1: curl: (7) refused"),
-    ({"health": "starting"}, "shop-api-a is not healthy yet (its healthcheck is starting)"),
+    ({"health": "starting", "checkedNow": {"exitCode": 7, "output": "curl: (7) refused"}},
+     "shop-api-a is not healthy yet: Docker has not probed it yet, and its healthcheck fails when run now (exit 7): "
+     "curl: (7) refused"),
+    ({"health": "starting", "checkedNow": None},
+     "shop-api-a is not healthy yet: Docker has not probed it yet, and status could not run its healthcheck"),
     ({"running": False, "status": "exited", "exitCode": 137, "oomKilled": True},
      "shop-api-a is exited (exit 137, killed for memory (OOM))"),
     ({"status": "restarting"}, "shop-api-a is restarting"),
@@ -138,6 +142,14 @@ def test_each_container_not_as_asked_is_a_problem(state, expected):
     assert not report.ok
     assert [p for p in report.problems if p.startswith("shop/api: shop-api-a")] == [f"shop/api: {expected}"]
     assert "NOT AS ASKED" in render_text(report)
+
+
+def test_a_container_docker_has_not_probed_yet_is_ready_when_its_healthcheck_passes_now():
+    """Right after a deploy: Docker's first probe is an `interval` away, and the deploy's gate has just run
+    the same check."""
+    report = judged(with_container("shop-api-a", health="starting", checkedNow={"exitCode": 0, "output": ""}))
+    assert report.ok
+    assert "shop-api-a                   ready" in render_text(report)
 
 
 def test_a_restart_is_counted_but_is_no_problem_once_healthy_again():

@@ -24,7 +24,7 @@ import boto3
 
 from config import conventions
 from offline.mockrun import reveal
-from operate import intent, reporter
+from operate import host_facts, intent, reporter
 from render import report_host
 from tests.support.docker_inputs import CONTAINER
 from tests.support.engine_stacks import EngineStack
@@ -116,6 +116,16 @@ class OperatingChm:
         assert set(routes) == {(r.host, r.path) for r in intent.routes(stack.deployment)}
         assert all(s == 200 for s in routes.values()), routes
         assert 0 < report["host"]["diskUsedPercent"] < 100 and "everything runs as the stack file asks" in text
+
+    def test_status_runs_a_containers_own_healthcheck_in_it_as_docker_does(self, stack, engine, monkeypatch):
+        """What status does for a container Docker has not probed yet (right after a deploy or a restart)."""
+        monkeypatch.setenv("DOCKER_HOST", engine.env["DOCKER_HOST"])
+        (backend,) = stack.containers_of("chatbot", "backend")
+        inspected = stack.client.api.inspect_container(stack.applied.containers[backend])
+        assert host_facts.health_check(inspected)  # the backend's own check, in Docker's CMD form
+        assert host_facts.check_now(inspected)["exitCode"] == 0
+        failing = {**inspected, "Config": {"Healthcheck": {"Test": ["CMD-SHELL", "echo refused >&2; exit 3"]}}}
+        assert host_facts.check_now(failing) == {"exitCode": 3, "output": "refused"}
 
     def test_a_killed_container_shows_its_restart(self, stack, engine):
         named_as_deployed(stack)
