@@ -12,7 +12,7 @@ from pydantic.fields import FieldInfo
 from config.app import App, Camel, HostName, ImageRef, Name, Positive, Service, UsablePath, memory, shaped
 from rules import caddy, environments
 
-Environment = Literal["dev", "staging", "prod"]
+Environment = environments.Environment
 Email = Annotated[str, shaped(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address")]
 # The proxy's CA contact: what Caddy starts with and Let's Encrypt registers (rules/caddy.py).
 AcmeEmail = Annotated[str, shaped(caddy.ACME_EMAIL.pattern, "an e-mail address the certificate authority accepts",

@@ -9,6 +9,10 @@ keeps and protects its data and alarms by default.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+# The environments a stack file may name (`environment:`), each with its policy below.
+Environment = Literal["dev", "staging", "prod"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,7 @@ class EnvironmentPolicy:
     secrets_only_as_secrets: bool  # credentials refused in plain `env` and build args
 
 
-POLICIES = {
+POLICIES: dict[Environment, EnvironmentPolicy] = {
     "dev": EnvironmentPolicy("dev", on_this_machine=True, serves_https=False, hsts=False, keeps_data=False,
                              resilient=False, alarms_by_default=False, pins_images=False, versions_builds=False,
                              makes_up_secrets=True, secrets_only_as_secrets=False),
@@ -40,7 +44,7 @@ POLICIES = {
 
 
 def policy(environment: str) -> EnvironmentPolicy:
-    return POLICIES[environment]
+    return POLICIES[environment]  # type: ignore[index]  # a stack file's name, checked against Environment there
 
 
 def environment_named_by(stack: str) -> str:

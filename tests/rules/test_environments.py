@@ -4,9 +4,15 @@ the policy rather than the environment's name."""
 from __future__ import annotations
 
 import re
+from typing import get_args
 
-from rules.environments import POLICIES, policy
+from rules.environments import POLICIES, Environment, policy
 from tests.support.stacks import REPO
+
+
+def test_every_environment_a_stack_file_may_name_has_a_policy_and_only_those():
+    assert set(POLICIES) == set(get_args(Environment))
+    assert all(name == p.name for name, p in POLICIES.items())
 
 
 def test_dev_is_plain_http_on_this_machine_and_keeps_nothing():
