@@ -187,14 +187,15 @@ class VolumeSwap:
 
 
 def swap_all(items: list) -> None:
-    """Swap every staged copy in; if one fails, put back those already swapped, newest first."""
-    done = []
+    """Swap every staged copy in; if one fails, put back those already swapped, newest first, and the one
+    that failed half-way (each undo looks at what is there: its replaced copy, if the swap got that far)."""
+    started = []
     try:
         for item in items:
+            started.append(item)
             item.swap()
-            done.append(item)
     except Exception:
-        for item in reversed(done):
+        for item in reversed(started):
             item.undo()
         raise
 

@@ -87,8 +87,8 @@ class Database:
 
     def exists(self, name: str) -> bool:
         """Whether database `name` exists, by psql's count: 0 or 1. Any other answer is one a `docker exec`
-        lost on its way here (moby/moby#27289), which must not read as "no": the undo of a failed swap and
-        the check for a leftover of an interrupted restore act on it."""
+        lost on its way here (moby/moby#27289), which must not read as "no": a restore asks before it stops
+        anything whether an interrupted one left `<db>__previous`."""
         answer = self.psql(f"SELECT count(*) FROM pg_database WHERE datname = {literal(name)};").strip()
         if answer not in ("0", "1"):
             raise BackupError(f"psql's answer to whether database {name} exists was lost on its way here "
@@ -118,9 +118,11 @@ class Database:
                 self.runtime.run_in(self.container, ["sh", "-c", RESTORE, "sh", entries, self.staged, *options], stdin=f)
         self.psql(f"GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {staged} TO {role};")
 
-    def _rename(self, old: str, new: str) -> str:
-        return (f"SELECT format('ALTER DATABASE %I RENAME TO %I', {literal(old)}, {literal(new)}) "
-                f"WHERE EXISTS (SELECT FROM pg_database WHERE datname = {literal(old)})\\gexec")
+    def _rename(self, old: str, new: str, also_present: str | None = None) -> str:
+        """`old` renamed to `new`, decided by the server: only if `old` exists (and `also_present` does)."""
+        present = " AND ".join(f"EXISTS (SELECT FROM pg_database WHERE datname = {literal(name)})"
+                               for name in (old, also_present) if name)
+        return f"SELECT format('ALTER DATABASE %I RENAME TO %I', {literal(old)}, {literal(new)}) WHERE {present}\\gexec"
 
     def swap(self) -> None:
         """Put the staged copy in place (the app is stopped); the old one is kept as `<db>__previous`."""
@@ -130,8 +132,10 @@ class Database:
                   self._rename(self.name, self.previous), self._rename(self.staged, self.name))
 
     def undo(self) -> None:
-        if self.exists(self.previous):
-            self.psql(self._rename(self.name, self.staged), self._rename(self.previous, self.name))
+        """The replaced copy put back where a swap made `<db>__previous`, decided by Postgres, never by reading
+        psql's answer here: the undo runs after a failure, when a lost answer must not decide anything."""
+        self.psql(self._rename(self.name, self.staged, also_present=self.previous),
+                  self._rename(self.previous, self.name))
 
     def drop(self, name: str) -> None:
         self.psql(f"DROP DATABASE IF EXISTS {ident(name)} WITH (FORCE);")

@@ -489,5 +489,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    mockrun.collect_seldom()  # here, not in main(): the tests call main() in a process of their own
+    mockrun.collect_seldom()  # here, not in main(): it freezes what exists, and the tests call main() many times
     sys.exit(main())

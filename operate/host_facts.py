@@ -2,8 +2,9 @@
 
 Standard library only, one file: `scripts/status` runs it in-process for the local engine and sends
 it to the EC2 host over SSH (`python3 - REQUEST`), so one round trip reads everything. It reads and
-never changes anything, and prints no environment value of any container (`docker inspect` has
-them; only the fields below leave this file).
+never changes anything (it runs a starting container's own healthcheck, as Docker does every interval),
+and prints no environment value of any container (`docker inspect` has them; only the fields below
+leave this file).
 
     python3 host_facts.py '{"routes": [{"host": "chatbot.chmedia.com", "path": "/api/", "tls": true}]}'
 """
@@ -18,12 +19,14 @@ import ssl
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 SERVICE_LABEL = "berth.service"  # config/conventions.py (this file runs where berth's package is not)
 PROXY = "proxy"
-# Longer than the proxy holds a request it cannot hand over (render/caddyfile.py TRY_DURATION_S), so a
-# route whose service is down is read as the 502 it answers, not as a probe that timed out.
+# Longer than the proxy holds a request it cannot hand over (render/caddyfile.py TRY_DURATION_S, and its
+# last try's dial, CADDY_DIAL_TIMEOUT_S), so a route whose service is down is read as the 502 it answers,
+# not as a probe that timed out.
 PROBE_TIMEOUT_S = 10
 CHECK_TIMEOUT_S = 10  # one run of a container's own healthcheck
 
@@ -90,9 +93,11 @@ def containers() -> list[dict]:
         stats = {s["ID"]: s for s in json_lines(docker("stats", "--no-stream", "--no-trunc", "--format", "{{json .}}",
                                                        *running))}
     facts = [container_facts(c, stats.get(c["Id"])) for c in inspected]
-    for fact, inspect in zip(facts, inspected, strict=True):
-        if fact["running"] and fact["health"] == "starting":
-            fact["checkedNow"] = check_now(inspect)
+    starting = [(fact, inspect) for fact, inspect in zip(facts, inspected, strict=True)
+                if fact["running"] and fact["health"] == "starting"]
+    with ThreadPoolExecutor(max_workers=8) as pool:  # after a reboot every container is starting
+        for (fact, _), checked in zip(starting, pool.map(lambda pair: check_now(pair[1]), starting), strict=True):
+            fact["checkedNow"] = checked
     return facts
 
 
@@ -116,8 +121,8 @@ def check_now(inspect: dict) -> dict | None:
     if not check:
         return None
     try:
-        done = subprocess.run(["docker", "exec", inspect["Id"], *check], check=False, capture_output=True, text=True,
-                              timeout=CHECK_TIMEOUT_S)
+        done = subprocess.run(["docker", "exec", inspect["Id"], *check], check=False, capture_output=True,
+                              encoding="utf-8", errors="replace", timeout=CHECK_TIMEOUT_S)  # an app's bytes
     except subprocess.TimeoutExpired:
         return {"exitCode": None, "output": f"no answer within {CHECK_TIMEOUT_S} s"}
     return {"exitCode": done.returncode, "output": (done.stdout + done.stderr).strip()[-500:]}
@@ -195,14 +200,16 @@ def routes(wanted: list[dict]) -> list[dict]:
         proxy = json.loads(docker("inspect", PROXY))[0]
     except (RuntimeError, ValueError):
         proxy = None
-    out = []
-    for route in wanted:
+
+    def answer(route: dict) -> dict:
         address = published(proxy, "443/tcp" if route["tls"] else "80/tcp")
-        answer = (probe(address, route["host"], route["path"], route["tls"]) if address
-                  else {"status": None, "error": "the proxy publishes no port for it", "seconds": 0,
-                        "certificate": None})
-        out.append({**route, **answer})
-    return out
+        return {**route, **(probe(address, route["host"], route["path"], route["tls"]) if address
+                            else {"status": None, "error": "the proxy publishes no port for it", "seconds": 0,
+                                  "certificate": None})}
+
+    # At once: a route whose service is down answers only after the proxy's tries (up to PROBE_TIMEOUT_S).
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(answer, wanted))
 
 
 def collect(request: dict) -> dict:

@@ -87,9 +87,10 @@ def _container_problems(c: dict, want: Intended, intended_id: str | None, runnin
                         f"{probe.get('exitCode')}: {probe.get('output') or '(no output)'}")
     elif c["running"] and c["health"] == "starting" and not _passes_now(c):
         now = c.get("checkedNow")
-        problems.append(f"{name} is not healthy yet: Docker has not probed it yet, and "
-                        + (f"its healthcheck fails when run now (exit {now['exitCode']}): {now['output'] or '(no output)'}"
-                           if now else "status could not run its healthcheck"))
+        problems.append(f"{name} is not healthy yet: Docker has not probed it yet, and " + (
+            "status could not run its healthcheck" if not now
+            else f"its healthcheck gave no answer when run now ({now['output']})" if now["exitCode"] is None
+            else f"its healthcheck fails when run now (exit {now['exitCode']}): {now['output'] or '(no output)'}"))
     if intended_id is not None and c["imageId"] != intended_id:
         problems.append(f"{name} runs {running_as}, but the stack file asks for {want.image.reference}")
     limit = c["memoryLimitBytes"]

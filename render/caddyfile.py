@@ -52,11 +52,15 @@ REAL_IP = ("X-Real-IP", "{remote_host}")
 # does not resolve yet), and for a GET also when the connection broke before an answer. So a request that
 # arrives while a service's old container goes (a create-first replacement: Docker's DNS may still hand
 # out its address) or while it restarts waits for it instead of failing, and one that cannot be served
-# answers 502 after this long. No other request that may have reached a service is sent again.
+# answers 502 after this long (and its last try's dial, up to CADDY_DIAL_TIMEOUT_S). No other request that
+# may have reached a service is sent again. A request with a body (a POST, a PUT) is not saved this way in
+# 2.10.2: the transport closes its body on the failed dial, so the next try answers 502 at once
+# (caddyserver/caddy#7546; fixed after 2.10.2 by #7547).
 # Several replicas: the next try goes to another replica, and the failed one is left out of rotation (and
 # out of the sticky hash) for `FAIL_DURATION`. One replica has nothing to fail over to: no fail duration,
 # which would leave its only upstream out for that long (503).
 TRY_DURATION_S = 5
+CADDY_DIAL_TIMEOUT_S = 3  # one try's dial, when the transport sets none (httptransport.go, Provision)
 FAIL_DURATION = "30s"
 # On stop (a config change replaces the proxy) Caddy stops listening at once and lets requests in flight
 # finish for this long. Without a bound an open event stream holds the old proxy, and ports 80/443,

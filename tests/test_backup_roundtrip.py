@@ -21,6 +21,7 @@ import pytest
 
 from backup import jobs
 from backup.manifest import NAME, POSTGRES_PART, BackupError, volume_part
+from backup.postgres import Database
 from backup.stores import DirStore, S3Store
 from render import datastores
 from tests.support.local_data import LocalPostgres, LocalRedis, LocalRuntime, LocalService
@@ -306,6 +307,29 @@ def test_a_swap_that_fails_midway_is_undone(shop, tmp_path, monkeypatch, backed_
     assert state(shop) == before
     assert shop.postgres.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'shop__%'") == "0"
     assert [p.name for p in shop.volumes_root.glob("*/*") if p.name != "_data"] == []
+
+
+def test_a_database_swap_that_fails_half_way_is_undone(shop, tmp_path, monkeypatch, backed_up):
+    """The live database is already `shop__previous` when renaming the staged copy to `shop` fails (a fault
+    injected into that one statement): the undo puts the live database back under its name, and the app
+    starts on its own data."""
+    write_state(shop, "b")
+    before = state(shop)
+    real_rename = Database._rename  # noqa: SLF001 - the fault goes into that one statement
+
+    def rename(self, old, new, also_present=None):
+        if old == self.staged and new == self.name:
+            return "SELECT injected_rename_failure();"
+        return real_rename(self, old, new, also_present)
+
+    monkeypatch.setattr(Database, "_rename", rename)
+    shop.events.clear()
+    with pytest.raises(BackupError, match="injected_rename_failure"):
+        jobs.restore_app(PLAN, "shop", shop, tool_store(), tmp_path, backup_id=good_backup())
+    monkeypatch.undo()
+    assert shop.events[-1] == "start shop/worker"
+    assert state(shop) == before
+    assert shop.postgres.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'shop__%'") == "0"
 
 
 def lose_output(program: str, shop, monkeypatch, keep: float = 0.0) -> None:

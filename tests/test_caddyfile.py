@@ -11,12 +11,12 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import select
 import socket
 import socketserver
 import ssl
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -150,10 +150,10 @@ def test_a_request_one_service_could_not_take_is_tried_again_and_never_past_the_
     duration that would leave its only upstream out; a GET that ran into `timeoutS` is not sent again."""
     site = one_site(upstream_rule("/api/"), upstream_rule("/slow/", timeout_s=2), upstream_rule("/long/", timeout_s=60),
                     upstream_rule("/", "shop-web:3000"))
-    assert "\t\t\tlb_try_duration 5s" in handle_block(site, "api").splitlines()
-    assert "\t\t\tlb_try_duration 2s" in handle_block(site, "slow").splitlines()
-    assert "\t\t\tlb_try_duration 5s" in handle_block(site, "long").splitlines()
-    assert site.count("lb_try_duration") == site.count("reverse_proxy ") == 4
+    tries = {name: [line.strip() for line in handle_block(site, name).splitlines() if "lb_try_duration" in line]
+             for name in ("api", "slow", "long", None)}
+    assert tries == {"api": ["lb_try_duration 5s"], "slow": ["lb_try_duration 2s"], "long": ["lb_try_duration 5s"],
+                     None: ["lb_try_duration 5s"]}
     assert "fail_duration" not in site
 
 
@@ -606,6 +606,8 @@ def test_live_timeout_s_cuts_a_silent_service(served):
     started = time.monotonic()
     status = served.get("app.localhost", "/slow/report")[0]
     assert status in (502, 504) and time.monotonic() - started < 1.4
+    time.sleep(1)  # the upstream's handler of the request it got sleeps 1.5 s, then records nothing more
+    assert served.upstreams["api"].seen.count(("GET", "/slow/report", 0)) == 1  # a timed-out GET is not sent again
 
 
 @pytest.mark.servers
@@ -632,7 +634,7 @@ def test_live_the_proxy_serves_everyone_while_an_upstream_was_never_created(serv
     request for the app that is not there is held for the try duration, then answered 502."""
     started = time.monotonic()
     assert served.get("down.localhost", "/")[0] == 502
-    assert caddyfile.TRY_DURATION_S <= time.monotonic() - started < caddyfile.TRY_DURATION_S + 3
+    assert time.monotonic() - started >= caddyfile.TRY_DURATION_S  # Caddy stops trying only after that long
     assert served.get("app.localhost", "/api/x")[0] == 200
     assert served.get("127.0.0.1", "/health")[:3:2] == (200, b"healthy")
 
@@ -641,16 +643,19 @@ def test_live_the_proxy_serves_everyone_while_an_upstream_was_never_created(serv
 def test_live_a_request_that_arrives_while_its_service_is_down_waits_for_it(served):
     """As while a container restarts or is replaced: the proxy holds the request and hands it to the service
     once it listens, with no restart of the proxy."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        asked = pool.submit(served.get, "app.localhost", "/late/x")
-        time.sleep(1)
-        assert not asked.done()  # held: nothing listens on the upstream's port yet
+    with socket.create_connection(("127.0.0.1", served.http_port), timeout=15) as sock:
+        sock.sendall(b"GET /late/x HTTP/1.1\r\nHost: app.localhost\r\nConnection: close\r\n\r\n")
+        assert select.select([sock], [], [], 1)[0] == []  # held: nothing listens on the upstream's port yet
         late = Upstream("late", served.late_port)
         try:
-            assert asked.result(timeout=10)[:3:2] == (200, b"late GET /late/x 0")
+            answer = b""
+            while (data := sock.recv(4096)):
+                answer += data
         finally:
             late.shutdown()
             late.server_close()
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"late GET /late/x 0")
+    assert late.seen == [("GET", "/late/x", 0)]
 
 
 @pytest.mark.servers

@@ -105,7 +105,7 @@ def judged(f: dict, digests=None, wanted=WANTED):
 
 def test_a_route_is_probed_for_longer_than_the_proxy_holds_a_request_it_cannot_hand_over():
     """A down service's route answers 502 only after the proxy's tries: read as that answer, not a timeout."""
-    assert host_facts.PROBE_TIMEOUT_S > caddyfile.TRY_DURATION_S
+    assert host_facts.PROBE_TIMEOUT_S > caddyfile.TRY_DURATION_S + caddyfile.CADDY_DIAL_TIMEOUT_S
 
 
 def test_everything_as_asked_is_ok_and_says_so():
@@ -129,6 +129,9 @@ def with_container(name: str, **state) -> dict:
     ({"health": "starting", "checkedNow": {"exitCode": 7, "output": "curl: (7) refused"}},
      "shop-api-a is not healthy yet: Docker has not probed it yet, and its healthcheck fails when run now (exit 7): "
      "curl: (7) refused"),
+    ({"health": "starting", "checkedNow": {"exitCode": None, "output": "no answer within 10 s"}},
+     "shop-api-a is not healthy yet: Docker has not probed it yet, and its healthcheck gave no answer when run now "
+     "(no answer within 10 s)"),
     ({"health": "starting", "checkedNow": None},
      "shop-api-a is not healthy yet: Docker has not probed it yet, and status could not run its healthcheck"),
     ({"running": False, "status": "exited", "exitCode": 137, "oomKilled": True},
@@ -150,6 +153,18 @@ def test_a_container_docker_has_not_probed_yet_is_ready_when_its_healthcheck_pas
     report = judged(with_container("shop-api-a", health="starting", checkedNow={"exitCode": 0, "output": ""}))
     assert report.ok
     assert "shop-api-a                   ready" in render_text(report)
+
+
+@pytest.mark.parametrize("test, command", [
+    (["CMD", "curl", "-fsS", "http://127.0.0.1:8000/health"], ["curl", "-fsS", "http://127.0.0.1:8000/health"]),
+    (["CMD-SHELL", "pg_isready -U postgres || exit 1"], ["sh", "-c", "pg_isready -U postgres || exit 1"]),
+    (["NONE"], []),  # a healthcheck turned off
+    (["CMD-SHELL"], []),
+    (None, []),
+])
+def test_status_runs_a_healthcheck_in_the_form_docker_runs_it(test, command):
+    """The Docker Engine API's HealthConfig.Test: `CMD` execs its arguments, `CMD-SHELL` its string in `sh -c`."""
+    assert host_facts.health_check({"Config": {"Healthcheck": {"Test": test} if test else None}}) == command
 
 
 def test_a_restart_is_counted_but_is_no_problem_once_healthy_again():
@@ -323,7 +338,8 @@ def test_host_facts_runs_with_the_standard_library_alone(tmp_path):
     """It is sent to the EC2 host and run by its python3: nothing of berth's may be imported."""
     source = Path(host_facts.__file__).read_text(encoding="utf-8")
     imported = {line.split()[1].split(".")[0] for line in source.splitlines() if line.startswith(("import ", "from "))}
-    assert imported <= {"__future__", "base64", "json", "os", "socket", "ssl", "subprocess", "sys", "time", "datetime"}
+    assert imported <= {"__future__", "base64", "concurrent", "json", "os", "socket", "ssl", "subprocess", "sys", "time",
+                        "datetime"}
     done = subprocess.run([sys.executable, "-I", "-", "{}"], check=False, input=source, capture_output=True, text=True,
                           env={"PATH": str(tmp_path)}, timeout=30)  # no docker here: a clear message, exit 3
     assert done.returncode == 3 and done.stderr.startswith("berth: ") and "Traceback" not in done.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -24,7 +25,7 @@ import boto3
 
 from config import conventions
 from offline.mockrun import reveal
-from operate import host_facts, intent, reporter
+from operate import intent, reporter
 from render import report_host
 from tests.support.docker_inputs import CONTAINER
 from tests.support.engine_stacks import EngineStack
@@ -117,15 +118,32 @@ class OperatingChm:
         assert all(s == 200 for s in routes.values()), routes
         assert 0 < report["host"]["diskUsedPercent"] < 100 and "everything runs as the stack file asks" in text
 
-    def test_status_runs_a_containers_own_healthcheck_in_it_as_docker_does(self, stack, engine, monkeypatch):
-        """What status does for a container Docker has not probed yet (right after a deploy or a restart)."""
-        monkeypatch.setenv("DOCKER_HOST", engine.env["DOCKER_HOST"])
-        (backend,) = stack.containers_of("chatbot", "backend")
-        inspected = stack.client.api.inspect_container(stack.applied.containers[backend])
-        assert host_facts.health_check(inspected)  # the backend's own check, in Docker's CMD form
-        assert host_facts.check_now(inspected)["exitCode"] == 0
-        failing = {**inspected, "Config": {"Healthcheck": {"Test": ["CMD-SHELL", "echo refused >&2; exit 3"]}}}
-        assert host_facts.check_now(failing) == {"exitCode": 3, "output": "refused"}
+    def test_status_runs_the_healthcheck_docker_has_not_run_yet(self, stack, engine):
+        """Right after a deploy or a restart Docker says `starting` until its first probe, one interval away
+        (here an hour): status runs each such container's own healthcheck in it, as Docker would."""
+        named_as_deployed(stack)
+        hour_ns = 3600 * 10**9
+        checks = {"chatbot-frontend-passes": ["CMD", "true"],
+                  "chatbot-frontend-fails": ["CMD-SHELL", "echo refused >&2; exit 3"]}
+        started = [stack.client.containers.run(
+            stack.python_image, ["sleep", "600"], detach=True, name=name,
+            healthcheck={"test": test, "interval": hour_ns, "start_period": hour_ns},
+            labels={conventions.SERVICE_LABEL: FRONTEND, conventions.APP_LABEL: "chatbot"})
+            for name, test in checks.items()]
+        try:
+            _, report, text = status(engine)
+            found = {c["name"]: c for c in service(report, FRONTEND)["containers"]}
+            assert found["chatbot-frontend-passes"]["health"] == found["chatbot-frontend-fails"]["health"] == "starting"
+            assert found["chatbot-frontend-passes"]["checkedNow"]["exitCode"] == 0
+            assert found["chatbot-frontend-fails"]["checkedNow"] == {"exitCode": 3, "output": "refused"}
+            problems = service(report, FRONTEND)["problems"]
+            assert ("chatbot-frontend-fails is not healthy yet: Docker has not probed it yet, and its healthcheck "
+                    "fails when run now (exit 3): refused") in problems
+            assert not any(p.startswith("chatbot-frontend-passes is not healthy") for p in problems), problems
+            assert re.search(r"chatbot-frontend-passes +ready ", text), text
+        finally:
+            for container in started:
+                container.remove(force=True)
 
     def test_a_killed_container_shows_its_restart(self, stack, engine):
         named_as_deployed(stack)
