@@ -344,8 +344,8 @@ def _closed_loop_off_the_main_thread() -> Iterator[None]:
     A synchronous invoke (aws.ec2.get_instance_type while config loads) and a registration reach the
     monitor on the SDK's worker threads, where the stock monitor makes an event loop it never closes
     (pulumi/runtime/sync_await.py `_ensure_event_loop`). Left to the garbage collector, such a loop is
-    finalized at exit after its sockets and prints a traceback. Only these calls set a loop on a worker
-    thread (the stock monitor's `_ensure_event_loop`), so none is there to keep between them.
+    finalized at exit after its sockets and prints a traceback. Nothing else sets a loop on those threads,
+    so there is none to keep between calls.
     """
     if threading.current_thread() is threading.main_thread():
         yield

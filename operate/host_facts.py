@@ -93,11 +93,11 @@ def containers() -> list[dict]:
         stats = {s["ID"]: s for s in json_lines(docker("stats", "--no-stream", "--no-trunc", "--format", "{{json .}}",
                                                        *running))}
     facts = [container_facts(c, stats.get(c["Id"])) for c in inspected]
-    starting = [(fact, inspect) for fact, inspect in zip(facts, inspected, strict=True)
-                if fact["running"] and fact["health"] == "starting"]
+    starting = [i for i, fact in enumerate(facts) if fact["running"] and fact["health"] == "starting"]
     with ThreadPoolExecutor(max_workers=8) as pool:  # after a reboot every container is starting
-        for (fact, _), checked in zip(starting, pool.map(lambda pair: check_now(pair[1]), starting), strict=True):
-            fact["checkedNow"] = checked
+        checked = list(pool.map(check_now, [inspected[i] for i in starting]))
+    for i, answer in zip(starting, checked, strict=True):
+        facts[i]["checkedNow"] = answer
     return facts
 
 

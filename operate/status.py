@@ -86,11 +86,7 @@ def _container_problems(c: dict, want: Intended, intended_id: str | None, runnin
         problems.append(f"{name} is unhealthy ({c['failingStreak']} failed probes); last probe exit "
                         f"{probe.get('exitCode')}: {probe.get('output') or '(no output)'}")
     elif c["running"] and c["health"] == "starting" and not _passes_now(c):
-        now = c.get("checkedNow")
-        problems.append(f"{name} is not healthy yet: Docker has not probed it yet, and " + (
-            "status could not run its healthcheck" if not now
-            else f"its healthcheck gave no answer when run now ({now['output']})" if now["exitCode"] is None
-            else f"its healthcheck fails when run now (exit {now['exitCode']}): {now['output'] or '(no output)'}"))
+        problems.append(f"{name} is not healthy yet: Docker has not probed it yet, and {_check_now_failed(c)}")
     if intended_id is not None and c["imageId"] != intended_id:
         problems.append(f"{name} runs {running_as}, but the stack file asks for {want.image.reference}")
     limit = c["memoryLimitBytes"]
@@ -202,9 +198,20 @@ def _passes_now(c: dict) -> bool:
     return (c.get("checkedNow") or {}).get("exitCode") == 0
 
 
+def _check_now_failed(c: dict) -> str:
+    now = c.get("checkedNow")
+    if not now:
+        return "status could not run its healthcheck"
+    if now["exitCode"] is None:
+        return f"its healthcheck gave no answer when run now ({now['output']})"
+    return f"its healthcheck fails when run now (exit {now['exitCode']}): {now['output'] or '(no output)'}"
+
+
 def _container_line(c: dict) -> str:
-    health = "ready" if c["health"] == "starting" and _passes_now(c) else c["health"] or (
-        "running" if c["running"] else c["status"])
+    if c["health"] == "starting" and _passes_now(c):
+        health = "ready"
+    else:
+        health = c["health"] or ("running" if c["running"] else c["status"])
     memory = f"{c['memoryBytes'] / MIB:.0f}" if c["memoryBytes"] is not None else "-"
     limit = f"/{c['memoryLimitBytes'] // MIB} MiB" if c["memoryLimitBytes"] else " MiB"
     cpu = f"{c['cpuPercent']:.1f}%" if c["cpuPercent"] is not None else "-"
